@@ -1,0 +1,53 @@
+"""Derive ``profiles_2016_15min.csv.gz`` from the SimBench package data.
+
+Run once with the ``data`` extra installed (``pip install -e ".[data]"``)::
+
+    python cases/data/make_profiles.py
+
+The script reads the 2016 quarter-hourly profiles that ship inside the ``simbench``
+package (folder ``simbench/networks/1-complete_data-mixed-all-0-sw``), keeps a few
+normalised columns and writes them, rounded to 4 decimals, next to this file.
+See ``PROVENANCE.md`` for the source and licence (ODbL 1.0 / DbCL 1.0).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+#: output column -> (SimBench file, SimBench column)
+COLUMNS: dict[str, tuple[str, str]] = {
+    "load_residential_p_pu": ("LoadProfile.csv", "lv_semiurb4_pload"),
+    "load_commercial_p_pu": ("LoadProfile.csv", "mv_comm_pload"),
+    "load_transmission_p_pu": ("LoadProfile.csv", "hv_mixed1_pload"),
+    "pv_p_pu": ("RESProfile.csv", "PV3"),
+    "wind_p_pu": ("RESProfile.csv", "WP4"),
+}
+
+
+def main() -> None:
+    import simbench
+
+    src = Path(simbench.__file__).parent / "networks" / "1-complete_data-mixed-all-0-sw"
+    frames = {}
+    for fname in sorted({f for f, _ in COLUMNS.values()}):
+        cols = ["time"] + [c for f, c in COLUMNS.values() if f == fname]
+        frames[fname] = pd.read_csv(src / fname, sep=";", usecols=cols)
+    time = pd.to_datetime(frames["LoadProfile.csv"]["time"], format="%d.%m.%Y %H:%M")
+    out = pd.DataFrame({"time": time})
+    for name, (fname, col) in COLUMNS.items():
+        out[name] = frames[fname][col].to_numpy().clip(min=0.0)
+    # the SimBench year holds 2016 plus one day of 2017; keep 2016
+    out = out[out["time"].dt.year == 2016]
+    # loads are normalised to their own annual peak (1.0 = peak); PV and wind to capacity
+    for name in out.columns[1:]:
+        if name.startswith("load_"):
+            out[name] = out[name] / out[name].max()
+    dest = Path(__file__).with_name("profiles_2016_15min.csv.gz")
+    out.to_csv(dest, index=False, float_format="%.4f", compression="gzip")
+    print(f"wrote {dest} ({len(out)} rows, simbench {simbench.__version__})")
+
+
+if __name__ == "__main__":
+    main()
