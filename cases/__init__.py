@@ -1,0 +1,34 @@
+"""Test systems: transmission cases, radial feeders, DER fleets and study definitions."""
+
+from cases.der import DerFleet
+from cases.errors import CaseError, StudyConfigError
+from cases.feeders import FeederArrays, feeder_arrays, scale_feeder
+from cases.networks import builtin_case_names, check_radial, load_network
+from cases.profiles import day_profiles, load_profiles
+from cases.study import StudyConfig, builtin_studies, load_study, parse_study
+from cases.system import Feeder, IntegratedNet, IntegratedSystem, build_system
+from cases.transmission import TransmissionArrays, transmission_arrays
+
+__all__ = [
+    "CaseError",
+    "DerFleet",
+    "Feeder",
+    "FeederArrays",
+    "IntegratedNet",
+    "IntegratedSystem",
+    "StudyConfig",
+    "StudyConfigError",
+    "TransmissionArrays",
+    "build_system",
+    "builtin_case_names",
+    "builtin_studies",
+    "check_radial",
+    "day_profiles",
+    "feeder_arrays",
+    "load_network",
+    "load_profiles",
+    "load_study",
+    "parse_study",
+    "scale_feeder",
+    "transmission_arrays",
+]

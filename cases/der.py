@@ -1,0 +1,175 @@
+"""DER fleet on the feeders: PV, batteries, EV chargers and fixed-profile units.
+
+Each unit table is a ``pandas.DataFrame`` with one row per unit and the columns listed
+in :class:`DerFleet`; ``feeder`` is the feeder's position in the system and ``bus`` the
+bus position inside the feeder (see :class:`cases.feeders.FeederArrays`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandapower as pp
+import pandas as pd
+
+from cases.errors import CaseError
+from cases.feeders import FeederArrays
+from cases.study import DerConfig
+
+__all__ = ["DerFleet", "build_fleet", "empty_fleet"]
+
+PV_COLUMNS = ["name", "feeder", "bus", "p_mw", "s_mva"]
+BATTERY_COLUMNS = ["name", "feeder", "bus", "p_mw", "e_mwh", "efficiency", "soc_init"]
+EV_COLUMNS = [
+    "name",
+    "feeder",
+    "bus",
+    "p_mw",
+    "energy_mwh",
+    "arrival_hour",
+    "departure_hour",
+    "efficiency",
+]
+FIXED_COLUMNS = ["name", "feeder", "bus", "p_mw", "profile"]
+
+
+@dataclass(frozen=True, eq=False)
+class DerFleet:
+    """All DER of a system.
+
+    Attributes
+    ----------
+    pv : DataFrame
+        ``name, feeder, bus, p_mw`` [MWp], ``s_mva`` [MVA inverter rating].
+    battery : DataFrame
+        ``name, feeder, bus, p_mw`` [MW], ``e_mwh`` [MWh], ``efficiency`` [-] (one way),
+        ``soc_init`` [-] (fraction of ``e_mwh`` at the start and, at least, at the end of a day).
+    ev : DataFrame
+        ``name, feeder, bus, p_mw`` [MW charger], ``energy_mwh`` [MWh needed per day],
+        ``arrival_hour``, ``departure_hour`` [h], ``efficiency`` [-].
+    fixed : DataFrame
+        Uncontrollable injections: ``name, feeder, bus, p_mw`` [MW rated],
+        ``profile`` (``wind`` or ``constant``).
+    """
+
+    pv: pd.DataFrame
+    battery: pd.DataFrame
+    ev: pd.DataFrame
+    fixed: pd.DataFrame
+
+    @property
+    def n_units(self) -> int:
+        return len(self.pv) + len(self.battery) + len(self.ev)
+
+    def names(self) -> list[str]:
+        """Names of all dispatchable units: PV, then batteries, then EV."""
+        return [*self.pv.name, *self.battery.name, *self.ev.name]
+
+
+def empty_fleet() -> DerFleet:
+    return DerFleet(
+        pd.DataFrame(columns=PV_COLUMNS),
+        pd.DataFrame(columns=BATTERY_COLUMNS),
+        pd.DataFrame(columns=EV_COLUMNS),
+        pd.DataFrame(columns=FIXED_COLUMNS),
+    )
+
+
+def _largest_load_buses(arrays: FeederArrays, count: int | None) -> np.ndarray:
+    load_buses = np.flatnonzero(arrays.load_p_mw > 0)
+    order = load_buses[np.argsort(-arrays.load_p_mw[load_buses], kind="stable")]
+    return np.sort(order if count is None else order[:count])
+
+
+def build_fleet(
+    feeders: list[tuple[FeederArrays, pp.pandapowerNet, DerConfig]],
+) -> DerFleet:
+    """Place the DER fleet of every feeder.
+
+    Parameters
+    ----------
+    feeders : list of (FeederArrays, pandapowerNet, DerConfig)
+        The feeder's arrays, its (scaled) network and its DER settings.
+    """
+    pv, bat, ev, fixed = [], [], [], []
+    for f, (arrays, net, cfg) in enumerate(feeders):
+        fname = arrays.name
+        pv_buses = _largest_load_buses(arrays, None if cfg.pv.buses == "all" else cfg.pv.buses)
+        for b in pv_buses:
+            p = cfg.pv.kwp_per_kw_load * arrays.load_p_mw[b]
+            if p > 0:
+                pv.append(
+                    (f"{fname}/pv/{arrays.bus_index[b]}", f, b, p, p * cfg.pv.inverter_kva_per_kwp)
+                )
+        for b in _largest_load_buses(arrays, cfg.battery.buses):
+            p = cfg.battery.kw_per_kw_load * arrays.load_p_mw[b]
+            if p > 0:
+                bat.append(
+                    (
+                        f"{fname}/battery/{arrays.bus_index[b]}",
+                        f,
+                        b,
+                        p,
+                        p * cfg.battery.hours,
+                        cfg.battery.efficiency,
+                        cfg.battery.soc_init,
+                    )
+                )
+        for b in _largest_load_buses(arrays, cfg.ev.buses):
+            p = cfg.ev.kw_per_kw_load * arrays.load_p_mw[b]
+            if p > 0:
+                ev.append(
+                    (
+                        f"{fname}/ev/{arrays.bus_index[b]}",
+                        f,
+                        b,
+                        p,
+                        p * cfg.ev.energy_kwh_per_kw,
+                        cfg.ev.arrival_hour,
+                        cfg.ev.departure_hour,
+                        cfg.ev.efficiency,
+                    )
+                )
+        if cfg.include_network_der:
+            _network_der(net, arrays, f, cfg, pv, bat, fixed)
+    return DerFleet(
+        pd.DataFrame(pv, columns=PV_COLUMNS),
+        pd.DataFrame(bat, columns=BATTERY_COLUMNS),
+        pd.DataFrame(ev, columns=EV_COLUMNS),
+        pd.DataFrame(fixed, columns=FIXED_COLUMNS),
+    )
+
+
+def _network_der(net, arrays: FeederArrays, f: int, cfg: DerConfig, pv, bat, fixed) -> None:
+    """Turn the feeder network's own sgens and storage into fleet units."""
+    fname = arrays.name
+    for idx, row in net.sgen[net.sgen.in_service].iterrows():
+        if row.bus not in set(arrays.bus_index.tolist()):
+            raise CaseError(f"feeder '{fname}': sgen {idx} sits on a bus outside the feeder")
+        b = arrays.position(int(row.bus))
+        p = float(row.p_mw * row.scaling)
+        if p < 0:
+            raise CaseError(f"feeder '{fname}': sgen {idx} has negative p_mw = {row.p_mw}")
+        kind = str(row.get("type", "") or "").upper()
+        sn = row.sn_mva if row.sn_mva == row.sn_mva and row.sn_mva > 0 else p
+        if kind.startswith("PV"):
+            pv.append(
+                (f"{fname}/pv/sgen{idx}", f, b, p, max(float(sn), p * cfg.pv.inverter_kva_per_kwp))
+            )
+        elif kind in ("WP", "WIND") or kind.startswith("WIND"):
+            fixed.append((f"{fname}/wind/sgen{idx}", f, b, p, "wind"))
+        else:
+            fixed.append((f"{fname}/fixed/sgen{idx}", f, b, p, "constant"))
+    for idx, row in net.storage[net.storage.in_service].iterrows():
+        b = arrays.position(int(row.bus))
+        e = float(row.max_e_mwh) if row.max_e_mwh == row.max_e_mwh else np.nan
+        p = float(row.get("max_p_mw", np.nan))
+        p = p if p == p and p > 0 else float(row.sn_mva)
+        if not (e > 0 and p > 0):
+            raise CaseError(
+                f"feeder '{fname}': storage {idx} needs positive max_e_mwh and "
+                f"max_p_mw (or sn_mva), got {row.max_e_mwh} and {p}"
+            )
+        soc = row.soc_percent / 100 if row.soc_percent == row.soc_percent else cfg.battery.soc_init
+        bat.append((f"{fname}/battery/storage{idx}", f, b, p, e, cfg.battery.efficiency, soc))

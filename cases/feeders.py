@@ -1,0 +1,264 @@
+"""Array view of a radial distribution feeder for LinDistFlow.
+
+Buses are numbered in breadth-first order from the root (position 0, the bus of the
+feeder's ``ext_grid``); every other bus ``j`` has exactly one parent ``parent[j]`` and
+one branch, numbered ``j - 1``, that connects it to its parent. Impedances are in per
+unit on the system base ``base_mva``; ratings in MVA.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pandapower as pp
+
+from cases.errors import CaseError
+from cases.networks import check_radial, check_ratings
+
+__all__ = ["FeederArrays", "feeder_arrays", "scale_feeder"]
+
+
+@dataclass(frozen=True, eq=False)
+class FeederArrays:
+    """A radial feeder as arrays.
+
+    Attributes
+    ----------
+    name : str
+    base_mva : float [MVA]
+    v_root_pu : float [pu]
+        Voltage held at the root bus (the feeder's ``ext_grid`` set-point).
+    bus_index : ndarray of int
+        pandapower bus index, breadth-first from the root (position 0).
+    bus_vn_kv : ndarray [kV]
+    vm_min_pu, vm_max_pu : ndarray [pu]
+    parent : ndarray of int
+        Position of the parent bus (``-1`` for the root).
+    branch_r_pu, branch_x_pu : ndarray [pu]
+        Series impedance of branch ``j - 1`` (bus ``j`` to its parent).
+    branch_rating_mva : ndarray [MVA]  (``inf`` for closed bus-bus switches)
+    branch_kind : ndarray of str  (``line``, ``trafo`` or ``switch``)
+    branch_element : ndarray of int
+    load_p_mw, load_q_mvar : ndarray [MW], [Mvar]
+        Nominal (peak) demand per bus.
+    """
+
+    name: str
+    base_mva: float
+    v_root_pu: float
+    bus_index: np.ndarray
+    bus_vn_kv: np.ndarray
+    vm_min_pu: np.ndarray
+    vm_max_pu: np.ndarray
+    parent: np.ndarray
+    branch_r_pu: np.ndarray
+    branch_x_pu: np.ndarray
+    branch_rating_mva: np.ndarray
+    branch_kind: np.ndarray
+    branch_element: np.ndarray
+    load_p_mw: np.ndarray
+    load_q_mvar: np.ndarray
+
+    @property
+    def n_bus(self) -> int:
+        return len(self.bus_index)
+
+    @property
+    def n_branch(self) -> int:
+        return self.n_bus - 1
+
+    def position(self, pp_bus: int) -> int:
+        """Position of pandapower bus ``pp_bus`` in this feeder."""
+        hits = np.flatnonzero(self.bus_index == pp_bus)
+        if len(hits) == 0:
+            raise CaseError(f"bus {pp_bus} is not part of feeder '{self.name}'")
+        return int(hits[0])
+
+    def children_matrix(self) -> np.ndarray:
+        """``C[i, j] = 1`` if bus ``j`` is a child of bus ``i`` (dense, ``n_bus x n_bus``)."""
+        c = np.zeros((self.n_bus, self.n_bus))
+        j = np.arange(1, self.n_bus)
+        c[self.parent[1:], j] = 1.0
+        return c
+
+
+def scale_feeder(net: pp.pandapowerNet, copies: float) -> pp.pandapowerNet:
+    """Return a feeder electrically equal to ``copies`` identical feeders in parallel.
+
+    Demand, generation, storage and ratings are multiplied by ``copies`` and series
+    impedances divided by it (line shunt capacitance multiplied), so per-unit voltage
+    drops, loadings and relative losses stay those of one feeder.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        Not modified.
+    copies : float
+        Positive multiplier (need not be an integer).
+    """
+    if not copies > 0:
+        raise CaseError(f"feeder multiplier must be positive, got {copies}")
+    net = copy.deepcopy(net)
+    k = float(copies)
+    for table, cols in (
+        ("load", ("p_mw", "q_mvar", "sn_mva")),
+        ("sgen", ("p_mw", "q_mvar", "sn_mva", "max_p_mw", "min_p_mw", "max_q_mvar", "min_q_mvar")),
+        ("storage", ("p_mw", "q_mvar", "sn_mva", "max_e_mwh", "min_e_mwh", "max_p_mw", "min_p_mw")),
+    ):
+        for col in cols:
+            if col in net[table]:
+                net[table][col] = net[table][col] * k
+    net.line["r_ohm_per_km"] /= k
+    net.line["x_ohm_per_km"] /= k
+    net.line["c_nf_per_km"] *= k
+    if "g_us_per_km" in net.line:
+        net.line["g_us_per_km"] *= k
+    net.line["max_i_ka"] *= k
+    net.trafo["sn_mva"] *= k
+    return net
+
+
+def _per_unit_branch(
+    net: pp.pandapowerNet, table: str, idx: int, base_mva: float, label: str
+) -> tuple[float, float, float]:
+    """Series r, x [pu on base_mva] and rating [MVA] of one line, trafo or switch."""
+    if table == "line":
+        row = net.line.loc[idx]
+        vn = float(net.bus.at[row.from_bus, "vn_kv"])
+        par = float(row.parallel)
+        z_base = vn**2 / base_mva
+        r = row.r_ohm_per_km * row.length_km / par / z_base
+        x = row.x_ohm_per_km * row.length_km / par / z_base
+        rating = row.max_i_ka * row.df * par * vn * np.sqrt(3)
+        if "max_loading_percent" in net.line and row.max_loading_percent == row.max_loading_percent:
+            rating *= row.max_loading_percent / 100.0
+        return r, x, rating
+    if table == "trafo":
+        row = net.trafo.loc[idx]
+        hv_vn = float(net.bus.at[row.hv_bus, "vn_kv"])
+        lv_vn = float(net.bus.at[row.lv_bus, "vn_kv"])
+        ratio = (row.vn_hv_kv / row.vn_lv_kv) / (hv_vn / lv_vn)
+        tap_off = (
+            row.tap_pos == row.tap_pos
+            and row.tap_neutral == row.tap_neutral
+            and row.tap_pos != row.tap_neutral
+        )
+        if abs(ratio - 1.0) > 1e-6 or tap_off:
+            raise CaseError(
+                f"{label}: trafo {idx} has an off-nominal ratio (rated {row.vn_hv_kv}/"
+                f"{row.vn_lv_kv} kV on buses {hv_vn}/{lv_vn} kV, tap {row.tap_pos}); LinDistFlow "
+                "needs nominal ratios: set vn_hv_kv/vn_lv_kv to the bus voltages and the tap "
+                "to neutral"
+            )
+        par = float(row.parallel)
+        scale = (row.vn_lv_kv / lv_vn) ** 2 * base_mva / (row.sn_mva * par)
+        r = row.vkr_percent / 100.0 * scale
+        x = np.sqrt(max(row.vk_percent**2 - row.vkr_percent**2, 0.0)) / 100.0 * scale
+        rating = row.sn_mva * par
+        if (
+            "max_loading_percent" in net.trafo
+            and row.max_loading_percent == row.max_loading_percent
+        ):
+            rating *= row.max_loading_percent / 100.0
+        return r, x, rating
+    if table == "switch":
+        return 0.0, 0.0, np.inf
+    raise CaseError(
+        f"{label}: branch element '{table}' is not supported in a feeder "
+        "(use lines, two-winding trafos and bus-bus switches)"
+    )
+
+
+def feeder_arrays(
+    net: pp.pandapowerNet,
+    name: str,
+    base_mva: float,
+    vm_min_pu: float = 0.9,
+    vm_max_pu: float = 1.1,
+) -> FeederArrays:
+    """Build the LinDistFlow array view of a radial feeder.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        A feeder with exactly one in-service ``ext_grid`` (the root).
+    name : str
+        Label used in results and messages.
+    base_mva : float [MVA]
+        System power base for per-unit impedances.
+    vm_min_pu, vm_max_pu : float [pu]
+        Voltage limits for buses without ``min_vm_pu`` / ``max_vm_pu`` data.
+
+    Raises
+    ------
+    CaseError
+        Meshed or disconnected feeder, missing or several roots, bad ratings.
+    """
+    check_ratings(net, f"feeder '{name}'")
+    ext = net.ext_grid[net.ext_grid.in_service]
+    if len(ext) != 1:
+        raise CaseError(
+            f"feeder '{name}' needs exactly one in-service ext_grid as its root "
+            f"(interface bus), found {len(ext)}"
+        )
+    root = int(ext.bus.iloc[0])
+    tree = check_radial(net, f"feeder '{name}'")
+    # the multigraph keys tell which element each edge is
+    multi = pp.topology.create_nxgraph(
+        net, respect_switches=True, include_out_of_service=False, multi=True
+    )
+    edge_element: dict[frozenset, tuple[str, int]] = {}
+    for u, v, key in multi.edges(keys=True):
+        edge_element[frozenset((u, v))] = (str(key[0]), int(key[1]))
+    order = [root] + [v for _, v in nx.bfs_edges(tree, root)]
+    pos = {b: i for i, b in enumerate(order)}
+    parent = np.full(len(order), -1, dtype=int)
+    for u, v in nx.bfs_edges(tree, root):
+        parent[pos[v]] = pos[u]
+    r = np.zeros(len(order) - 1)
+    x = np.zeros(len(order) - 1)
+    rating = np.zeros(len(order) - 1)
+    kind = np.empty(len(order) - 1, dtype=object)
+    element = np.zeros(len(order) - 1, dtype=int)
+    for j in range(1, len(order)):
+        table, idx = edge_element[frozenset((order[j], order[parent[j]]))]
+        r[j - 1], x[j - 1], rating[j - 1] = _per_unit_branch(
+            net, table, idx, base_mva, f"feeder '{name}'"
+        )
+        kind[j - 1], element[j - 1] = table, idx
+    bus = net.bus.loc[order]
+    vmin = (
+        bus.min_vm_pu.fillna(vm_min_pu).to_numpy()
+        if "min_vm_pu" in bus
+        else np.full(len(order), vm_min_pu)
+    )
+    vmax = (
+        bus.max_vm_pu.fillna(vm_max_pu).to_numpy()
+        if "max_vm_pu" in bus
+        else np.full(len(order), vm_max_pu)
+    )
+    loads = net.load[net.load.in_service]
+    p = loads.p_mw * loads.scaling
+    q = loads.q_mvar * loads.scaling
+    load_p = p.groupby(loads.bus).sum().reindex(order, fill_value=0.0).to_numpy()
+    load_q = q.groupby(loads.bus).sum().reindex(order, fill_value=0.0).to_numpy()
+    return FeederArrays(
+        name=name,
+        base_mva=float(base_mva),
+        v_root_pu=float(ext.vm_pu.iloc[0]),
+        bus_index=np.asarray(order, dtype=int),
+        bus_vn_kv=bus.vn_kv.to_numpy(dtype=float),
+        vm_min_pu=vmin.astype(float),
+        vm_max_pu=vmax.astype(float),
+        parent=parent,
+        branch_r_pu=r,
+        branch_x_pu=x,
+        branch_rating_mva=rating,
+        branch_kind=kind.astype(str),
+        branch_element=element,
+        load_p_mw=load_p,
+        load_q_mvar=load_q,
+    )

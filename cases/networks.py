@@ -1,0 +1,177 @@
+"""Loading pandapower networks by name or JSON file, and checking them.
+
+A *network spec* is either the name of a pandapower built-in network (``case39``,
+``case33bw``, ``cigre_mv``, any ``pandapower.networks.caseXXX`` function) or the path
+of a pandapower JSON file.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import warnings
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+import pandapower.topology as top
+
+from cases.errors import CaseError
+
+__all__ = [
+    "FEEDER_ALIASES",
+    "builtin_case_names",
+    "check_radial",
+    "load_network",
+]
+
+#: short names of distribution networks shipped with pandapower
+FEEDER_ALIASES: dict[str, Callable[[], pp.pandapowerNet]] = {
+    "cigre_mv": lambda: pn.create_cigre_network_mv(with_der="pv_wind"),
+    "cigre_mv_no_der": lambda: pn.create_cigre_network_mv(with_der=False),
+}
+
+
+@cache
+def builtin_case_names() -> tuple[str, ...]:
+    """Names accepted by :func:`load_network` (pandapower ``case*`` functions and aliases)."""
+    cases = [
+        name
+        for name, fn in inspect.getmembers(pn, inspect.isfunction)
+        if name.startswith("case") and not inspect.signature(fn).parameters.get("path")
+    ]
+    return tuple(sorted(cases) + sorted(FEEDER_ALIASES))
+
+
+@cache
+def _load_builtin(name: str) -> pp.pandapowerNet:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name in FEEDER_ALIASES:
+            return FEEDER_ALIASES[name]()
+        return getattr(pn, name)()
+
+
+def load_network(spec: str | Path) -> pp.pandapowerNet:
+    """Load a pandapower network from a built-in name or a JSON file.
+
+    Parameters
+    ----------
+    spec : str or Path
+        Built-in name (see :func:`builtin_case_names`) or path of a pandapower JSON file.
+
+    Returns
+    -------
+    pandapowerNet
+        A fresh copy; the caller may modify it.
+
+    Raises
+    ------
+    CaseError
+        If the name is unknown or the file cannot be read as a pandapower network.
+    """
+    text = str(spec)
+    if text.lower().endswith(".json"):
+        path = Path(text)
+        if not path.is_file():
+            raise CaseError(
+                f"network file '{text}' does not exist; give an existing pandapower "
+                "JSON file (pandapower.to_json) or a built-in case name"
+            )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return pp.from_json(str(path))
+        except Exception as exc:  # pandapower raises many types for malformed files
+            raise CaseError(
+                f"network file '{text}' is not a pandapower JSON network: {exc}"
+            ) from exc
+    if text not in builtin_case_names():
+        close = [n for n in builtin_case_names() if n.startswith(text[:5])] or list(
+            builtin_case_names()[:12]
+        )
+        raise CaseError(
+            f"unknown network '{text}'; use a pandapower JSON file or a built-in "
+            f"name such as {', '.join(close)} (see `workbench cases`)"
+        )
+    return copy.deepcopy(_load_builtin(text))
+
+
+def check_radial(net: pp.pandapowerNet, label: str) -> nx.Graph:
+    """Check that the in-service part of ``net`` is one radial (tree) network.
+
+    Open switches are respected; buses without any in-service element attached
+    and no branch are ignored.
+
+    Returns
+    -------
+    networkx.Graph
+        The tree (nodes are pandapower bus indices).
+
+    Raises
+    ------
+    CaseError
+        If the network is meshed or split into several parts.
+    """
+    graph = top.create_nxgraph(net, respect_switches=True, include_out_of_service=False, multi=True)
+    buses = net.bus.index[net.bus.in_service]
+    graph.add_nodes_from(buses)
+    if graph.number_of_nodes() == 0:
+        raise CaseError(f"{label} has no in-service bus")
+    n_parts = nx.number_connected_components(graph)
+    if n_parts > 1:
+        parts = sorted(nx.connected_components(graph), key=len)
+        raise CaseError(
+            f"{label} is disconnected: {n_parts} separate parts (smallest holds buses "
+            f"{sorted(int(b) for b in parts[0])[:8]}); connect them or set the isolated buses "
+            "out of service"
+        )
+    n_edges = graph.number_of_edges()
+    if n_edges != graph.number_of_nodes() - 1:
+        cycle = nx.cycle_basis(nx.Graph(graph)) or [[e[0], e[1]] for e in _parallel_edges(graph)]
+        raise CaseError(
+            f"{label} is meshed ({n_edges} branches for {graph.number_of_nodes()} buses; "
+            f"a loop runs through buses {sorted(int(b) for b in cycle[0]) if cycle else '?'}); "
+            "open a switch or set a line out of service to make it radial"
+        )
+    return nx.Graph(graph)
+
+
+def _parallel_edges(graph: nx.MultiGraph) -> list[tuple[int, int]]:
+    return [(u, v) for u, v, k in graph.edges(keys=True) if k > 0]
+
+
+def check_ratings(net: pp.pandapowerNet, label: str) -> None:
+    """Reject negative or missing ratings and impedances that make a model meaningless."""
+    checks = [
+        ("line", "max_i_ka"),
+        ("line", "length_km"),
+        ("line", "r_ohm_per_km"),
+        ("line", "x_ohm_per_km"),
+        ("trafo", "sn_mva"),
+        ("trafo", "vk_percent"),
+        ("load", "p_mw"),
+        ("sgen", "sn_mva"),
+        ("bus", "vn_kv"),
+    ]
+    for table, col in checks:
+        df = net[table]
+        if len(df) == 0 or col not in df:
+            continue
+        values = df[col].to_numpy(dtype=float)
+        if table == "load":
+            bad = np.isnan(values)
+        else:
+            bad = np.isnan(values) | (values < 0)
+        if table in ("line", "trafo", "bus") and col not in ("r_ohm_per_km",):
+            bad |= values == 0 if col in ("max_i_ka", "sn_mva", "vn_kv", "length_km") else False
+        if bad.any():
+            idx = df.index[bad][0]
+            raise CaseError(
+                f"{label}: {table} {idx} has {col} = {df.at[idx, col]}; ratings and impedances "
+                "must be positive numbers (fix the network data)"
+            )

@@ -1,0 +1,323 @@
+"""Study definitions: frozen, validated configuration loaded from YAML.
+
+A study file names the test system (transmission case, feeders, DER fleet), the days,
+resolutions, scenario set, risk preference, prices and what to check. Unknown keys
+are errors, and every error names the key, what was given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from cases.errors import StudyConfigError
+
+__all__ = [
+    "AcCheckConfig",
+    "BatteryFleetConfig",
+    "DerConfig",
+    "EvFleetConfig",
+    "FeederConfig",
+    "ModelConfig",
+    "PricesConfig",
+    "PvFleetConfig",
+    "ResolutionConfig",
+    "RiskConfig",
+    "ScenarioConfig",
+    "StudyConfig",
+    "TransmissionConfig",
+    "builtin_studies",
+    "load_study",
+]
+
+COORDINATION_MODELS = ("tso_managed",)
+PROFILE_YEAR = 2016
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+NonNegFloat = Annotated[float, Field(ge=0.0)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TransmissionConfig(_Frozen):
+    """The transmission case: a pandapower built-in name or a JSON file."""
+
+    network: str = "case39"
+
+
+class PvFleetConfig(_Frozen):
+    """Rooftop / ground PV placed at load buses, sized on the local peak load."""
+
+    kwp_per_kw_load: NonNegFloat = 0.8
+    inverter_kva_per_kwp: Annotated[float, Field(ge=1.0, le=2.0)] = 1.1
+    buses: Literal["all"] | Annotated[int, Field(ge=0)] = "all"
+
+
+class BatteryFleetConfig(_Frozen):
+    """Batteries at the largest load buses."""
+
+    kw_per_kw_load: NonNegFloat = 0.3
+    hours: PositiveFloat = 2.0
+    efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    soc_init: Fraction = 0.5
+    buses: Annotated[int, Field(ge=0)] = 2
+
+
+class EvFleetConfig(_Frozen):
+    """EV chargers at the largest load buses, with one daily charging session each.
+
+    The session wraps around midnight when ``departure_hour < arrival_hour``.
+    """
+
+    kw_per_kw_load: NonNegFloat = 0.2
+    energy_kwh_per_kw: NonNegFloat = 4.0
+    arrival_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 17.0
+    departure_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 7.0
+    efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 0.92
+    buses: Annotated[int, Field(ge=0)] = 2
+
+    @model_validator(mode="after")
+    def _window(self) -> EvFleetConfig:
+        if self.arrival_hour == self.departure_hour:
+            raise ValueError("arrival_hour and departure_hour must differ (charging window)")
+        dwell = (self.departure_hour - self.arrival_hour) % 24
+        if self.energy_kwh_per_kw * 1.0 > dwell * self.efficiency + 1e-9:
+            raise ValueError(
+                f"energy_kwh_per_kw = {self.energy_kwh_per_kw} cannot be charged in the "
+                f"{dwell:g} h window at rated power (at most {dwell * self.efficiency:g})"
+            )
+        return self
+
+
+class DerConfig(_Frozen):
+    """DER fleet on one feeder, in addition to the network's own PV and wind units."""
+
+    pv: PvFleetConfig = PvFleetConfig()
+    battery: BatteryFleetConfig = BatteryFleetConfig()
+    ev: EvFleetConfig = EvFleetConfig()
+    include_network_der: bool = True
+
+
+class FeederConfig(_Frozen):
+    """One distribution feeder attached to a transmission bus.
+
+    ``share`` is the fraction of the transmission bus's nominal load that the feeder
+    replaces; the feeder is scaled (as that many identical copies in parallel) so its
+    nominal demand equals it.
+    """
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    network: str = "cigre_mv"
+    bus: str
+    share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
+    vm_min_pu: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    vm_max_pu: Annotated[float, Field(gt=1.0, lt=1.5)] = 1.05
+    der: DerConfig = DerConfig()
+
+    @field_validator("bus", mode="before")
+    @classmethod
+    def _bus_to_str(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+class ResolutionConfig(_Frozen):
+    """Time resolutions: first stage (day-ahead) and second stage (recourse) [min]."""
+
+    first_stage_minutes: Literal[60] = 60
+    second_stage_minutes: Literal[60, 30, 15, 5] = 15
+
+
+class ScenarioConfig(_Frozen):
+    """Scenario set for PV, load and wind (see ``forecasts.scenarios``)."""
+
+    n_scenarios: Annotated[int, Field(ge=1, le=10000)] = 6
+    method: Literal["profile_noise"] = "profile_noise"
+    pv_sigma: Annotated[float, Field(ge=0.0, le=1.0)] = 0.25
+    load_sigma: Annotated[float, Field(ge=0.0, le=0.5)] = 0.05
+    wind_sigma: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
+    correlation_hours: PositiveFloat = 3.0
+
+
+class RiskConfig(_Frozen):
+    """Objective ``(1 - beta) E[cost] + beta CVaR_alpha[cost]``."""
+
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.9
+    beta: Fraction = 0.3
+
+
+class PricesConfig(_Frozen):
+    """Prices and penalties [EUR/MWh, EUR/MW per hour]."""
+
+    voll_eur_per_mwh: PositiveFloat = 3000.0
+    balancing_premium_eur_per_mwh: NonNegFloat = 15.0
+    ter_reserve_eur_per_mw_h: NonNegFloat = 2.0
+    der_flexibility_eur_per_mw_h: NonNegFloat = 1.0
+    der_activation_eur_per_mwh: NonNegFloat = 5.0
+    pv_curtailment_eur_per_mwh: NonNegFloat = 10.0
+    battery_degradation_eur_per_mwh: NonNegFloat = 2.0
+
+
+class ModelConfig(_Frozen):
+    """Formulation options."""
+
+    polygon_sides: Literal[4, 8, 12, 16, 24, 32] = 8
+    voltage_margin_pu: Annotated[float, Field(ge=0.0, le=0.05)] = 0.005
+    cost_segments: Annotated[int, Field(ge=1, le=64)] = 8
+
+
+class AcCheckConfig(_Frozen):
+    """Ex-post AC power flow: every ``every_n_steps``-th step of up to ``max_scenarios``."""
+
+    enabled: bool = True
+    every_n_steps: Annotated[int, Field(ge=1)] = 1
+    max_scenarios: Annotated[int, Field(ge=1)] | None = None
+
+
+class StudyConfig(_Frozen):
+    """A complete study definition."""
+
+    name: Annotated[str, Field(min_length=1)] = "study"
+    description: str = ""
+    seed: Annotated[int, Field(ge=0)] = 0
+    start_date: dt.date = dt.date(2016, 6, 15)
+    n_days: Annotated[int, Field(ge=1, le=366)] = 1
+    horizon_hours: Annotated[int, Field(ge=1, le=24)] = 24
+    models: tuple[Literal["tso_managed"], ...] = ("tso_managed",)
+    transmission: TransmissionConfig = TransmissionConfig()
+    feeders: tuple[FeederConfig, ...] = Field(default=(), max_length=64)
+    resolution: ResolutionConfig = ResolutionConfig()
+    scenarios: ScenarioConfig = ScenarioConfig()
+    risk: RiskConfig = RiskConfig()
+    prices: PricesConfig = PricesConfig()
+    model: ModelConfig = ModelConfig()
+    ac_check: AcCheckConfig = AcCheckConfig()
+
+    @field_validator("start_date")
+    @classmethod
+    def _in_profile_year(cls, value: dt.date) -> dt.date:
+        if value.year != PROFILE_YEAR:
+            raise ValueError(
+                f"the embedded profiles cover {PROFILE_YEAR}; give a date in "
+                f"{PROFILE_YEAR}-01-01 .. {PROFILE_YEAR}-12-31"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudyConfig:
+        last = self.start_date + dt.timedelta(days=self.n_days - 1)
+        if last.year != PROFILE_YEAR:
+            raise ValueError(
+                f"start_date + n_days runs past {PROFILE_YEAR}-12-31 (last day "
+                f"{last}); reduce n_days"
+            )
+        names = [f.name for f in self.feeders]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"feeder names must be unique, repeated: {sorted(dup)}")
+        if len(set(self.models)) != len(self.models) or not self.models:
+            raise ValueError("models must list each coordination model once")
+        return self
+
+    @property
+    def days(self) -> list[dt.date]:
+        return [self.start_date + dt.timedelta(days=i) for i in range(self.n_days)]
+
+
+def _format_error(err: dict, source: str) -> str:
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent_loc = err["loc"][:-1]
+        allowed = _allowed_keys(parent_loc)
+        return f"{source}: unknown key '{loc}'" + (
+            f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
+        )
+    given = err.get("input")
+    given_txt = "" if isinstance(given, dict | list) else f" (given: {given!r})"
+    return f"{source}: {loc}: {err['msg']}{given_txt}"
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: type[BaseModel] = StudyConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        ann = field.annotation
+        inner = getattr(ann, "__args__", (ann,))
+        nxt = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if nxt is None:
+            return []
+        model = nxt
+    return list(model.model_fields)
+
+
+def parse_study(data: Any, source: str = "study") -> StudyConfig:
+    """Validate a study given as a mapping (e.g. parsed YAML).
+
+    Raises
+    ------
+    StudyConfigError
+        With one line per problem: the key, what is wrong, what is allowed.
+    """
+    if not isinstance(data, dict):
+        raise StudyConfigError(
+            f"{source}: a study file must be a YAML mapping of keys to "
+            f"values, got {type(data).__name__}"
+        )
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [_format_error(e, source) for e in exc.errors()]
+        raise StudyConfigError("; ".join(lines)) from None
+
+
+def builtin_studies() -> dict[str, Path]:
+    """Study files shipped in ``cases/studies`` (name -> path)."""
+    folder = resources.files("cases") / "studies"
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
+
+
+def load_study(path: str | Path) -> StudyConfig:
+    """Load and validate a study YAML file (or the name of a built-in study).
+
+    Raises
+    ------
+    StudyConfigError
+        Missing file, invalid YAML, or invalid content.
+    """
+    text = str(path)
+    p = Path(text)
+    if not p.is_file():
+        studies = builtin_studies()
+        if text in studies:
+            p = studies[text]
+        else:
+            raise StudyConfigError(
+                f"study file '{text}' not found; give a YAML file or a built-in study "
+                f"({', '.join(sorted(studies))})"
+            )
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise StudyConfigError(f"{p}: not valid YAML{where}: {problem}") from None
+    return parse_study(data if data is not None else {}, str(p))

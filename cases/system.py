@@ -1,0 +1,393 @@
+"""The integrated test system: a transmission case with radial feeders and a DER fleet.
+
+Each feeder replaces a share of the nominal load of the transmission bus it is
+attached to; it is scaled as identical copies in parallel so that its nominal demand
+equals that share (see :func:`cases.feeders.scale_feeder`). The feeder root is held at
+its set-point by an on-load tap changer on the coupling transformer, which is how the
+AC check (:meth:`IntegratedSystem.integrated_net`) models the interface.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandapower as pp
+
+from cases.der import DerFleet, build_fleet
+from cases.errors import CaseError
+from cases.feeders import FeederArrays, feeder_arrays, scale_feeder
+from cases.networks import check_ratings, load_network
+from cases.study import StudyConfig
+from cases.transmission import TransmissionArrays, transmission_arrays
+
+__all__ = ["Feeder", "IntegratedNet", "IntegratedSystem", "build_system"]
+
+_COMMERCIAL = re.compile(r"(^|\W)(CI|C|G)\d", re.IGNORECASE)
+
+
+@dataclass(frozen=True, eq=False)
+class Feeder:
+    """One feeder of the system.
+
+    Attributes
+    ----------
+    name : str
+    network : str
+        Network spec it was loaded from.
+    bus : int
+        Internal index of the transmission bus it is attached to.
+    copies : float
+        How many identical copies of the network it represents.
+    net : pandapowerNet
+        The scaled feeder network.
+    arrays : FeederArrays
+    commercial_share : ndarray [-]
+        Per feeder bus, the share of nominal load that follows the commercial profile
+        (the rest follows the residential one).
+    """
+
+    name: str
+    network: str
+    bus: int
+    copies: float
+    net: pp.pandapowerNet
+    arrays: FeederArrays
+    commercial_share: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class IntegratedNet:
+    """pandapower network of the whole system, with index maps for setting a dispatch.
+
+    Attributes
+    ----------
+    net : pandapowerNet
+    transmission_load : ndarray of int
+        Load element per internal transmission bus (``-1`` where none).
+    gen_table, gen_element : element table and index per TER (as in TransmissionArrays)
+    feeder_bus : list of ndarray
+        Integrated bus index per feeder bus position.
+    feeder_load : list of ndarray
+        Load element per feeder bus position.
+    coupling_trafo : ndarray of int
+        Transformer per feeder (with its tap controller).
+    pv_sgen, wind_sgen, battery_storage, ev_load : ndarray of int
+        Elements per DER unit, in fleet order.
+    line_names, trafo_names : names for lines and trafos (``feeder/line/idx`` etc.)
+    """
+
+    net: pp.pandapowerNet
+    transmission_load: np.ndarray
+    feeder_bus: list
+    feeder_load: list
+    coupling_trafo: np.ndarray
+    pv_sgen: np.ndarray
+    fixed_sgen: np.ndarray
+    battery_storage: np.ndarray
+    ev_load: np.ndarray
+    bus_names: np.ndarray
+    line_names: np.ndarray
+    trafo_names: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class IntegratedSystem:
+    """Transmission network, feeders and DER fleet, ready for optimisation.
+
+    Attributes
+    ----------
+    name : str
+    transmission_net : pandapowerNet
+        Transmission case with the replaced share of load removed at feeder buses.
+    transmission : TransmissionArrays
+    feeders : tuple of Feeder
+    fleet : DerFleet
+    transmission_load_p_mw : ndarray [MW]
+        Nominal load per internal transmission bus after replacement (follows the
+        transmission load profile).
+    """
+
+    name: str
+    transmission_net: pp.pandapowerNet
+    transmission: TransmissionArrays
+    feeders: tuple[Feeder, ...]
+    fleet: DerFleet
+    transmission_load_p_mw: np.ndarray
+
+    @property
+    def base_mva(self) -> float:
+        return self.transmission.base_mva
+
+    def integrated_net(self) -> IntegratedNet:
+        """Build the pandapower network of transmission + feeders (for the AC check)."""
+        return _integrated_net(self)
+
+
+def _find_bus(net: pp.pandapowerNet, name: str, label: str) -> int:
+    names = net.bus.name.astype(str)
+    hits = net.bus.index[(names == name) & net.bus.in_service]
+    if len(hits) == 0:
+        sample = ", ".join(names.iloc[:8])
+        raise CaseError(
+            f"{label}: transmission bus '{name}' not found; use a bus name of the "
+            f"transmission case (e.g. {sample}, ...)"
+        )
+    return int(hits[0])
+
+
+def _commercial_share(net: pp.pandapowerNet, arrays: FeederArrays) -> np.ndarray:
+    loads = net.load[net.load.in_service]
+    is_com = loads.name.fillna("").astype(str).map(lambda s: bool(_COMMERCIAL.search(s)))
+    p = loads.p_mw * loads.scaling
+    com = p[is_com].groupby(loads.bus[is_com]).sum().reindex(arrays.bus_index, fill_value=0.0)
+    tot = p.groupby(loads.bus).sum().reindex(arrays.bus_index, fill_value=0.0)
+    share = np.divide(
+        com.to_numpy(), tot.to_numpy(), out=np.zeros(arrays.n_bus), where=tot.to_numpy() > 0
+    )
+    return share
+
+
+def build_system(study: StudyConfig) -> IntegratedSystem:
+    """Build the integrated system described by a study.
+
+    Raises
+    ------
+    CaseError
+        Unknown networks or buses, a feeder attached to a bus without load, meshed or
+        disconnected feeders, missing costs, bad ratings.
+    """
+    tnet = load_network(study.transmission.network)
+    check_ratings(tnet, f"transmission '{study.transmission.network}'")
+    base_mva = float(tnet.sn_mva)
+    shares: dict[int, float] = {}
+    feeders_raw = []
+    for cfg in study.feeders:
+        label = f"feeder '{cfg.name}'"
+        bus = _find_bus(tnet, cfg.bus, label)
+        loads = tnet.load[(tnet.load.bus == bus) & tnet.load.in_service]
+        bus_load = float((loads.p_mw * loads.scaling).sum())
+        if bus_load <= 0:
+            with_load = tnet.load[tnet.load.p_mw > 0].bus.unique()[:8]
+            raise CaseError(
+                f"{label}: transmission bus '{cfg.bus}' has no load to replace; attach the "
+                f"feeder to a load bus (e.g. {', '.join(tnet.bus.name.astype(str)[with_load])})"
+            )
+        shares[bus] = shares.get(bus, 0.0) + cfg.share
+        if shares[bus] > 1.0 + 1e-9:
+            raise CaseError(
+                f"{label}: feeders at transmission bus '{cfg.bus}' replace "
+                f"{shares[bus]:.0%} of its load; shares at one bus must sum to <= 1"
+            )
+        fnet = load_network(cfg.network)
+        nominal = float((fnet.load.p_mw * fnet.load.scaling)[fnet.load.in_service].sum())
+        if nominal <= 0:
+            raise CaseError(
+                f"{label}: network '{cfg.network}' has no load; a feeder must "
+                "carry demand to replace transmission load"
+            )
+        copies = cfg.share * bus_load / nominal
+        scaled = scale_feeder(fnet, copies)
+        arrays = feeder_arrays(scaled, cfg.name, base_mva, cfg.vm_min_pu, cfg.vm_max_pu)
+        # the study's limits apply to every feeder bus except the regulated root
+        arrays = _with_limits(arrays, cfg.vm_min_pu, cfg.vm_max_pu)
+        feeders_raw.append((cfg, bus, copies, scaled, arrays))
+    for bus, share in shares.items():
+        sel = tnet.load.bus == bus
+        tnet.load.loc[sel, "p_mw"] *= 1.0 - share
+        tnet.load.loc[sel, "q_mvar"] *= 1.0 - share
+    tarr = transmission_arrays(tnet, f"transmission '{study.transmission.network}'")
+    loads = tnet.load[tnet.load.in_service]
+    load_p = (loads.p_mw * loads.scaling).groupby(loads.bus).sum()
+    t_load = np.array([load_p.get(b, 0.0) for b in tarr.bus_index])
+    feeders = tuple(
+        Feeder(
+            cfg.name,
+            cfg.network,
+            tarr.bus_position(bus),
+            copies,
+            scaled,
+            arrays,
+            _commercial_share(scaled, arrays),
+        )
+        for cfg, bus, copies, scaled, arrays in feeders_raw
+    )
+    fleet = build_fleet(
+        [(f.arrays, f.net, cfg.der) for f, (cfg, *_) in zip(feeders, feeders_raw, strict=True)]
+    )
+    return IntegratedSystem(study.name, tnet, tarr, feeders, fleet, t_load)
+
+
+def _with_limits(arrays: FeederArrays, vmin: float, vmax: float) -> FeederArrays:
+    from dataclasses import replace
+
+    lo = np.full(arrays.n_bus, vmin)
+    hi = np.full(arrays.n_bus, vmax)
+    lo[0] = min(vmin, arrays.v_root_pu)
+    hi[0] = max(vmax, arrays.v_root_pu)
+    return replace(arrays, vm_min_pu=lo, vm_max_pu=hi)
+
+
+def _integrated_net(system: IntegratedSystem) -> IntegratedNet:
+    """Transmission net plus every feeder, coupled by OLTC transformers."""
+    import copy
+
+    from pandapower.control import ContinuousTapControl
+
+    net = copy.deepcopy(system.transmission_net)
+    tarr = system.transmission
+    # one aggregated load per transmission bus (set per step by the AC check)
+    net.load.drop(net.load.index, inplace=True)
+    t_load = np.full(tarr.n_bus, -1)
+    for i, b in enumerate(tarr.bus_index):
+        if system.transmission_load_p_mw[i] > 0:
+            t_load[i] = pp.create_load(
+                net, int(b), p_mw=0.0, q_mvar=0.0, name=f"transmission/{tarr.bus_name[i]}"
+            )
+    bus_names = [f"transmission/{n}" for n in net.bus.name.astype(str)]
+    line_names = [f"transmission/line/{i}" for i in net.line.index]
+    trafo_names = [f"transmission/trafo/{i}" for i in net.trafo.index]
+    feeder_bus, feeder_load, coupling = [], [], []
+    for feeder in system.feeders:
+        fnet, arr = feeder.net, feeder.arrays
+        bmap = {}
+        for b in arr.bus_index:
+            row = fnet.bus.loc[b]
+            bmap[int(b)] = pp.create_bus(
+                net, vn_kv=float(row.vn_kv), name=f"{feeder.name}/{row['name']}"
+            )
+            bus_names.append(f"{feeder.name}/{b}")
+        for idx, row in fnet.line[fnet.line.in_service].iterrows():
+            if row.from_bus not in bmap or row.to_bus not in bmap:
+                continue
+            new = pp.create_line_from_parameters(
+                net,
+                bmap[row.from_bus],
+                bmap[row.to_bus],
+                length_km=row.length_km,
+                r_ohm_per_km=row.r_ohm_per_km,
+                x_ohm_per_km=row.x_ohm_per_km,
+                c_nf_per_km=row.c_nf_per_km,
+                max_i_ka=row.max_i_ka,
+                parallel=row.parallel,
+                df=row.df,
+                name=f"{feeder.name}/line/{idx}",
+            )
+            line_names.append(f"{feeder.name}/line/{idx}")
+            for _, sw in fnet.switch[
+                (fnet.switch.et == "l")
+                & (fnet.switch.element == idx)
+                & ~fnet.switch.closed.astype(bool)
+            ].iterrows():
+                pp.create_switch(net, bmap[sw.bus], new, et="l", closed=False)
+        for idx, row in fnet.trafo[fnet.trafo.in_service].iterrows():
+            pp.create_transformer_from_parameters(
+                net,
+                bmap[row.hv_bus],
+                bmap[row.lv_bus],
+                sn_mva=row.sn_mva,
+                vn_hv_kv=row.vn_hv_kv,
+                vn_lv_kv=row.vn_lv_kv,
+                vkr_percent=row.vkr_percent,
+                vk_percent=row.vk_percent,
+                pfe_kw=row.pfe_kw,
+                i0_percent=row.i0_percent,
+                shift_degree=row.shift_degree,
+                parallel=row.parallel,
+                name=f"{feeder.name}/trafo/{idx}",
+            )
+            trafo_names.append(f"{feeder.name}/trafo/{idx}")
+        for _, sw in fnet.switch[
+            (fnet.switch.et == "b") & fnet.switch.closed.astype(bool)
+        ].iterrows():
+            pp.create_switch(net, bmap[sw.bus], bmap[sw.element], et="b", closed=True)
+        root = bmap[int(arr.bus_index[0])]
+        hv = int(tarr.bus_index[feeder.bus])
+        peak = float(np.hypot(arr.load_p_mw.sum(), arr.load_q_mvar.sum()))
+        sn = max(2.0 * peak, 1.0)
+        trafo = pp.create_transformer_from_parameters(
+            net,
+            hv,
+            root,
+            sn_mva=sn,
+            vn_hv_kv=float(net.bus.at[hv, "vn_kv"]),
+            vn_lv_kv=float(net.bus.at[root, "vn_kv"]),
+            vkr_percent=0.3,
+            vk_percent=12.0,
+            pfe_kw=0.0,
+            i0_percent=0.0,
+            tap_side="hv",
+            tap_neutral=0,
+            tap_min=-20,
+            tap_max=20,
+            tap_step_percent=1.0,
+            tap_pos=0,
+            tap_changer_type="Ratio",
+            name=f"{feeder.name}/coupling",
+        )
+        trafo_names.append(f"{feeder.name}/coupling")
+        ContinuousTapControl(
+            net, trafo, vm_set_pu=arr.v_root_pu, tol=1e-5, side="lv", check_tap_bounds=True
+        )
+        feeder_bus.append(np.array([bmap[int(b)] for b in arr.bus_index]))
+        feeder_load.append(
+            np.array(
+                [
+                    pp.create_load(
+                        net, bmap[int(b)], p_mw=0.0, q_mvar=0.0, name=f"{feeder.name}/{b}"
+                    )
+                    for b in arr.bus_index
+                ]
+            )
+        )
+        coupling.append(trafo)
+    fleet = system.fleet
+
+    def _bus(feeder: int, pos: int) -> int:
+        return int(feeder_bus[feeder][pos])
+
+    pv = np.array(
+        [
+            pp.create_sgen(
+                net, _bus(r.feeder, r.bus), p_mw=0.0, q_mvar=0.0, name=r.name, sn_mva=r.s_mva
+            )
+            for r in fleet.pv.itertuples()
+        ],
+        dtype=int,
+    )
+    fixed = np.array(
+        [
+            pp.create_sgen(net, _bus(r.feeder, r.bus), p_mw=0.0, name=r.name)
+            for r in fleet.fixed.itertuples()
+        ],
+        dtype=int,
+    )
+    bat = np.array(
+        [
+            pp.create_storage(net, _bus(r.feeder, r.bus), p_mw=0.0, max_e_mwh=r.e_mwh, name=r.name)
+            for r in fleet.battery.itertuples()
+        ],
+        dtype=int,
+    )
+    ev = np.array(
+        [
+            pp.create_load(net, _bus(r.feeder, r.bus), p_mw=0.0, name=r.name)
+            for r in fleet.ev.itertuples()
+        ],
+        dtype=int,
+    )
+    return IntegratedNet(
+        net,
+        t_load,
+        feeder_bus,
+        feeder_load,
+        np.array(coupling, dtype=int),
+        pv,
+        fixed,
+        bat,
+        ev,
+        np.array(bus_names),
+        np.array(line_names),
+        np.array(trafo_names),
+    )
