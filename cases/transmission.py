@@ -206,14 +206,16 @@ def transmission_arrays(net: pp.pandapowerNet, label: str = "transmission") -> T
     gencost = ppc["gencost"].real
     gen_kind = np.empty(gen.shape[0], dtype=object)
     gen_element = np.full(gen.shape[0], -1, dtype=int)
-    for table in _GEN_TABLES:
-        if table not in lookups:
-            continue
-        positions = np.asarray(lookups[table])
-        for idx, pos in zip(net[table].index, positions, strict=False):
-            if 0 <= pos < gen.shape[0]:
-                gen_kind[pos] = table
-                gen_element[pos] = idx
+    # pandapower's generator order: ranges per element type over in-service elements
+    for key, (start, stop) in net._gen_order.items():
+        table = key.removesuffix("_controllable")
+        mask = np.asarray(net._is_elements[key], dtype=bool)
+        idx = net[table].index.to_numpy()[mask]
+        if len(idx) != int(stop) - int(start) or table not in _GEN_TABLES:
+            raise CaseError(f"{label}: cannot match OPF generators of type '{key}' to "
+                            "pandapower elements (unsupported element type)")
+        gen_kind[int(start) : int(stop)] = table
+        gen_element[int(start) : int(stop)] = idx
     if (gen_element < 0).any():
         missing = int(np.flatnonzero(gen_element < 0)[0])
         raise CaseError(

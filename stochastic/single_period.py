@@ -1,0 +1,237 @@
+"""Deterministic single-period OPF of one pandapower network.
+
+* ``dc``: DC OPF of a (transmission) network with pandapower's polynomial costs, a
+  quadratic program solved by HiGHS; the same problem as pandapower's ``rundcopp``.
+* ``lindistflow``: LinDistFlow OPF of a radial network whose root is its ``ext_grid``;
+  controllable ``sgen``/``storage`` (pandapower's ``controllable`` flag and ``min_/max_``
+  limits) are dispatched, the rest are fixed; the import at the root is priced with the
+  ``ext_grid`` cost. The optimum is then checked with pandapower's AC power flow.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandapower as pp
+import pyomo.environ as pyo
+
+from cases.errors import CaseError
+from cases.feeders import FeederArrays, feeder_arrays
+from cases.transmission import transmission_arrays
+from stochastic.linear import add_var, terms
+from stochastic.network import add_dc_network, add_lindistflow, dc_shift_injection_mw, root_branches
+from stochastic.solve import PersistentSolver, SolveResult
+
+__all__ = ["OpfResult", "solve_dc_opf", "solve_lindistflow_opf"]
+
+
+@dataclass(frozen=True)
+class OpfResult:
+    """Result of a single-period OPF.
+
+    Attributes
+    ----------
+    model : str  (``dc`` or ``lindistflow``)
+    status : str
+    objective_eur_per_h : float [EUR/h]
+    max_vm_error_pu : float or None [pu]
+        Largest ``|V_linear - V_AC|`` over buses (LinDistFlow only).
+    build_seconds, translate_seconds, solver_seconds : float [s]
+    n_variables, n_constraints : int
+    p_mw : dict
+        Dispatch per element, keyed ``"table/index"`` [MW].
+    vm_pu_linear, vm_pu_ac : ndarray or None [pu]
+        Voltages of the linear model and of the AC power flow (LinDistFlow only), in
+        pandapower bus order of ``bus_index``.
+    bus_index : ndarray or None
+    """
+
+    model: str
+    status: str
+    objective_eur_per_h: float
+    max_vm_error_pu: float | None
+    build_seconds: float
+    translate_seconds: float
+    solver_seconds: float
+    n_variables: int
+    n_constraints: int
+    p_mw: dict = field(default_factory=dict)
+    vm_pu_linear: np.ndarray | None = None
+    vm_pu_ac: np.ndarray | None = None
+    bus_index: np.ndarray | None = None
+
+
+def _result(model: str, res: SolveResult, build_s: float, **kw) -> OpfResult:
+    return OpfResult(model=model, status=res.status.value, objective_eur_per_h=res.objective,
+                     build_seconds=build_s, translate_seconds=res.translate_seconds,
+                     solver_seconds=res.solver_seconds, n_variables=res.n_variables,
+                     n_constraints=res.n_constraints, **kw)
+
+
+def solve_dc_opf(net: pp.pandapowerNet, label: str = "case") -> OpfResult:
+    """DC OPF with polynomial (up to quadratic) generator costs.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+    label : str
+        Name used in error messages.
+
+    Raises
+    ------
+    CaseError
+        Missing costs or unsupported elements.
+    InfeasibleError
+        When no dispatch satisfies the limits.
+    """
+    tick = time.perf_counter()
+    arr = transmission_arrays(net, label)
+    m = pyo.ConcreteModel(name=f"dc_opf_{label}")
+    m.gen = pyo.Block()
+    m.network = pyo.Block()
+    pg = add_var(m.gen, "p_mw", (1, arr.n_gen), ("step", "gen"), arr.gen_pmin_mw,
+                 arr.gen_pmax_mw)
+    inj = terms(pg, arr.gen_bus[None, :], np.arange(arr.n_gen)[None, :], 1.0)
+    rhs = (arr.demand_mw + dc_shift_injection_mw(arr))[None, :]
+    add_dc_network(m.network, arr, (1,), ("step",), [inj], rhs)
+    p = pg.data
+    m.objective = pyo.Objective(expr=sum(
+        arr.gen_cost_c0_eur_per_h[g] + arr.gen_cost_c1_eur_per_mwh[g] * p[g]
+        + arr.gen_cost_c2_eur_per_mw2h[g] * p[g] ** 2 for g in range(arr.n_gen)
+    ))
+    build_s = time.perf_counter() - tick
+    res = PersistentSolver(m).solve()
+    values = pg.values()[0]
+    dispatch = {f"{k}/{e}": float(v) for k, e, v in
+                zip(arr.gen_kind, arr.gen_element, values, strict=True)}
+    return _result("dc", res, build_s, max_vm_error_pu=None, p_mw=dispatch)
+
+
+def _controllable(net: pp.pandapowerNet, table: str):
+    df = net[table]
+    if not len(df):
+        return df
+    ctrl = df.controllable.fillna(False).astype(bool) if "controllable" in df else False
+    return df[df.in_service & ctrl]
+
+
+def _cost_of(net: pp.pandapowerNet, table: str, idx: int) -> tuple[float, float, float] | None:
+    rows = net.poly_cost[(net.poly_cost.et == table) & (net.poly_cost.element == idx)]
+    if not len(rows):
+        return None
+    r = rows.iloc[0]
+    return float(r.cp0_eur), float(r.cp1_eur_per_mw), float(r.cp2_eur_per_mw2)
+
+
+def _fixed_injections(net: pp.pandapowerNet, f: FeederArrays, controllable_idx: dict):
+    """Fixed net demand (bus,) [MW], [Mvar] from loads and non-controllable units."""
+    p = f.load_p_mw.copy()
+    q = f.load_q_mvar.copy()
+    for table, sign in (("sgen", -1.0), ("storage", 1.0)):
+        df = net[table]
+        if not len(df):
+            continue
+        for idx, row in df[df.in_service].iterrows():
+            if idx in controllable_idx.get(table, ()):
+                continue
+            j = f.position(int(row.bus))
+            p[j] += sign * row.p_mw * row.scaling
+            q[j] += sign * row.q_mvar * row.scaling
+    return p, q
+
+
+def solve_lindistflow_opf(
+    net: pp.pandapowerNet,
+    label: str = "case",
+    polygon_sides: int = 16,
+) -> OpfResult:
+    """Single-period LinDistFlow OPF of a radial network, checked with AC power flow.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        Radial network with one ``ext_grid`` (with a ``poly_cost``) at its root.
+    label : str
+    polygon_sides : int
+        Sides of the apparent-power polygon of branches.
+
+    Returns
+    -------
+    OpfResult
+        With ``max_vm_error_pu`` from a pandapower AC power flow at the optimum.
+    """
+    tick = time.perf_counter()
+    if len(net.gen[net.gen.in_service]):
+        raise CaseError(f"{label}: 'gen' elements (voltage-controlled) are not supported in a "
+                        "LinDistFlow feeder; model DER as sgen")
+    f = feeder_arrays(net, label, float(net.sn_mva))
+    ext = int(net.ext_grid.index[net.ext_grid.in_service][0])
+    ext_cost = _cost_of(net, "ext_grid", ext)
+    if ext_cost is None:
+        raise CaseError(f"{label}: ext_grid {ext} has no cost; add one with "
+                        f"pandapower.create_poly_cost(net, {ext}, 'ext_grid', cp1_eur_per_mw=...)")
+    ctrl = {t: _controllable(net, t) for t in ("sgen", "storage")}
+    units = [(t, idx, row) for t, df in ctrl.items() for idx, row in df.iterrows()]
+    costs = []
+    for t, idx, _ in units:
+        c = _cost_of(net, t, idx)
+        if c is None:
+            raise CaseError(f"{label}: controllable {t} {idx} has no cost; add one with "
+                            f"pandapower.create_poly_cost(net, {idx}, '{t}', cp1_eur_per_mw=...)")
+        costs.append(c)
+    if any(f.position(int(row.bus)) == 0 for _, _, row in units):
+        raise CaseError(f"{label}: a controllable unit sits on the root bus; move it downstream")
+    p_fix, q_fix = _fixed_injections(net, f, {t: set(df.index) for t, df in ctrl.items()})
+    m = pyo.ConcreteModel(name=f"lindistflow_opf_{label}")
+    m.units = pyo.Block()
+    m.network = pyo.Block()
+    n_u = len(units)
+
+    def lim(row, col, default):
+        v = row.get(col, np.nan)
+        return float(v) if v == v else default
+
+    sign = np.array([1.0 if t == "sgen" else -1.0 for t, _, _ in units])  # storage: load sign
+    plo = np.array([lim(r, "min_p_mw", 0.0) for _, _, r in units])
+    phi = np.array([lim(r, "max_p_mw", float(r.p_mw)) for _, _, r in units])
+    qlo = np.array([lim(r, "min_q_mvar", 0.0) for _, _, r in units])
+    qhi = np.array([lim(r, "max_q_mvar", 0.0) for _, _, r in units])
+    pu = add_var(m.units, "p_mw", (1, n_u), ("step", "unit"), plo, phi)
+    qu = add_var(m.units, "q_mvar", (1, n_u), ("step", "unit"), qlo, qhi)
+    bus = np.array([f.position(int(r.bus)) for _, _, r in units], dtype=int)
+    p_inj = [terms(pu, bus[None, :] - 1, np.arange(n_u)[None, :], sign[None, :])] if n_u else []
+    q_inj = [terms(qu, bus[None, :] - 1, np.arange(n_u)[None, :], sign[None, :])] if n_u else []
+    flow_bound = float(np.abs(p_fix).sum() + np.abs(q_fix).sum()
+                       + np.abs(np.r_[plo, phi, qlo, qhi]).sum())
+    ldf = add_lindistflow(m.network, f, (1,), ("step",), p_inj, q_inj, p_fix[None, 1:],
+                          q_fix[None, 1:], polygon_sides=polygon_sides,
+                          flow_bound_mva=flow_bound)
+    roots = root_branches(f)
+    p_import = sum(ldf.p_mw.data[k] for k in roots) + float(p_fix[0])
+    c0, c1, c2 = ext_cost
+    obj = c0 + c1 * p_import + c2 * p_import**2
+    for u, (k0, k1, k2) in enumerate(costs):
+        obj += k0 + k1 * pu.data[u] + k2 * pu.data[u] ** 2
+    m.objective = pyo.Objective(expr=obj)
+    build_s = time.perf_counter() - tick
+    res = PersistentSolver(m).solve()
+    vm_lin = np.sqrt(np.maximum(ldf.w_pu.values()[0], 0.0))
+    # AC check at the optimum
+    ac = copy.deepcopy(net)
+    pv, qv = pu.values()[0], qu.values()[0]
+    for u, (t, idx, _) in enumerate(units):
+        ac[t].at[idx, "p_mw"] = pv[u]
+        ac[t].at[idx, "q_mvar"] = qv[u]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pp.runpp(ac, calculate_voltage_angles=True, init="flat")
+    vm_ac = ac.res_bus.vm_pu.reindex(f.bus_index).to_numpy()
+    dispatch = {f"{t}/{idx}": float(pv[u]) for u, (t, idx, _) in enumerate(units)}
+    dispatch[f"ext_grid/{ext}"] = float(pyo.value(p_import))
+    return _result("lindistflow", res, build_s,
+                   max_vm_error_pu=float(np.max(np.abs(vm_lin - vm_ac))), p_mw=dispatch,
+                   vm_pu_linear=vm_lin, vm_pu_ac=vm_ac, bus_index=f.bus_index)
