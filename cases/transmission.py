@@ -212,8 +212,10 @@ def transmission_arrays(net: pp.pandapowerNet, label: str = "transmission") -> T
         mask = np.asarray(net._is_elements[key], dtype=bool)
         idx = net[table].index.to_numpy()[mask]
         if len(idx) != int(stop) - int(start) or table not in _GEN_TABLES:
-            raise CaseError(f"{label}: cannot match OPF generators of type '{key}' to "
-                            "pandapower elements (unsupported element type)")
+            raise CaseError(
+                f"{label}: cannot match OPF generators of type '{key}' to "
+                "pandapower elements (unsupported element type)"
+            )
         gen_kind[int(start) : int(stop)] = table
         gen_element[int(start) : int(stop)] = idx
     if (gen_element < 0).any():
@@ -240,12 +242,17 @@ def transmission_arrays(net: pp.pandapowerNet, label: str = "transmission") -> T
         gen_bus=gen[:, GEN_BUS].astype(int),
         gen_kind=gen_kind.astype(str),
         gen_element=gen_element,
-        gen_pmin_mw=gen[:, PMIN],
-        gen_pmax_mw=gen[:, PMAX],
+        gen_pmin_mw=_clean(gen[:, PMIN]),
+        gen_pmax_mw=_clean(gen[:, PMAX]),
         gen_cost_c0_eur_per_h=c0,
         gen_cost_c1_eur_per_mwh=c1,
         gen_cost_c2_eur_per_mw2h=c2,
     )
+
+
+def _clean(x: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Replace round-off values (pandapower writes +-1e-10 for zero limits) by 0."""
+    return np.where(np.abs(x) < tol, 0.0, x)
 
 
 def _poly_coefficients(gencost: np.ndarray, label: str) -> tuple[np.ndarray, ...]:

@@ -101,8 +101,9 @@ def generate_scenarios(
         summing to 1, and ``expected_pu`` (time, resource) [pu], the central profile.
     """
     if resolution_minutes not in _VALID_MINUTES:
-        raise ScenarioError(f"resolution_minutes must be one of {_VALID_MINUTES}, "
-                            f"got {resolution_minutes}")
+        raise ScenarioError(
+            f"resolution_minutes must be one of {_VALID_MINUTES}, got {resolution_minutes}"
+        )
     if n_scenarios < 1:
         raise ScenarioError(f"n_scenarios must be at least 1, got {n_scenarios}")
     if not 1 <= horizon_hours <= 24:
@@ -112,9 +113,9 @@ def generate_scenarios(
     n_t, n_r = base.shape
     dt_h = resolution_minutes / 60.0
     rho = float(np.exp(-dt_h / correlation_hours))
-    sigma = np.array([
-        pv_sigma if r == "pv" else wind_sigma if r == "wind" else load_sigma for r in RESOURCES
-    ])
+    sigma = np.array(
+        [pv_sigma if r == "pv" else wind_sigma if r == "wind" else load_sigma for r in RESOURCES]
+    )
     children = np.random.SeedSequence([seed, day.toordinal()]).spawn(n_scenarios)
     values = np.empty((n_scenarios, n_t, n_r))
     for s, child in enumerate(children):
@@ -132,17 +133,27 @@ def generate_scenarios(
             "expected_pu": (("time", "resource"), base),
             "weight": ("scenario", np.full(n_scenarios, 1.0 / n_scenarios)),
         },
-        coords={"scenario": np.arange(n_scenarios), "time": time, "period": period,
-                "resource": list(RESOURCES)},
+        coords={
+            "scenario": np.arange(n_scenarios),
+            "time": time,
+            "period": period,
+            "resource": list(RESOURCES),
+        },
     )
     ds["value_hourly_pu"] = hourly(ds["value_pu"], period)
-    ds["value_pu"].attrs = {"units": "pu", "long_name": "scenario value (load: of peak, "
-                            "PV/wind: of capacity)"}
+    ds["value_pu"].attrs = {
+        "units": "pu",
+        "long_name": "scenario value (load: of peak, PV/wind: of capacity)",
+    }
     ds["value_hourly_pu"].attrs = {"units": "pu", "long_name": "hourly mean of value_pu"}
     ds["expected_pu"].attrs = {"units": "pu", "long_name": "central profile"}
     ds["weight"].attrs = {"units": "1", "long_name": "scenario probability"}
-    ds.attrs = {"generator": "profile_noise", "seed": seed, "day": str(day),
-                "resolution_minutes": resolution_minutes}
+    ds.attrs = {
+        "generator": "profile_noise",
+        "seed": seed,
+        "day": str(day),
+        "resolution_minutes": resolution_minutes,
+    }
     return ds
 
 

@@ -37,7 +37,9 @@ class DcNetwork:
 
     Attributes
     ----------
-    theta : VarArray  (*steps, bus) [rad]
+    theta : VarArray  (*steps, bus) [rad * base_mva]
+        Voltage angle times the power base (keeps coefficients near the per-unit
+        susceptances); :meth:`angles_rad` gives radians.
     balance : RowArray  (*steps, bus)
     limited : ndarray of int
         Branches with a finite rating (rows of ``flow_limit``).
@@ -47,11 +49,17 @@ class DcNetwork:
     balance: RowArray
     limited: np.ndarray
 
+    def angles_rad(self, arr: TransmissionArrays) -> np.ndarray:
+        """Bus voltage angles (*steps, bus) [rad] at the current solution."""
+        return self.theta.values() / arr.base_mva
+
     def flows_mw(self, arr: TransmissionArrays) -> np.ndarray:
         """Branch flows (*steps, branch) [MW] at the current solution."""
-        th = self.theta.values()
-        return arr.base_mva * arr.branch_b_pu * (
-            th[..., arr.branch_from] - th[..., arr.branch_to] - arr.branch_shift_rad
+        th = self.angles_rad(arr)
+        return (
+            arr.base_mva
+            * arr.branch_b_pu
+            * (th[..., arr.branch_from] - th[..., arr.branch_to] - arr.branch_shift_rad)
         )
 
 
@@ -98,7 +106,7 @@ def add_dc_network(
     theta = add_var(block, "theta", (*steps, nb), (*step_dims, "bus"), lb, ub)
     th_idx = theta.index().reshape(n_steps, nb)
     bal_idx = np.arange(n_steps * nb).reshape(n_steps, nb)
-    coef = arr.base_mva * arr.branch_b_pu  # MW per rad
+    coef = arr.branch_b_pu  # MW per (rad * base_mva)
     f, t = arr.branch_from, arr.branch_to
     # bus balance: injections - outflow = rhs, outflow(f) = +flow, outflow(t) = -flow
     flow_terms = [
@@ -107,20 +115,30 @@ def add_dc_network(
         terms(theta, bal_idx[:, t], th_idx[:, f], coef),
         terms(theta, bal_idx[:, t], th_idx[:, t], -coef),
     ]
-    balance = add_rows(block, "balance", (*steps, nb), (*step_dims, "bus"),
-                       [*injections, *flow_terms], rhs_mw, rhs_mw)
+    balance = add_rows(
+        block,
+        "balance",
+        (*steps, nb),
+        (*step_dims, "bus"),
+        [*injections, *flow_terms],
+        rhs_mw,
+        rhs_mw,
+    )
     limited = np.flatnonzero(np.isfinite(arr.branch_rating_mw))
     if len(limited):
         nl = len(limited)
         row = np.arange(n_steps * nl).reshape(n_steps, nl)
         fl, tl, cl = f[limited], t[limited], coef[limited]
-        shift = cl * arr.branch_shift_rad[limited]
+        shift = arr.base_mva * cl * arr.branch_shift_rad[limited]
         rating = arr.branch_rating_mw[limited]
         add_rows(
-            block, "flow_limit", (*steps, nl), (*step_dims, "branch_limited"),
+            block,
+            "flow_limit",
+            (*steps, nl),
+            (*step_dims, "branch_limited"),
             [terms(theta, row, th_idx[:, fl], cl), terms(theta, row, th_idx[:, tl], -cl)],
-            np.broadcast_to(-rating + shift, (n_steps, nl)),
-            np.broadcast_to(rating + shift, (n_steps, nl)),
+            np.broadcast_to(-rating + shift, (*steps, nl)),
+            np.broadcast_to(rating + shift, (*steps, nl)),
         )
     return DcNetwork(theta, balance, limited)
 
@@ -145,8 +163,9 @@ class LinDistFlow:
     ----------
     p_mw, q_mvar : VarArray  (*steps, branch)
         Flow from parent to child at the parent end.
-    w_pu : VarArray  (*steps, bus)
-        Squared voltage magnitude [pu^2].
+    w : VarArray  (*steps, bus)
+        Squared voltage magnitude in thousandths [1e-3 pu^2] (for numerical scaling);
+        :meth:`vm_pu` gives magnitudes.
     p_balance, q_balance : RowArray  (*steps, bus - 1)
         Balance rows of every non-root bus (row ``j - 1`` for bus ``j``).
     limited : ndarray of int
@@ -155,10 +174,18 @@ class LinDistFlow:
 
     p_mw: VarArray
     q_mvar: VarArray
-    w_pu: VarArray
+    w: VarArray
     p_balance: RowArray
     q_balance: RowArray
     limited: np.ndarray
+
+    def vm_pu(self) -> np.ndarray:
+        """Voltage magnitudes (*steps, bus) [pu] at the current solution."""
+        return np.sqrt(np.maximum(self.w.values() / W_SCALE, 0.0))
+
+
+#: the LinDistFlow voltage variable is ``W_SCALE * |V|^2``
+W_SCALE = 1000.0
 
 
 def add_lindistflow(
@@ -203,17 +230,35 @@ def add_lindistflow(
     n_steps = int(np.prod(steps, dtype=int))
     nbr = f.n_branch
     base = f.base_mva
-    rating = np.where(np.isfinite(f.branch_rating_mva), f.branch_rating_mva, np.inf)
-    p = add_var(block, "p_mw", (*steps, nbr), (*step_dims, "branch"),
-                np.broadcast_to(-rating, (*steps, nbr)), np.broadcast_to(rating, (*steps, nbr)))
-    q = add_var(block, "q_mvar", (*steps, nbr), (*step_dims, "branch"),
-                np.broadcast_to(-rating, (*steps, nbr)), np.broadcast_to(rating, (*steps, nbr)))
+    rating = np.where(f.branch_rating_mva < flow_bound_mva, f.branch_rating_mva, np.inf)
+    p = add_var(
+        block,
+        "p_mw",
+        (*steps, nbr),
+        (*step_dims, "branch"),
+        np.broadcast_to(-rating, (*steps, nbr)),
+        np.broadcast_to(rating, (*steps, nbr)),
+    )
+    q = add_var(
+        block,
+        "q_mvar",
+        (*steps, nbr),
+        (*step_dims, "branch"),
+        np.broadcast_to(-rating, (*steps, nbr)),
+        np.broadcast_to(rating, (*steps, nbr)),
+    )
     vmin = np.minimum(f.vm_min_pu + voltage_margin_pu, f.vm_max_pu - voltage_margin_pu)
     wlo = np.maximum(vmin, 0.0) ** 2
     whi = (f.vm_max_pu - voltage_margin_pu) ** 2
     wlo[0] = whi[0] = f.v_root_pu**2
-    w = add_var(block, "w_pu", (*steps, f.n_bus), (*step_dims, "bus"),
-                np.broadcast_to(wlo, (*steps, f.n_bus)), np.broadcast_to(whi, (*steps, f.n_bus)))
+    w = add_var(
+        block,
+        "w",
+        (*steps, f.n_bus),
+        (*step_dims, "bus"),
+        np.broadcast_to(W_SCALE * wlo, (*steps, f.n_bus)),
+        np.broadcast_to(W_SCALE * whi, (*steps, f.n_bus)),
+    )
     p_idx = p.index().reshape(n_steps, nbr)
     q_idx = q.index().reshape(n_steps, nbr)
     w_idx = w.index().reshape(n_steps, f.n_bus)
@@ -226,34 +271,55 @@ def add_lindistflow(
     kids_p = terms(p, rows[:, par[inner] - 1], p_idx[:, child[inner] - 1], -1.0)
     own_q = terms(q, rows, q_idx, 1.0)
     kids_q = terms(q, rows[:, par[inner] - 1], q_idx[:, child[inner] - 1], -1.0)
-    p_bal = add_rows(block, "p_balance", (*steps, nbr), (*step_dims, "bus_nonroot"),
-                     [own_p, kids_p, *p_injections], p_rhs_mw, p_rhs_mw)
-    q_bal = add_rows(block, "q_balance", (*steps, nbr), (*step_dims, "bus_nonroot"),
-                     [own_q, kids_q, *q_injections], q_rhs_mvar, q_rhs_mvar)
+    p_bal = add_rows(
+        block,
+        "p_balance",
+        (*steps, nbr),
+        (*step_dims, "bus_nonroot"),
+        [own_p, kids_p, *p_injections],
+        p_rhs_mw,
+        p_rhs_mw,
+    )
+    q_bal = add_rows(
+        block,
+        "q_balance",
+        (*steps, nbr),
+        (*step_dims, "bus_nonroot"),
+        [own_q, kids_q, *q_injections],
+        q_rhs_mvar,
+        q_rhs_mvar,
+    )
     # voltage drop along branch k (child j = k + 1)
     add_rows(
-        block, "voltage_drop", (*steps, nbr), (*step_dims, "branch"),
+        block,
+        "voltage_drop",
+        (*steps, nbr),
+        (*step_dims, "branch"),
         [
             terms(w, rows, w_idx[:, child], 1.0),
             terms(w, rows, w_idx[:, par], -1.0),
-            terms(p, rows, p_idx, 2.0 * f.branch_r_pu / base),
-            terms(q, rows, q_idx, 2.0 * f.branch_x_pu / base),
+            terms(p, rows, p_idx, W_SCALE * 2.0 * f.branch_r_pu / base),
+            terms(q, rows, q_idx, W_SCALE * 2.0 * f.branch_x_pu / base),
         ],
-        0.0, 0.0,
+        0.0,
+        0.0,
     )
-    limited = np.flatnonzero(rating < flow_bound_mva)
+    limited = np.flatnonzero(np.isfinite(rating))
     if len(limited):
         ang = polygon_directions(polygon_sides)
         nl, na = len(limited), len(ang)
         prow = np.arange(n_steps * nl * na).reshape(n_steps, nl, na)
         cap = rating[limited][:, None] * np.cos(np.pi / polygon_sides)
         add_rows(
-            block, "apparent_power", (*steps, nl, na), (*step_dims, "branch_limited", "side"),
+            block,
+            "apparent_power",
+            (*steps, nl, na),
+            (*step_dims, "branch_limited", "side"),
             [
                 terms(p, prow, p_idx[:, limited][:, :, None], np.cos(ang)[None, None, :]),
                 terms(q, prow, q_idx[:, limited][:, :, None], np.sin(ang)[None, None, :]),
             ],
-            np.broadcast_to(-cap, (n_steps, nl, na)),
-            np.broadcast_to(cap, (n_steps, nl, na)),
+            np.broadcast_to(-cap, (*steps, nl, na)),
+            np.broadcast_to(cap, (*steps, nl, na)),
         )
     return LinDistFlow(p, q, w, p_bal, q_bal, limited)

@@ -66,10 +66,17 @@ class OpfResult:
 
 
 def _result(model: str, res: SolveResult, build_s: float, **kw) -> OpfResult:
-    return OpfResult(model=model, status=res.status.value, objective_eur_per_h=res.objective,
-                     build_seconds=build_s, translate_seconds=res.translate_seconds,
-                     solver_seconds=res.solver_seconds, n_variables=res.n_variables,
-                     n_constraints=res.n_constraints, **kw)
+    return OpfResult(
+        model=model,
+        status=res.status.value,
+        objective_eur_per_h=res.objective,
+        build_seconds=build_s,
+        translate_seconds=res.translate_seconds,
+        solver_seconds=res.solver_seconds,
+        n_variables=res.n_variables,
+        n_constraints=res.n_constraints,
+        **kw,
+    )
 
 
 def solve_dc_opf(net: pp.pandapowerNet, label: str = "case") -> OpfResult:
@@ -93,21 +100,25 @@ def solve_dc_opf(net: pp.pandapowerNet, label: str = "case") -> OpfResult:
     m = pyo.ConcreteModel(name=f"dc_opf_{label}")
     m.gen = pyo.Block()
     m.network = pyo.Block()
-    pg = add_var(m.gen, "p_mw", (1, arr.n_gen), ("step", "gen"), arr.gen_pmin_mw,
-                 arr.gen_pmax_mw)
+    pg = add_var(m.gen, "p_mw", (1, arr.n_gen), ("step", "gen"), arr.gen_pmin_mw, arr.gen_pmax_mw)
     inj = terms(pg, arr.gen_bus[None, :], np.arange(arr.n_gen)[None, :], 1.0)
     rhs = (arr.demand_mw + dc_shift_injection_mw(arr))[None, :]
     add_dc_network(m.network, arr, (1,), ("step",), [inj], rhs)
     p = pg.data
-    m.objective = pyo.Objective(expr=sum(
-        arr.gen_cost_c0_eur_per_h[g] + arr.gen_cost_c1_eur_per_mwh[g] * p[g]
-        + arr.gen_cost_c2_eur_per_mw2h[g] * p[g] ** 2 for g in range(arr.n_gen)
-    ))
+    m.objective = pyo.Objective(
+        expr=sum(
+            arr.gen_cost_c0_eur_per_h[g]
+            + arr.gen_cost_c1_eur_per_mwh[g] * p[g]
+            + arr.gen_cost_c2_eur_per_mw2h[g] * p[g] ** 2
+            for g in range(arr.n_gen)
+        )
+    )
     build_s = time.perf_counter() - tick
     res = PersistentSolver(m).solve()
     values = pg.values()[0]
-    dispatch = {f"{k}/{e}": float(v) for k, e, v in
-                zip(arr.gen_kind, arr.gen_element, values, strict=True)}
+    dispatch = {
+        f"{k}/{e}": float(v) for k, e, v in zip(arr.gen_kind, arr.gen_element, values, strict=True)
+    }
     return _result("dc", res, build_s, max_vm_error_pu=None, p_mw=dispatch)
 
 
@@ -166,22 +177,28 @@ def solve_lindistflow_opf(
     """
     tick = time.perf_counter()
     if len(net.gen[net.gen.in_service]):
-        raise CaseError(f"{label}: 'gen' elements (voltage-controlled) are not supported in a "
-                        "LinDistFlow feeder; model DER as sgen")
+        raise CaseError(
+            f"{label}: 'gen' elements (voltage-controlled) are not supported in a "
+            "LinDistFlow feeder; model DER as sgen"
+        )
     f = feeder_arrays(net, label, float(net.sn_mva))
     ext = int(net.ext_grid.index[net.ext_grid.in_service][0])
     ext_cost = _cost_of(net, "ext_grid", ext)
     if ext_cost is None:
-        raise CaseError(f"{label}: ext_grid {ext} has no cost; add one with "
-                        f"pandapower.create_poly_cost(net, {ext}, 'ext_grid', cp1_eur_per_mw=...)")
+        raise CaseError(
+            f"{label}: ext_grid {ext} has no cost; add one with "
+            f"pandapower.create_poly_cost(net, {ext}, 'ext_grid', cp1_eur_per_mw=...)"
+        )
     ctrl = {t: _controllable(net, t) for t in ("sgen", "storage")}
     units = [(t, idx, row) for t, df in ctrl.items() for idx, row in df.iterrows()]
     costs = []
     for t, idx, _ in units:
         c = _cost_of(net, t, idx)
         if c is None:
-            raise CaseError(f"{label}: controllable {t} {idx} has no cost; add one with "
-                            f"pandapower.create_poly_cost(net, {idx}, '{t}', cp1_eur_per_mw=...)")
+            raise CaseError(
+                f"{label}: controllable {t} {idx} has no cost; add one with "
+                f"pandapower.create_poly_cost(net, {idx}, '{t}', cp1_eur_per_mw=...)"
+            )
         costs.append(c)
     if any(f.position(int(row.bus)) == 0 for _, _, row in units):
         raise CaseError(f"{label}: a controllable unit sits on the root bus; move it downstream")
@@ -205,11 +222,21 @@ def solve_lindistflow_opf(
     bus = np.array([f.position(int(r.bus)) for _, _, r in units], dtype=int)
     p_inj = [terms(pu, bus[None, :] - 1, np.arange(n_u)[None, :], sign[None, :])] if n_u else []
     q_inj = [terms(qu, bus[None, :] - 1, np.arange(n_u)[None, :], sign[None, :])] if n_u else []
-    flow_bound = float(np.abs(p_fix).sum() + np.abs(q_fix).sum()
-                       + np.abs(np.r_[plo, phi, qlo, qhi]).sum())
-    ldf = add_lindistflow(m.network, f, (1,), ("step",), p_inj, q_inj, p_fix[None, 1:],
-                          q_fix[None, 1:], polygon_sides=polygon_sides,
-                          flow_bound_mva=flow_bound)
+    flow_bound = float(
+        np.abs(p_fix).sum() + np.abs(q_fix).sum() + np.abs(np.r_[plo, phi, qlo, qhi]).sum()
+    )
+    ldf = add_lindistflow(
+        m.network,
+        f,
+        (1,),
+        ("step",),
+        p_inj,
+        q_inj,
+        p_fix[None, 1:],
+        q_fix[None, 1:],
+        polygon_sides=polygon_sides,
+        flow_bound_mva=flow_bound,
+    )
     roots = root_branches(f)
     p_import = sum(ldf.p_mw.data[k] for k in roots) + float(p_fix[0])
     c0, c1, c2 = ext_cost
@@ -219,7 +246,7 @@ def solve_lindistflow_opf(
     m.objective = pyo.Objective(expr=obj)
     build_s = time.perf_counter() - tick
     res = PersistentSolver(m).solve()
-    vm_lin = np.sqrt(np.maximum(ldf.w_pu.values()[0], 0.0))
+    vm_lin = ldf.vm_pu()[0]
     # AC check at the optimum
     ac = copy.deepcopy(net)
     pv, qv = pu.values()[0], qu.values()[0]
@@ -232,6 +259,13 @@ def solve_lindistflow_opf(
     vm_ac = ac.res_bus.vm_pu.reindex(f.bus_index).to_numpy()
     dispatch = {f"{t}/{idx}": float(pv[u]) for u, (t, idx, _) in enumerate(units)}
     dispatch[f"ext_grid/{ext}"] = float(pyo.value(p_import))
-    return _result("lindistflow", res, build_s,
-                   max_vm_error_pu=float(np.max(np.abs(vm_lin - vm_ac))), p_mw=dispatch,
-                   vm_pu_linear=vm_lin, vm_pu_ac=vm_ac, bus_index=f.bus_index)
+    return _result(
+        "lindistflow",
+        res,
+        build_s,
+        max_vm_error_pu=float(np.max(np.abs(vm_lin - vm_ac))),
+        p_mw=dispatch,
+        vm_pu_linear=vm_lin,
+        vm_pu_ac=vm_ac,
+        bus_index=f.bus_index,
+    )

@@ -90,8 +90,13 @@ class PersistentSolver:
         Extra HiGHS options (e.g. ``{"solver": "ipm"}``).
     """
 
-    def __init__(self, model, threads: int | None = 1, time_limit_s: float | None = None,
-                 options: dict | None = None) -> None:
+    def __init__(
+        self,
+        model,
+        threads: int | None = 1,
+        time_limit_s: float | None = None,
+        options: dict | None = None,
+    ) -> None:
         self.model = model
         self._solver = SolverFactory("highs")
         cfg = self._solver.config
@@ -140,7 +145,8 @@ class PersistentSolver:
         wall = time.perf_counter() - tick
         status = _STATUS.get(res.termination_condition, SolveStatus.ERROR)
         if status is SolveStatus.OPTIMAL and res.solution_status not in (
-            SolutionStatus.optimal, SolutionStatus.feasible
+            SolutionStatus.optimal,
+            SolutionStatus.feasible,
         ):
             status = SolveStatus.ERROR
         timer = res.timing_info.timer
@@ -154,18 +160,21 @@ class PersistentSolver:
             status=status,
             termination=str(res.termination_condition.name),
             objective=float(res.incumbent_objective)
-            if res.incumbent_objective is not None else float("nan"),
+            if res.incumbent_objective is not None
+            else float("nan"),
             translate_seconds=self._pending_translate + max(wall - solver_s, 0.0),
             solver_seconds=solver_s,
             n_variables=int(lp.num_col_),
             n_constraints=int(lp.num_row_),
-            n_nonzeros=int(len(lp.a_matrix_.value_)),
+            n_nonzeros=len(lp.a_matrix_.value_),
         )
         self._pending_translate = 0.0
         if status is SolveStatus.OPTIMAL:
             res.solution_loader.load_vars()
         elif raise_on_failure:
             kind = InfeasibleError if status is SolveStatus.INFEASIBLE else SolverError
-            raise kind(f"HiGHS stopped with '{result.termination}' ({status.value}); no "
-                       "optimal solution to report")
+            raise kind(
+                f"HiGHS stopped with '{result.termination}' ({status.value}); no "
+                "optimal solution to report"
+            )
         return result

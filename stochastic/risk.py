@@ -1,0 +1,157 @@
+"""Risk measure: Conditional Value-at-Risk of the scenario cost (Rockafellar-Uryasev).
+
+``CVaR_alpha[C] = min_eta  eta + E[(C - eta)^+] / (1 - alpha)`` is the expected cost in
+the worst ``1 - alpha`` share of probability. The objective of a two-stage problem is
+``(1 - beta) E[C] + beta CVaR_alpha[C]``; ``beta = 0`` is risk-neutral.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+
+from stochastic.linear import ParamArray, Terms, VarArray, add_param, add_rows, add_var, terms
+
+__all__ = ["Cvar", "add_cvar", "check_risk_parameters", "check_weights", "cvar"]
+
+
+def check_risk_parameters(alpha: float, beta: float) -> None:
+    """Raise ``ValueError`` unless ``0 < alpha < 1`` and ``0 <= beta <= 1``."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"CVaR confidence level alpha must be in (0, 1), got {alpha}")
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"CVaR weight beta must be in [0, 1], got {beta}")
+
+
+def check_weights(weights: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Return scenario weights as floats after checking they are >= 0 and sum to 1."""
+    w = np.asarray(weights, dtype=float)
+    if w.ndim != 1 or len(w) == 0:
+        raise ValueError("scenario weights must be a non-empty 1-D array")
+    if (w < 0).any() or not np.isfinite(w).all():
+        raise ValueError(f"scenario weights must be finite and non-negative, got {w}")
+    if abs(w.sum() - 1.0) > tol:
+        raise ValueError(f"scenario weights must sum to 1, they sum to {w.sum():.12g}")
+    return w
+
+
+def cvar(costs: np.ndarray, weights: np.ndarray, alpha: float) -> float:
+    """CVaR of a discrete cost distribution, computed by sorting (independent of any LP).
+
+    Parameters
+    ----------
+    costs : ndarray (scenario,)
+    weights : ndarray (scenario,)  summing to 1
+    alpha : float in (0, 1)
+
+    Returns
+    -------
+    float
+        Weighted mean of the costs in the upper ``1 - alpha`` tail, splitting the
+        scenario at the quantile.
+    """
+    check_risk_parameters(alpha, 0.0)
+    w = check_weights(weights, tol=1e-6)
+    order = np.argsort(-np.asarray(costs, dtype=float), kind="stable")
+    c, w = np.asarray(costs, dtype=float)[order], w[order]
+    tail = 1.0 - alpha
+    taken = np.minimum(w, np.maximum(tail - np.concatenate([[0.0], np.cumsum(w)[:-1]]), 0.0))
+    return float(np.dot(taken, c) / tail)
+
+
+@dataclass(frozen=True, eq=False)
+class Cvar:
+    """Handles of the risk block.
+
+    Attributes
+    ----------
+    cost : VarArray (scenario,) [EUR]
+        Second-stage cost of each scenario.
+    eta : VarArray (1,) [EUR]
+        Value-at-Risk auxiliary variable.
+    excess : VarArray (scenario,) [EUR]
+        ``max(cost - eta, 0)``.
+    weight, alpha, beta : ParamArray
+    """
+
+    cost: VarArray
+    eta: VarArray
+    excess: VarArray
+    weight: ParamArray
+    alpha: ParamArray
+    beta: ParamArray
+
+    def objective_terms(self):
+        """``(1 - beta) sum_s w_s cost_s + beta (eta + sum_s w_s excess_s / (1 - alpha))``.
+
+        Returns a list of (coefficient expression, VarData) pairs.
+        """
+        a, b = self.alpha.data[0], self.beta.data[0]
+        out = [((1 - b) * w, c) for w, c in zip(self.weight.data, self.cost.data, strict=True)]
+        out.append((b, self.eta.data[0]))
+        out += [
+            (b * w / (1 - a), z) for w, z in zip(self.weight.data, self.excess.data, strict=True)
+        ]
+        return out
+
+
+def add_cvar(
+    block: pyo.Block,
+    n_scenarios: int,
+    cost_terms: list[Terms],
+    weights: np.ndarray,
+    alpha: float,
+    beta: float,
+) -> Cvar:
+    """Scenario cost definition and CVaR auxiliaries.
+
+    Parameters
+    ----------
+    block : pyomo Block
+    n_scenarios : int
+    cost_terms : list of Terms
+        Second-stage cost [EUR], rows indexing scenarios.
+    weights : ndarray (scenario,)
+    alpha, beta : float
+        Validated by :func:`check_risk_parameters`.
+    """
+    check_risk_parameters(alpha, beta)
+    w = check_weights(weights)
+    if len(w) != n_scenarios:
+        raise ValueError(f"{len(w)} weights for {n_scenarios} scenarios")
+    cost = add_var(block, "cost_eur", (n_scenarios,), ("scenario",))
+    eta = add_var(block, "eta_eur", (1,), ("one",))
+    excess = add_var(block, "excess_eur", (n_scenarios,), ("scenario",), 0.0, None)
+    s = np.arange(n_scenarios)
+    add_rows(
+        block,
+        "cost_definition",
+        (n_scenarios,),
+        ("scenario",),
+        [terms(cost, s, s, 1.0), *[_negate(t) for t in cost_terms]],
+        0.0,
+        0.0,
+    )
+    add_rows(
+        block,
+        "tail",
+        (n_scenarios,),
+        ("scenario",),
+        [terms(excess, s, s, 1.0), terms(cost, s, s, -1.0), terms(eta, s, 0, 1.0)],
+        0.0,
+        None,
+    )
+    return Cvar(
+        cost,
+        eta,
+        excess,
+        add_param(block, "weight", w, ("scenario",)),
+        add_param(block, "alpha", np.array([alpha]), ("one",)),
+        add_param(block, "beta", np.array([beta]), ("one",)),
+    )
+
+
+def _negate(t: Terms) -> Terms:
+    return Terms(t.var, t.row, t.col, -t.coef)
