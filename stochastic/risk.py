@@ -104,40 +104,58 @@ def add_cvar(
     weights: np.ndarray,
     alpha: float,
     beta: float,
+    n_steps: int = 1,
 ) -> Cvar:
     """Scenario cost definition and CVaR auxiliaries.
+
+    The cost of each (scenario, step) is defined by its own row and the scenario cost
+    sums them; short rows keep the LP sparse for the simplex and interior-point solvers.
 
     Parameters
     ----------
     block : pyomo Block
     n_scenarios : int
     cost_terms : list of Terms
-        Second-stage cost [EUR], rows indexing scenarios.
+        Second-stage cost [EUR], rows indexing the flat (scenario, step) array.
     weights : ndarray (scenario,)
     alpha, beta : float
         Validated by :func:`check_risk_parameters`.
+    n_steps : int
+        Number of steps per scenario in the row index of ``cost_terms``.
     """
     check_risk_parameters(alpha, beta)
     w = check_weights(weights)
     if len(w) != n_scenarios:
         raise ValueError(f"{len(w)} weights for {n_scenarios} scenarios")
-    cost = add_var(block, "cost_eur", (n_scenarios,), ("scenario",))
+    S, T = n_scenarios, n_steps
+    step_cost = add_var(block, "step_cost_eur", (S, T), ("scenario", "time"))
+    cost = add_var(block, "cost_eur", (S,), ("scenario",))
     eta = add_var(block, "eta_eur", (1,), ("one",))
-    excess = add_var(block, "excess_eur", (n_scenarios,), ("scenario",), 0.0, None)
-    s = np.arange(n_scenarios)
+    excess = add_var(block, "excess_eur", (S,), ("scenario",), 0.0, None)
+    st = np.arange(S * T)
+    add_rows(
+        block,
+        "step_cost_definition",
+        (S, T),
+        ("scenario", "time"),
+        [terms(step_cost, st, st, 1.0), *[_negate(t) for t in cost_terms]],
+        0.0,
+        0.0,
+    )
+    s = np.arange(S)
     add_rows(
         block,
         "cost_definition",
-        (n_scenarios,),
+        (S,),
         ("scenario",),
-        [terms(cost, s, s, 1.0), *[_negate(t) for t in cost_terms]],
+        [terms(cost, s, s, 1.0), terms(step_cost, st // T, st, -1.0)],
         0.0,
         0.0,
     )
     add_rows(
         block,
         "tail",
-        (n_scenarios,),
+        (S,),
         ("scenario",),
         [terms(excess, s, s, 1.0), terms(cost, s, s, -1.0), terms(eta, s, 0, 1.0)],
         0.0,

@@ -439,8 +439,13 @@ def build_two_stage(
         """Flat positions of a first-stage (period, unit) variable seen from (S, T, unit)."""
         return np.broadcast_to(var.index()[hmap][None], (S, T, var.shape[1]))
 
+    def first_terms(var: VarArray, rows: np.ndarray, coef=1.0) -> Terms:
+        """Terms of a first-stage variable in second-stage rows (S, T, unit)."""
+        return terms(var, rows, first_cols(var), coef)
+
     def scen_rows(n: int) -> np.ndarray:
-        return np.broadcast_to(np.arange(S)[:, None, None], (S, T, n))
+        """Cost rows (one per scenario and step) seen from (S, T, unit)."""
+        return np.broadcast_to(np.arange(S * T).reshape(S, T, 1), (S, T, n))
 
     # ---------------- TER: first stage ----------------
     m.ter = pyo.Block()
@@ -506,7 +511,7 @@ def build_two_stage(
         "balancing_up_limit",
         (S, T, G),
         (*sdims, "gen"),
-        [terms(v["ter_bal_up"], r, r), terms(v["ter_up"], r, first_cols(v["ter_up"]), -1.0)],
+        [terms(v["ter_bal_up"], r, r), first_terms(v["ter_up"], r, -1.0)],
         None,
         0.0,
     )
@@ -515,7 +520,7 @@ def build_two_stage(
         "balancing_down_limit",
         (S, T, G),
         (*sdims, "gen"),
-        [terms(v["ter_bal_dn"], r, r), terms(v["ter_dn"], r, first_cols(v["ter_dn"]), -1.0)],
+        [terms(v["ter_bal_dn"], r, r), first_terms(v["ter_dn"], r, -1.0)],
         None,
         0.0,
     )
@@ -538,7 +543,7 @@ def build_two_stage(
     rb = st_rows(NB)
     gbus_rows = rb[:, :, tarr.gen_bus]  # (S, T, G)
     t_inj = [
-        terms(v["ter_p"], gbus_rows, first_cols(v["ter_p"])),
+        first_terms(v["ter_p"], gbus_rows),
         terms(v["ter_bal_up"], gbus_rows, r),
         terms(v["ter_bal_dn"], gbus_rows, r, -1.0),
         terms(v["t_shed"], rb, rb),
@@ -658,7 +663,7 @@ def build_two_stage(
         (*sdims, "pv"),
         [
             terms(v["pv_curt"], rp, rp),
-            terms(v["pv_flex_dn"], rp, first_cols(v["pv_flex_dn"]), -1.0),
+            first_terms(v["pv_flex_dn"], rp, -1.0),
         ],
         None,
         0.0,
@@ -706,7 +711,7 @@ def build_two_stage(
             terms(v["bat_pc"], rbt, rbt, -1.0),
             terms(v["bat_aup"], rbt, rbt, -1.0),
             terms(v["bat_adn"], rbt, rbt),
-            terms(v["bat_da"], rbt, first_cols(v["bat_da"]), -1.0),
+            first_terms(v["bat_da"], rbt, -1.0),
         ],
         0.0,
         0.0,
@@ -716,7 +721,7 @@ def build_two_stage(
         "battery_activated_up_limit",
         (S, T, nbat),
         (*sdims, "battery"),
-        [terms(v["bat_aup"], rbt, rbt), terms(v["bat_up"], rbt, first_cols(v["bat_up"]), -1.0)],
+        [terms(v["bat_aup"], rbt, rbt), first_terms(v["bat_up"], rbt, -1.0)],
         None,
         0.0,
     )
@@ -725,7 +730,7 @@ def build_two_stage(
         "battery_activated_down_limit",
         (S, T, nbat),
         (*sdims, "battery"),
-        [terms(v["bat_adn"], rbt, rbt), terms(v["bat_dn"], rbt, first_cols(v["bat_dn"]), -1.0)],
+        [terms(v["bat_adn"], rbt, rbt), first_terms(v["bat_dn"], rbt, -1.0)],
         None,
         0.0,
     )
@@ -797,7 +802,7 @@ def build_two_stage(
             terms(v["ev_c"], rev, rev, -1.0),
             terms(v["ev_aup"], rev, rev, -1.0),
             terms(v["ev_adn"], rev, rev),
-            terms(v["ev_da"], rev, first_cols(v["ev_da"]), -1.0),
+            first_terms(v["ev_da"], rev, -1.0),
         ],
         0.0,
         0.0,
@@ -807,7 +812,7 @@ def build_two_stage(
         "ev_activated_up_limit",
         (S, T, nev),
         (*sdims, "ev"),
-        [terms(v["ev_aup"], rev, rev), terms(v["ev_up"], rev, first_cols(v["ev_up"]), -1.0)],
+        [terms(v["ev_aup"], rev, rev), first_terms(v["ev_up"], rev, -1.0)],
         None,
         0.0,
     )
@@ -816,7 +821,7 @@ def build_two_stage(
         "ev_activated_down_limit",
         (S, T, nev),
         (*sdims, "ev"),
-        [terms(v["ev_adn"], rev, rev), terms(v["ev_dn"], rev, first_cols(v["ev_dn"]), -1.0)],
+        [terms(v["ev_adn"], rev, rev), first_terms(v["ev_dn"], rev, -1.0)],
         None,
         0.0,
     )
@@ -914,7 +919,7 @@ def build_two_stage(
 
     # ---------------- risk and objective ----------------
     m.risk = pyo.Block()
-    risk = add_cvar(m.risk, S, second_cost, data.weight, o.alpha, o.beta)
+    risk = add_cvar(m.risk, S, second_cost, data.weight, o.alpha, o.beta, n_steps=T)
     first = linear_sum(first_cost)
     m.first_stage_cost_eur = pyo.Expression(expr=first)
     pairs = risk.objective_terms()
