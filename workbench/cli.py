@@ -1,0 +1,205 @@
+"""Command line: ``workbench run | cases | opf``.
+
+User mistakes (bad study files, unknown cases, impossible options) print one line
+starting with ``error:`` and exit with code 2; nothing already written is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import click
+
+from cases.errors import CaseError, StudyConfigError
+
+__all__ = ["main"]
+
+USER_ERRORS: tuple[type[Exception], ...] = (CaseError, StudyConfigError, ConnectionError)
+
+
+def _quiet_libraries() -> None:
+    logging.getLogger("pandapower").setLevel(logging.ERROR)
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    logging.getLogger("pyomo").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Stochastic day-ahead scheduling under TSO-DSO coordination."""
+
+
+@cli.command()
+@click.argument("study", required=False, default="default")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=True, path_type=Path),
+    default=None,
+    help="Result file (.nc or .zarr); default results/<study name>.nc.",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Workers of the local Dask cluster (default: CPU count, at most 4).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Address of an existing Dask scheduler (tcp://host:8786), or sync/threads.",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="Override the study's random seed."
+)
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--no-plots", is_flag=True, help="Do not write PNG plots.")
+def run(
+    study: str,
+    out: Path | None,
+    workers: int | None,
+    scheduler: str | None,
+    seed: int | None,
+    no_progress: bool,
+    no_plots: bool,
+) -> None:
+    """Run a study (a YAML file or a built-in study name; default: the default study)."""
+    from cases.study import load_study
+    from cases.system import build_system
+    from workbench.plots import write_plots
+    from workbench.results import annotate, summary_table, write_results
+    from workbench.runner import run_study
+
+    if workers is not None and workers < 1:
+        raise click.BadParameter(
+            f"must be a positive integer, got {workers}", param_hint="--workers"
+        )
+    cfg = load_study(study)
+    out = out or Path("results") / f"{cfg.name}.nc"
+    if out.suffix.lower() not in (".nc", ".zarr"):
+        raise click.BadParameter(f"'{out}' must end in .nc or .zarr", param_hint="--out")
+    tick = time.perf_counter()
+    system = build_system(cfg)
+    fleet = system.fleet
+    click.echo(
+        f"study '{cfg.name}': {cfg.transmission.network} with {len(system.feeders)} feeders "
+        f"({', '.join(f'{f.name}={f.network} x{f.copies:.2f}' for f in system.feeders)}), "
+        f"{len(fleet.pv)} PV, {len(fleet.battery)} batteries, {len(fleet.ev)} EV chargers; "
+        f"{cfg.n_days} day(s) from {cfg.start_date}, {cfg.scenarios.n_scenarios} scenarios, "
+        f"{cfg.resolution.first_stage_minutes}/{cfg.resolution.second_stage_minutes} min"
+    )
+    used_seed = cfg.seed if seed is None else seed
+    ds = run_study(
+        cfg,
+        scheduler=scheduler,
+        workers=workers,
+        seed=used_seed,
+        progress=not no_progress,
+        system=system,
+    )
+    ds = annotate(ds, cfg, used_seed, scheduler or "LocalCluster")
+    path = write_results(ds, out)
+    click.echo(summary_table(ds))
+    click.echo(f"results: {path}")
+    if not no_plots:
+        for p in write_plots(ds, path):
+            click.echo(f"plot:    {p}")
+    click.echo(f"wall time {time.perf_counter() - tick:.1f} s")
+    failed = [str(x) for x in ds["solver_status"].to_numpy().ravel() if str(x) != "optimal"]
+    if failed:
+        click.echo(
+            f"error: {len(failed)} model-day(s) have no optimal schedule "
+            f"({', '.join(sorted(set(failed)))}); see 'solver_message' in {path}",
+            err=True,
+        )
+        sys.exit(1)
+
+
+@cli.command()
+def cases() -> None:
+    """List built-in networks and studies."""
+    from cases.networks import FEEDER_ALIASES, builtin_case_names
+    from cases.study import builtin_studies, load_study
+
+    names = [n for n in builtin_case_names() if n not in FEEDER_ALIASES]
+    click.echo("transmission / any cases (pandapower built-in; or give a pandapower JSON file):")
+    click.echo("  " + ", ".join(names))
+    click.echo("distribution feeders: " + ", ".join(["case33bw", *FEEDER_ALIASES]))
+    click.echo("studies:")
+    for name, path in sorted(builtin_studies().items()):
+        click.echo(f"  {name:<12} {load_study(path).description}  ({path})")
+
+
+@cli.command()
+@click.argument("case")
+@click.option(
+    "--model",
+    type=click.Choice(["dc", "lindistflow"]),
+    default="dc",
+    show_default=True,
+    help="Network model.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def opf(case: str, model: str, as_json: bool) -> None:
+    """Single-period deterministic OPF of a pandapower case (name or JSON file)."""
+    from cases.networks import load_network
+    from stochastic.single_period import solve_dc_opf, solve_lindistflow_opf
+
+    net = load_network(case)
+    solve = solve_dc_opf if model == "dc" else solve_lindistflow_opf
+    res = solve(net, case)
+    record = {
+        "case": case,
+        "model": model,
+        "status": res.status,
+        "objective_eur_per_h": res.objective_eur_per_h,
+        "max_vm_error_pu": res.max_vm_error_pu,
+        "build_seconds": res.build_seconds,
+        "translate_seconds": res.translate_seconds,
+        "solver_seconds": res.solver_seconds,
+        "n_variables": res.n_variables,
+        "n_constraints": res.n_constraints,
+    }
+    if as_json:
+        click.echo(json.dumps(record))
+        return
+    line = f"{case}  {model}  {res.status}  objective {res.objective_eur_per_h:,.4f} EUR/h"
+    if res.max_vm_error_pu is not None:
+        line += f"  max |V_lin - V_ac| {res.max_vm_error_pu:.4f} pu"
+    click.echo(line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 1 failed run, 2 user error)."""
+    _quiet_libraries()
+    try:
+        cli.main(args=argv, prog_name="workbench", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.Abort:
+        click.echo("error: aborted", err=True)
+        return 130
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return 2
+    except USER_ERRORS as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

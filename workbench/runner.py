@@ -1,0 +1,286 @@
+"""Dask runner: days and scenario batches as independent tasks, results into one Dataset.
+
+Task graph per study:
+  * one *solve* task per coordination model and chunk of consecutive days (the model is
+    built once per chunk and re-solved with new parameters for the following days),
+  * one *AC check* task per model, day and batch of scenarios.
+The scheduler is a fresh ``LocalCluster`` by default, an existing Dask scheduler given by
+its address, a ``distributed.Client``, or a local Dask scheduler name (``sync``,
+``threads``, ``processes``), resolved in one place: :func:`resolve_scheduler`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import operator
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import dask
+import numpy as np
+import pandas as pd
+import xarray as xr
+from dask.callbacks import Callback
+from tqdm.auto import tqdm
+
+from cases.study import StudyConfig
+from cases.system import IntegratedSystem, build_system
+from workbench.ac_check import ac_check, ac_sample
+from workbench.coordination import DayOutcome, failed_like, solve_days
+
+__all__ = ["Executor", "resolve_scheduler", "run_study"]
+
+LOCAL_SCHEDULERS = ("sync", "synchronous", "single-threaded", "threads", "processes")
+
+
+@dataclass
+class Executor:
+    """A resolved scheduler: computes lists of delayed objects, with a progress bar.
+
+    Attributes
+    ----------
+    kind : str
+        ``distributed`` or a local scheduler name.
+    n_workers : int
+    client : distributed.Client or None
+    description : str
+    """
+
+    kind: str
+    n_workers: int
+    client: object | None
+    description: str
+
+    def compute(self, delayeds: list, progress: bool = True, label: str = "tasks") -> list:
+        """Compute delayed objects, showing a progress bar over finished tasks."""
+        if self.client is not None:
+            from distributed import as_completed
+
+            futures = self.client.compute(delayeds)
+            with tqdm(total=len(futures), desc=label, disable=not progress, unit="task") as bar:
+                for _ in as_completed(futures):
+                    bar.update()
+            return self.client.gather(futures)
+        with _TqdmCallback(label, disable=not progress):
+            return list(dask.compute(*delayeds, scheduler=self.kind))
+
+
+class _TqdmCallback(Callback):
+    """Progress bar for Dask's local schedulers."""
+
+    def __init__(self, label: str, disable: bool) -> None:
+        super().__init__()
+        self._label, self._disable, self._bar = label, disable, None
+
+    def _start_state(self, dsk, state) -> None:
+        total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
+        self._bar = tqdm(total=total, desc=self._label, disable=self._disable, unit="task")
+
+    def _posttask(self, key, result, dsk, state, worker_id) -> None:
+        if self._bar is not None:
+            self._bar.update()
+
+    def _finish(self, dsk, state, errored) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+@contextlib.contextmanager
+def resolve_scheduler(scheduler=None, workers: int | None = None) -> Iterator[Executor]:
+    """Resolve a scheduler specification into an :class:`Executor`.
+
+    Parameters
+    ----------
+    scheduler : None, str or distributed.Client
+        ``None``: start a ``LocalCluster`` (closed on exit); ``sync`` / ``threads`` /
+        ``processes``: Dask's local schedulers; an address such as ``tcp://host:8786``
+        (or ``host:port``): connect to that Dask scheduler; a ``Client``: use it.
+    workers : int, optional
+        Workers of the LocalCluster (default: CPU count, at most 4); ignored otherwise.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive ``workers``.
+    ConnectionError
+        When no Dask scheduler answers at the given address.
+    """
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be a positive integer, got {workers}")
+    if scheduler is not None and not isinstance(scheduler, str):
+        info = scheduler.scheduler_info()
+        yield Executor(
+            "distributed",
+            max(len(info.get("workers", {})), 1),
+            scheduler,
+            f"Dask client {scheduler}",
+        )
+        return
+    if scheduler in LOCAL_SCHEDULERS:
+        n = (
+            1
+            if scheduler in ("sync", "synchronous", "single-threaded")
+            else (workers or min(os.cpu_count() or 1, 4))
+        )
+        kind = "sync" if n == 1 and scheduler != "threads" else scheduler
+        yield Executor(kind, n, None, f"Dask '{scheduler}' scheduler")
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler is None:
+        n = workers or min(os.cpu_count() or 1, 4)
+        with (
+            LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield Executor("distributed", n, client, f"LocalCluster with {n} workers")
+        return
+    address = scheduler if "://" in scheduler else f"tcp://{scheduler}"
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise ConnectionError(
+            f"no Dask scheduler answers at '{scheduler}' ({exc}); start one "
+            "with `dask scheduler` or leave out --scheduler to run "
+            "locally"
+        ) from None
+    try:
+        n = max(len(client.scheduler_info().get("workers", {})), 1)
+        yield Executor("distributed", n, client, f"Dask scheduler at {address}")
+    finally:
+        client.close()
+
+
+def _ac_task(
+    system: IntegratedSystem, outcome: DayOutcome, scenarios: list[int], every_n_steps: int
+) -> xr.Dataset | None:
+    if outcome.schedule is None:
+        return None
+    steps = list(range(0, outcome.data.n_steps, every_n_steps))
+    return ac_check(system, outcome.data, outcome.schedule, scenarios, steps)
+
+
+def _relative_time(ds: xr.Dataset, day: dt.date) -> xr.Dataset:
+    """Replace absolute time stamps by offsets from midnight (days stack on ``day``)."""
+    start = np.datetime64(pd.Timestamp(day))
+    return ds.assign_coords(time=ds.time.to_numpy() - start, period=ds.period.to_numpy() - start)
+
+
+def _day_dataset(
+    outcome: DayOutcome, ac_parts: list, template: xr.Dataset | None
+) -> xr.Dataset | None:
+    if outcome.schedule is None:
+        if template is None:
+            return None
+        ds = failed_like(template)
+    else:
+        ds = outcome.schedule
+        parts = [p for p in ac_parts if p is not None]
+        if parts:
+            ds = xr.merge(
+                [ds, xr.concat(parts, dim="scenario")], join="outer", combine_attrs="drop_conflicts"
+            )
+    ds = ds.copy()
+    ds["wall_seconds"] = xr.DataArray(
+        outcome.wall_seconds, attrs={"units": "s", "long_name": "solve task wall time"}
+    )
+    ds["solver_message"] = xr.DataArray(outcome.message)
+    return _relative_time(ds, outcome.day)
+
+
+def run_study(
+    study: StudyConfig,
+    *,
+    scheduler=None,
+    workers: int | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+    system: IntegratedSystem | None = None,
+) -> xr.Dataset:
+    """Run every coordination model of a study on every day, in parallel with Dask.
+
+    Parameters
+    ----------
+    study : StudyConfig
+    scheduler, workers
+        See :func:`resolve_scheduler`.
+    seed : int, optional
+        Overrides the study's seed.
+    progress : bool
+        Show a progress bar.
+    system : IntegratedSystem, optional
+        A system already built from ``study``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions ``model``, ``day``, ``scenario``, ``time``, ``period``, ``gen``, ``der``,
+        ``interface``, ``bus``, ``branch``; see ``docs/results.md``.
+    """
+    seed = study.seed if seed is None else seed
+    system = system or build_system(study)
+    days = study.days
+    acfg = study.ac_check
+    sample = ac_sample(acfg.every_n_steps, acfg.max_scenarios)
+    with resolve_scheduler(scheduler, workers) as ex:
+        sys_d = dask.delayed(system, traverse=False)
+        study_d = dask.delayed(study, traverse=False)
+        n_chunks = max(1, min(len(days), ex.n_workers))
+        chunks = [list(c) for c in np.array_split(np.array(days, dtype=object), n_chunks) if len(c)]
+        outcomes, ac_tasks = [], []
+        for model in study.models:
+            for chunk in chunks:
+                solved = dask.delayed(solve_days, pure=False)(sys_d, study_d, model, chunk, seed)
+                for i in range(len(chunk)):
+                    out = dask.delayed(operator.getitem, pure=True)(solved, i)
+                    outcomes.append(out)
+                    if not acfg.enabled:
+                        ac_tasks.append([])
+                        continue
+                    batches = np.array_split(
+                        np.array(sample.scenarios(study.scenarios.n_scenarios)),
+                        min(ex.n_workers, study.scenarios.n_scenarios),
+                    )
+                    ac_tasks.append(
+                        [
+                            dask.delayed(_ac_task, pure=False)(
+                                sys_d, out, [int(s) for s in b], sample.every_n_steps
+                            )
+                            for b in batches
+                            if len(b)
+                        ]
+                    )
+        flat = [t for tasks in ac_tasks for t in tasks]
+        results = ex.compute([*outcomes, *flat], progress=progress, label="schedule + AC check")
+    done = results[: len(outcomes)]
+    ac_flat = iter(results[len(outcomes) :])
+    ac_results = [[next(ac_flat) for _ in tasks] for tasks in ac_tasks]
+    template = next((o.schedule for o in done if o.schedule is not None), None)
+    per_model: dict[str, list] = {m: [] for m in study.models}
+    for outcome, ac in zip(done, ac_results, strict=True):
+        ds = _day_dataset(outcome, ac, template)
+        if ds is not None:
+            per_model[outcome.model].append(ds.expand_dims(day=[np.datetime64(outcome.day)]))
+    stacked = []
+    for model, items in per_model.items():
+        if items:
+            stacked.append(
+                xr.concat(
+                    items, dim="day", join="outer", data_vars="all", combine_attrs="drop_conflicts"
+                ).expand_dims(model=[model])
+            )
+    if not stacked:
+        raise RuntimeError(
+            "no coordination model produced a schedule on any day; see the solver messages above"
+        )
+    return xr.concat(
+        stacked, dim="model", join="outer", data_vars="all", combine_attrs="drop_conflicts"
+    )
