@@ -203,14 +203,14 @@ def ac_check(
     sd = ("scenario", "time")
     ds = xr.Dataset(
         {
-            "vm_pu_ac": (sd + ("bus",), vm, {"units": "pu", "long_name": "AC voltage magnitude"}),
+            "vm_pu_ac": ((*sd, "bus"), vm, {"units": "pu", "long_name": "AC voltage magnitude"}),
             "loading_percent_ac": (
-                sd + ("branch",),
+                (*sd, "branch"),
                 loading,
                 {"units": "percent", "long_name": "AC branch loading"},
             ),
             "interface_p_mw_ac": (
-                sd + ("interface",),
+                (*sd, "interface"),
                 iface,
                 {
                     "units": "MW",
