@@ -146,32 +146,31 @@ def _parallel_edges(graph: nx.MultiGraph) -> list[tuple[int, int]]:
 
 
 def check_ratings(net: pp.pandapowerNet, label: str) -> None:
-    """Reject negative or missing ratings and impedances that make a model meaningless."""
-    checks = [
-        ("line", "max_i_ka"),
-        ("line", "length_km"),
-        ("line", "r_ohm_per_km"),
-        ("line", "x_ohm_per_km"),
-        ("trafo", "sn_mva"),
-        ("trafo", "vk_percent"),
-        ("load", "p_mw"),
-        ("sgen", "sn_mva"),
-        ("bus", "vn_kv"),
-    ]
-    for table, col in checks:
+    """Reject negative, zero or missing ratings and impedances that make a model meaningless.
+
+    Required and strictly positive: line ``max_i_ka``, ``length_km``; trafo ``sn_mva``,
+    ``vk_percent``; bus ``vn_kv``. Non-negative: line impedances, sgen ``sn_mva`` (may be
+    missing). Load ``p_mw`` must be a number.
+    """
+    positive = [("line", "max_i_ka"), ("line", "length_km"), ("trafo", "sn_mva"),
+                ("trafo", "vk_percent"), ("bus", "vn_kv")]
+    non_negative = [("line", "r_ohm_per_km"), ("line", "x_ohm_per_km"), ("sgen", "sn_mva")]
+    for table, col, rule in ([(t, c, "positive") for t, c in positive]
+                             + [(t, c, "non-negative") for t, c in non_negative]
+                             + [("load", "p_mw", "number")]):
         df = net[table]
         if len(df) == 0 or col not in df:
             continue
         values = df[col].to_numpy(dtype=float)
-        if table == "load":
-            bad = np.isnan(values)
+        if rule == "positive":
+            bad = ~(values > 0)
+        elif rule == "non-negative":
+            bad = values < 0
         else:
-            bad = np.isnan(values) | (values < 0)
-        if table in ("line", "trafo", "bus") and col not in ("r_ohm_per_km",):
-            bad |= values == 0 if col in ("max_i_ka", "sn_mva", "vn_kv", "length_km") else False
+            bad = np.isnan(values)
         if bad.any():
             idx = df.index[bad][0]
             raise CaseError(
-                f"{label}: {table} {idx} has {col} = {df.at[idx, col]}; ratings and impedances "
-                "must be positive numbers (fix the network data)"
+                f"{label}: {table} {idx} has {col} = {df.at[idx, col]}; it must be a "
+                f"{rule} number (fix the network data)"
             )

@@ -34,8 +34,8 @@ def load_profiles() -> pd.DataFrame:
     return _read().copy()
 
 
-def day_profiles(day: dt.date, hours: int = 24) -> pd.DataFrame:
-    """Quarter-hourly profiles [pu] of the first ``hours`` hours of ``day``.
+def day_profiles(day: dt.date, hours: int = 24, start_hour: int = 0) -> pd.DataFrame:
+    """Quarter-hourly profiles [pu] of ``hours`` hours of ``day`` from ``start_hour``.
 
     Raises
     ------
@@ -43,7 +43,7 @@ def day_profiles(day: dt.date, hours: int = 24) -> pd.DataFrame:
         If the day is outside the embedded year.
     """
     df = _read()
-    start = pd.Timestamp(day)
+    start = pd.Timestamp(day) + pd.Timedelta(hours=start_hour)
     stop = start + pd.Timedelta(hours=hours)
     sel = df.loc[(df.index >= start) & (df.index < stop)]
     if len(sel) != hours * 4:

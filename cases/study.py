@@ -195,6 +195,7 @@ class StudyConfig(_Frozen):
     seed: Annotated[int, Field(ge=0)] = 0
     start_date: dt.date = dt.date(2016, 6, 15)
     n_days: Annotated[int, Field(ge=1, le=366)] = 1
+    start_hour: Annotated[int, Field(ge=0, le=23)] = 0
     horizon_hours: Annotated[int, Field(ge=1, le=24)] = 24
     models: tuple[Literal["tso_managed"], ...] = ("tso_managed",)
     transmission: TransmissionConfig = TransmissionConfig()
@@ -224,6 +225,9 @@ class StudyConfig(_Frozen):
                 f"start_date + n_days runs past {PROFILE_YEAR}-12-31 (last day "
                 f"{last}); reduce n_days"
             )
+        if self.start_hour + self.horizon_hours > 24:
+            raise ValueError(f"start_hour + horizon_hours = {self.start_hour + self.horizon_hours}"
+                             " runs past midnight; keep it <= 24")
         names = [f.name for f in self.feeders]
         dup = {n for n in names if names.count(n) > 1}
         if dup:

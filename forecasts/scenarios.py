@@ -68,6 +68,7 @@ def generate_scenarios(
     seed: int,
     resolution_minutes: int = 15,
     horizon_hours: int = 24,
+    start_hour: int = 0,
     pv_sigma: float = 0.25,
     load_sigma: float = 0.05,
     wind_sigma: float = 0.2,
@@ -87,7 +88,9 @@ def generate_scenarios(
     resolution_minutes : int
         Second-stage resolution: 5, 15, 30 or 60 [min].
     horizon_hours : int
-        Hours from midnight (1..24) [h].
+        Length of the horizon (1..24) [h].
+    start_hour : int
+        First hour of the horizon (0..23) [h]; ``start_hour + horizon_hours <= 24``.
     pv_sigma, load_sigma, wind_sigma : float
         Relative standard deviation of the multiplicative error [-].
     correlation_hours : float
@@ -106,9 +109,10 @@ def generate_scenarios(
         )
     if n_scenarios < 1:
         raise ScenarioError(f"n_scenarios must be at least 1, got {n_scenarios}")
-    if not 1 <= horizon_hours <= 24:
-        raise ScenarioError(f"horizon_hours must be in 1..24, got {horizon_hours}")
-    prof = day_profiles(day, horizon_hours)
+    if not 1 <= horizon_hours <= 24 or not 0 <= start_hour <= 24 - horizon_hours:
+        raise ScenarioError(f"horizon {start_hour}:00 + {horizon_hours} h must lie within the "
+                            "day (start_hour in 0..23, start_hour + horizon_hours <= 24)")
+    prof = day_profiles(day, horizon_hours, start_hour)
     base = _resample(prof[list(RESOURCES.values())].to_numpy(dtype=float), resolution_minutes)
     n_t, n_r = base.shape
     dt_h = resolution_minutes / 60.0
@@ -124,7 +128,7 @@ def generate_scenarios(
     bounded = np.array([r in _BOUNDED for r in RESOURCES])
     values[..., bounded] = values[..., bounded].clip(0.0, 1.0)
     values[..., ~bounded] = values[..., ~bounded].clip(min=0.0)
-    start = pd.Timestamp(day)
+    start = pd.Timestamp(day) + pd.Timedelta(hours=start_hour)
     time = pd.date_range(start, periods=n_t, freq=f"{resolution_minutes}min")
     period = pd.date_range(start, periods=horizon_hours, freq="60min")
     ds = xr.Dataset(

@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 import xarray as xr
 
@@ -275,7 +276,8 @@ def day_data(
         lq.append(q)
         prhs.append(net_p[..., 1:])
         qrhs.append(q[..., 1:])
-    hours = np.arange(options.n_steps) * options.dt_h
+    start = pd.Timestamp(scenarios["time"].to_numpy()[0])
+    hours = start.hour + start.minute / 60.0 + np.arange(options.n_steps) * options.dt_h
     ev_av = (
         np.stack(
             [_ev_window(r.arrival_hour, r.departure_hour, hours) for r in fleet.ev.itertuples()],

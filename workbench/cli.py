@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from cases.errors import CaseError, StudyConfigError
+from stochastic.solve import SolverError
 
 __all__ = ["main"]
 
@@ -196,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         click.echo(f"error: {exc}", err=True)
         return 2
+    except SolverError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0

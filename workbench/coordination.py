@@ -60,6 +60,7 @@ def study_scenarios(study: StudyConfig, day: dt.date, seed: int) -> xr.Dataset:
         seed=seed,
         resolution_minutes=study.resolution.second_stage_minutes,
         horizon_hours=study.horizon_hours,
+        start_hour=study.start_hour,
         pv_sigma=sc.pv_sigma,
         load_sigma=sc.load_sigma,
         wind_sigma=sc.wind_sigma,

@@ -1,0 +1,65 @@
+"""Shared fixtures: a small integrated system that builds and solves in about a second."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import pytest
+
+from cases import build_system, parse_study
+from workbench.coordination import study_scenarios
+
+logging.getLogger("pandapower").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+SMALL_STUDY = {
+    "name": "small",
+    "seed": 7,
+    "start_date": "2016-06-15",
+    "start_hour": 10,
+    "horizon_hours": 4,
+    "transmission": {"network": "case9"},
+    "feeders": [
+        {
+            "name": "f1",
+            "network": "case33bw",
+            "bus": "5",
+            "share": 0.2,
+            "der": {
+                "pv": {"kwp_per_kw_load": 1.5},
+                "battery": {"buses": 2},
+                "ev": {"buses": 1, "arrival_hour": 9, "departure_hour": 16,
+                       "energy_kwh_per_kw": 2.0},
+            },
+        },
+        {
+            "name": "f2",
+            "network": "cigre_mv",
+            "bus": "7",
+            "share": 0.1,
+            "der": {
+                "battery": {"buses": 1},
+                "ev": {"buses": 1, "arrival_hour": 9, "departure_hour": 16},
+            },
+        },
+    ],
+    "scenarios": {"n_scenarios": 4, "pv_sigma": 0.4},
+    "risk": {"alpha": 0.75, "beta": 0.5},
+    "ac_check": {"every_n_steps": 4},
+}
+
+
+@pytest.fixture(scope="session")
+def small_study():
+    return parse_study(SMALL_STUDY, "small")
+
+
+@pytest.fixture(scope="session")
+def small_system(small_study):
+    return build_system(small_study)
+
+
+@pytest.fixture(scope="session")
+def small_scenarios(small_study):
+    return study_scenarios(small_study, small_study.start_date, small_study.seed)
