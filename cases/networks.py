@@ -152,12 +152,19 @@ def check_ratings(net: pp.pandapowerNet, label: str) -> None:
     ``vk_percent``; bus ``vn_kv``. Non-negative: line impedances, sgen ``sn_mva`` (may be
     missing). Load ``p_mw`` must be a number.
     """
-    positive = [("line", "max_i_ka"), ("line", "length_km"), ("trafo", "sn_mva"),
-                ("trafo", "vk_percent"), ("bus", "vn_kv")]
+    positive = [
+        ("line", "max_i_ka"),
+        ("line", "length_km"),
+        ("trafo", "sn_mva"),
+        ("trafo", "vk_percent"),
+        ("bus", "vn_kv"),
+    ]
     non_negative = [("line", "r_ohm_per_km"), ("line", "x_ohm_per_km"), ("sgen", "sn_mva")]
-    for table, col, rule in ([(t, c, "positive") for t, c in positive]
-                             + [(t, c, "non-negative") for t, c in non_negative]
-                             + [("load", "p_mw", "number")]):
+    for table, col, rule in (
+        [(t, c, "positive") for t, c in positive]
+        + [(t, c, "non-negative") for t, c in non_negative]
+        + [("load", "p_mw", "number")]
+    ):
         df = net[table]
         if len(df) == 0 or col not in df:
             continue

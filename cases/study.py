@@ -226,8 +226,10 @@ class StudyConfig(_Frozen):
                 f"{last}); reduce n_days"
             )
         if self.start_hour + self.horizon_hours > 24:
-            raise ValueError(f"start_hour + horizon_hours = {self.start_hour + self.horizon_hours}"
-                             " runs past midnight; keep it <= 24")
+            raise ValueError(
+                f"start_hour + horizon_hours = {self.start_hour + self.horizon_hours}"
+                " runs past midnight; keep it <= 24"
+            )
         names = [f.name for f in self.feeders]
         dup = {n for n in names if names.count(n) > 1}
         if dup:

@@ -110,8 +110,10 @@ def generate_scenarios(
     if n_scenarios < 1:
         raise ScenarioError(f"n_scenarios must be at least 1, got {n_scenarios}")
     if not 1 <= horizon_hours <= 24 or not 0 <= start_hour <= 24 - horizon_hours:
-        raise ScenarioError(f"horizon {start_hour}:00 + {horizon_hours} h must lie within the "
-                            "day (start_hour in 0..23, start_hour + horizon_hours <= 24)")
+        raise ScenarioError(
+            f"horizon {start_hour}:00 + {horizon_hours} h must lie within the "
+            "day (start_hour in 0..23, start_hour + horizon_hours <= 24)"
+        )
     prof = day_profiles(day, horizon_hours, start_hour)
     base = _resample(prof[list(RESOURCES.values())].to_numpy(dtype=float), resolution_minutes)
     n_t, n_r = base.shape

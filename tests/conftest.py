@@ -29,8 +29,12 @@ SMALL_STUDY = {
             "der": {
                 "pv": {"kwp_per_kw_load": 1.5},
                 "battery": {"buses": 2},
-                "ev": {"buses": 1, "arrival_hour": 9, "departure_hour": 16,
-                       "energy_kwh_per_kw": 2.0},
+                "ev": {
+                    "buses": 1,
+                    "arrival_hour": 9,
+                    "departure_hour": 16,
+                    "energy_kwh_per_kw": 2.0,
+                },
             },
         },
         {

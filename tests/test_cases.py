@@ -53,10 +53,12 @@ def test_scaled_feeder_is_electrically_k_copies(copies):
     net = _runpp(load_network("cigre_mv"))
     scaled = _runpp(scale_feeder(load_network("cigre_mv"), copies))
     np.testing.assert_allclose(scaled.res_bus.vm_pu, net.res_bus.vm_pu, atol=1e-6)
-    np.testing.assert_allclose(scaled.res_line.loading_percent, net.res_line.loading_percent,
-                               rtol=1e-5, atol=1e-6)
-    assert scaled.res_ext_grid.p_mw.sum() == pytest.approx(copies * net.res_ext_grid.p_mw.sum(),
-                                                           rel=1e-6)
+    np.testing.assert_allclose(
+        scaled.res_line.loading_percent, net.res_line.loading_percent, rtol=1e-5, atol=1e-6
+    )
+    assert scaled.res_ext_grid.p_mw.sum() == pytest.approx(
+        copies * net.res_ext_grid.p_mw.sum(), rel=1e-6
+    )
 
 
 def test_transmission_arrays_match_case_totals():
@@ -88,8 +90,9 @@ def test_integrated_net_runs_ac_power_flow_with_oltc(small_system):
     for fi, f in enumerate(small_system.feeders):
         net.load.loc[inet.feeder_load[fi], "p_mw"] = f.arrays.load_p_mw
         net.load.loc[inet.feeder_load[fi], "q_mvar"] = f.arrays.load_q_mvar
-    net.load.loc[inet.transmission_load[inet.transmission_load >= 0], "p_mw"] = \
+    net.load.loc[inet.transmission_load[inet.transmission_load >= 0], "p_mw"] = (
         small_system.transmission_load_p_mw[inet.transmission_load >= 0]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pp.runpp(net, run_control=True)
@@ -99,6 +102,7 @@ def test_integrated_net_runs_ac_power_flow_with_oltc(small_system):
 
 
 # ---------------- errors a user can make ----------------
+
 
 def _study(**changes):
     data = copy.deepcopy(SMALL_STUDY)
@@ -145,7 +149,9 @@ def test_negative_rating_is_rejected(tmp_path):
     net = load_network("case33bw")
     net.line.loc[3, "max_i_ka"] = -1.0
     path = _save(net, tmp_path, "neg.json")
-    with pytest.raises(CaseError, match=r"line 3 has max_i_ka = -1.0; it must be a positive number"):
+    with pytest.raises(
+        CaseError, match=r"line 3 has max_i_ka = -1.0; it must be a positive number"
+    ):
         feeder_arrays(pp.from_json(path), "neg", 100.0)
 
 
@@ -157,8 +163,10 @@ def test_missing_costs_are_rejected():
 
 
 def test_shares_above_one_are_rejected():
-    feeders = [{"name": "a", "network": "case33bw", "bus": "5", "share": 0.7},
-               {"name": "b", "network": "case33bw", "bus": "5", "share": 0.5}]
+    feeders = [
+        {"name": "a", "network": "case33bw", "bus": "5", "share": 0.7},
+        {"name": "b", "network": "case33bw", "bus": "5", "share": 0.5},
+    ]
     with pytest.raises(CaseError, match=r"shares at one bus must sum to <= 1"):
         build_system(_study(feeders=feeders))
 

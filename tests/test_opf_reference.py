@@ -59,8 +59,9 @@ def test_lindistflow_voltages_cigre_mv_with_controllable_der(capsys, tmp_path):
     # make the PV units dispatchable (curtailable, with reactive power) at a small cost
     for idx in net.sgen.index[net.sgen.type == "PV"]:
         p = float(net.sgen.at[idx, "p_mw"]) * 40.0  # a sizeable PV fleet
-        net.sgen.loc[idx, ["p_mw", "max_p_mw", "min_p_mw", "max_q_mvar", "min_q_mvar",
-                           "controllable"]] = [p, p, 0.0, 0.3 * p, -0.3 * p, True]
+        net.sgen.loc[
+            idx, ["p_mw", "max_p_mw", "min_p_mw", "max_q_mvar", "min_q_mvar", "controllable"]
+        ] = [p, p, 0.0, 0.3 * p, -0.3 * p, True]
         pp.create_poly_cost(net, idx, "sgen", cp1_eur_per_mw=1.0)
     path = tmp_path / "cigre_der.json"
     pp.to_json(net, str(path))
@@ -77,8 +78,16 @@ def test_lindistflow_respects_voltage_limits_in_the_linear_model():
     net.load["q_mvar"] *= 1.5
     # at 1.5 x load the far end would drop below the case's 0.9 pu limit: a costly
     # controllable unit at bus 17 must lift it
-    pp.create_sgen(net, 17, p_mw=0.0, max_p_mw=2.0, min_p_mw=0.0, max_q_mvar=1.0,
-                   min_q_mvar=-1.0, controllable=True)
+    pp.create_sgen(
+        net,
+        17,
+        p_mw=0.0,
+        max_p_mw=2.0,
+        min_p_mw=0.0,
+        max_q_mvar=1.0,
+        min_q_mvar=-1.0,
+        controllable=True,
+    )
     pp.create_poly_cost(net, 0, "sgen", cp1_eur_per_mw=100.0)
     res = solve_lindistflow_opf(net, "case33bw_heavy")
     assert res.vm_pu_linear.min() >= 0.9 - 1e-6
