@@ -132,7 +132,7 @@ def test_power_balance_closes_at_every_bus(solved):
     nb, nbr = t.n_bus, t.n_branch
     # transmission buses: injections - demand = DC outflow
     flows = ds.p_mw_linear.values[..., :nbr]
-    outflow = np.zeros(flows.shape[:2] + (nb,))
+    outflow = np.zeros((*flows.shape[:2], nb))
     np.add.at(outflow, (slice(None), slice(None), t.branch_from), flows)
     np.add.at(outflow, (slice(None), slice(None), t.branch_to), -flows)
     inj = np.zeros_like(outflow)
@@ -191,7 +191,7 @@ def test_power_balance_closes_at_every_bus(solved):
 def test_voltages_and_ratings_respected_in_the_linear_model(solved):
     ds, tsm = solved["ds"], solved["tsm"]
     margin = solved["options"].voltage_margin_pu
-    for fi, f in enumerate(tsm.system.feeders):
+    for _fi, f in enumerate(tsm.system.feeders):
         vm = ds.vm_pu_linear.sel(bus=[f"{f.name}/{b}" for b in f.arrays.bus_index]).values
         assert np.all(vm[..., 1:] >= f.arrays.vm_min_pu[1:] + margin - TOL)
         assert np.all(vm[..., 1:] <= f.arrays.vm_max_pu[1:] - margin + TOL)
