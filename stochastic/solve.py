@@ -122,10 +122,20 @@ class PersistentSolver:
         self._solver.set_instance(model)
         self._pending_translate = time.perf_counter() - tick
 
-    def update_parameters(self) -> None:
-        """Push changed mutable parameter values to HiGHS."""
+    def update_parameters(self, warm_start: bool = True) -> None:
+        """Push changed mutable parameter values to HiGHS.
+
+        Parameters
+        ----------
+        warm_start : bool
+            Keep HiGHS's last basis for the next solve (good after small changes such as
+            the risk parameters). ``False`` discards it, so the next solve starts with
+            presolve; faster after a change of all scenario data (another day).
+        """
         tick = time.perf_counter()
         self._solver.update_parameters()
+        if not warm_start:
+            self._solver._solver_model.clearSolver()
         self._pending_translate += time.perf_counter() - tick
 
     def set_option(self, name: str, value) -> None:

@@ -104,7 +104,8 @@ def solve_days(
     """Schedule consecutive days with one coordination model, re-using one built model.
 
     The first day builds the Pyomo model and hands it to HiGHS; later days only change
-    the mutable parameters (scenario data) and warm-start the solver. Each day starts
+    the mutable parameters (scenario data) and re-solve (from presolve: another day's
+    basis is a poor start, measured in ``benchmarks/bench_default_study.py``). Each day starts
     and ends with the batteries' initial energy, so days are independent work units.
 
     Parameters
@@ -133,7 +134,7 @@ def solve_days(
             build_s = tsm.build_seconds
         else:
             tsm.set_data(data)
-            solver.update_parameters()
+            solver.update_parameters(warm_start=False)
             build_s = 0.0
         try:
             result = solver.solve()
