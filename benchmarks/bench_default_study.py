@@ -7,7 +7,8 @@ Usage::
 Prints, per scenario count: problem size, Pyomo build seconds, translation seconds (Pyomo
 -> HiGHS, ``set_instance``), HiGHS seconds, the ratio of time outside HiGHS to time inside,
 the re-solve time after a parameter update for the next day (from presolve, and warm
-from the other day's basis), and the peak resident memory of a fresh process. Each case runs in its own process so peak memory is per case.
+from the other day's basis), and the peak resident memory. Each case runs in its own
+process so peak memory is per case.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def _case(study_path: str, n_scenarios: int | None, queue) -> None:
 
     study = load_study(study_path)
     if n_scenarios is not None:
-        study = study.model_copy(update={"scenarios": study.scenarios.model_copy(
-            update={"n_scenarios": n_scenarios})})
+        study = study.model_copy(
+            update={"scenarios": study.scenarios.model_copy(update={"n_scenarios": n_scenarios})}
+        )
     system = build_system(study)
     options = TwoStageOptions.from_study(study)
     data = day_data(system, study_scenarios(study, study.start_date, study.seed), options)
@@ -55,32 +57,50 @@ def _case(study_path: str, n_scenarios: int | None, queue) -> None:
     tsm.set_data(data)
     solver.update_parameters(warm_start=True)
     warm = solver.solve()
-    queue.put({
-        "scenarios": data.n_scenarios,
-        "variables": result.n_variables,
-        "constraints": result.n_constraints,
-        "nonzeros": result.n_nonzeros,
-        "build_s": tsm.build_seconds,
-        "translate_s": translate,
-        "highs_s": result.solver_seconds,
-        "outside_per_inside": (tsm.build_seconds + translate) / result.solver_seconds,
-        "next_day_update_s": update,
-        "next_day_highs_s": result2.solver_seconds,
-        "next_day_warm_highs_s": warm.solver_seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-    })
+    queue.put(
+        {
+            "scenarios": data.n_scenarios,
+            "variables": result.n_variables,
+            "constraints": result.n_constraints,
+            "nonzeros": result.n_nonzeros,
+            "build_s": tsm.build_seconds,
+            "translate_s": translate,
+            "highs_s": result.solver_seconds,
+            "outside_per_inside": (tsm.build_seconds + translate) / result.solver_seconds,
+            "next_day_update_s": update,
+            "next_day_highs_s": result2.solver_seconds,
+            "next_day_warm_highs_s": warm.solver_seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        }
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", nargs="?", default="cases/studies/default.yaml")
-    parser.add_argument("--scenarios", type=int, nargs="*", default=[None],
-                        help="scenario counts to measure (default: the study's)")
+    parser.add_argument(
+        "--scenarios",
+        type=int,
+        nargs="*",
+        default=[None],
+        help="scenario counts to measure (default: the study's)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
-    header = ("scenarios", "variables", "constraints", "build_s", "translate_s", "highs_s",
-              "outside_per_inside", "next_day_update_s", "next_day_highs_s", "next_day_warm_highs_s", "peak_rss_mb")
+    header = (
+        "scenarios",
+        "variables",
+        "constraints",
+        "build_s",
+        "translate_s",
+        "highs_s",
+        "outside_per_inside",
+        "next_day_update_s",
+        "next_day_highs_s",
+        "next_day_warm_highs_s",
+        "peak_rss_mb",
+    )
     if not args.json:
         print("  ".join(f"{h:>18}" for h in header))
     for n in args.scenarios:
@@ -92,8 +112,12 @@ def main() -> None:
         if args.json:
             print(json.dumps(row))
         else:
-            print("  ".join(f"{row[h]:>18.3f}" if isinstance(row[h], float) else f"{row[h]:>18}"
-                            for h in header))
+            print(
+                "  ".join(
+                    f"{row[h]:>18.3f}" if isinstance(row[h], float) else f"{row[h]:>18}"
+                    for h in header
+                )
+            )
 
 
 if __name__ == "__main__":
