@@ -42,7 +42,12 @@ def builtin_case_names() -> tuple[str, ...]:
     cases = [
         name
         for name, fn in inspect.getmembers(pn, inspect.isfunction)
-        if name.startswith("case") and not inspect.signature(fn).parameters.get("path")
+        if name.startswith("case")
+        and all(
+            p.default is not inspect.Parameter.empty
+            or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            for p in inspect.signature(fn).parameters.values()
+        )
     ]
     return tuple(sorted(cases) + sorted(FEEDER_ALIASES))
 

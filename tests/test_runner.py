@@ -112,6 +112,28 @@ def test_cli_run_writes_netcdf_and_plots(tmp_path, capsys):
     ds.close()
 
 
+def test_a_failed_day_keeps_its_place_and_says_why(small_run, small_study):
+    from workbench.coordination import DayOutcome
+    from workbench.runner import _day_dataset
+
+    template = small_run.isel(model=0, day=0).drop_vars(["model", "day"])
+    outcome = DayOutcome(
+        "tso_managed",
+        small_study.start_date,
+        None,
+        None,
+        "failed",
+        "HiGHS stopped with 'provenInfeasible'",
+        1.5,
+    )
+    ds = _day_dataset(outcome, [], template)
+    assert str(ds.solver_status.values) == "failed"
+    assert "provenInfeasible" in str(ds.solver_message.values)
+    assert np.isnan(ds.expected_cost_eur.item()) and np.isnan(ds.der_p_mw.values).all()
+    np.testing.assert_array_equal(ds.time.values, template.time.values)
+    assert ds.wall_seconds.item() == 1.5
+
+
 def test_unreachable_scheduler_is_a_clear_error():
     with (
         pytest.raises(ConnectionError, match="no Dask scheduler answers"),

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from cases.study import StudyConfig
 from cases.system import IntegratedSystem, build_system
+from stochastic.solve import SolverError
 from workbench.ac_check import ac_check, ac_sample
 from workbench.coordination import DayOutcome, failed_like, solve_days
 
@@ -177,6 +178,11 @@ def _relative_time(ds: xr.Dataset, day: dt.date) -> xr.Dataset:
 def _day_dataset(
     outcome: DayOutcome, ac_parts: list, template: xr.Dataset | None
 ) -> xr.Dataset | None:
+    """One model-day: the schedule merged with its AC checks, times relative to midnight.
+
+    A day without a schedule becomes ``template`` (a relative-time day dataset) with every
+    value missing and its status and message, so that nothing else is lost.
+    """
     if outcome.schedule is None:
         if template is None:
             return None
@@ -188,12 +194,13 @@ def _day_dataset(
             ds = xr.merge(
                 [ds, xr.concat(parts, dim="scenario")], join="outer", combine_attrs="drop_conflicts"
             )
+        ds = _relative_time(ds, outcome.day)
     ds = ds.copy()
     ds["wall_seconds"] = xr.DataArray(
         outcome.wall_seconds, attrs={"units": "s", "long_name": "solve task wall time"}
     )
     ds["solver_message"] = xr.DataArray(outcome.message)
-    return _relative_time(ds, outcome.day)
+    return ds
 
 
 def run_study(
@@ -263,10 +270,15 @@ def run_study(
     done = results[: len(outcomes)]
     ac_flat = iter(results[len(outcomes) :])
     ac_results = [[next(ac_flat) for _ in tasks] for tasks in ac_tasks]
-    template = next((o.schedule for o in done if o.schedule is not None), None)
     per_model: dict[str, list] = {m: [] for m in study.models}
-    for outcome, ac in zip(done, ac_results, strict=True):
-        ds = _day_dataset(outcome, ac, template)
+    days_ds = [
+        _day_dataset(o, ac, None) if o.schedule is not None else None
+        for o, ac in zip(done, ac_results, strict=True)
+    ]
+    template = next((d for d in days_ds if d is not None), None)
+    for outcome, ac, ds in zip(done, ac_results, days_ds, strict=True):
+        if ds is None:
+            ds = _day_dataset(outcome, ac, template)
         if ds is not None:
             per_model[outcome.model].append(ds.expand_dims(day=[np.datetime64(outcome.day)]))
     stacked = []
@@ -278,8 +290,9 @@ def run_study(
                 ).expand_dims(model=[model])
             )
     if not stacked:
-        raise RuntimeError(
-            "no coordination model produced a schedule on any day; see the solver messages above"
+        reasons = sorted({o.message for o in done})
+        raise SolverError(
+            f"no coordination model produced a schedule on any day: {'; '.join(reasons)}"
         )
     return xr.concat(
         stacked, dim="model", join="outer", data_vars="all", combine_attrs="drop_conflicts"
