@@ -44,8 +44,7 @@ def builtin_case_names() -> tuple[str, ...]:
         for name, fn in inspect.getmembers(pn, inspect.isfunction)
         if name.startswith("case")
         and all(
-            p.default is not inspect.Parameter.empty
-            or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            p.default is not inspect.Parameter.empty or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
             for p in inspect.signature(fn).parameters.values()
         )
     ]
