@@ -167,7 +167,7 @@ class PricesConfig(_Frozen):
     ter_reserve_eur_per_mw_h: NonNegFloat = 2.0
     der_flexibility_eur_per_mw_h: NonNegFloat = 1.0
     der_activation_eur_per_mwh: NonNegFloat = 5.0
-    pv_curtailment_eur_per_mwh: NonNegFloat = 10.0
+    pv_curtailment_eur_per_mwh: NonNegFloat = 30.0
     battery_degradation_eur_per_mwh: NonNegFloat = 2.0
 
 

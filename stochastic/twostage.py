@@ -95,7 +95,7 @@ class TwoStageOptions:
     ter_reserve_eur_per_mw_h: float = 2.0
     der_flexibility_eur_per_mw_h: float = 1.0
     der_activation_eur_per_mwh: float = 5.0
-    pv_curtailment_eur_per_mwh: float = 10.0
+    pv_curtailment_eur_per_mwh: float = 30.0
     battery_degradation_eur_per_mwh: float = 2.0
 
     def __post_init__(self) -> None:
