@@ -562,84 +562,98 @@ def build_two_stage(
         m.der, "pv_flex_down_mw", (P, npv), ("period", "pv"), 0.0, np.broadcast_to(pv_p, (P, npv))
     )
     first_cost.append(terms(v["pv_flex_dn"], 0, v["pv_flex_dn"].index(), flex))
+
+    def der_bids(kind: str, key: str, lo: np.ndarray, hi: np.ndarray, flex_max: np.ndarray):
+        """First stage of schedulable DER: a schedule in ``[lo, hi]`` and up/down flexibility
+        with ``schedule + up <= hi`` and ``schedule - down >= lo`` [MW], per period."""
+        n = len(lo)
+        shape, dims = (P, n), ("period", kind)
+        v[f"{key}_da"] = add_var(
+            m.der,
+            f"{kind}_schedule_mw",
+            shape,
+            dims,
+            np.broadcast_to(lo, shape),
+            np.broadcast_to(hi, shape),
+        )
+        v[f"{key}_up"] = add_var(
+            m.der, f"{kind}_flex_up_mw", shape, dims, 0.0, np.broadcast_to(flex_max, shape)
+        )
+        v[f"{key}_dn"] = add_var(
+            m.der, f"{kind}_flex_down_mw", shape, dims, 0.0, np.broadcast_to(flex_max, shape)
+        )
+        rows = np.arange(P * n).reshape(shape)
+        da, up, dn = v[f"{key}_da"], v[f"{key}_up"], v[f"{key}_dn"]
+        add_rows(
+            m.der,
+            f"{kind}_bid_up",
+            shape,
+            dims,
+            [terms(da, rows, rows), terms(up, rows, rows)],
+            None,
+            np.broadcast_to(hi, shape),
+        )
+        add_rows(
+            m.der,
+            f"{kind}_bid_down",
+            shape,
+            dims,
+            [terms(da, rows, rows), terms(dn, rows, rows, -1.0)],
+            np.broadcast_to(lo, shape),
+            None,
+        )
+        first_cost.append(terms(up, 0, rows, flex))
+        first_cost.append(terms(dn, 0, rows, flex))
+
+    def der_activation(kind: str, key: str, power: list[Terms], n: int) -> None:
+        """Second stage of schedulable DER: injection - schedule = activated up - activated
+        down, each within the accepted flexibility, priced per MWh activated."""
+        shape, dims = (S, T, n), (*sdims, kind)
+        aup = v[f"{key}_aup"] = add_var(m.der, f"{kind}_activated_up_mw", shape, dims, 0.0, None)
+        adn = v[f"{key}_adn"] = add_var(m.der, f"{kind}_activated_down_mw", shape, dims, 0.0, None)
+        rows = st_rows(n)
+        add_rows(
+            m.der,
+            f"{kind}_activation",
+            shape,
+            dims,
+            [
+                *power,
+                terms(aup, rows, rows, -1.0),
+                terms(adn, rows, rows),
+                first_terms(v[f"{key}_da"], rows, -1.0),
+            ],
+            0.0,
+            0.0,
+        )
+        add_rows(
+            m.der,
+            f"{kind}_activated_up_limit",
+            shape,
+            dims,
+            [terms(aup, rows, rows), first_terms(v[f"{key}_up"], rows, -1.0)],
+            None,
+            0.0,
+        )
+        add_rows(
+            m.der,
+            f"{kind}_activated_down_limit",
+            shape,
+            dims,
+            [terms(adn, rows, rows), first_terms(v[f"{key}_dn"], rows, -1.0)],
+            None,
+            0.0,
+        )
+        for var in (aup, adn):
+            second_cost.append(terms(var, scen_rows(n), rows, o.der_activation_eur_per_mwh * dt))
+
     bp = fleet.battery.p_mw.to_numpy(dtype=float)
     be = fleet.battery.e_mwh.to_numpy(dtype=float)
     beff = fleet.battery.efficiency.to_numpy(dtype=float)
-    v["bat_da"] = add_var(
-        m.der,
-        "battery_schedule_mw",
-        (P, nbat),
-        ("period", "battery"),
-        np.broadcast_to(-bp, (P, nbat)),
-        np.broadcast_to(bp, (P, nbat)),
-    )
-    v["bat_up"] = add_var(
-        m.der,
-        "battery_flex_up_mw",
-        (P, nbat),
-        ("period", "battery"),
-        0.0,
-        np.broadcast_to(2 * bp, (P, nbat)),
-    )
-    v["bat_dn"] = add_var(
-        m.der,
-        "battery_flex_down_mw",
-        (P, nbat),
-        ("period", "battery"),
-        0.0,
-        np.broadcast_to(2 * bp, (P, nbat)),
-    )
-    pb = np.arange(P * nbat).reshape(P, nbat)
-    add_rows(
-        m.der,
-        "battery_bid_up",
-        (P, nbat),
-        ("period", "battery"),
-        [terms(v["bat_da"], pb, pb), terms(v["bat_up"], pb, pb)],
-        None,
-        np.broadcast_to(bp, (P, nbat)),
-    )
-    add_rows(
-        m.der,
-        "battery_bid_down",
-        (P, nbat),
-        ("period", "battery"),
-        [terms(v["bat_da"], pb, pb), terms(v["bat_dn"], pb, pb, -1.0)],
-        np.broadcast_to(-bp, (P, nbat)),
-        None,
-    )
+    der_bids("battery", "bat", -bp, bp, 2.0 * bp)
     ep = fleet.ev.p_mw.to_numpy(dtype=float)
     eeff = fleet.ev.efficiency.to_numpy(dtype=float)
-    v["ev_da"] = add_var(
-        m.der, "ev_schedule_mw", (P, nev), ("period", "ev"), np.broadcast_to(-ep, (P, nev)), 0.0
-    )
-    v["ev_up"] = add_var(
-        m.der, "ev_flex_up_mw", (P, nev), ("period", "ev"), 0.0, np.broadcast_to(ep, (P, nev))
-    )
-    v["ev_dn"] = add_var(
-        m.der, "ev_flex_down_mw", (P, nev), ("period", "ev"), 0.0, np.broadcast_to(ep, (P, nev))
-    )
-    pe = np.arange(P * nev).reshape(P, nev)
-    add_rows(
-        m.der,
-        "ev_bid_up",
-        (P, nev),
-        ("period", "ev"),
-        [terms(v["ev_da"], pe, pe), terms(v["ev_up"], pe, pe)],
-        None,
-        0.0,
-    )
-    add_rows(
-        m.der,
-        "ev_bid_down",
-        (P, nev),
-        ("period", "ev"),
-        [terms(v["ev_da"], pe, pe), terms(v["ev_dn"], pe, pe, -1.0)],
-        np.broadcast_to(-ep, (P, nev)),
-        None,
-    )
-    for name in ("bat_up", "bat_dn", "ev_up", "ev_dn"):
-        first_cost.append(terms(v[name], 0, v[name].index(), flex))
+    der_bids("ev", "ev", -ep, np.zeros(nev), ep)
 
     # ---------------- DER: second stage ----------------
     pv_avail = (
@@ -696,45 +710,9 @@ def build_two_stage(
         0.0,
         np.broadcast_to(be, (S, T, nbat)),
     )
-    v["bat_aup"] = add_var(
-        m.der, "battery_activated_up_mw", (S, T, nbat), (*sdims, "battery"), 0.0, None
-    )
-    v["bat_adn"] = add_var(
-        m.der, "battery_activated_down_mw", (S, T, nbat), (*sdims, "battery"), 0.0, None
-    )
     rbt = st_rows(nbat)
-    add_rows(
-        m.der,
-        "battery_activation",
-        (S, T, nbat),
-        (*sdims, "battery"),
-        [
-            terms(v["bat_pd"], rbt, rbt),
-            terms(v["bat_pc"], rbt, rbt, -1.0),
-            terms(v["bat_aup"], rbt, rbt, -1.0),
-            terms(v["bat_adn"], rbt, rbt),
-            first_terms(v["bat_da"], rbt, -1.0),
-        ],
-        0.0,
-        0.0,
-    )
-    add_rows(
-        m.der,
-        "battery_activated_up_limit",
-        (S, T, nbat),
-        (*sdims, "battery"),
-        [terms(v["bat_aup"], rbt, rbt), first_terms(v["bat_up"], rbt, -1.0)],
-        None,
-        0.0,
-    )
-    add_rows(
-        m.der,
-        "battery_activated_down_limit",
-        (S, T, nbat),
-        (*sdims, "battery"),
-        [terms(v["bat_adn"], rbt, rbt), first_terms(v["bat_dn"], rbt, -1.0)],
-        None,
-        0.0,
+    der_activation(
+        "battery", "bat", [terms(v["bat_pd"], rbt, rbt), terms(v["bat_pc"], rbt, rbt, -1.0)], nbat
     )
     bat_rhs = (
         add_param(m.der, "battery_energy_rhs_mwh", _battery_rhs(data, (S, T)), (*sdims, "battery"))
@@ -775,8 +753,6 @@ def build_two_stage(
         bat_end if nbat else 0.0,
         None,
     )
-    second_cost.append(terms(v["bat_aup"], scen_rows(nbat), rbt, o.der_activation_eur_per_mwh * dt))
-    second_cost.append(terms(v["bat_adn"], scen_rows(nbat), rbt, o.der_activation_eur_per_mwh * dt))
     second_cost.append(
         terms(v["bat_pc"], scen_rows(nbat), rbt, o.battery_degradation_eur_per_mwh * dt)
     )
@@ -792,41 +768,8 @@ def build_two_stage(
         0.0,
         np.broadcast_to(ep * data.ev_available, (S, T, nev)),
     )
-    v["ev_aup"] = add_var(m.der, "ev_activated_up_mw", (S, T, nev), (*sdims, "ev"), 0.0, None)
-    v["ev_adn"] = add_var(m.der, "ev_activated_down_mw", (S, T, nev), (*sdims, "ev"), 0.0, None)
     rev = st_rows(nev)
-    add_rows(
-        m.der,
-        "ev_activation",
-        (S, T, nev),
-        (*sdims, "ev"),
-        [
-            terms(v["ev_c"], rev, rev, -1.0),
-            terms(v["ev_aup"], rev, rev, -1.0),
-            terms(v["ev_adn"], rev, rev),
-            first_terms(v["ev_da"], rev, -1.0),
-        ],
-        0.0,
-        0.0,
-    )
-    add_rows(
-        m.der,
-        "ev_activated_up_limit",
-        (S, T, nev),
-        (*sdims, "ev"),
-        [terms(v["ev_aup"], rev, rev), first_terms(v["ev_up"], rev, -1.0)],
-        None,
-        0.0,
-    )
-    add_rows(
-        m.der,
-        "ev_activated_down_limit",
-        (S, T, nev),
-        (*sdims, "ev"),
-        [terms(v["ev_adn"], rev, rev), first_terms(v["ev_dn"], rev, -1.0)],
-        None,
-        0.0,
-    )
+    der_activation("ev", "ev", [terms(v["ev_c"], rev, rev, -1.0)], nev)
     ev_energy = (
         add_param(
             m.der,
@@ -847,8 +790,6 @@ def build_two_stage(
         ev_energy if nev else 0.0,
         ev_energy if nev else 0.0,
     )
-    second_cost.append(terms(v["ev_aup"], scen_rows(nev), rev, o.der_activation_eur_per_mwh * dt))
-    second_cost.append(terms(v["ev_adn"], scen_rows(nev), rev, o.der_activation_eur_per_mwh * dt))
 
     # ---------------- feeders (LinDistFlow) and interfaces ----------------
     ldfs: list[LinDistFlow] = []
