@@ -77,13 +77,6 @@ class FeederArrays:
             raise CaseError(f"bus {pp_bus} is not part of feeder '{self.name}'")
         return int(hits[0])
 
-    def children_matrix(self) -> np.ndarray:
-        """``C[i, j] = 1`` if bus ``j`` is a child of bus ``i`` (dense, ``n_bus x n_bus``)."""
-        c = np.zeros((self.n_bus, self.n_bus))
-        j = np.arange(1, self.n_bus)
-        c[self.parent[1:], j] = 1.0
-        return c
-
 
 def scale_feeder(net: pp.pandapowerNet, copies: float) -> pp.pandapowerNet:
     """Return a feeder electrically equal to ``copies`` identical feeders in parallel.

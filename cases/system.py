@@ -10,7 +10,7 @@ AC check (:meth:`IntegratedSystem.integrated_net`) models the interface.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandapower as pp
@@ -220,8 +220,6 @@ def build_system(study: StudyConfig) -> IntegratedSystem:
 
 
 def _with_limits(arrays: FeederArrays, vmin: float, vmax: float) -> FeederArrays:
-    from dataclasses import replace
-
     lo = np.full(arrays.n_bus, vmin)
     hi = np.full(arrays.n_bus, vmax)
     lo[0] = min(vmin, arrays.v_root_pu)

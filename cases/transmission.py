@@ -95,14 +95,6 @@ class TransmissionArrays:
             raise CaseError(f"bus {pp_bus} is not an in-service transmission bus")
         return int(hits[0])
 
-    def incidence(self) -> np.ndarray:
-        """Dense branch-bus incidence matrix (+1 at from bus, -1 at to bus)."""
-        a = np.zeros((self.n_branch, self.n_bus))
-        rows = np.arange(self.n_branch)
-        a[rows, self.branch_from] = 1.0
-        a[rows, self.branch_to] = -1.0
-        return a
-
 
 def _check_costs(net: pp.pandapowerNet, label: str) -> None:
     if len(net.pwl_cost):

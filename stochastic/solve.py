@@ -138,10 +138,6 @@ class PersistentSolver:
             self._solver._solver_model.clearSolver()
         self._pending_translate += time.perf_counter() - tick
 
-    def set_option(self, name: str, value) -> None:
-        """Set one HiGHS option for the following solves."""
-        self._solver.config.solver_options[name] = value
-
     def solve(self, raise_on_failure: bool = True) -> SolveResult:
         """Solve and load the solution into the Pyomo variables.
 

@@ -900,11 +900,3 @@ def _flow_bound_mva(a, fleet, fi: int) -> float:
     ):
         total += units.loc[units.feeder == fi, col].astype(float).sum()
     return float(total)
-
-
-def model_size(model: TwoStageModel) -> dict:
-    """Number of variables and constraints of the Pyomo model."""
-    m = model.model
-    nv = sum(len(c) for c in m.component_objects(pyo.Var, active=True, descend_into=True))
-    nc = sum(len(c) for c in m.component_objects(pyo.Constraint, active=True, descend_into=True))
-    return {"n_variables": nv, "n_constraints": nc}
