@@ -88,6 +88,19 @@ def test_local_cluster_gives_the_same_numbers_as_sync(small_study, small_system,
     )
 
 
+@pytest.mark.slow
+def test_existing_scheduler_by_address(small_study, small_system, small_run):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        ds = run_study(
+            small_study, scheduler=cluster.scheduler_address, progress=False, system=small_system
+        )
+    np.testing.assert_allclose(
+        ds.scenario_cost_eur.values, small_run.scenario_cost_eur.values, rtol=1e-9
+    )
+
+
 def test_cli_run_writes_netcdf_and_plots(tmp_path, capsys):
     data = copy.deepcopy(SMALL_STUDY)
     data["n_days"] = 2
