@@ -177,13 +177,8 @@ def transmission_arrays(net: pp.pandapowerNet, label: str = "transmission") -> T
     )
 
     br = ppc["branch"]
+    kind, element = _branch_elements(net, lookups["branch"], br.shape[0], label)
     active = br[:, BR_STATUS].real > 0
-    kind = np.empty(br.shape[0], dtype=object)
-    element = np.zeros(br.shape[0], dtype=int)
-    for table, (start, stop) in lookups["branch"].items():
-        kind[start:stop] = table
-        idx = net[table].index.to_numpy()
-        element[start:stop] = idx[: stop - start]
     br = br[active]
     x = br[:, BR_X].real
     tap = br[:, TAP].real
@@ -229,7 +224,7 @@ def transmission_arrays(net: pp.pandapowerNet, label: str = "transmission") -> T
         branch_b_pu=1.0 / (x * tap),
         branch_shift_rad=np.deg2rad(br[:, SHIFT].real),
         branch_rating_mw=rating,
-        branch_kind=kind[active].astype(str),
+        branch_kind=kind[active],
         branch_element=element[active],
         gen_bus=gen[:, GEN_BUS].astype(int),
         gen_kind=gen_kind.astype(str),
@@ -239,6 +234,28 @@ def transmission_arrays(net: pp.pandapowerNet, label: str = "transmission") -> T
         gen_cost_c0_eur_per_h=c0,
         gen_cost_c1_eur_per_mwh=c1,
         gen_cost_c2_eur_per_mw2h=c2,
+    )
+
+
+def _branch_elements(net, ranges: dict, n_rows: int, label: str) -> tuple[np.ndarray, ...]:
+    """Element table and index of every branch row of pandapower's internal case.
+
+    pandapower's lookup ranges span whole element tables, while its internal case keeps
+    the in-service elements only (in table order); both layouts are recognised.
+    """
+    order = sorted(ranges.items(), key=lambda kv: kv[1][0])
+    for in_service_only in (True, False):
+        kinds, elems = [], []
+        for table, _ in order:
+            df = net[table]
+            idx = df.index[df.in_service.astype(bool)] if in_service_only else df.index
+            kinds += [table] * len(idx)
+            elems += idx.tolist()
+        if len(elems) == n_rows:
+            return np.array(kinds, dtype=str), np.array(elems, dtype=int)
+    raise CaseError(
+        f"{label}: cannot match the {n_rows} branches of the DC model to "
+        "pandapower elements (unsupported branch elements)"
     )
 
 

@@ -96,3 +96,24 @@ def test_lindistflow_respects_voltage_limits_in_the_linear_model():
     assert res.p_mw["sgen/0"] > 0.0
     # and the AC power flow agrees within the documented LinDistFlow accuracy
     assert np.max(np.abs(res.vm_pu_ac - res.vm_pu_linear)) < 0.01
+
+
+def test_dc_opf_with_out_of_service_lines_matches_rundcopp(capsys, tmp_path):
+    net = load_network("case39")
+    net.line.loc[[0, 7], "in_service"] = False
+    path = tmp_path / "case39_outage.json"
+    pp.to_json(net, str(path))
+    record = _opf_json(capsys, str(path), "--model", "dc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pp.rundcopp(net)
+    assert record["objective_eur_per_h"] == pytest.approx(net.res_cost, rel=1e-4)
+
+
+def test_dc_model_names_in_service_branches():
+    from cases import transmission_arrays
+
+    t = transmission_arrays(load_network("case33bw"))  # five tie lines are out of service
+    assert t.n_branch == 32
+    net = load_network("case33bw")
+    assert set(t.branch_element) == set(net.line.index[net.line.in_service])
