@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
+import scipy.sparse as sp
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 __all__ = [
@@ -200,20 +201,27 @@ def terms(
 
 
 def _csr(all_terms: Sequence[Terms], n_rows: int):
-    """Merge term lists into per-row (coefficient list, VarData list)."""
-    rows = np.concatenate([t.row for t in all_terms]) if all_terms else np.zeros(0, int)
-    coefs = np.concatenate([t.coef for t in all_terms]) if all_terms else np.zeros(0)
-    # global variable id = (term list, column) -> resolve to VarData objects in one pass
-    var_objs: list = []
+    """Merge term lists into rows: (row starts, coefficients, VarData), one entry per
+    variable and row (repeated terms summed, zero sums dropped), columns in order."""
+    arrays: dict[int, tuple[int, VarArray]] = {}
+    offset = 0
     for t in all_terms:
-        data = t.var.data
-        var_objs.extend(data[c] for c in t.col.tolist())
-    order = np.argsort(rows, kind="stable")
-    rows_sorted = rows[order]
-    starts = np.searchsorted(rows_sorted, np.arange(n_rows + 1)).tolist()
-    coefs_sorted = coefs[order].tolist()
-    vars_sorted = [var_objs[i] for i in order.tolist()]
-    return starts, coefs_sorted, vars_sorted
+        if id(t.var) not in arrays:
+            arrays[id(t.var)] = (offset, t.var)
+            offset += t.var.size
+    if not all_terms:
+        return [0] * (n_rows + 1), [], []
+    rows = np.concatenate([t.row for t in all_terms])
+    cols = np.concatenate([t.col + arrays[id(t.var)][0] for t in all_terms])
+    coefs = np.concatenate([t.coef for t in all_terms])
+    mat = sp.csr_matrix((coefs, (rows, cols)), shape=(n_rows, max(offset, 1)))
+    mat.sum_duplicates()
+    mat.eliminate_zeros()
+    mat.sort_indices()
+    flat: list = []
+    for _, var in sorted(arrays.values(), key=lambda x: x[0]):
+        flat.extend(var.data)
+    return mat.indptr.tolist(), mat.data.tolist(), [flat[c] for c in mat.indices.tolist()]
 
 
 def add_rows(

@@ -12,11 +12,22 @@ import enum
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import pyomo.environ as pyo  # noqa: F401  (registers Pyomo components before contrib.solver)
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.solvers import highs as _highs
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
+from pyomo.core.expr.numvalue import is_constant, value
 
-__all__ = ["InfeasibleError", "PersistentSolver", "SolveResult", "SolveStatus", "SolverError"]
+__all__ = [
+    "BatchedHighs",
+    "InfeasibleError",
+    "PersistentSolver",
+    "SolveResult",
+    "SolveStatus",
+    "SolverError",
+]
 
 
 class SolveStatus(enum.Enum):
@@ -77,6 +88,102 @@ _STATUS = {
 }
 
 
+class BatchedHighs(_highs.Highs):
+    """Pyomo's persistent HiGHS interface with a batched hand-over of linear rows.
+
+    Rows whose body is a ``LinearExpression`` of numeric-coefficient monomials (how
+    :mod:`stochastic.linear` writes every row) are read directly from the expression and
+    passed to HiGHS in one ``addRows`` call, with their new variables in one ``addVars``
+    call; the interface otherwise walks every expression generically and adds variables
+    constraint by constraint. Mutable (parameter) bounds get the interface's own update
+    helpers, so ``update_parameters`` works as usual. Any other row takes the standard
+    path.
+    """
+
+    def add_constraints(self, cons):
+        fast, slow, rows = [], [], []
+        for con in cons:
+            body = con.body
+            parsed = None
+            if type(body) is LinearExpression:
+                parsed = ([], [])
+                for arg in body.args:
+                    if type(arg) is not MonomialTermExpression:
+                        parsed = None
+                        break
+                    coef, var = arg.args
+                    if type(coef) is not float and type(coef) is not int:
+                        parsed = None
+                        break
+                    parsed[0].append(coef)
+                    parsed[1].append(var)
+            if parsed is None or con in self._named_expressions:
+                slow.append(con)
+            else:
+                fast.append(con)
+                rows.append(parsed)
+        if fast:
+            self._add_linear_rows(fast, rows)
+        if slow:
+            super().add_constraints(slow)
+
+    def _add_linear_rows(self, cons, rows) -> None:
+        new_vars = {}
+        referenced = self._referenced_variables
+        for _, variables in rows:
+            for v in variables:
+                if id(v) not in referenced and id(v) not in new_vars:
+                    new_vars[id(v)] = v
+        if new_vars:
+            self.add_variables(list(new_vars.values()))
+        self._sol = None
+        if self._last_results_object is not None:
+            self._last_results_object.solution_loader.invalidate()
+        col = self._pyomo_var_to_solver_var_map
+        n0 = len(self._pyomo_con_to_solver_con_map)
+        inf = _highs.highspy.kHighsInf
+        lbs, ubs, starts, index, coefs = [], [], [], [], []
+        for i, (con, (c, variables)) in enumerate(zip(cons, rows, strict=True)):
+            self._active_constraints[con] = con.expr
+            self._named_expressions[con] = []
+            self._vars_referenced_by_con[con] = variables
+            starts.append(len(coefs))
+            for v in variables:
+                referenced[id(v)][0][con] = None
+                index.append(col[id(v)])
+            coefs.extend(c)
+            lb = con.lower if con.has_lb() else -inf
+            ub = con.upper if con.has_ub() else inf
+            if not (is_constant(lb) and is_constant(ub)):
+                self._mutable_helpers.setdefault(con, []).append(
+                    _highs._MutableConstraintBounds(
+                        lower_expr=lb,
+                        upper_expr=ub,
+                        pyomo_con=con,
+                        con_map=self._pyomo_con_to_solver_con_map,
+                        highs=self._solver_model,
+                    )
+                )
+            lbs.append(value(lb))
+            ubs.append(value(ub))
+            self._pyomo_con_to_solver_con_map[con] = n0 + i
+            self._solver_con_to_pyomo_con_map[n0 + i] = con
+        status = self._solver_model.addRows(
+            len(lbs),
+            np.array(lbs, dtype=np.double),
+            np.array(ubs, dtype=np.double),
+            len(coefs),
+            np.array(starts),
+            np.array(index),
+            np.array(coefs, dtype=np.double),
+        )
+        if status == _highs.highspy.HighsStatus.kError:
+            raise SolverError(
+                f"HiGHS refused the model's rows ({status}); this is a bug, "
+                "please report it with the study file"
+            )
+
+
 class PersistentSolver:
     """HiGHS via ``pyomo.contrib.solver`` (factory name ``highs``), kept across solves.
 
@@ -88,6 +195,9 @@ class PersistentSolver:
     time_limit_s : float or None [s]
     options : dict
         Extra HiGHS options (e.g. ``{"solver": "ipm"}``).
+    batched : bool
+        Hand linear rows over in one batch (:class:`BatchedHighs`, the same interface
+        class); ``False`` uses the interface as registered (``SolverFactory("highs")``).
     """
 
     def __init__(
@@ -96,9 +206,10 @@ class PersistentSolver:
         threads: int | None = 1,
         time_limit_s: float | None = None,
         options: dict | None = None,
+        batched: bool = True,
     ) -> None:
         self.model = model
-        self._solver = SolverFactory("highs")
+        self._solver = BatchedHighs() if batched else SolverFactory("highs")
         cfg = self._solver.config
         cfg.load_solutions = False
         cfg.raise_exception_on_nonoptimal_result = False
