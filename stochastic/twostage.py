@@ -558,9 +558,7 @@ def build_two_stage(
     flex = o.der_flexibility_eur_per_mw_h * ph
     pv_p = fleet.pv.p_mw.to_numpy(dtype=float)
     pv_s = fleet.pv.s_mva.to_numpy(dtype=float)
-    v["pv_flex_dn"] = add_var(
-        m.der, "pv_flex_down_mw", (P, npv), ("period", "pv"), 0.0, np.broadcast_to(pv_p, (P, npv))
-    )
+    v["pv_flex_dn"] = add_var(m.der, "pv_flex_down_mw", (P, npv), ("period", "pv"), 0.0, pv_p)
     first_cost.append(terms(v["pv_flex_dn"], 0, v["pv_flex_dn"].index(), flex))
 
     def der_bids(kind: str, key: str, lo: np.ndarray, hi: np.ndarray, flex_max: np.ndarray):
@@ -573,15 +571,11 @@ def build_two_stage(
             f"{kind}_schedule_mw",
             shape,
             dims,
-            np.broadcast_to(lo, shape),
-            np.broadcast_to(hi, shape),
+            lo,
+            hi,
         )
-        v[f"{key}_up"] = add_var(
-            m.der, f"{kind}_flex_up_mw", shape, dims, 0.0, np.broadcast_to(flex_max, shape)
-        )
-        v[f"{key}_dn"] = add_var(
-            m.der, f"{kind}_flex_down_mw", shape, dims, 0.0, np.broadcast_to(flex_max, shape)
-        )
+        v[f"{key}_up"] = add_var(m.der, f"{kind}_flex_up_mw", shape, dims, 0.0, flex_max)
+        v[f"{key}_dn"] = add_var(m.der, f"{kind}_flex_down_mw", shape, dims, 0.0, flex_max)
         rows = np.arange(P * n).reshape(shape)
         da, up, dn = v[f"{key}_da"], v[f"{key}_up"], v[f"{key}_dn"]
         add_rows(
@@ -591,7 +585,7 @@ def build_two_stage(
             dims,
             [terms(da, rows, rows), terms(up, rows, rows)],
             None,
-            np.broadcast_to(hi, shape),
+            hi,
         )
         add_rows(
             m.der,
@@ -599,7 +593,7 @@ def build_two_stage(
             shape,
             dims,
             [terms(da, rows, rows), terms(dn, rows, rows, -1.0)],
-            np.broadcast_to(lo, shape),
+            lo,
             None,
         )
         first_cost.append(terms(up, 0, rows, flex))
@@ -668,8 +662,8 @@ def build_two_stage(
         "pv_q_mvar",
         (S, T, npv),
         (*sdims, "pv"),
-        np.broadcast_to(-qmax, (S, T, npv)),
-        np.broadcast_to(qmax, (S, T, npv)),
+        -qmax,
+        qmax,
     )
     rp = st_rows(npv)
     add_rows(
@@ -692,7 +686,7 @@ def build_two_stage(
         (S, T, nbat),
         (*sdims, "battery"),
         0.0,
-        np.broadcast_to(bp, (S, T, nbat)),
+        bp,
     )
     v["bat_pd"] = add_var(
         m.der,
@@ -700,7 +694,7 @@ def build_two_stage(
         (S, T, nbat),
         (*sdims, "battery"),
         0.0,
-        np.broadcast_to(bp, (S, T, nbat)),
+        bp,
     )
     v["bat_e"] = add_var(
         m.der,
@@ -708,7 +702,7 @@ def build_two_stage(
         (S, T, nbat),
         (*sdims, "battery"),
         0.0,
-        np.broadcast_to(be, (S, T, nbat)),
+        be,
     )
     rbt = st_rows(nbat)
     der_activation(
@@ -766,7 +760,7 @@ def build_two_stage(
         (S, T, nev),
         (*sdims, "ev"),
         0.0,
-        np.broadcast_to(ep * data.ev_available, (S, T, nev)),
+        ep * data.ev_available,
     )
     rev = st_rows(nev)
     der_activation("ev", "ev", [terms(v["ev_c"], rev, rev, -1.0)], nev)
