@@ -29,6 +29,8 @@ __all__ = [
     "BatteryFleetConfig",
     "DerConfig",
     "EvFleetConfig",
+    "EvaluationConfig",
+    "ForecastConfig",
     "FeederConfig",
     "ModelConfig",
     "PricesConfig",
@@ -142,14 +144,79 @@ class ResolutionConfig(_Frozen):
 
 
 class ScenarioConfig(_Frozen):
-    """Scenario set for PV, load and wind (see ``forecasts.scenarios``)."""
+    """Scenario set for PV, load and wind.
+
+    ``method: forecast`` (default) issues probabilistic day-ahead forecasts from the
+    history before the study (``forecasts.generate``, configured under ``forecast``);
+    ``profile_noise`` perturbs the observed day (``forecasts.scenarios``, with the
+    ``*_sigma`` and ``correlation_hours`` keys).
+    """
 
     n_scenarios: Annotated[int, Field(ge=1, le=10000)] = 6
-    method: Literal["profile_noise"] = "profile_noise"
+    method: Literal["forecast", "profile_noise"] = "forecast"
     pv_sigma: Annotated[float, Field(ge=0.0, le=1.0)] = 0.25
     load_sigma: Annotated[float, Field(ge=0.0, le=0.5)] = 0.05
     wind_sigma: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
     correlation_hours: PositiveFloat = 3.0
+
+
+class ForecastSourcesConfig(_Frozen):
+    """History source of each resource of the scheduling model."""
+
+    pv: str = "simbench_pv"
+    wind: str = "simbench_wind"
+    load_residential: str = "simbench_load_residential"
+    load_commercial: str = "simbench_load_commercial"
+    load_transmission: str = "simbench_load_transmission"
+
+
+class EvEvaluationConfig(_Frozen):
+    """EV pool scored against observed charging profiles."""
+
+    charger_type: Literal["home", "workplace"] = "home"
+    n_chargers: Annotated[int, Field(ge=1, le=100000)] = 100
+
+
+class EvaluationConfig(_Frozen):
+    """Out-of-sample evaluation (``workbench forecast --evaluate``).
+
+    The held-out period: the last calendar year of a multi-year source (trained on the
+    years before), or every fourth ISO week of a one-year source (trained on the rest).
+    """
+
+    pv: str = "entsoe_de"
+    load: str = "simbench_load_transmission"
+    ev: EvEvaluationConfig = EvEvaluationConfig()
+    test_day_step: Annotated[int, Field(ge=1, le=28)] = 1
+    n_samples: Annotated[int, Field(ge=10, le=5000)] = 500
+    reduced_scenarios: Annotated[int, Field(ge=1, le=1000)] = 10
+
+
+class ForecastConfig(_Frozen):
+    """Probabilistic forecasting (``forecasts.models``, ``forecasts.generate``).
+
+    ``covariates`` maps a resource to a CSV file with a ``time`` column (quarter-hours on
+    the UTC+1 clock of the history) and numeric columns (e.g. a weather model's irradiance
+    and temperature) used as extra features.
+    """
+
+    sources: ForecastSourcesConfig = ForecastSourcesConfig()
+    n_samples: Annotated[int, Field(ge=1, le=20000)] = 500
+    reduction: Literal["fast_forward", "none"] = "fast_forward"
+    issue_hour: Annotated[int, Field(ge=0, le=24)] = 12
+    max_iter: Annotated[int, Field(ge=5, le=2000)] = 100
+    copula: Literal["gaussian", "independent"] = "gaussian"
+    covariates: dict[str, str] = Field(default_factory=dict)
+    evaluation: EvaluationConfig = EvaluationConfig()
+
+    @field_validator("covariates")
+    @classmethod
+    def _known_resources(cls, value: dict[str, str]) -> dict[str, str]:
+        allowed = [*ForecastSourcesConfig.model_fields, "evaluation_pv", "evaluation_load"]
+        bad = [k for k in value if k not in allowed]
+        if bad:
+            raise ValueError(f"unknown resource(s) {bad}; allowed: {', '.join(allowed)}")
+        return value
 
 
 class RiskConfig(_Frozen):
@@ -202,6 +269,7 @@ class StudyConfig(_Frozen):
     feeders: tuple[FeederConfig, ...] = Field(default=(), max_length=64)
     resolution: ResolutionConfig = ResolutionConfig()
     scenarios: ScenarioConfig = ScenarioConfig()
+    forecast: ForecastConfig = ForecastConfig()
     risk: RiskConfig = RiskConfig()
     prices: PricesConfig = PricesConfig()
     model: ModelConfig = ModelConfig()

@@ -18,12 +18,20 @@ import xarray as xr
 
 from cases.study import StudyConfig
 from cases.system import IntegratedSystem
+from forecasts.covariates import read_covariates
+from forecasts.generate import ScenarioForecaster, fit_scenario_forecaster, forecast_scenarios
 from forecasts.scenarios import generate_scenarios
 from stochastic.extract import extract_two_stage
 from stochastic.solve import PersistentSolver, SolverError
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage, day_data
 
-__all__ = ["DayOutcome", "data_exchange_tso_managed", "solve_days", "study_scenarios"]
+__all__ = [
+    "DayOutcome",
+    "data_exchange_tso_managed",
+    "fit_study_forecaster",
+    "solve_days",
+    "study_scenarios",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,9 +59,53 @@ class DayOutcome:
     wall_seconds: float
 
 
-def study_scenarios(study: StudyConfig, day: dt.date, seed: int) -> xr.Dataset:
-    """The scenario set of one day of a study."""
+def fit_study_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster | None:
+    """Fit the study's forecasters on the history before its first day (None: not needed)."""
+    if study.scenarios.method != "forecast":
+        return None
+    fcfg = study.forecast
+    covariates = {
+        resource: read_covariates(path, field=f"forecast.covariates.{resource}")
+        for resource, path in fcfg.covariates.items()
+        if resource in type(fcfg.sources).model_fields
+    }
+    return fit_scenario_forecaster(
+        fcfg.sources.model_dump(),
+        before=study.start_date,
+        issue_hour=fcfg.issue_hour,
+        max_iter=fcfg.max_iter,
+        random_state=seed,
+        covariates=covariates or None,
+    )
+
+
+def study_scenarios(
+    study: StudyConfig,
+    day: dt.date,
+    seed: int,
+    forecaster: ScenarioForecaster | None = None,
+) -> xr.Dataset:
+    """The scenario set of one day of a study.
+
+    With ``scenarios.method: forecast`` the fitted ``forecaster``
+    (:func:`fit_study_forecaster`) issues it; it is fitted here if not given.
+    """
     sc = study.scenarios
+    if sc.method == "forecast":
+        fc = forecaster if forecaster is not None else fit_study_forecaster(study, seed)
+        fcfg = study.forecast
+        return forecast_scenarios(
+            fc,
+            day,
+            sc.n_scenarios,
+            seed=seed,
+            n_samples=max(fcfg.n_samples, sc.n_scenarios),
+            reduction=fcfg.reduction,
+            resolutions_minutes=(study.resolution.second_stage_minutes,),
+            start_hour=study.start_hour,
+            horizon_hours=study.horizon_hours,
+            independent=fcfg.copula == "independent",
+        )
     return generate_scenarios(
         day,
         sc.n_scenarios,
@@ -100,6 +152,7 @@ def solve_days(
     days: list[dt.date],
     seed: int,
     threads: int = 1,
+    forecaster: ScenarioForecaster | None = None,
 ) -> list[DayOutcome]:
     """Schedule consecutive days with one coordination model, re-using one built model.
 
@@ -119,7 +172,11 @@ def solve_days(
         Study seed; day ``d`` draws its scenarios from ``(seed, d)``.
     threads : int
         HiGHS threads.
+    forecaster : ScenarioForecaster, optional
+        Fitted forecasters (``scenarios.method: forecast``); fitted here if missing.
     """
+    if forecaster is None:
+        forecaster = fit_study_forecaster(study, seed)
     if model_name != "tso_managed":
         raise ValueError(f"unknown coordination model '{model_name}'; available: tso_managed")
     options = TwoStageOptions.from_study(study)
@@ -127,7 +184,7 @@ def solve_days(
     tsm = solver = None
     for day in days:
         tick = time.perf_counter()
-        data = day_data(system, study_scenarios(study, day, seed), options)
+        data = day_data(system, study_scenarios(study, day, seed, forecaster), options)
         if tsm is None:
             tsm = build_two_stage(system, data, options)
             solver = PersistentSolver(tsm.model, threads=threads)

@@ -29,7 +29,7 @@ from cases.study import StudyConfig
 from cases.system import IntegratedSystem, build_system
 from stochastic.solve import SolverError
 from workbench.ac_check import ac_check, ac_sample
-from workbench.coordination import DayOutcome, failed_like, solve_days
+from workbench.coordination import DayOutcome, failed_like, fit_study_forecaster, solve_days
 
 __all__ = ["Executor", "resolve_scheduler", "run_study"]
 
@@ -237,7 +237,9 @@ def run_study(
     days = study.days
     acfg = study.ac_check
     sample = ac_sample(acfg.every_n_steps, acfg.max_scenarios)
+    forecaster = fit_study_forecaster(study, seed)
     with resolve_scheduler(scheduler, workers) as ex:
+        fc_d = dask.delayed(forecaster, traverse=False)
         sys_d = dask.delayed(system, traverse=False)
         study_d = dask.delayed(study, traverse=False)
         n_chunks = max(1, min(len(days), ex.n_workers))
@@ -245,7 +247,9 @@ def run_study(
         outcomes, ac_tasks = [], []
         for model in study.models:
             for chunk in chunks:
-                solved = dask.delayed(solve_days, pure=False)(sys_d, study_d, model, chunk, seed)
+                solved = dask.delayed(solve_days, pure=False)(
+                    sys_d, study_d, model, chunk, seed, forecaster=fc_d
+                )
                 for i in range(len(chunk)):
                     out = dask.delayed(operator.getitem, pure=True)(solved, i)
                     outcomes.append(out)

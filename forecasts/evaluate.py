@@ -1,0 +1,276 @@
+"""Out-of-sample evaluation of the forecasts against climatology and persistence.
+
+Scores (from ``scoringrules``): CRPS of every quarter-hour (ensemble estimator), the
+energy score and the variogram score (p = 0.5) of whole-day scenario sets, PIT histograms
+and 10-90 % interval coverage. For PV only steps with the sun above -3 deg count (night
+values are exactly zero in every forecast and observation).
+
+Baselines
+---------
+climatology
+    The observed values at the same quarter-hour of the training days within +-15 days of
+    the target's day of year (circular), as an ensemble; for scenario scores, those days'
+    whole trajectories.
+persistence
+    Day-ahead: the latest value observed at the same time of day before issue.
+    One hour ahead: the latest value, for PV scaled by the ratio of clear-sky irradiance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scoringrules as sr
+
+from forecasts.errors import ForecastError
+from forecasts.features import (
+    CLEAR_SKY_FLOOR_PU,
+    INTRADAY_LAG_STEPS,
+    clear_sky_pu,
+    persistence_day_ahead,
+)
+from forecasts.history import SOURCES, load_history
+from forecasts.models import MIN_HISTORY_DAYS, NIGHT_ELEVATION_DEG, QuantileForecaster
+from forecasts.quantiles import coverage, randomized_pit
+from forecasts.reduction import fast_forward_selection
+
+__all__ = [
+    "ResourceScores",
+    "climatology_members",
+    "evaluate_source",
+    "split_days",
+]
+
+STEPS_PER_DAY = 96
+CLIMATOLOGY_WINDOW_DAYS = 15
+#: probabilities of the deterministic ensemble that represents a quantile forecast
+_ENSEMBLE_U = (np.arange(100) + 0.5) / 100
+
+
+@dataclass
+class ResourceScores:
+    """Scores of one resource and horizon on the held-out days (means over steps/days).
+
+    All scores are in the unit of the series [pu] except skill, coverage and PIT [-].
+    """
+
+    crps: float
+    crps_climatology: float
+    crps_persistence: float
+    coverage_10_90: float
+    pit_histogram: list[float]
+    n_days: int
+    energy_score: float | None = None
+    energy_score_independent: float | None = None
+    energy_score_climatology: float | None = None
+    energy_score_reduced: float | None = None
+    variogram_score: float | None = None
+    variogram_score_independent: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def crps_skill_vs_climatology(self) -> float:
+        return 1.0 - self.crps / self.crps_climatology
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
+        out["crps_skill_vs_climatology"] = self.crps_skill_vs_climatology
+        out.update(self.extra)
+        return out
+
+
+def split_days(history: pd.Series) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
+    """Training and held-out days of a history.
+
+    Multi-year history: held out = the last calendar year, trained on the years before.
+    One year: held out = every fourth ISO week, trained on the other weeks. The first
+    week is never a target (its lags would reach before the data).
+    """
+    days = pd.DatetimeIndex(history.index[::STEPS_PER_DAY])[MIN_HISTORY_DAYS:]
+    years = days.year.unique()
+    if len(years) >= 2:
+        test = days.year == years[-1]
+    else:
+        test = days.isocalendar().week.to_numpy() % 4 == 0
+    return days[~test], days[test]
+
+
+def _positions(history: pd.Series, days: pd.DatetimeIndex) -> np.ndarray:
+    return ((days - history.index[0].normalize()) // pd.Timedelta(days=1)).to_numpy()
+
+
+def climatology_members(
+    history: pd.Series, train_days: pd.DatetimeIndex, day: pd.Timestamp
+) -> np.ndarray:
+    """Whole-day trajectories of the training days within +-15 days of ``day``'s day of year.
+
+    Returns
+    -------
+    numpy.ndarray
+        (members, 96) [pu].
+    """
+    diff = np.abs(train_days.dayofyear.to_numpy() - day.dayofyear)
+    diff = np.minimum(diff, 366 - diff)
+    chosen = train_days[diff <= CLIMATOLOGY_WINDOW_DAYS]
+    if len(chosen) == 0:
+        raise ForecastError(f"no training day within +-15 days of {day.date()} for climatology")
+    return history.to_numpy().reshape(-1, STEPS_PER_DAY)[_positions(history, chosen)]
+
+
+def _active(history: pd.Series, source: str) -> np.ndarray:
+    src = SOURCES.get(source)
+    if src is None or src.kind != "pv":
+        return np.ones(len(history), dtype=bool)
+    _, elev = clear_sky_pu(history.index, src.latitude_deg, src.longitude_deg)
+    return elev > NIGHT_ELEVATION_DEG
+
+
+def evaluate_source(
+    source: str,
+    horizon: str = "day_ahead",
+    *,
+    history: pd.Series | None = None,
+    test_day_step: int = 1,
+    n_samples: int = 500,
+    reduced_scenarios: int = 10,
+    max_iter: int = 100,
+    issue_hour: int = 12,
+    covariates: pd.DataFrame | None = None,
+    seed: int = 0,
+    keep_forecasts: bool = False,
+) -> tuple[ResourceScores, dict[str, Any]]:
+    """Fit on the training days of ``source`` and score the held-out days.
+
+    Parameters
+    ----------
+    source : str
+        History source (:data:`forecasts.history.SOURCES`).
+    horizon : {"day_ahead", "1h"}
+    history : pandas.Series, optional
+        Use this series instead of the source's embedded one (same kind).
+    test_day_step : int
+        Score every n-th held-out day (1: all).
+    n_samples : int
+        Copula trajectories per day for the scenario scores (day-ahead only).
+    reduced_scenarios : int
+        Size of the fast-forward reduced set whose energy score is reported.
+    max_iter, issue_hour : see :class:`~forecasts.models.QuantileForecaster`
+    covariates : pandas.DataFrame, optional
+        Extra features (e.g. weather forecasts) indexed by quarter-hour.
+    seed : int
+    keep_forecasts : bool
+        Also return the quantile forecasts, observations and PIT values (for plots).
+
+    Returns
+    -------
+    scores : ResourceScores
+    details : dict
+        ``forecaster`` and, with ``keep_forecasts``, ``days``, ``observed_pu``,
+        ``quantiles_pu`` (days, 96, 3) at 0.1/0.5/0.9 and ``pit``.
+    """
+    from forecasts.copula import sample_uniform
+
+    if history is None:
+        history = load_history(source, field="forecast.evaluation")
+    src = SOURCES[source]
+    train, test = split_days(history)
+    test = test[::test_day_step]
+    if len(test) == 0:
+        raise ForecastError(f"forecast.evaluation: no held-out day left for {source!r}")
+    fc = QuantileForecaster(
+        kind=src.kind,
+        horizon=horizon,
+        issue_hour=issue_hour,
+        latitude_deg=src.latitude_deg,
+        longitude_deg=src.longitude_deg,
+        upper_pu=src.upper_pu,
+        max_iter=max_iter,
+        random_state=seed,
+    ).fit(history, train, covariates)
+    q = fc.predict_quantiles(history, test, covariates)  # (D, 96, L)
+    pos = _positions(history, test)
+    values = history.to_numpy(dtype=float)
+    y = values.reshape(-1, STEPS_PER_DAY)[pos]
+    act = _active(history, source).reshape(-1, STEPS_PER_DAY)[pos]
+    rng = np.random.default_rng(seed)
+
+    # marginal scores
+    ens = fc.quantiles_at(q, np.broadcast_to(_ENSEMBLE_U, (*q.shape[:2], len(_ENSEMBLE_U))))
+    crps = sr.crps_ensemble(y, ens)[act].mean()
+    q1090 = fc.quantiles_at(q, np.broadcast_to([0.1, 0.5, 0.9], (*q.shape[:2], 3)))
+    cov = coverage(y[act], q1090[..., 0][act], q1090[..., 2][act])
+    nominal, model_level = fc.recalibration_
+    pit_raw = randomized_pit(
+        y[act], q[act], np.asarray(fc.levels), rng, lower=0.0, upper=src.upper_pu
+    )
+    pit = np.interp(pit_raw, model_level, nominal)
+    hist = np.histogram(pit, bins=10, range=(0.0, 1.0))[0] / len(pit)
+
+    # baselines
+    crps_clim = np.empty_like(y)
+    clim_members = []
+    for i, day in enumerate(test):
+        members = climatology_members(history, train, day)
+        clim_members.append(members)
+        crps_clim[i] = sr.crps_ensemble(y[i], members.T)
+    if horizon == "day_ahead":
+        persist = persistence_day_ahead(values, pos, issue_hour)
+    else:
+        flat = (pos[:, None] * STEPS_PER_DAY + np.arange(STEPS_PER_DAY)).ravel()
+        last = values[flat - INTRADAY_LAG_STEPS]
+        if src.kind == "pv":
+            cs, _ = clear_sky_pu(history.index, src.latitude_deg, src.longitude_deg)
+            cs = np.maximum(cs, CLEAR_SKY_FLOOR_PU)
+            last = np.clip(last / cs[flat - INTRADAY_LAG_STEPS] * cs[flat], 0.0, src.upper_pu)
+        persist = last.reshape(y.shape)
+    scores = ResourceScores(
+        crps=float(crps),
+        crps_climatology=float(crps_clim[act].mean()),
+        crps_persistence=float(np.abs(y - persist)[act].mean()),
+        coverage_10_90=cov,
+        pit_histogram=[float(h) for h in hist],
+        n_days=len(test),
+    )
+
+    if horizon == "day_ahead":
+        es, es_ind, es_clim, es_red, vs, vs_ind = ([] for _ in range(6))
+        for i in range(len(test)):
+            rows = act[i]
+            obs = y[i, rows]
+            u_cop = sample_uniform(n_samples, STEPS_PER_DAY, [fc.correlation_steps_], rng)[:, 0]
+            u_ind = sample_uniform(
+                n_samples, STEPS_PER_DAY, [fc.correlation_steps_], rng, independent=True
+            )[:, 0]
+            cop = fc.quantiles_at(q[i], u_cop.T).T[:, rows]
+            ind = fc.quantiles_at(q[i], u_ind.T).T[:, rows]
+            es.append(sr.energy_score(obs, cop))
+            es_ind.append(sr.energy_score(obs, ind))
+            es_clim.append(sr.energy_score(obs, clim_members[i][:, rows]))
+            vs.append(sr.variogram_score(obs, cop))
+            vs_ind.append(sr.variogram_score(obs, ind))
+            if reduced_scenarios < n_samples:
+                idx, w = fast_forward_selection(cop, reduced_scenarios)
+                es_red.append(sr.energy_score(obs, cop[idx], ens_w=w))
+        scores.energy_score = float(np.mean(es))
+        scores.energy_score_independent = float(np.mean(es_ind))
+        scores.energy_score_climatology = float(np.mean(es_clim))
+        scores.variogram_score = float(np.mean(vs))
+        scores.variogram_score_independent = float(np.mean(vs_ind))
+        if es_red:
+            scores.energy_score_reduced = float(np.mean(es_red))
+            scores.extra["reduction"] = f"{n_samples} -> {reduced_scenarios} (fast forward)"
+            scores.extra["reduction_energy_score_increase"] = float(
+                np.mean(es_red) / np.mean(es) - 1.0
+            )
+        scores.extra["copula_correlation_steps"] = float(fc.correlation_steps_)
+    scores.extra["source"] = source
+    scores.extra["horizon"] = horizon
+    scores.extra["train_days"] = f"{train[0].date()} .. {train[-1].date()} ({len(train)} days)"
+    scores.extra["test_days"] = f"{test[0].date()} .. {test[-1].date()} ({len(test)} days)"
+    details: dict[str, Any] = {"forecaster": fc}
+    if keep_forecasts:
+        details.update(days=test, observed_pu=y, quantiles_pu=q1090, pit=pit, active=act)
+    return scores, details

@@ -1,0 +1,317 @@
+"""Forecast-based scenario sets: quantile forecasts -> Gaussian copula -> reduction.
+
+:func:`fit_scenario_forecaster` fits one :class:`~forecasts.models.QuantileForecaster`
+per resource on the history before a study; :func:`forecast_scenarios` then issues, for
+one day, ``n_samples`` copula trajectories of all resources and reduces them to
+``n_scenarios`` weighted scenarios by fast-forward selection, at every requested
+resolution. Resources fitted on the same calendar days (e.g. all SimBench 2016 series)
+get correlated innovations estimated from their joint calibration PIT values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from forecasts.copula import fit_cross_correlation, sample_uniform
+from forecasts.errors import ForecastError
+from forecasts.history import SOURCES, load_history
+from forecasts.models import DEFAULT_LEVELS, MIN_HISTORY_DAYS, QuantileForecaster
+from forecasts.reduction import fast_forward_selection
+from forecasts.resolution import check_minutes, from_quarter_hours
+
+__all__ = [
+    "REDUCTIONS",
+    "ScenarioForecaster",
+    "fit_scenario_forecaster",
+    "forecast_scenarios",
+    "scenario_samples",
+]
+
+STEPS_PER_DAY = 96
+REDUCTIONS = ("fast_forward", "none")
+#: quantile levels stored with every scenario set (for fan charts) [-]
+FAN_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+
+
+@dataclass(frozen=True, eq=False)
+class ScenarioForecaster:
+    """Fitted forecasters of several resources, ready to issue scenario sets.
+
+    Attributes
+    ----------
+    resources : tuple of str
+        Resource names, in output order.
+    sources : tuple of str
+        Data source of each resource (:data:`forecasts.history.SOURCES`).
+    forecasters : tuple of QuantileForecaster
+    histories : tuple of pandas.Series
+    cross_correlation : numpy.ndarray
+        Contemporaneous correlation of the copula innovations, (n, n).
+    """
+
+    resources: tuple[str, ...]
+    sources: tuple[str, ...]
+    forecasters: tuple[QuantileForecaster, ...]
+    histories: tuple[pd.Series, ...]
+    cross_correlation: np.ndarray
+
+
+def fit_scenario_forecaster(
+    sources: Mapping[str, str],
+    train_days: Mapping[str, Sequence[dt.date]] | None = None,
+    *,
+    before: dt.date | None = None,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    issue_hour: int = 12,
+    max_iter: int = 100,
+    random_state: int = 0,
+    covariates: Mapping[str, pd.DataFrame] | None = None,
+    field: str = "forecast.sources",
+) -> ScenarioForecaster:
+    """Fit day-ahead forecasters of several resources.
+
+    Parameters
+    ----------
+    sources : mapping of str to str
+        Resource name -> data source name.
+    train_days : mapping of str to sequence of datetime.date, optional
+        Training days per resource; default every day of the source before ``before``.
+    before : datetime.date, optional
+        First day that must not be trained on (the first forecast day).
+    levels, issue_hour, max_iter : see :class:`QuantileForecaster`
+    random_state : int
+    covariates : mapping of str to pandas.DataFrame, optional
+        Extra features per resource.
+    field : str
+        Configuration field for error messages.
+
+    Returns
+    -------
+    ScenarioForecaster
+    """
+    fitted, histories = [], []
+    for resource, source in sources.items():
+        history = load_history(source, field=f"{field}.{resource}")
+        src = SOURCES[source]
+        if train_days is not None and resource in train_days:
+            days = pd.DatetimeIndex(train_days[resource])
+        else:
+            days = pd.DatetimeIndex(history.index[::STEPS_PER_DAY])[MIN_HISTORY_DAYS:]
+            if before is not None:
+                days = days[days < pd.Timestamp(before)]
+        if len(days) < 28:
+            raise ForecastError(
+                f"{field}.{resource}: source {source!r} ({history.index[0].date()} .. "
+                f"{history.index[-1].date()}) leaves {len(days)} training day(s) before "
+                f"{before}; at least 28 are needed: start later or choose another source"
+            )
+        model = QuantileForecaster(
+            kind=src.kind,
+            levels=tuple(levels),
+            issue_hour=issue_hour,
+            latitude_deg=src.latitude_deg,
+            longitude_deg=src.longitude_deg,
+            upper_pu=src.upper_pu,
+            max_iter=max_iter,
+            random_state=random_state,
+        )
+        cov = None if covariates is None else covariates.get(resource)
+        fitted.append(model.fit(history, days, cov))
+        histories.append(history)
+    return ScenarioForecaster(
+        resources=tuple(sources),
+        sources=tuple(sources.values()),
+        forecasters=tuple(fitted),
+        histories=tuple(histories),
+        cross_correlation=_cross(fitted),
+    )
+
+
+def _cross(fitted: Sequence[QuantileForecaster]) -> np.ndarray:
+    """Block correlation: resources with identical calibration days are correlated."""
+    n = len(fitted)
+    c = np.eye(n)
+    groups: dict[tuple, list[int]] = {}
+    for i, f in enumerate(fitted):
+        groups.setdefault(tuple(f.calibration_days_.asi8), []).append(i)
+    for members in groups.values():
+        if len(members) > 1:
+            block = fit_cross_correlation([fitted[i].calibration_z_ for i in members])
+            c[np.ix_(members, members)] = block
+    return c
+
+
+def scenario_samples(
+    fc: ScenarioForecaster,
+    day: dt.date,
+    n_samples: int,
+    rng: np.random.Generator,
+    *,
+    independent: bool = False,
+    covariates: Mapping[str, pd.DataFrame] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Copula samples of all resources over the whole day, quarter-hourly.
+
+    Returns
+    -------
+    samples : numpy.ndarray
+        (n_samples, n_resources, 96) [pu].
+    quantiles : numpy.ndarray
+        Model quantiles (n_resources, 96, n_levels) [pu].
+    """
+    qs = []
+    for resource, f, h in zip(fc.resources, fc.forecasters, fc.histories, strict=True):
+        cov = None if covariates is None else covariates.get(resource)
+        qs.append(f.predict_quantiles(h, [day], cov)[0])
+    nu = np.array([f.correlation_steps_ for f in fc.forecasters])
+    u = sample_uniform(
+        n_samples, STEPS_PER_DAY, nu, rng, fc.cross_correlation, independent=independent
+    )
+    out = np.empty((n_samples, len(qs), STEPS_PER_DAY))
+    for i, (f, q) in enumerate(zip(fc.forecasters, qs, strict=True)):
+        out[:, i, :] = f.quantiles_at(q, u[:, i, :].T).T
+    return out, np.stack(qs)
+
+
+def forecast_scenarios(
+    fc: ScenarioForecaster,
+    day: dt.date,
+    n_scenarios: int,
+    *,
+    seed: int,
+    n_samples: int = 500,
+    reduction: str = "fast_forward",
+    resolutions_minutes: Sequence[int] = (15,),
+    start_hour: int = 0,
+    horizon_hours: int = 24,
+    independent: bool = False,
+    covariates: Mapping[str, pd.DataFrame] | None = None,
+) -> xr.Dataset:
+    """A weighted scenario set of one day from the fitted forecasters.
+
+    Parameters
+    ----------
+    fc : ScenarioForecaster
+    day : datetime.date
+        Day forecast (issued at ``issue_hour`` the day before).
+    n_scenarios : int
+        Scenarios kept (1..n_samples); with ``reduction="none"`` it must equal
+        ``n_samples`` or be smaller (the first ``n_scenarios`` samples, equal weights).
+    seed : int
+        The samples come from ``default_rng(SeedSequence([seed, day.toordinal()]))``.
+    n_samples : int
+        Copula trajectories drawn before reduction.
+    reduction : {"fast_forward", "none"}
+    resolutions_minutes : sequence of int
+        Resolutions to return (5, 15, 30, 60); the finest is ``value_pu`` on ``time``, the
+        others ``value_{m}min_pu`` on ``time_{m}min``; hourly means are always
+        ``value_hourly_pu`` on ``period``.
+    start_hour, horizon_hours : int
+        Window of the day returned [h].
+    independent : bool
+        Sample every step independently instead of through the copula (for scoring).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``value_pu`` (scenario, time, resource) [pu], ``value_hourly_pu``, one
+        ``value_{m}min_pu`` per other resolution, ``weight`` (scenario) summing to 1,
+        ``expected_pu`` (time, resource), the mean of all samples, and
+        ``quantile_pu`` (quantile, time, resource), calibrated fan-chart quantiles.
+    """
+    minutes = sorted({check_minutes(int(m)) for m in resolutions_minutes})
+    if reduction not in REDUCTIONS:
+        raise ForecastError(f"reduction: unknown {reduction!r}; allowed: {', '.join(REDUCTIONS)}")
+    if not 1 <= n_scenarios <= n_samples:
+        raise ForecastError(
+            f"n_scenarios must be in 1..n_samples ({n_samples}), got {n_scenarios}"
+        )
+    if not 1 <= horizon_hours <= 24 or not 0 <= start_hour <= 24 - horizon_hours:
+        raise ForecastError(
+            f"horizon {start_hour}:00 + {horizon_hours} h must lie within the day "
+            "(start_hour in 0..23, start_hour + horizon_hours <= 24)"
+        )
+    rng = np.random.default_rng(np.random.SeedSequence([seed, day.toordinal()]))
+    samples, qs = scenario_samples(
+        fc, day, n_samples, rng, independent=independent, covariates=covariates
+    )
+    window = slice(4 * start_hour, 4 * (start_hour + horizon_hours))
+    samples = samples[:, :, window]
+    if reduction == "fast_forward":
+        idx, weight = fast_forward_selection(samples.reshape(n_samples, -1), n_scenarios)
+    else:
+        idx, weight = np.arange(n_scenarios), np.full(n_scenarios, 1.0 / n_scenarios)
+    kept = samples[idx].transpose(0, 2, 1)  # (scenario, time15, resource)
+    levels = np.broadcast_to(np.asarray(FAN_LEVELS), (horizon_hours * 4, len(FAN_LEVELS)))
+    fan = np.stack(
+        [f.quantiles_at(q[window], levels) for f, q in zip(fc.forecasters, qs, strict=True)],
+        axis=-1,
+    ).transpose(1, 0, 2)  # (quantile, time15, resource)
+    upper = [SOURCES[s].upper_pu for s in fc.sources]
+    start = pd.Timestamp(day) + pd.Timedelta(hours=start_hour)
+
+    finest = minutes[0]
+    time = pd.date_range(start, periods=horizon_hours * 60 // finest, freq=f"{finest}min")
+    period = pd.date_range(start, periods=horizon_hours, freq="60min")
+    ds = xr.Dataset(
+        {
+            "value_pu": (("scenario", "time", "resource"), _at_axis(kept, finest, upper)),
+            "value_hourly_pu": (("scenario", "period", "resource"), _at_axis(kept, 60, upper)),
+            "weight": ("scenario", weight),
+            "expected_pu": (
+                ("time", "resource"),
+                _at_axis(samples.mean(axis=0).T[None], finest, upper)[0],
+            ),
+            "quantile_pu": (("quantile", "time_15min", "resource"), fan),
+        },
+        coords={
+            "scenario": np.arange(n_scenarios),
+            "time": time,
+            "period": period,
+            "resource": list(fc.resources),
+            "quantile": list(FAN_LEVELS),
+            "time_15min": pd.date_range(start, periods=horizon_hours * 4, freq="15min"),
+        },
+    )
+    for m in minutes[1:]:
+        ds[f"value_{m}min_pu"] = (
+            ("scenario", f"time_{m}min", "resource"),
+            _at_axis(kept, m, upper),
+        )
+        ds = ds.assign_coords(
+            {f"time_{m}min": pd.date_range(start, periods=horizon_hours * 60 // m, freq=f"{m}min")}
+        )
+        ds[f"value_{m}min_pu"].attrs = {"units": "pu", "long_name": f"scenario value, {m} min"}
+    ds["value_pu"].attrs = {
+        "units": "pu",
+        "long_name": f"scenario value at {finest} min (load: of peak, PV/wind: of capacity)",
+    }
+    ds["value_hourly_pu"].attrs = {"units": "pu", "long_name": "hourly mean of value_pu"}
+    ds["weight"].attrs = {"units": "1", "long_name": "scenario probability"}
+    ds["expected_pu"].attrs = {"units": "pu", "long_name": f"mean of the {n_samples} samples"}
+    ds["quantile_pu"].attrs = {"units": "pu", "long_name": "calibrated forecast quantiles"}
+    ds.attrs = {
+        "generator": "quantile_forecast_copula" if not independent else "quantile_independent",
+        "seed": seed,
+        "day": str(day),
+        "resolution_minutes": finest,
+        "n_samples": n_samples,
+        "reduction": reduction,
+        "sources": ", ".join(f"{r}={s}" for r, s in zip(fc.resources, fc.sources, strict=True)),
+    }
+    return ds
+
+
+def _at_axis(values: np.ndarray, minutes: int, upper: Sequence[float | None]) -> np.ndarray:
+    """(scenario, time15, resource) values at ``minutes``, respecting each resource's bounds."""
+    cols = [
+        from_quarter_hours(values[..., r], minutes, lower=0.0, upper=upper[r], axis=1)
+        for r in range(values.shape[-1])
+    ]
+    return np.stack(cols, axis=-1)

@@ -1,0 +1,326 @@
+"""Probabilistic forecasters of quarter-hourly PV, wind and load (scikit-learn style).
+
+:class:`QuantileForecaster` fits one gradient-boosted quantile regression per level
+(``HistGradientBoostingRegressor(loss="quantile")``) on calendar, clear-sky and lagged
+features (:mod:`forecasts.features`), plus any covariates the user provides (e.g. their
+own numerical-weather-prediction irradiance and temperature). PV is modelled as the
+clear-sky index ``k = p / max(cs, floor)`` and multiplied back, so the model learns
+cloudiness rather than the daily sun path, and night steps are exactly zero.
+
+Calibration: every ``calibration_every``-th training day is kept out of the regression;
+the PIT values of those days give a recalibration map from nominal to model levels
+(:func:`forecasts.quantiles.recalibration_map`) and the temporal correlation of the
+Gaussian copula (:mod:`forecasts.copula`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from forecasts.copula import fit_time_correlation
+from forecasts.errors import ForecastError
+from forecasts.features import (
+    CLEAR_SKY_FLOOR_PU,
+    calendar_features,
+    clear_sky_pu,
+    day_ahead_lags,
+    intraday_lags,
+)
+from forecasts.quantiles import (
+    quantile_function,
+    randomized_pit,
+    recalibration_map,
+    sort_quantiles,
+)
+
+__all__ = ["DEFAULT_LEVELS", "QuantileForecaster"]
+
+STEPS_PER_DAY = 96
+#: levels of the fitted quantile regressions [-]
+DEFAULT_LEVELS = (0.01, 0.025, *np.round(np.arange(0.05, 0.951, 0.05), 3), 0.975, 0.99)
+#: days of history needed before a target day (lags reach one week back)
+MIN_HISTORY_DAYS = 7
+#: PV steps with the sun further below the horizon than this are night (value 0) [deg]
+NIGHT_ELEVATION_DEG = -3.0
+
+
+class QuantileForecaster(BaseEstimator):
+    """Quantile forecasts of a quarter-hourly series, day-ahead or one hour ahead.
+
+    Parameters
+    ----------
+    kind : {"pv", "wind", "load"}
+        ``pv`` models the clear-sky index; ``wind``/``load`` the value itself.
+    horizon : {"day_ahead", "1h"}
+        Issue time: ``issue_hour`` on the day before, or one hour before each step.
+    levels : sequence of float
+        Quantile levels fitted [-].
+    issue_hour : int
+        Day-ahead issue hour on the day before [h], 0..24.
+    latitude_deg, longitude_deg : float
+        Location of the clear-sky model (PV) [deg].
+    upper_pu : float or None
+        Upper bound of the values [pu]; the lower bound is 0.
+    max_iter, learning_rate, max_leaf_nodes, min_samples_leaf
+        Passed to ``HistGradientBoostingRegressor``.
+    calibration_every : int
+        Every n-th training day is held out for calibration (>= 2).
+    random_state : int or None
+        Seed for the regressions and the randomised PIT.
+
+    Attributes
+    ----------
+    models_ : list of HistGradientBoostingRegressor
+        One per level.
+    recalibration_ : tuple of numpy.ndarray
+        (nominal, model level) grids.
+    correlation_steps_ : float
+        e-folding length of the copula's temporal correlation [quarter-hours].
+    calibration_z_ : numpy.ndarray
+        Gaussianised calibrated PIT of the calibration days, (days, 96), NaN at night.
+    calibration_days_ : pandas.DatetimeIndex
+    feature_names_ : list of str
+    """
+
+    def __init__(
+        self,
+        kind: Literal["pv", "wind", "load"] = "load",
+        horizon: Literal["day_ahead", "1h"] = "day_ahead",
+        levels: tuple[float, ...] = DEFAULT_LEVELS,
+        issue_hour: int = 12,
+        latitude_deg: float = 51.0,
+        longitude_deg: float = 10.0,
+        upper_pu: float | None = None,
+        max_iter: int = 100,
+        learning_rate: float = 0.1,
+        max_leaf_nodes: int = 31,
+        min_samples_leaf: int = 40,
+        calibration_every: int = 5,
+        random_state: int | None = None,
+    ) -> None:
+        self.kind = kind
+        self.horizon = horizon
+        self.levels = levels
+        self.issue_hour = issue_hour
+        self.latitude_deg = latitude_deg
+        self.longitude_deg = longitude_deg
+        self.upper_pu = upper_pu
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.calibration_every = calibration_every
+        self.random_state = random_state
+
+    # -- design -------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.kind not in ("pv", "wind", "load"):
+            raise ForecastError(f"kind must be one of pv, wind, load; got {self.kind!r}")
+        if self.horizon not in ("day_ahead", "1h"):
+            raise ForecastError(f"horizon must be 'day_ahead' or '1h'; got {self.horizon!r}")
+        if not 0 <= self.issue_hour <= 24:
+            raise ForecastError(f"issue_hour must be in 0..24, got {self.issue_hour}")
+        lv = np.asarray(self.levels, dtype=float)
+        if len(lv) < 3 or (np.diff(lv) <= 0).any() or lv[0] <= 0 or lv[-1] >= 1:
+            raise ForecastError("levels must be at least 3 increasing values in (0, 1)")
+        if self.calibration_every < 2:
+            raise ForecastError(f"calibration_every must be >= 2, got {self.calibration_every}")
+
+    def _positions(self, history: pd.Series, days) -> np.ndarray:
+        first = history.index[0].normalize()
+        pos = np.asarray(
+            [(pd.Timestamp(d) - first) // pd.Timedelta(days=1) for d in days], dtype=int
+        )
+        n_days = len(history) // STEPS_PER_DAY
+        bad = (pos < MIN_HISTORY_DAYS) | (pos >= n_days)
+        if bad.any():
+            d = pd.Timestamp(np.asarray(days)[bad][0]).date()
+            lo = (first + pd.Timedelta(days=MIN_HISTORY_DAYS)).date()
+            hi = history.index[-1].date()
+            raise ForecastError(
+                f"day {d} cannot be forecast from history {history.name!r}: "
+                f"allowed days are {lo} .. {hi} (one week of history is needed first)"
+            )
+        return pos
+
+    def _transform(self, history: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(target series, scale, active mask) over the whole history, flat."""
+        y = history.to_numpy(dtype=float)
+        if self.kind != "pv":
+            return y, np.ones_like(y), np.ones_like(y, dtype=bool)
+        cs, elev = clear_sky_pu(history.index, self.latitude_deg, self.longitude_deg)
+        active = elev > NIGHT_ELEVATION_DEG
+        scale = np.maximum(cs, CLEAR_SKY_FLOOR_PU)
+        return np.where(active, y / scale, 0.0), scale, active
+
+    def _design(
+        self, history: pd.Series, pos: np.ndarray, covariates: pd.DataFrame | None
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+        """Features, scale, active mask and flat positions of all steps of the target days."""
+        target, scale, active = self._transform(history)
+        flat = (pos[:, None] * STEPS_PER_DAY + np.arange(STEPS_PER_DAY)).ravel()
+        index = history.index[flat]
+        x = calendar_features(index)
+        if self.kind == "pv":
+            cs, elev = clear_sky_pu(history.index, self.latitude_deg, self.longitude_deg)
+            x["cs_pu"] = cs[flat]
+            x["elevation_deg"] = elev[flat]
+            x = x.drop(columns=["weekday", "weekend"])
+        if self.horizon == "day_ahead":
+            lags = {k: v.ravel() for k, v in day_ahead_lags(target, pos, self.issue_hour).items()}
+        else:
+            lags = intraday_lags(target, flat)
+        for name, values in lags.items():
+            x[f"lag_{name}"] = values
+        if covariates is not None:
+            cov = covariates.reindex(index)
+            missing = cov.columns[cov.isna().any()].tolist()
+            if missing:
+                raise ForecastError(
+                    f"covariates: column(s) {missing} have no value for some target "
+                    f"quarter-hours (first {index[cov.isna().any(axis=1).to_numpy()][0]}); "
+                    "give covariates for every quarter-hour of the days forecast"
+                )
+            for col in cov.columns:
+                x[f"cov_{col}"] = cov[col].to_numpy(dtype=float)
+        return x, scale[flat], active[flat], flat
+
+    # -- fit / predict -------------------------------------------------------------------
+    def fit(
+        self,
+        history: pd.Series,
+        days: list[dt.date] | pd.DatetimeIndex | None = None,
+        covariates: pd.DataFrame | None = None,
+    ) -> QuantileForecaster:
+        """Fit on target ``days`` of ``history`` (default: every day with a week before it).
+
+        Parameters
+        ----------
+        history : pandas.Series
+            Quarter-hourly values [pu], whole days, no NaN.
+        days : list of datetime.date, optional
+            Training target days.
+        covariates : pandas.DataFrame, optional
+            Extra numeric features indexed by quarter-hour time stamps.
+
+        Returns
+        -------
+        QuantileForecaster
+            ``self``.
+        """
+        self._check_params()
+        if days is None:
+            days = pd.DatetimeIndex(history.index[::STEPS_PER_DAY])[MIN_HISTORY_DAYS:]
+        pos = self._positions(history, days)
+        if len(pos) < 2 * self.calibration_every:
+            raise ForecastError(
+                f"{len(pos)} training day(s) is too few; give at least "
+                f"{2 * self.calibration_every} days of history before the first forecast day"
+            )
+        is_cal = np.arange(len(pos)) % self.calibration_every == self.calibration_every - 1
+        x, scale, active, flat = self._design(history, pos[~is_cal], covariates)
+        target, _, _ = self._transform(history)
+        rows = active
+        self.feature_names_ = list(x.columns)
+        rng = np.random.default_rng(self.random_state)
+        self.models_ = []
+        for level in self.levels:
+            model = HistGradientBoostingRegressor(
+                loss="quantile",
+                quantile=float(level),
+                max_iter=self.max_iter,
+                learning_rate=self.learning_rate,
+                max_leaf_nodes=self.max_leaf_nodes,
+                min_samples_leaf=self.min_samples_leaf,
+                early_stopping=False,
+                random_state=int(rng.integers(2**31)),
+            )
+            self.models_.append(model.fit(x.to_numpy()[rows], target[flat][rows]))
+        # calibration days: PIT -> recalibration map and copula correlation
+        cal_pos = pos[is_cal]
+        q = self._raw_quantiles(history, cal_pos, covariates)
+        y = history.to_numpy(dtype=float)[
+            (cal_pos[:, None] * STEPS_PER_DAY + np.arange(STEPS_PER_DAY)).ravel()
+        ]
+        _, _, act = self._transform(history)
+        act = act[(cal_pos[:, None] * STEPS_PER_DAY + np.arange(STEPS_PER_DAY)).ravel()]
+        pit = np.full(len(y), np.nan)
+        pit[act] = randomized_pit(
+            y[act], q.reshape(-1, len(self.levels))[act], np.asarray(self.levels), rng,
+            lower=0.0, upper=self.upper_pu,
+        )
+        self.recalibration_ = recalibration_map(pit[act])
+        nominal, model_level = self.recalibration_
+        calibrated = np.interp(pit, model_level, nominal)
+        z = _norm_ppf(np.clip(calibrated, 1e-4, 1 - 1e-4))
+        self.calibration_z_ = z.reshape(len(cal_pos), STEPS_PER_DAY)
+        self.calibration_days_ = pd.DatetimeIndex(history.index[cal_pos * STEPS_PER_DAY])
+        self.correlation_steps_ = fit_time_correlation(self.calibration_z_)
+        return self
+
+    def _raw_quantiles(
+        self, history: pd.Series, pos: np.ndarray, covariates: pd.DataFrame | None
+    ) -> np.ndarray:
+        x, scale, active, _ = self._design(history, pos, covariates)
+        if list(x.columns) != self.feature_names_:
+            raise ForecastError(
+                f"features {list(x.columns)} differ from those fitted {self.feature_names_}; "
+                "give the same covariate columns as in fit"
+            )
+        xa = x.to_numpy()
+        q = np.stack([m.predict(xa) for m in self.models_], axis=-1)
+        q = sort_quantiles(q) * scale[:, None]
+        q = np.clip(q, 0.0, self.upper_pu)
+        q[~active] = 0.0
+        return q.reshape(len(pos), STEPS_PER_DAY, len(self.levels))
+
+    def predict_quantiles(
+        self,
+        history: pd.Series,
+        days: list[dt.date] | pd.DatetimeIndex,
+        covariates: pd.DataFrame | None = None,
+    ) -> np.ndarray:
+        """Uncalibrated model quantiles at ``levels`` of every quarter-hour of ``days``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n_days, 96, n_levels) [pu], non-crossing.
+        """
+        return self._raw_quantiles(history, self._positions(history, days), covariates)
+
+    def quantiles_at(self, q: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Calibrated values at nominal probabilities ``u`` from model quantiles ``q``.
+
+        Parameters
+        ----------
+        q : numpy.ndarray
+            Output of :meth:`predict_quantiles`, shape (..., n_levels) [pu].
+        u : numpy.ndarray
+            Nominal probabilities, shape (..., M) broadcasting with ``q[..., :1]`` [-].
+
+        Returns
+        -------
+        numpy.ndarray
+            [pu]
+        """
+        nominal, model_level = self.recalibration_
+        return quantile_function(
+            q,
+            np.asarray(self.levels),
+            np.interp(u, nominal, model_level),
+            lower=0.0,
+            upper=self.upper_pu,
+        )
+
+
+def _norm_ppf(p: np.ndarray) -> np.ndarray:
+    from scipy.special import ndtri
+
+    return ndtri(p)
