@@ -30,8 +30,8 @@ __all__ = [
     "DerConfig",
     "EvFleetConfig",
     "EvaluationConfig",
-    "ForecastConfig",
     "FeederConfig",
+    "ForecastConfig",
     "ModelConfig",
     "PricesConfig",
     "PvFleetConfig",
@@ -169,12 +169,29 @@ class ForecastSourcesConfig(_Frozen):
     load_commercial: str = "simbench_load_commercial"
     load_transmission: str = "simbench_load_transmission"
 
+    @model_validator(mode="after")
+    def _known_sources(self) -> ForecastSourcesConfig:
+        for resource in type(self).model_fields:
+            _check_source(getattr(self, resource), resource.split("_")[0], resource)
+        return self
+
+
+def _check_source(name: str, kind: str, resource: str) -> None:
+    from forecasts.history import SOURCES
+
+    allowed = [k for k, v in SOURCES.items() if v.kind == kind]
+    if name not in allowed:
+        raise ValueError(
+            f"{resource}: unknown {kind} source {name!r}; allowed: {', '.join(allowed)}"
+        )
+
 
 class EvEvaluationConfig(_Frozen):
     """EV pool scored against observed charging profiles."""
 
     charger_type: Literal["home", "workplace"] = "home"
     n_chargers: Annotated[int, Field(ge=1, le=100000)] = 100
+    n_samples: Annotated[int, Field(ge=10, le=5000)] = 200
 
 
 class EvaluationConfig(_Frozen):
@@ -190,6 +207,12 @@ class EvaluationConfig(_Frozen):
     test_day_step: Annotated[int, Field(ge=1, le=28)] = 1
     n_samples: Annotated[int, Field(ge=10, le=5000)] = 500
     reduced_scenarios: Annotated[int, Field(ge=1, le=1000)] = 10
+
+    @model_validator(mode="after")
+    def _known_sources(self) -> EvaluationConfig:
+        _check_source(self.pv, "pv", "pv")
+        _check_source(self.load, "load", "load")
+        return self
 
 
 class ForecastConfig(_Frozen):

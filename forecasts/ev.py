@@ -255,6 +255,12 @@ def _check_count(value: object, field: str) -> int:
     return int(value)
 
 
+def _check_probability(value: object, field: str = "plug_in_probability") -> float:
+    if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < value <= 1):
+        raise ForecastError(f"{field} must be a number in (0, 1], got {value!r}")
+    return float(value)
+
+
 def _check_window(resolution_minutes: object, start_hour: object, horizon_hours: object) -> None:
     if resolution_minutes not in VALID_RESOLUTIONS or not _is_int(resolution_minutes):
         raise ForecastError(
@@ -344,6 +350,7 @@ def sample_sessions(
     rng: np.random.Generator,
     *,
     charger_power_kw: float | None = None,
+    plug_in_probability: float = 1.0,
     statistics: EVStatistics | None = None,
 ) -> pd.DataFrame:
     """Draw the charging sessions of one day at ``n_chargers`` chargers of one type.
@@ -364,6 +371,11 @@ def sample_sessions(
         Source of randomness; exactly ``6 * n_chargers`` uniforms are drawn from it.
     charger_power_kw : float or None
         Rated power of the chargers [kW]; caps the sampled EV charging power.
+    plug_in_probability : float
+        Probability that a charger gets a session on a weekday [-], in (0, 1]; at weekends
+        it is multiplied by ``statistics.weekend_session_probability``. 1 (default) is
+        the ElaadNL reading (one session per charger and day);
+        :func:`forecasts.evaluate.fit_plug_in_probability` fits it to measured profiles.
     statistics : EVStatistics or None
         Statistics to sample from; default :func:`load_ev_statistics`.
 
@@ -393,11 +405,14 @@ def sample_sessions(
         )
     if not isinstance(day, dt.date):
         raise ForecastError(f"day must be a datetime.date, got {type(day).__name__}")
+    _check_probability(plug_in_probability)
     stats = load_ev_statistics() if statistics is None else statistics
     weekend = day.weekday() >= 5
 
     u_session, u_slot, u_offset, u_connection, u_energy, u_power = rng.random((6, n))
-    p_session = stats.weekend_session_probability[charger_type] if weekend else 1.0
+    p_session = plug_in_probability * (
+        stats.weekend_session_probability[charger_type] if weekend else 1.0
+    )
     present = u_session < p_session
 
     cdf = np.cumsum(_arrival_probabilities(stats, charger_type, weekend))
@@ -578,6 +593,7 @@ def ev_scenarios(
     resolution_minutes: int = 15,
     start_hour: int = 0,
     horizon_hours: int = 24,
+    plug_in_probability: float = 1.0,
 ) -> xr.Dataset:
     """Equiprobable EV charging scenarios: uncontrolled power and flexibility envelope.
 
@@ -600,6 +616,9 @@ def ev_scenarios(
         First hour of the horizon (0..23) [h].
     horizon_hours : int
         Length of the horizon (1..48) [h]; it may extend into the next day.
+    plug_in_probability : float
+        Weekday probability of a session per charger and day [-], see
+        :func:`sample_sessions`.
 
     Returns
     -------
@@ -630,6 +649,7 @@ def ev_scenarios(
         _check_charger_type(kind, "chargers key")
         _check_count(count, f"chargers[{kind!r}]")
     types = [k for k in CHARGER_TYPES if k in chargers]
+    _check_probability(plug_in_probability)
     stats = load_ev_statistics()
     # days whose sessions (arrival in [24 k, 24 k + 24), departure <= 24 k + 48) can
     # overlap the horizon [start_hour, start_hour + horizon_hours)
@@ -649,7 +669,12 @@ def ev_scenarios(
             days = []
             for k in offsets:
                 sessions = sample_sessions(
-                    day + dt.timedelta(days=k), chargers[kind], kind, rng, statistics=stats
+                    day + dt.timedelta(days=k),
+                    chargers[kind],
+                    kind,
+                    rng,
+                    plug_in_probability=plug_in_probability,
+                    statistics=stats,
                 )
                 days.append(
                     sessions.assign(
@@ -699,6 +724,7 @@ def ev_scenarios(
         "resolution_minutes": resolution_minutes,
         "start_hour": start_hour,
         "horizon_hours": horizon_hours,
+        "plug_in_probability": float(plug_in_probability),
         "source": "ElaadNL statistics via ev2gym 2.0.0, see forecasts/data/EV_PROVENANCE.md",
     }
     return ds

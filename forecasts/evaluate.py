@@ -14,10 +14,17 @@ climatology
 persistence
     Day-ahead: the latest value observed at the same time of day before issue.
     One hour ahead: the latest value, for PV scaled by the ratio of clear-sky irradiance.
+
+EV charging (:func:`evaluate_ev`) is scored on the SimBench 2016 per-charger profiles:
+the forecast is the uncontrolled charging power per charger of a pool of ``n_chargers``
+chargers whose sessions are drawn from the ElaadNL statistics (:mod:`forecasts.ev`), with
+the weekday plug-in probability fitted to the training weeks' energy
+(:func:`fit_plug_in_probability`). The ensemble is the set of equiprobable scenarios.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +33,7 @@ import pandas as pd
 import scoringrules as sr
 
 from forecasts.errors import ForecastError
+from forecasts.ev import ev_scenarios, load_ev_observations, load_ev_statistics, sample_sessions
 from forecasts.features import (
     CLEAR_SKY_FLOOR_PU,
     INTRADAY_LAG_STEPS,
@@ -40,7 +48,12 @@ from forecasts.reduction import fast_forward_selection
 __all__ = [
     "ResourceScores",
     "climatology_members",
+    "ev_history",
+    "evaluate_all",
+    "evaluate_ev",
     "evaluate_source",
+    "fit_plug_in_probability",
+    "scores_table",
     "split_days",
 ]
 
@@ -274,3 +287,269 @@ def evaluate_source(
     if keep_forecasts:
         details.update(days=test, observed_pu=y, quantiles_pu=q1090, pit=pit, active=act)
     return scores, details
+
+
+# --------------------------------------------------------------------------- EV charging
+
+#: sessions drawn to estimate the mean energy of one weekday session
+_EV_ENERGY_DRAWS = 20_000
+
+
+def ev_history(charger_type: str) -> pd.Series:
+    """SimBench 2016 mean charging power per charger on a uniform quarter-hour index [kW].
+
+    The SimBench labels follow German daylight saving time; as for the other SimBench
+    series (:func:`forecasts.history.load_history`) the values are taken by position, so
+    the index is the fixed UTC+1 clock.
+    """
+    obs = load_ev_observations()
+    if charger_type not in obs.columns:
+        raise ForecastError(
+            f"forecast.evaluation.ev.charger_type: no measured profile for {charger_type!r}; "
+            f"choose one of {sorted(obs.columns)}"
+        )
+    series = obs[charger_type].astype(float)
+    series.index = pd.date_range(series.index[0], periods=len(series), freq="15min")
+    series.attrs["units"] = "kW"
+    return series
+
+
+def fit_plug_in_probability(
+    history: pd.Series, train_days: pd.DatetimeIndex, charger_type: str, seed: int = 0
+) -> float:
+    """Weekday probability of a session per charger that matches the measured energy.
+
+    Ratio of the mean weekday energy per charger of the training days [kWh] to the mean
+    energy of one sampled weekday session [kWh], capped at 1.
+
+    Returns
+    -------
+    float
+        Plug-in probability [-] in (0, 1].
+    """
+    weekday = train_days[train_days.dayofweek < 5]
+    if len(weekday) == 0:
+        raise ForecastError("forecast.evaluation.ev: no weekday among the training days")
+    energy_kwh = history.to_numpy().reshape(-1, STEPS_PER_DAY)[_positions(history, weekday)]
+    measured_kwh = float(energy_kwh.sum(axis=1).mean() * 0.25)
+    sessions = sample_sessions(
+        dt.date(2016, 6, 15),  # a Wednesday; weekday statistics do not depend on the date
+        _EV_ENERGY_DRAWS,
+        charger_type,
+        np.random.default_rng(seed),
+        statistics=load_ev_statistics(),
+    )
+    session_kwh = float(sessions["energy_kwh"].mean())
+    if measured_kwh <= 0.0:
+        raise ForecastError("forecast.evaluation.ev: the measured profile has no energy")
+    return min(1.0, measured_kwh / session_kwh)
+
+
+def evaluate_ev(
+    charger_type: str = "home",
+    n_chargers: int = 100,
+    *,
+    test_day_step: int = 1,
+    n_samples: int = 200,
+    reduced_scenarios: int = 10,
+    issue_hour: int = 12,
+    seed: int = 0,
+    keep_forecasts: bool = False,
+) -> tuple[ResourceScores, dict[str, Any]]:
+    """Score day-ahead EV charging scenarios on the held-out SimBench weeks.
+
+    Parameters
+    ----------
+    charger_type : {"home", "workplace"}
+        Charger type with a measured profile.
+    n_chargers : int
+        Size of the charger pool whose mean power per charger is forecast.
+    test_day_step : int
+        Score every n-th held-out day.
+    n_samples : int
+        Scenarios per day (the ensemble).
+    reduced_scenarios : int
+        Size of the fast-forward reduced set whose energy score is reported.
+    issue_hour : int
+        Issue hour of the persistence baseline on the day before [h].
+    seed : int
+    keep_forecasts : bool
+        Also return observations and the 10/50/90 % quantiles (for plots).
+
+    Returns
+    -------
+    scores : ResourceScores
+        In kW per charger.
+    details : dict
+        ``plug_in_probability`` and, with ``keep_forecasts``, ``days``, ``observed_pu``
+        (kW), ``quantiles_pu`` (days, 96, 3) and ``pit``.
+    """
+    history = ev_history(charger_type)
+    train, test = split_days(history)
+    test = test[::test_day_step]
+    if len(test) == 0:
+        raise ForecastError("forecast.evaluation.test_day_step leaves no held-out day for ev")
+    p_plug = fit_plug_in_probability(history, train, charger_type, seed)
+    pos = _positions(history, test)
+    values = history.to_numpy(dtype=float)
+    y = values.reshape(-1, STEPS_PER_DAY)[pos]
+    rng = np.random.default_rng(seed)
+    ens = np.empty((len(test), n_samples, STEPS_PER_DAY))
+    for i, day in enumerate(test):
+        ds = ev_scenarios(
+            day.date(),
+            n_samples,
+            {charger_type: n_chargers},
+            seed=seed,
+            plug_in_probability=p_plug,
+        )
+        ens[i] = ds["p_uncontrolled_kw"].isel(charger_type=0).to_numpy() / n_chargers
+    crps = sr.crps_ensemble(y, np.moveaxis(ens, 1, -1))
+    q = np.moveaxis(np.quantile(ens, [0.1, 0.5, 0.9], axis=1), 0, -1)  # (D, 96, 3)
+    below = (ens < y[:, None, :]).mean(axis=1)
+    ties = (ens == y[:, None, :]).mean(axis=1)
+    pit = below + ties * rng.random(y.shape)
+    crps_clim = np.empty_like(y)
+    es, es_ind, es_clim, es_red, vs, vs_ind = ([] for _ in range(6))
+    for i, day in enumerate(test):
+        members = climatology_members(history, train, day)
+        crps_clim[i] = sr.crps_ensemble(y[i], members.T)
+        shuffled = rng.permuted(ens[i], axis=0)
+        es.append(sr.energy_score(y[i], ens[i]))
+        es_ind.append(sr.energy_score(y[i], shuffled))
+        es_clim.append(sr.energy_score(y[i], members))
+        vs.append(sr.variogram_score(y[i], ens[i]))
+        vs_ind.append(sr.variogram_score(y[i], shuffled))
+        if reduced_scenarios < n_samples:
+            idx, w = fast_forward_selection(ens[i], reduced_scenarios)
+            es_red.append(sr.energy_score(y[i], ens[i][idx], ens_w=w))
+    persist = persistence_day_ahead(values, pos, issue_hour)
+    scores = ResourceScores(
+        crps=float(crps.mean()),
+        crps_climatology=float(crps_clim.mean()),
+        crps_persistence=float(np.abs(y - persist).mean()),
+        coverage_10_90=coverage(y, q[..., 0], q[..., 2]),
+        pit_histogram=[float(h) for h in np.histogram(pit, bins=10, range=(0, 1))[0] / pit.size],
+        n_days=len(test),
+        energy_score=float(np.mean(es)),
+        energy_score_independent=float(np.mean(es_ind)),
+        energy_score_climatology=float(np.mean(es_clim)),
+        variogram_score=float(np.mean(vs)),
+        variogram_score_independent=float(np.mean(vs_ind)),
+    )
+    if es_red:
+        scores.energy_score_reduced = float(np.mean(es_red))
+        scores.extra["reduction"] = f"{n_samples} -> {reduced_scenarios} (fast forward)"
+        scores.extra["reduction_energy_score_increase"] = float(np.mean(es_red) / np.mean(es) - 1)
+    scores.extra.update(
+        source=f"simbench_ev_{charger_type}",
+        horizon="day_ahead",
+        units="kW per charger",
+        n_chargers=n_chargers,
+        plug_in_probability=p_plug,
+        train_days=f"{train[0].date()} .. {train[-1].date()} ({len(train)} days)",
+        test_days=f"{test[0].date()} .. {test[-1].date()} ({len(test)} days)",
+    )
+    details: dict[str, Any] = {"plug_in_probability": p_plug}
+    if keep_forecasts:
+        details.update(days=test, observed_pu=y, quantiles_pu=q, pit=pit.ravel())
+    return scores, details
+
+
+# --------------------------------------------------------------------------- all resources
+
+#: keys of :func:`evaluate_all`, in order
+EVALUATION_KEYS = ("pv", "load", "pv_1h", "load_1h", "ev")
+
+
+def evaluate_all(
+    *,
+    pv_source: str = "entsoe_de",
+    load_source: str = "simbench_load_transmission",
+    ev_charger_type: str = "home",
+    ev_n_chargers: int = 100,
+    test_day_step: int = 1,
+    n_samples: int = 500,
+    ev_n_samples: int = 200,
+    reduced_scenarios: int = 10,
+    max_iter: int = 100,
+    issue_hour: int = 12,
+    covariates: dict[str, pd.DataFrame] | None = None,
+    seed: int = 0,
+    keep_forecasts: bool = False,
+    progress: Any = None,
+) -> tuple[dict[str, ResourceScores], dict[str, dict[str, Any]]]:
+    """Evaluate PV and load (day-ahead and one hour ahead) and EV charging (day-ahead).
+
+    Parameters
+    ----------
+    pv_source, load_source : str
+        History sources (:data:`forecasts.history.SOURCES`).
+    ev_charger_type, ev_n_chargers
+        EV pool, see :func:`evaluate_ev`.
+    covariates : dict, optional
+        Covariate tables keyed ``pv`` or ``load``.
+    progress : callable, optional
+        Called with each key before it is evaluated.
+
+    Returns
+    -------
+    scores : dict
+        Keys ``pv``, ``load``, ``pv_1h``, ``load_1h``, ``ev``.
+    details : dict
+        Per key, the ``details`` of :func:`evaluate_source` / :func:`evaluate_ev`.
+    """
+    covariates = covariates or {}
+    scores: dict[str, ResourceScores] = {}
+    details: dict[str, dict[str, Any]] = {}
+    for key in EVALUATION_KEYS:
+        if progress is not None:
+            progress(key)
+        if key == "ev":
+            scores[key], details[key] = evaluate_ev(
+                ev_charger_type,
+                ev_n_chargers,
+                test_day_step=test_day_step,
+                n_samples=ev_n_samples,
+                reduced_scenarios=reduced_scenarios,
+                issue_hour=issue_hour,
+                seed=seed,
+                keep_forecasts=keep_forecasts,
+            )
+            continue
+        resource, _, suffix = key.partition("_")
+        scores[key], details[key] = evaluate_source(
+            pv_source if resource == "pv" else load_source,
+            "1h" if suffix else "day_ahead",
+            test_day_step=test_day_step,
+            n_samples=n_samples,
+            reduced_scenarios=reduced_scenarios,
+            max_iter=max_iter,
+            issue_hour=issue_hour,
+            covariates=covariates.get(resource),
+            seed=seed,
+            keep_forecasts=keep_forecasts,
+        )
+    return scores, details
+
+
+def scores_table(scores: dict[str, ResourceScores]) -> str:
+    """A plain-text table of the main scores, one row per key."""
+    head = (
+        f"{'':8} {'CRPS':>8} {'clim.':>8} {'pers.':>8} {'skill':>7} {'cov10-90':>8} "
+        f"{'ES':>8} {'ES ind.':>8} {'ES red.':>8} {'days':>5}  unit"
+    )
+    rows = [head]
+
+    def num(v: float | None, fmt: str = "8.4f") -> str:
+        return f"{'-':>8}" if v is None else format(v, fmt)
+
+    for key, s in scores.items():
+        unit = s.extra.get("units", "pu")
+        rows.append(
+            f"{key:8} {num(s.crps)} {num(s.crps_climatology)} {num(s.crps_persistence)} "
+            f"{s.crps_skill_vs_climatology:7.1%} {s.coverage_10_90:8.1%} "
+            f"{num(s.energy_score)} {num(s.energy_score_independent)} "
+            f"{num(s.energy_score_reduced)} {s.n_days:5d}  {unit}"
+        )
+    return "\n".join(rows)

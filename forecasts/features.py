@@ -54,7 +54,9 @@ def calendar_features(index: pd.DatetimeIndex) -> pd.DataFrame:
 
 
 @lru_cache(maxsize=16)
-def _clear_sky(start: pd.Timestamp, n: int, lat: float, lon: float) -> tuple[np.ndarray, np.ndarray]:
+def _clear_sky(
+    start: pd.Timestamp, n: int, lat: float, lon: float
+) -> tuple[np.ndarray, np.ndarray]:
     from pvlib import clearsky, solarposition
 
     # interval means: evaluate at the middle of each quarter-hour, on the UTC+1 clock
@@ -114,7 +116,9 @@ def persistence_day_ahead(values: np.ndarray, day_pos: np.ndarray, issue_hour: i
     return out
 
 
-def day_ahead_lags(values: np.ndarray, day_pos: np.ndarray, issue_hour: int) -> dict[str, np.ndarray]:
+def day_ahead_lags(
+    values: np.ndarray, day_pos: np.ndarray, issue_hour: int
+) -> dict[str, np.ndarray]:
     """Lagged features of the target days, each of shape (len(day_pos), 96).
 
     ``persist``: :func:`persistence_day_ahead`; ``mean_24h``: mean over the 24 h before

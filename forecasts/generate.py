@@ -229,9 +229,7 @@ def forecast_scenarios(
     if reduction not in REDUCTIONS:
         raise ForecastError(f"reduction: unknown {reduction!r}; allowed: {', '.join(REDUCTIONS)}")
     if not 1 <= n_scenarios <= n_samples:
-        raise ForecastError(
-            f"n_scenarios must be in 1..n_samples ({n_samples}), got {n_scenarios}"
-        )
+        raise ForecastError(f"n_scenarios must be in 1..n_samples ({n_samples}), got {n_scenarios}")
     if not 1 <= horizon_hours <= 24 or not 0 <= start_hour <= 24 - horizon_hours:
         raise ForecastError(
             f"horizon {start_hour}:00 + {horizon_hours} h must lie within the day "

@@ -224,7 +224,7 @@ class QuantileForecaster(BaseEstimator):
                 f"{2 * self.calibration_every} days of history before the first forecast day"
             )
         is_cal = np.arange(len(pos)) % self.calibration_every == self.calibration_every - 1
-        x, scale, active, flat = self._design(history, pos[~is_cal], covariates)
+        x, _, active, flat = self._design(history, pos[~is_cal], covariates)
         target, _, _ = self._transform(history)
         rows = active
         self.feature_names_ = list(x.columns)
@@ -252,8 +252,12 @@ class QuantileForecaster(BaseEstimator):
         act = act[(cal_pos[:, None] * STEPS_PER_DAY + np.arange(STEPS_PER_DAY)).ravel()]
         pit = np.full(len(y), np.nan)
         pit[act] = randomized_pit(
-            y[act], q.reshape(-1, len(self.levels))[act], np.asarray(self.levels), rng,
-            lower=0.0, upper=self.upper_pu,
+            y[act],
+            q.reshape(-1, len(self.levels))[act],
+            np.asarray(self.levels),
+            rng,
+            lower=0.0,
+            upper=self.upper_pu,
         )
         self.recalibration_ = recalibration_map(pit[act])
         nominal, model_level = self.recalibration_

@@ -16,11 +16,17 @@ from pathlib import Path
 import click
 
 from cases.errors import CaseError, StudyConfigError
+from forecasts.errors import ForecastError
 from stochastic.solve import SolverError
 
 __all__ = ["main"]
 
-USER_ERRORS: tuple[type[Exception], ...] = (CaseError, StudyConfigError, ConnectionError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    CaseError,
+    StudyConfigError,
+    ForecastError,
+    ConnectionError,
+)
 
 
 def _quiet_libraries() -> None:
@@ -121,6 +127,129 @@ def run(
             err=True,
         )
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("study", required=False, default="default")
+@click.option(
+    "--evaluate",
+    is_flag=True,
+    help="Score out-of-sample forecasts of PV, load (day-ahead, 1 h) and EV charging "
+    "against climatology and persistence instead of writing the study's scenarios.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=True, path_type=Path),
+    default=None,
+    help="Result file (.nc or .zarr); default results/<study>_forecast.nc "
+    "(with --evaluate: results/<study>_forecast_scores.nc).",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="Override the study's random seed."
+)
+@click.option(
+    "--test-day-step",
+    type=click.IntRange(min=1, max=28),
+    default=None,
+    help="With --evaluate: score every n-th held-out day (default from the study).",
+)
+@click.option("--no-plots", is_flag=True, help="Do not write PNG plots.")
+def forecast(
+    study: str,
+    evaluate: bool,
+    as_json: bool,
+    out: Path | None,
+    seed: int | None,
+    test_day_step: int | None,
+    no_plots: bool,
+) -> None:
+    """Probabilistic forecasts of a study: scenario sets at 5-60 min, or their scores."""
+    from cases.study import load_study
+
+    cfg = load_study(study)
+    used_seed = cfg.seed if seed is None else seed
+    suffix = "_forecast_scores.nc" if evaluate else "_forecast.nc"
+    out = out or Path("results") / f"{cfg.name}{suffix}"
+    if out.suffix.lower() not in (".nc", ".zarr"):
+        raise click.BadParameter(f"'{out}' must end in .nc or .zarr", param_hint="--out")
+    tick = time.perf_counter()
+
+    def say(message: str) -> None:
+        click.echo(message, err=as_json)
+
+    def step(what: str) -> None:
+        say(f"[{time.perf_counter() - tick:6.1f} s] {what}")
+
+    if evaluate:
+        _forecast_evaluation(cfg, used_seed, out, test_day_step, as_json, no_plots, say, step)
+    else:
+        _forecast_scenarios(cfg, used_seed, out, as_json, no_plots, say, step)
+    say(f"wall time {time.perf_counter() - tick:.1f} s")
+
+
+def _forecast_scenarios(cfg, seed, out, as_json, no_plots, say, step) -> None:
+    from workbench.forecasting import study_forecast
+    from workbench.plots import plot_forecast_fan
+    from workbench.results import write_results
+
+    ds = study_forecast(cfg, seed, progress=step)
+    path = write_results(ds, out)
+    energy = ds["value_60min_pu"].sum("time_60min")  # pu h per day
+    expected = (energy * ds["weight"]).sum("scenario")
+    summary = {
+        str(r): {
+            "expected_pu_h_per_day": [float(v) for v in expected.sel(resource=r).to_numpy()],
+            "min_pu_h_per_day": [float(v) for v in energy.sel(resource=r).min("scenario")],
+            "max_pu_h_per_day": [float(v) for v in energy.sel(resource=r).max("scenario")],
+        }
+        for r in ds.resource.to_numpy()
+    }
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"file": str(path), "days": [str(d.date()) for d in ds.day.to_index()], **summary}
+            )
+        )
+    else:
+        say(f"{'resource':<20} energy per day [pu h]: expected (scenario min .. max)")
+        for r, v in summary.items():
+            cells = "  ".join(
+                f"{e:7.3f} ({lo:.3f} .. {hi:.3f})"
+                for e, lo, hi in zip(
+                    v["expected_pu_h_per_day"],
+                    v["min_pu_h_per_day"],
+                    v["max_pu_h_per_day"],
+                    strict=True,
+                )
+            )
+            say(f"{r:<20} {cells}")
+    say(f"results: {path}")
+    if not no_plots:
+        fan = plot_forecast_fan(ds, path.with_name(f"{path.stem}_fan.png"))
+        say(f"plot:    {fan}")
+
+
+def _forecast_evaluation(cfg, seed, out, test_day_step, as_json, no_plots, say, step) -> None:
+    from forecasts.evaluate import scores_table
+    from workbench.forecasting import scores_dataset, study_evaluation
+    from workbench.plots import plot_evaluation
+    from workbench.results import write_results
+
+    scores, details = study_evaluation(
+        cfg, seed, test_day_step=test_day_step, keep_forecasts=not no_plots, progress=step
+    )
+    ds = scores_dataset(scores, {"study": cfg.name, "seed": seed})
+    path = write_results(ds, out)
+    if as_json:
+        click.echo(json.dumps({k: s.as_dict() for k, s in scores.items()}))
+    else:
+        say(scores_table(scores))
+    say(f"results: {path}")
+    if not no_plots:
+        figure = plot_evaluation(scores, details, path.with_name(f"{path.stem}.png"))
+        say(f"plot:    {figure}")
 
 
 @cli.command()

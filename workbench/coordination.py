@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from cases.study import StudyConfig
@@ -59,16 +60,22 @@ class DayOutcome:
     wall_seconds: float
 
 
+def study_covariates(study: StudyConfig) -> dict[str, pd.DataFrame]:
+    """The covariate tables of the study's scheduling resources (``forecast.covariates``)."""
+    fcfg = study.forecast
+    return {
+        resource: read_covariates(path, field=f"forecast.covariates.{resource}")
+        for resource, path in fcfg.covariates.items()
+        if resource in type(fcfg.sources).model_fields
+    }
+
+
 def fit_study_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster | None:
     """Fit the study's forecasters on the history before its first day (None: not needed)."""
     if study.scenarios.method != "forecast":
         return None
     fcfg = study.forecast
-    covariates = {
-        resource: read_covariates(path, field=f"forecast.covariates.{resource}")
-        for resource, path in fcfg.covariates.items()
-        if resource in type(fcfg.sources).model_fields
-    }
+    covariates = study_covariates(study)
     return fit_scenario_forecaster(
         fcfg.sources.model_dump(),
         before=study.start_date,
@@ -105,6 +112,7 @@ def study_scenarios(
             start_hour=study.start_hour,
             horizon_hours=study.horizon_hours,
             independent=fcfg.copula == "independent",
+            covariates=study_covariates(study) or None,
         )
     return generate_scenarios(
         day,

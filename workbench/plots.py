@@ -9,9 +9,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import xarray as xr
 
-__all__ = ["plot_dispatch", "plot_interfaces", "plot_voltages", "write_plots"]
+__all__ = [
+    "plot_dispatch",
+    "plot_evaluation",
+    "plot_forecast_fan",
+    "plot_interfaces",
+    "plot_voltages",
+    "write_plots",
+]
 
 
 def _hours(ds: xr.Dataset) -> np.ndarray:
@@ -115,3 +123,73 @@ def write_plots(ds: xr.Dataset, out: Path) -> list[Path]:
         plot_interfaces(d, Path(f"{base}_interfaces.png")),
         plot_voltages(d, Path(f"{base}_voltages.png")),
     ]
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_forecast_fan(ds: xr.Dataset, path: Path) -> Path:
+    """Fan chart of every resource of the first day: 5-95 %, 25-75 % bands, scenarios."""
+    d = ds.isel(day=0)
+    resources = [str(r) for r in d.resource.to_numpy()]
+    fig, axes = plt.subplots(1, len(resources), figsize=(3.2 * len(resources), 3.4), sharex=True)
+    q_h = d.time_15min.to_numpy().astype("timedelta64[m]").astype(float) / 60.0
+    s_h = d.time_60min.to_numpy().astype("timedelta64[m]").astype(float) / 60.0
+    for ax, res in zip(np.atleast_1d(axes), resources, strict=True):
+        q = d["quantile_pu"].sel(resource=res)
+        ax.fill_between(q_h, q.sel(quantile=0.05), q.sel(quantile=0.95), alpha=0.2, color="C0")
+        ax.fill_between(q_h, q.sel(quantile=0.25), q.sel(quantile=0.75), alpha=0.35, color="C0")
+        ax.plot(q_h, q.sel(quantile=0.5), color="C0", lw=1.2, label="median")
+        for k in range(d.sizes["scenario"]):
+            ax.step(
+                s_h,
+                d["value_60min_pu"].sel(resource=res).isel(scenario=k),
+                where="post",
+                color="k",
+                lw=0.6,
+                alpha=0.6,
+            )
+        ax.set_title(res, fontsize=9)
+        ax.set_xlabel("hour of day [h]")
+    np.atleast_1d(axes)[0].set_ylabel("[pu]")
+    fig.suptitle(
+        f"{pd.Timestamp(d.day.item()).date()}: 5-95 % and 25-75 % bands, median, hourly "
+        "scenarios (black)",
+        fontsize=9,
+    )
+    return _save(fig, path)
+
+
+def plot_evaluation(scores: dict, details: dict, path: Path) -> Path:
+    """PIT histograms (top) and one held-out day's 10-50-90 % forecast (bottom) per key."""
+    keys = list(scores)
+    fig, axes = plt.subplots(2, len(keys), figsize=(3.2 * len(keys), 6.0))
+    axes = np.asarray(axes).reshape(2, len(keys))
+    for j, key in enumerate(keys):
+        s = scores[key]
+        ax = axes[0, j]
+        ax.bar(np.arange(0.05, 1.0, 0.1), s.pit_histogram, width=0.095, color="C0")
+        ax.axhline(0.1, color="k", lw=0.8, ls="--")
+        ax.set_title(f"{key}: PIT, cov. 10-90 {s.coverage_10_90:.0%}", fontsize=9)
+        ax.set_xlabel("PIT [-]")
+        d = details.get(key, {})
+        ax = axes[1, j]
+        if "observed_pu" not in d:
+            ax.set_axis_off()
+            continue
+        y = d["observed_pu"]
+        i = int(np.argmax(y.sum(axis=1) >= np.median(y.sum(axis=1))))  # a typical day
+        h = np.arange(y.shape[1]) / 4.0
+        q = d["quantiles_pu"][i]
+        ax.fill_between(h, q[:, 0], q[:, 2], alpha=0.3, color="C0", label="10-90 %")
+        ax.plot(h, q[:, 1], color="C0", label="median")
+        ax.plot(h, y[i], color="k", lw=1.0, label="observed")
+        ax.set_title(str(pd.Timestamp(d["days"][i]).date()), fontsize=9)
+        ax.set_xlabel("hour of day [h]")
+        ax.set_ylabel(f"[{s.extra.get('units', 'pu')}]")
+        ax.legend(fontsize=7)
+    return _save(fig, path)

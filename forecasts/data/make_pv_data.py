@@ -34,7 +34,9 @@ def main() -> None:
         for year in YEARS:
             gen = pd.read_parquet(src / f"{year}_{country}_gen_entsoe.parquet")["Solar"]
             cap_mw = float(
-                pd.read_parquet(src / f"{year}_{country}_installedGen_entsoe.parquet")["Solar"].iloc[0]
+                pd.read_parquet(src / f"{year}_{country}_installedGen_entsoe.parquet")[
+                    "Solar"
+                ].iloc[0]
             )
             parts.append(gen / cap_mw)
         series = pd.concat(parts)
