@@ -187,10 +187,14 @@ def _check_source(name: str, kind: str, resource: str) -> None:
 
 
 class EvEvaluationConfig(_Frozen):
-    """EV pool scored against observed charging profiles."""
+    """EV pool scored against observed charging profiles (the SimBench 2016 profiles).
+
+    The observed series is the mean power per charger of six SimBench single-charger
+    profiles, so a pool of 6 chargers is the comparable forecast.
+    """
 
     charger_type: Literal["home", "workplace"] = "home"
-    n_chargers: Annotated[int, Field(ge=1, le=100000)] = 100
+    n_chargers: Annotated[int, Field(ge=1, le=100000)] = 6
     n_samples: Annotated[int, Field(ge=10, le=5000)] = 200
 
 

@@ -25,6 +25,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from forecasts.copula import fit_time_correlation
 from forecasts.errors import ForecastError
+from forecasts.history import check_series
 from forecasts.features import (
     CLEAR_SKY_FLOOR_PU,
     calendar_features,
@@ -215,6 +216,7 @@ class QuantileForecaster(BaseEstimator):
             ``self``.
         """
         self._check_params()
+        check_series(history, field="history")
         if days is None:
             days = pd.DatetimeIndex(history.index[::STEPS_PER_DAY])[MIN_HISTORY_DAYS:]
         pos = self._positions(history, days)

@@ -49,6 +49,7 @@ SMALL_STUDY = {
         },
     ],
     "scenarios": {"n_scenarios": 4, "pv_sigma": 0.4},
+    "forecast": {"max_iter": 10, "n_samples": 100},
     "risk": {"alpha": 0.75, "beta": 0.5},
     "ac_check": {"every_n_steps": 4},
 }

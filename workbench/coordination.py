@@ -10,6 +10,7 @@ every feeder. The volume of data crossing the TSO-DSO boundary is counted in num
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from dataclasses import dataclass
 
@@ -71,19 +72,43 @@ def study_covariates(study: StudyConfig) -> dict[str, pd.DataFrame]:
 
 
 def fit_study_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster | None:
-    """Fit the study's forecasters on the history before its first day (None: not needed)."""
+    """Fit the study's forecasters on the history before its first day (None: not needed).
+
+    The fitted forecasters of the last few (forecast settings, start date, seed) are kept
+    in memory, so repeated calls in one process fit once. Covariate files are read when
+    the key is built, so an edited file is refitted.
+    """
     if study.scenarios.method != "forecast":
         return None
-    fcfg = study.forecast
-    covariates = study_covariates(study)
-    return fit_scenario_forecaster(
-        fcfg.sources.model_dump(),
-        before=study.start_date,
-        issue_hour=fcfg.issue_hour,
-        max_iter=fcfg.max_iter,
-        random_state=seed,
-        covariates=covariates or None,
+    key = json.dumps(
+        {
+            "forecast": study.forecast.model_dump(mode="json", exclude={"evaluation"}),
+            "start_date": str(study.start_date),
+            "seed": seed,
+            "covariates": {
+                k: v.to_json() for k, v in sorted(study_covariates(study).items())
+            },
+        },
+        sort_keys=True,
     )
+    if key not in _FITTED:
+        fcfg = study.forecast
+        _FITTED[key] = fit_scenario_forecaster(
+            fcfg.sources.model_dump(),
+            before=study.start_date,
+            issue_hour=fcfg.issue_hour,
+            max_iter=fcfg.max_iter,
+            random_state=seed,
+            covariates=study_covariates(study) or None,
+        )
+        while len(_FITTED) > _FITTED_KEEP:
+            _FITTED.pop(next(iter(_FITTED)))
+    return _FITTED[key]
+
+
+#: fitted forecasters by settings key, oldest first
+_FITTED: dict[str, ScenarioForecaster] = {}
+_FITTED_KEEP = 4
 
 
 def study_scenarios(
