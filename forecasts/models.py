@@ -25,7 +25,6 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from forecasts.copula import fit_time_correlation
 from forecasts.errors import ForecastError
-from forecasts.history import check_series
 from forecasts.features import (
     CLEAR_SKY_FLOOR_PU,
     calendar_features,
@@ -33,6 +32,7 @@ from forecasts.features import (
     day_ahead_lags,
     intraday_lags,
 )
+from forecasts.history import check_series
 from forecasts.quantiles import (
     quantile_function,
     randomized_pit,

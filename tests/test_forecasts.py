@@ -16,9 +16,9 @@ from forecasts.copula import fit_time_correlation, sample_uniform
 from forecasts.errors import ForecastError
 from forecasts.evaluate import (
     climatology_members,
+    ev_history,
     evaluate_ev,
     evaluate_source,
-    ev_history,
     fit_plug_in_probability,
     split_days,
 )

@@ -85,9 +85,7 @@ def fit_study_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster | 
             "forecast": study.forecast.model_dump(mode="json", exclude={"evaluation"}),
             "start_date": str(study.start_date),
             "seed": seed,
-            "covariates": {
-                k: v.to_json() for k, v in sorted(study_covariates(study).items())
-            },
+            "covariates": {k: v.to_json() for k, v in sorted(study_covariates(study).items())},
         },
         sort_keys=True,
     )
