@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -169,21 +170,19 @@ class ForecastSourcesConfig(_Frozen):
     load_commercial: str = "simbench_load_commercial"
     load_transmission: str = "simbench_load_transmission"
 
-    @model_validator(mode="after")
-    def _known_sources(self) -> ForecastSourcesConfig:
-        for resource in type(self).model_fields:
-            _check_source(getattr(self, resource), resource.split("_")[0], resource)
-        return self
+    @field_validator("*")
+    @classmethod
+    def _known_source(cls, value: str, info: ValidationInfo) -> str:
+        return _check_source(value, str(info.field_name).split("_")[0])
 
 
-def _check_source(name: str, kind: str, resource: str) -> None:
+def _check_source(name: str, kind: str) -> str:
     from forecasts.history import SOURCES
 
     allowed = [k for k, v in SOURCES.items() if v.kind == kind]
     if name not in allowed:
-        raise ValueError(
-            f"{resource}: unknown {kind} source {name!r}; allowed: {', '.join(allowed)}"
-        )
+        raise ValueError(f"unknown {kind} source; allowed: {', '.join(allowed)}")
+    return name
 
 
 class EvEvaluationConfig(_Frozen):
@@ -212,11 +211,10 @@ class EvaluationConfig(_Frozen):
     n_samples: Annotated[int, Field(ge=10, le=5000)] = 500
     reduced_scenarios: Annotated[int, Field(ge=1, le=1000)] = 10
 
-    @model_validator(mode="after")
-    def _known_sources(self) -> EvaluationConfig:
-        _check_source(self.pv, "pv", "pv")
-        _check_source(self.load, "load", "load")
-        return self
+    @field_validator("pv", "load")
+    @classmethod
+    def _known_source(cls, value: str, info: ValidationInfo) -> str:
+        return _check_source(value, str(info.field_name))
 
 
 class ForecastConfig(_Frozen):
@@ -227,14 +225,14 @@ class ForecastConfig(_Frozen):
     and temperature) used as extra features.
     """
 
-    sources: ForecastSourcesConfig = ForecastSourcesConfig()
+    sources: ForecastSourcesConfig = Field(default_factory=ForecastSourcesConfig)
     n_samples: Annotated[int, Field(ge=1, le=20000)] = 500
     reduction: Literal["fast_forward", "none"] = "fast_forward"
     issue_hour: Annotated[int, Field(ge=0, le=24)] = 12
     max_iter: Annotated[int, Field(ge=5, le=2000)] = 100
     copula: Literal["gaussian", "independent"] = "gaussian"
     covariates: dict[str, str] = Field(default_factory=dict)
-    evaluation: EvaluationConfig = EvaluationConfig()
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
     @field_validator("covariates")
     @classmethod
@@ -296,7 +294,7 @@ class StudyConfig(_Frozen):
     feeders: tuple[FeederConfig, ...] = Field(default=(), max_length=64)
     resolution: ResolutionConfig = ResolutionConfig()
     scenarios: ScenarioConfig = ScenarioConfig()
-    forecast: ForecastConfig = ForecastConfig()
+    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     risk: RiskConfig = RiskConfig()
     prices: PricesConfig = PricesConfig()
     model: ModelConfig = ModelConfig()
@@ -349,7 +347,8 @@ def _format_error(err: dict, source: str) -> str:
         )
     given = err.get("input")
     given_txt = "" if isinstance(given, dict | list) else f" (given: {given!r})"
-    return f"{source}: {loc}: {err['msg']}{given_txt}"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{source}: {loc}: {msg}{given_txt}"
 
 
 def _allowed_keys(loc: tuple) -> list[str]:
