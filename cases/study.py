@@ -227,7 +227,7 @@ class ForecastConfig(_Frozen):
 
     sources: ForecastSourcesConfig = Field(default_factory=ForecastSourcesConfig)
     n_samples: Annotated[int, Field(ge=1, le=20000)] = 500
-    reduction: Literal["fast_forward", "none"] = "fast_forward"
+    reduction: Literal["energy", "fast_forward", "none"] = "energy"
     issue_hour: Annotated[int, Field(ge=0, le=24)] = 12
     max_iter: Annotated[int, Field(ge=5, le=2000)] = 100
     copula: Literal["gaussian", "independent"] = "gaussian"

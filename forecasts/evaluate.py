@@ -43,7 +43,7 @@ from forecasts.features import (
 from forecasts.history import SOURCES, load_history
 from forecasts.models import MIN_HISTORY_DAYS, NIGHT_ELEVATION_DEG, QuantileForecaster
 from forecasts.quantiles import coverage, randomized_pit
-from forecasts.reduction import fast_forward_selection
+from forecasts.reduction import energy_selection, fast_forward_selection
 
 __all__ = [
     "ResourceScores",
@@ -139,6 +139,32 @@ def _active(history: pd.Series, source: str) -> np.ndarray:
         return np.ones(len(history), dtype=bool)
     _, elev = clear_sky_pu(history.index, src.latitude_deg, src.longitude_deg)
     return elev > NIGHT_ELEVATION_DEG
+
+
+def _reduced_energy_scores(obs: np.ndarray, ens: np.ndarray, n_keep: int) -> tuple[float, float]:
+    """Energy scores of the ``n_keep`` scenarios kept by energy and fast-forward selection."""
+    out = []
+    for select in (energy_selection, fast_forward_selection):
+        idx, w = select(ens, n_keep)
+        out.append(float(sr.es_ensemble(obs, ens[idx], ens_w=w)))
+    return out[0], out[1]
+
+
+def _record_reduction(
+    scores: ResourceScores, es_red: list[tuple[float, float]], n_samples: int, n_keep: int
+) -> None:
+    """Reduced-set energy scores (energy selection; fast forward in ``extra``)."""
+    if not es_red:
+        return
+    energy, ffs = np.mean(es_red, axis=0)
+    assert scores.energy_score is not None
+    scores.energy_score_reduced = float(energy)
+    scores.extra["reduction"] = f"{n_samples} -> {n_keep} (energy selection)"
+    scores.extra["reduction_energy_score_increase"] = float(energy / scores.energy_score - 1)
+    scores.extra["energy_score_reduced_fast_forward"] = float(ffs)
+    scores.extra["reduction_energy_score_increase_fast_forward"] = float(
+        ffs / scores.energy_score - 1
+    )
 
 
 def evaluate_source(
@@ -265,19 +291,13 @@ def evaluate_source(
             vs.append(sr.vs_ensemble(obs, cop))
             vs_ind.append(sr.vs_ensemble(obs, ind))
             if reduced_scenarios < n_samples:
-                idx, w = fast_forward_selection(cop, reduced_scenarios)
-                es_red.append(sr.es_ensemble(obs, cop[idx], ens_w=w))
+                es_red.append(_reduced_energy_scores(obs, cop, reduced_scenarios))
         scores.energy_score = float(np.mean(es))
         scores.energy_score_independent = float(np.mean(es_ind))
         scores.energy_score_climatology = float(np.mean(es_clim))
         scores.variogram_score = float(np.mean(vs))
         scores.variogram_score_independent = float(np.mean(vs_ind))
-        if es_red:
-            scores.energy_score_reduced = float(np.mean(es_red))
-            scores.extra["reduction"] = f"{n_samples} -> {reduced_scenarios} (fast forward)"
-            scores.extra["reduction_energy_score_increase"] = float(
-                np.mean(es_red) / np.mean(es) - 1.0
-            )
+        _record_reduction(scores, es_red, n_samples, reduced_scenarios)
         scores.extra["copula_correlation_steps"] = float(fc.correlation_steps_)
     scores.extra["source"] = source
     scores.extra["horizon"] = horizon
@@ -426,8 +446,7 @@ def evaluate_ev(
         vs.append(sr.vs_ensemble(y[i], ens[i]))
         vs_ind.append(sr.vs_ensemble(y[i], shuffled))
         if reduced_scenarios < n_samples:
-            idx, w = fast_forward_selection(ens[i], reduced_scenarios)
-            es_red.append(sr.es_ensemble(y[i], ens[i][idx], ens_w=w))
+            es_red.append(_reduced_energy_scores(y[i], ens[i], reduced_scenarios))
     persist = persistence_day_ahead(values, pos, issue_hour)
     scores = ResourceScores(
         crps=float(crps.mean()),
@@ -442,10 +461,7 @@ def evaluate_ev(
         variogram_score=float(np.mean(vs)),
         variogram_score_independent=float(np.mean(vs_ind)),
     )
-    if es_red:
-        scores.energy_score_reduced = float(np.mean(es_red))
-        scores.extra["reduction"] = f"{n_samples} -> {reduced_scenarios} (fast forward)"
-        scores.extra["reduction_energy_score_increase"] = float(np.mean(es_red) / np.mean(es) - 1)
+    _record_reduction(scores, es_red, n_samples, reduced_scenarios)
     scores.extra.update(
         source=f"simbench_ev_{charger_type}",
         horizon="day_ahead",

@@ -22,7 +22,7 @@ from forecasts.copula import fit_cross_correlation, sample_uniform
 from forecasts.errors import ForecastError
 from forecasts.history import SOURCES, load_history
 from forecasts.models import DEFAULT_LEVELS, MIN_HISTORY_DAYS, QuantileForecaster
-from forecasts.reduction import fast_forward_selection
+from forecasts.reduction import energy_selection, fast_forward_selection
 from forecasts.resolution import check_minutes, from_quarter_hours
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 STEPS_PER_DAY = 96
-REDUCTIONS = ("fast_forward", "none")
+REDUCTIONS = ("energy", "fast_forward", "none")
 #: quantile levels stored with every scenario set (for fan charts) [-]
 FAN_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 
@@ -186,7 +186,7 @@ def forecast_scenarios(
     *,
     seed: int,
     n_samples: int = 500,
-    reduction: str = "fast_forward",
+    reduction: str = "energy",
     resolutions_minutes: Sequence[int] = (15,),
     start_hour: int = 0,
     horizon_hours: int = 24,
@@ -207,7 +207,10 @@ def forecast_scenarios(
         The samples come from ``default_rng(SeedSequence([seed, day.toordinal()]))``.
     n_samples : int
         Copula trajectories drawn before reduction.
-    reduction : {"fast_forward", "none"}
+    reduction : {"energy", "fast_forward", "none"}
+        ``energy``: equally weighted subset closest to the sample in energy distance
+        (keeps the spread); ``fast_forward``: representative scenarios carrying the
+        probability of their neighbours (:mod:`forecasts.reduction`).
     resolutions_minutes : sequence of int
         Resolutions to return (5, 15, 30, 60); the finest is ``value_pu`` on ``time``, the
         others ``value_{m}min_pu`` on ``time_{m}min``; hourly means are always
@@ -241,8 +244,9 @@ def forecast_scenarios(
     )
     window = slice(4 * start_hour, 4 * (start_hour + horizon_hours))
     samples = samples[:, :, window]
-    if reduction == "fast_forward":
-        idx, weight = fast_forward_selection(samples.reshape(n_samples, -1), n_scenarios)
+    if reduction in ("energy", "fast_forward"):
+        select = energy_selection if reduction == "energy" else fast_forward_selection
+        idx, weight = select(samples.reshape(n_samples, -1), n_scenarios)
     else:
         idx, weight = np.arange(n_scenarios), np.full(n_scenarios, 1.0 / n_scenarios)
     kept = samples[idx].transpose(0, 2, 1)  # (scenario, time15, resource)

@@ -26,7 +26,7 @@ from forecasts.generate import fit_scenario_forecaster, forecast_scenarios
 from forecasts.history import load_history
 from forecasts.models import QuantileForecaster
 from forecasts.quantiles import coverage, quantile_function, randomized_pit
-from forecasts.reduction import fast_forward_selection
+from forecasts.reduction import energy_selection, fast_forward_selection
 from forecasts.resolution import from_quarter_hours
 from workbench.cli import main
 
@@ -164,6 +164,24 @@ def test_fast_forward_selection_properties():
         fast_forward_selection(x, 0)
 
 
+def test_energy_selection_keeps_the_spread():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(300, 12))
+    idx, w = energy_selection(x, 10)
+    assert len(set(idx.tolist())) == 10
+    np.testing.assert_allclose(w, 0.1)
+
+    def energy_distance(sel):
+        d = np.linalg.norm(x[:, None] - x[None, sel], axis=-1)
+        inner = np.linalg.norm(x[sel][:, None] - x[None, sel], axis=-1)
+        return 2 * d.mean() - inner.mean()
+
+    assert energy_distance(idx) < energy_distance(rng.choice(300, 10, replace=False))
+    # the kept set is as spread out as the sample, fast forward's is narrower
+    ffs, _ = fast_forward_selection(x, 10)
+    assert x[idx].std(axis=0).mean() > x[ffs].std(axis=0).mean()
+
+
 def test_five_minute_refinement_keeps_means_and_bounds():
     v = np.array([[0.0, 0.2, 1.0, 0.6]])
     five = from_quarter_hours(v, 5, lower=0.0, upper=1.0)
@@ -248,6 +266,10 @@ def test_scenario_request_errors(scenario_forecaster):
         forecast_scenarios(scenario_forecaster, DAY, 2, seed=1, resolutions_minutes=(20,))
     with pytest.raises(ForecastError, match="reduction"):
         forecast_scenarios(scenario_forecaster, DAY, 2, seed=1, reduction="kmeans")
+    ffs = forecast_scenarios(
+        scenario_forecaster, DAY, 4, seed=1, n_samples=40, reduction="fast_forward"
+    )
+    assert float(ffs["weight"].sum()) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(
