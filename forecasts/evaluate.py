@@ -141,22 +141,38 @@ def _active(history: pd.Series, source: str) -> np.ndarray:
     return elev > NIGHT_ELEVATION_DEG
 
 
-def _reduced_energy_scores(obs: np.ndarray, ens: np.ndarray, n_keep: int) -> tuple[float, float]:
-    """Energy scores of the ``n_keep`` scenarios kept by energy and fast-forward selection."""
+def _reduced_energy_scores(
+    obs: np.ndarray, ens: np.ndarray, n_keep: int
+) -> tuple[float, float, float]:
+    """Energy scores of the ``n_keep`` scenarios kept by energy and fast-forward selection,
+    and the expected energy score of ``n_keep`` random draws from ``ens``.
+
+    For random draws ``E[ES] = E|X - y| - (1 - 1/n_keep) E|X - X'| / 2`` (the ensemble
+    estimator counts each member against itself), the yardstick of a reduction.
+    """
     out = []
     for select in (energy_selection, fast_forward_selection):
         idx, w = select(ens, n_keep)
         out.append(float(sr.es_ensemble(obs, ens[idx], ens_w=w)))
-    return out[0], out[1]
+    n = len(ens)
+    to_obs = float(np.linalg.norm(ens - obs, axis=1).mean())
+    sq = (ens**2).sum(axis=1)
+    pair = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * ens @ ens.T, 0.0))
+    spread = float(pair.sum() / (n * (n - 1)))
+    out.append(to_obs - 0.5 * (1.0 - 1.0 / n_keep) * spread)
+    return out[0], out[1], out[2]
 
 
 def _record_reduction(
-    scores: ResourceScores, es_red: list[tuple[float, float]], n_samples: int, n_keep: int
+    scores: ResourceScores,
+    es_red: list[tuple[float, float, float]],
+    n_samples: int,
+    n_keep: int,
 ) -> None:
     """Reduced-set energy scores (energy selection; fast forward in ``extra``)."""
     if not es_red:
         return
-    energy, ffs = np.mean(es_red, axis=0)
+    energy, ffs, draws = np.mean(es_red, axis=0)
     assert scores.energy_score is not None
     scores.energy_score_reduced = float(energy)
     scores.extra["reduction"] = f"{n_samples} -> {n_keep} (energy selection)"
@@ -164,6 +180,9 @@ def _record_reduction(
     scores.extra["energy_score_reduced_fast_forward"] = float(ffs)
     scores.extra["reduction_energy_score_increase_fast_forward"] = float(
         ffs / scores.energy_score - 1
+    )
+    scores.extra["reduction_energy_score_increase_random_draws"] = float(
+        draws / scores.energy_score - 1
     )
 
 
