@@ -15,6 +15,8 @@ import contextlib
 import datetime as dt
 import operator
 import os
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -237,9 +239,22 @@ def run_study(
     days = study.days
     acfg = study.ac_check
     sample = ac_sample(acfg.every_n_steps, acfg.max_scenarios)
+    tick = time.perf_counter()
+    if progress and study.scenarios.method == "forecast":
+        print(
+            f"fitting forecasters of {len(study.forecast.sources.model_fields)} resources "
+            f"on the history before {study.start_date} ...",
+            file=sys.stderr,
+            flush=True,
+        )
     forecaster = fit_study_forecaster(study, seed)
+    fit_seconds = time.perf_counter() - tick
     with resolve_scheduler(scheduler, workers) as ex:
-        fc_d = dask.delayed(forecaster, traverse=False)
+        if ex.client is not None and forecaster is not None:
+            # fitted models are tens of MB: send them to every worker once, not in the graph
+            fc_d = ex.client.scatter(forecaster, broadcast=True, hash=False)
+        else:
+            fc_d = dask.delayed(forecaster, traverse=False)
         sys_d = dask.delayed(system, traverse=False)
         study_d = dask.delayed(study, traverse=False)
         n_chunks = max(1, min(len(days), ex.n_workers))
@@ -298,6 +313,9 @@ def run_study(
         raise SolverError(
             f"no coordination model produced a schedule on any day: {'; '.join(reasons)}"
         )
-    return xr.concat(
+    out = xr.concat(
         stacked, dim="model", join="outer", data_vars="all", combine_attrs="drop_conflicts"
     )
+    out.attrs["scenario_method"] = study.scenarios.method
+    out.attrs["forecast_fit_seconds"] = round(fit_seconds, 2)
+    return out
