@@ -26,11 +26,15 @@ def _read() -> pd.DataFrame:
     path = resources.files("cases") / "data" / "profiles_2016_15min.csv.gz"
     with resources.as_file(path) as p:
         df = pd.read_csv(p, parse_dates=["time"], index_col="time")
+    # SimBench labels follow German daylight saving time (02:00-02:45 of 27 March missing,
+    # of 30 October twice) while the values are a gap-free quarter-hour series: taken by
+    # position, the index is the fixed UTC+1 clock
+    df.index = pd.date_range(df.index[0], periods=len(df), freq="15min", name="time")
     return df
 
 
 def load_profiles() -> pd.DataFrame:
-    """All 2016 quarter-hourly profiles [pu], indexed by time (a copy)."""
+    """All 2016 quarter-hourly profiles [pu], on the fixed UTC+1 clock (a copy)."""
     return _read().copy()
 
 

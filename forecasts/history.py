@@ -107,10 +107,8 @@ def load_history(source: str, *, field: str = "source") -> pd.Series:
     if source.startswith("entsoe_"):
         series = _read_entsoe()[src.column].astype(float).rename(source)
     else:
+        # on the fixed UTC+1 clock (see cases.profiles)
         series = load_profiles()[src.column].astype(float).rename(source)
-        # SimBench labels its uniformly sampled values with local (daylight-saving) clock
-        # times; by position they are on the fixed UTC+1 clock
-        series.index = pd.date_range(series.index[0], periods=len(series), freq="15min")
     check_series(series, field=field)
     return series.copy()
 

@@ -320,3 +320,14 @@ def test_covariates_carry_their_skill(tmp_path):
     assert "cov_pv_forecast_pu" in details["forecaster"].feature_names_
     assert informed.crps < 0.75 * plain.crps  # 0.021 vs 0.033 pu with max_iter=20
     assert plain.crps <= plain.crps_climatology
+
+
+def test_daylight_saving_days_have_96_quarter_hours():
+    from cases.profiles import day_profiles
+
+    for day in (dt.date(2016, 3, 27), dt.date(2016, 10, 30)):
+        profile = day_profiles(day)
+        assert len(profile) == 96 and profile.index.is_unique
+    assert load_history("simbench_pv").index.equals(
+        pd.date_range("2016-01-01", periods=366 * 96, freq="15min")
+    )
