@@ -8,8 +8,8 @@ Part 1 runs :func:`forecasts.evaluate.evaluate_all` with the default settings (e
 held-out day unless ``--test-day-step``) and prints, per resource, the CRPS ratios to
 climatology and persistence, the 10-90 % coverage, the energy-score ratios of the copula to
 independent sampling and the energy-score increase of the reduced set (500 -> 10: energy
-selection, fast forward, and the expectation for 10 random draws), and whether
-each forecast quality target is met (listed in ``_targets``). Part 2 times fitting the default study's five
+selection, fast forward, and the expectation for 10 random draws), and whether each
+forecast quality target (``_targets``) is met. Part 2 times fitting the default study's five
 forecasters and drawing one day of scenarios at 5, 15, 30 and 60 min. Each part runs in
 its own process, so the peak resident memory printed is per part.
 """
