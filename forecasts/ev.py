@@ -216,7 +216,10 @@ def load_ev_statistics() -> EVStatistics:
 def _read_observations() -> pd.DataFrame:
     path = resources.files("forecasts") / "data" / _OBSERVATIONS_FILE
     with resources.as_file(path) as p:
-        return pd.read_csv(p, parse_dates=["time"], index_col="time")
+        obs = pd.read_csv(p, parse_dates=["time"], index_col="time")
+    # daylight-saving labels, gap-free values: by position on the fixed UTC+1 clock
+    obs.index = pd.date_range(obs.index[0], periods=len(obs), freq="15min", name="time")
+    return obs
 
 
 def load_ev_observations() -> pd.DataFrame:
@@ -225,9 +228,9 @@ def load_ev_observations() -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Index ``time``: the SimBench time labels, tz-naive, exactly as in
-        ``cases/data/profiles_2016_15min.csv.gz`` (German local time: 02:00-02:45 on
-        27 March is missing, 02:00-02:45 on 30 October appears twice, the step starts).
+        Index ``time``: quarter-hour starts on the fixed UTC+1 clock, the same as
+        :func:`cases.profiles.load_profiles` (the file keeps SimBench's daylight-saving
+        labels; the rows are taken by position).
         Columns ``home`` (mean of the ``HLS_*`` profiles) and ``workplace`` (mean of the
         single-charger ``APLS_*`` profiles) [kW per charger]; see ``EV_PROVENANCE.md``.
     """

@@ -335,12 +335,7 @@ _EV_ENERGY_DRAWS = 20_000
 
 
 def ev_history(charger_type: str) -> pd.Series:
-    """SimBench 2016 mean charging power per charger on a uniform quarter-hour index [kW].
-
-    The SimBench labels follow German daylight saving time; as for the other SimBench
-    series (:func:`forecasts.history.load_history`) the values are taken by position, so
-    the index is the fixed UTC+1 clock.
-    """
+    """SimBench 2016 mean charging power per charger on the fixed UTC+1 clock [kW]."""
     obs = load_ev_observations()
     if charger_type not in obs.columns:
         raise ForecastError(
@@ -348,7 +343,6 @@ def ev_history(charger_type: str) -> pd.Series:
             f"choose one of {sorted(obs.columns)}"
         )
     series = obs[charger_type].astype(float)
-    series.index = pd.date_range(series.index[0], periods=len(series), freq="15min")
     series.attrs["units"] = "kW"
     return series
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from cases.profiles import load_profiles
+from forecasts.errors import ForecastError
 from forecasts.ev import (
     CHARGER_TYPES,
     MAX_DEPARTURE_H,
@@ -316,3 +317,16 @@ def test_simbench_observations():
     daily = obs.resample("D").sum()
     weekend = daily.index.dayofweek >= 5
     assert daily.workplace[weekend].mean() < 0.5 * daily.workplace[~weekend].mean()
+
+
+def test_plug_in_probability_thins_the_sessions():
+    rng = np.random.default_rng(8)
+    wednesday = dt.date(2016, 6, 15)
+    full = sample_sessions(wednesday, 2000, "home", rng)
+    half = sample_sessions(wednesday, 2000, "home", rng, plug_in_probability=0.5)
+    assert len(full) == 2000
+    assert 900 < len(half) < 1100
+    with pytest.raises(ForecastError, match=r"plug_in_probability must be a number in \(0, 1\]"):
+        sample_sessions(wednesday, 5, "home", rng, plug_in_probability=0.0)
+    with pytest.raises(ForecastError, match="plug_in_probability"):
+        ev_scenarios(wednesday, 2, {"home": 3}, seed=1, plug_in_probability=1.5)
