@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from cases.profiles import day_profiles
+from forecasts.errors import ForecastError
 
 __all__ = ["RESOURCES", "ScenarioError", "generate_scenarios", "hourly"]
 
@@ -37,8 +38,8 @@ _BOUNDED = {"pv", "wind"}
 _VALID_MINUTES = (5, 15, 30, 60)
 
 
-class ScenarioError(ValueError):
-    """Invalid scenario-generation request."""
+class ScenarioError(ForecastError):
+    """Invalid scenario-generation request (a :class:`ForecastError`, so a ``ValueError``)."""
 
 
 def _resample(values: np.ndarray, minutes: int) -> np.ndarray:
