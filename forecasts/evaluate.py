@@ -238,15 +238,8 @@ def evaluate_source(
     test = test[::test_day_step]
     if len(test) == 0:
         raise ForecastError(f"forecast.evaluation: no held-out day left for {source!r}")
-    fc = QuantileForecaster(
-        kind=src.kind,
-        horizon=horizon,
-        issue_hour=issue_hour,
-        latitude_deg=src.latitude_deg,
-        longitude_deg=src.longitude_deg,
-        upper_pu=src.upper_pu,
-        max_iter=max_iter,
-        random_state=seed,
+    fc = QuantileForecaster.for_source(
+        source, horizon=horizon, issue_hour=issue_hour, max_iter=max_iter, random_state=seed
     ).fit(history, train, covariates)
     q = fc.predict_quantiles(history, test, covariates)  # (D, 96, L)
     pos = _positions(history, test)

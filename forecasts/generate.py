@@ -53,6 +53,9 @@ class ScenarioForecaster:
     histories : tuple of pandas.Series
     cross_correlation : numpy.ndarray
         Contemporaneous correlation of the copula innovations, (n, n).
+    covariates : dict of str to pandas.DataFrame or None
+        The covariate tables the forecasters were fitted with, used again for the
+        forecast days unless others are given.
     """
 
     resources: tuple[str, ...]
@@ -60,6 +63,7 @@ class ScenarioForecaster:
     forecasters: tuple[QuantileForecaster, ...]
     histories: tuple[pd.Series, ...]
     cross_correlation: np.ndarray
+    covariates: dict[str, pd.DataFrame] | None = None
 
 
 def fit_scenario_forecaster(
@@ -98,7 +102,6 @@ def fit_scenario_forecaster(
     fitted, histories = [], []
     for resource, source in sources.items():
         history = load_history(source, field=f"{field}.{resource}")
-        src = SOURCES[source]
         if train_days is not None and resource in train_days:
             days = pd.DatetimeIndex(train_days[resource])
         else:
@@ -111,13 +114,10 @@ def fit_scenario_forecaster(
                 f"{history.index[-1].date()}) leaves {len(days)} training day(s) before "
                 f"{before}; at least 28 are needed: start later or choose another source"
             )
-        model = QuantileForecaster(
-            kind=src.kind,
+        model = QuantileForecaster.for_source(
+            source,
             levels=tuple(levels),
             issue_hour=issue_hour,
-            latitude_deg=src.latitude_deg,
-            longitude_deg=src.longitude_deg,
-            upper_pu=src.upper_pu,
             max_iter=max_iter,
             random_state=random_state,
         )
@@ -130,6 +130,7 @@ def fit_scenario_forecaster(
         forecasters=tuple(fitted),
         histories=tuple(histories),
         cross_correlation=_cross(fitted),
+        covariates=dict(covariates) if covariates else None,
     )
 
 
@@ -166,6 +167,7 @@ def scenario_samples(
         Model quantiles (n_resources, 96, n_levels) [pu].
     """
     qs = []
+    covariates = fc.covariates if covariates is None else covariates
     for resource, f, h in zip(fc.resources, fc.forecasters, fc.histories, strict=True):
         cov = None if covariates is None else covariates.get(resource)
         qs.append(f.predict_quantiles(h, [day], cov)[0])
@@ -219,6 +221,8 @@ def forecast_scenarios(
         Window of the day returned [h].
     independent : bool
         Sample every step independently instead of through the copula (for scoring).
+    covariates : mapping of str to pandas.DataFrame, optional
+        Covariates per resource for the day; default those the forecasters were fitted with.
 
     Returns
     -------

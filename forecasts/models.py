@@ -32,7 +32,7 @@ from forecasts.features import (
     day_ahead_lags,
     intraday_lags,
 )
-from forecasts.history import check_series
+from forecasts.history import SOURCES, check_series
 from forecasts.quantiles import (
     quantile_function,
     randomized_pit,
@@ -120,6 +120,26 @@ class QuantileForecaster(BaseEstimator):
         self.random_state = random_state
 
     # -- design -------------------------------------------------------------------------
+    @classmethod
+    def for_source(cls, source: str, **params: object) -> QuantileForecaster:
+        """A forecaster with the kind, location and bound of a history source.
+
+        Parameters
+        ----------
+        source : str
+            Name in :data:`forecasts.history.SOURCES`.
+        **params
+            Any other constructor parameter (``horizon``, ``levels``, ``max_iter`` ...).
+        """
+        src = SOURCES[source]
+        return cls(
+            kind=src.kind,
+            latitude_deg=src.latitude_deg,
+            longitude_deg=src.longitude_deg,
+            upper_pu=src.upper_pu,
+            **params,
+        )
+
     def _check_params(self) -> None:
         if self.kind not in ("pv", "wind", "load"):
             raise ForecastError(f"kind must be one of pv, wind, load; got {self.kind!r}")

@@ -331,3 +331,22 @@ def test_daylight_saving_days_have_96_quarter_hours():
     assert load_history("simbench_pv").index.equals(
         pd.date_range("2016-01-01", periods=366 * 96, freq="15min")
     )
+
+
+def test_fitted_forecaster_keeps_its_covariates():
+    history = load_history("simbench_load_transmission")
+    covariates = {
+        "load": pd.DataFrame({"shifted": np.roll(history.to_numpy(), 96)}, index=history.index)
+    }
+    kw = {"before": DAY, "levels": (0.1, 0.5, 0.9), "max_iter": 5, "random_state": 1}
+    fc = fit_scenario_forecaster(
+        {"load": "simbench_load_transmission"}, covariates=covariates, **kw
+    )
+    assert fc.forecasters[0].feature_names_[-1] == "cov_shifted"
+    implicit = forecast_scenarios(fc, DAY, 3, seed=2, n_samples=30)
+    explicit = forecast_scenarios(fc, DAY, 3, seed=2, n_samples=30, covariates=covariates)
+    xr.testing.assert_identical(implicit, explicit)
+    with pytest.raises(ForecastError, match="covariates"):
+        forecast_scenarios(
+            fc, DAY, 3, seed=2, n_samples=30, covariates={"load": covariates["load"][:96]}
+        )

@@ -31,6 +31,8 @@ __all__ = [
     "DayOutcome",
     "data_exchange_tso_managed",
     "fit_study_forecaster",
+    "fitted_forecaster",
+    "forecast_day",
     "solve_days",
     "study_scenarios",
 ]
@@ -72,20 +74,27 @@ def study_covariates(study: StudyConfig) -> dict[str, pd.DataFrame]:
 
 
 def fit_study_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster | None:
-    """Fit the study's forecasters on the history before its first day (None: not needed).
+    """The study's fitted forecasters (``scenarios.method: forecast``), else None."""
+    if study.scenarios.method != "forecast":
+        return None
+    return fitted_forecaster(study, seed)
+
+
+def fitted_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster:
+    """Fit the study's forecasters (``forecast``) on the history before its first day.
 
     The fitted forecasters of the last few (forecast settings, start date, seed) are kept
     in memory, so repeated calls in one process fit once. Covariate files are read when
-    the key is built, so an edited file is refitted.
+    the key is built, so an edited file is refitted; the fitted forecasters keep the
+    tables for the forecast days.
     """
-    if study.scenarios.method != "forecast":
-        return None
+    covariates = study_covariates(study)
     key = json.dumps(
         {
             "forecast": study.forecast.model_dump(mode="json", exclude={"evaluation"}),
             "start_date": str(study.start_date),
             "seed": seed,
-            "covariates": {k: v.to_json() for k, v in sorted(study_covariates(study).items())},
+            "covariates": {k: v.to_json() for k, v in sorted(covariates.items())},
         },
         sort_keys=True,
     )
@@ -97,7 +106,7 @@ def fit_study_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster | 
             issue_hour=fcfg.issue_hour,
             max_iter=fcfg.max_iter,
             random_state=seed,
-            covariates=study_covariates(study) or None,
+            covariates=covariates or None,
         )
         while len(_FITTED) > _FITTED_KEEP:
             _FITTED.pop(next(iter(_FITTED)))
@@ -107,6 +116,29 @@ def fit_study_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster | 
 #: fitted forecasters by settings key, oldest first
 _FITTED: dict[str, ScenarioForecaster] = {}
 _FITTED_KEEP = 4
+
+
+def forecast_day(
+    study: StudyConfig,
+    day: dt.date,
+    seed: int,
+    forecaster: ScenarioForecaster,
+    resolutions_minutes: tuple[int, ...],
+) -> xr.Dataset:
+    """The forecast scenario set of one study day, at ``resolutions_minutes``."""
+    fcfg = study.forecast
+    return forecast_scenarios(
+        forecaster,
+        day,
+        study.scenarios.n_scenarios,
+        seed=seed,
+        n_samples=max(fcfg.n_samples, study.scenarios.n_scenarios),
+        reduction=fcfg.reduction,
+        resolutions_minutes=resolutions_minutes,
+        start_hour=study.start_hour,
+        horizon_hours=study.horizon_hours,
+        independent=fcfg.copula == "independent",
+    )
 
 
 def study_scenarios(
@@ -122,21 +154,8 @@ def study_scenarios(
     """
     sc = study.scenarios
     if sc.method == "forecast":
-        fc = forecaster if forecaster is not None else fit_study_forecaster(study, seed)
-        fcfg = study.forecast
-        return forecast_scenarios(
-            fc,
-            day,
-            sc.n_scenarios,
-            seed=seed,
-            n_samples=max(fcfg.n_samples, sc.n_scenarios),
-            reduction=fcfg.reduction,
-            resolutions_minutes=(study.resolution.second_stage_minutes,),
-            start_hour=study.start_hour,
-            horizon_hours=study.horizon_hours,
-            independent=fcfg.copula == "independent",
-            covariates=study_covariates(study) or None,
-        )
+        fc = forecaster if forecaster is not None else fitted_forecaster(study, seed)
+        return forecast_day(study, day, seed, fc, (study.resolution.second_stage_minutes,))
     return generate_scenarios(
         day,
         sc.n_scenarios,

@@ -18,8 +18,7 @@ import xarray as xr
 from cases.study import StudyConfig
 from forecasts.covariates import read_covariates
 from forecasts.evaluate import ResourceScores, evaluate_all
-from forecasts.generate import fit_scenario_forecaster, forecast_scenarios
-from workbench.coordination import study_covariates
+from workbench.coordination import fitted_forecaster, forecast_day
 
 __all__ = ["FORECAST_RESOLUTIONS_MINUTES", "scores_dataset", "study_evaluation", "study_forecast"]
 
@@ -43,36 +42,15 @@ def study_forecast(
         and 60 min, ``value_hourly_pu``, ``weight`` (day, scenario), ``expected_pu`` and
         ``quantile_pu``; values in pu of capacity (PV, wind) or of peak (load).
     """
-    fcfg = study.forecast
-    covariates = study_covariates(study) or None
     if progress is not None:
         progress("fitting forecasters")
-    fc = fit_scenario_forecaster(
-        fcfg.sources.model_dump(),
-        before=study.start_date,
-        issue_hour=fcfg.issue_hour,
-        max_iter=fcfg.max_iter,
-        random_state=seed,
-        covariates=covariates,
-    )
+    fc = fitted_forecaster(study, seed)
     days = pd.date_range(study.start_date, periods=study.n_days, freq="D")
     sets = []
     for day in days:
         if progress is not None:
             progress(f"scenarios of {day.date()}")
-        ds = forecast_scenarios(
-            fc,
-            day.date(),
-            study.scenarios.n_scenarios,
-            seed=seed,
-            n_samples=max(fcfg.n_samples, study.scenarios.n_scenarios),
-            reduction=fcfg.reduction,
-            resolutions_minutes=FORECAST_RESOLUTIONS_MINUTES,
-            start_hour=study.start_hour,
-            horizon_hours=study.horizon_hours,
-            independent=fcfg.copula == "independent",
-            covariates=covariates,
-        )
+        ds = forecast_day(study, day.date(), seed, fc, FORECAST_RESOLUTIONS_MINUTES)
         time_dims = [d for d in ds.coords if d == "period" or str(d).startswith("time")]
         sets.append(ds.assign_coords({d: ds.indexes[d] - day for d in time_dims}))
     out = xr.concat(sets, dim=pd.Index(days, name="day"), combine_attrs="drop_conflicts")
