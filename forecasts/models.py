@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
 
 from forecasts.copula import fit_time_correlation
 from forecasts.errors import ForecastError
@@ -74,6 +75,9 @@ class QuantileForecaster(BaseEstimator):
         Every n-th training day is held out for calibration (>= 2).
     random_state : int or None
         Seed for the regressions and the randomised PIT.
+    n_threads : int
+        OpenMP threads of the regressions while fitting and predicting (default 1: the
+        forecasters run beside Dask workers and HiGHS on shared cores).
 
     Attributes
     ----------
@@ -104,6 +108,7 @@ class QuantileForecaster(BaseEstimator):
         min_samples_leaf: int = 40,
         calibration_every: int = 5,
         random_state: int | None = None,
+        n_threads: int = 1,
     ) -> None:
         self.kind = kind
         self.horizon = horizon
@@ -118,6 +123,7 @@ class QuantileForecaster(BaseEstimator):
         self.min_samples_leaf = min_samples_leaf
         self.calibration_every = calibration_every
         self.random_state = random_state
+        self.n_threads = n_threads
 
     # -- design -------------------------------------------------------------------------
     @classmethod
@@ -152,6 +158,8 @@ class QuantileForecaster(BaseEstimator):
             raise ForecastError("levels must be at least 3 increasing values in (0, 1)")
         if self.calibration_every < 2:
             raise ForecastError(f"calibration_every must be >= 2, got {self.calibration_every}")
+        if not isinstance(self.n_threads, int) or self.n_threads < 1:
+            raise ForecastError(f"n_threads must be an integer >= 1, got {self.n_threads!r}")
 
     def _positions(self, history: pd.Series, days) -> np.ndarray:
         first = history.index[0].normalize()
@@ -236,6 +244,15 @@ class QuantileForecaster(BaseEstimator):
             ``self``.
         """
         self._check_params()
+        with threadpool_limits(limits=self.n_threads, user_api="openmp"):
+            return self._fit(history, days, covariates)
+
+    def _fit(
+        self,
+        history: pd.Series,
+        days: list[dt.date] | pd.DatetimeIndex | None,
+        covariates: pd.DataFrame | None,
+    ) -> QuantileForecaster:
         check_series(history, field="history")
         if days is None:
             days = pd.DatetimeIndex(history.index[::STEPS_PER_DAY])[MIN_HISTORY_DAYS:]
@@ -300,7 +317,8 @@ class QuantileForecaster(BaseEstimator):
                 "give the same covariate columns as in fit"
             )
         xa = x.to_numpy()
-        q = np.stack([m.predict(xa) for m in self.models_], axis=-1)
+        with threadpool_limits(limits=self.n_threads, user_api="openmp"):
+            q = np.stack([m.predict(xa) for m in self.models_], axis=-1)
         q = sort_quantiles(q) * scale[:, None]
         q = np.clip(q, 0.0, self.upper_pu)
         q[~active] = 0.0

@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 import warnings
 
-import pytest
+from workbench.threads import limit_threads
 
-from cases import build_system, parse_study
-from workbench.coordination import study_scenarios
+limit_threads()  # before scikit-learn and NumPy's BLAS start their pools
+
+import pytest  # noqa: E402
+
+from cases import build_system, parse_study  # noqa: E402
+from workbench.coordination import study_scenarios  # noqa: E402
 
 logging.getLogger("pandapower").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", category=FutureWarning)

@@ -18,6 +18,7 @@ import click
 from cases.errors import CaseError, StudyConfigError
 from forecasts.errors import ForecastError
 from stochastic.solve import SolverError
+from workbench.threads import limit_threads
 
 __all__ = ["main"]
 
@@ -308,6 +309,7 @@ def opf(case: str, model: str, as_json: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 failed run, 2 user error)."""
+    limit_threads()
     _quiet_libraries()
     try:
         cli.main(args=argv, prog_name="workbench", standalone_mode=False)
