@@ -63,7 +63,8 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
         The data it was solved with.
     result : SolveResult
     """
-    v = {k: x.values() for k, x in tsm.v.items()}
+    ter = {k: x.values() for k, x in tsm.parts["ter"].vars.items()}
+    der = {k: x.values() for k, x in tsm.parts["der"].vars.items()}
     sysm, o = tsm.system, tsm.options
     fleet = sysm.fleet
     S, T = tsm.shape
@@ -76,24 +77,49 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
     # ---- DER on one dimension: PV, batteries, EV ----
     pv_av = data.pv_available_mw
     pv_offer = np.einsum("s,sph->ph", w, pv_av.reshape(S, -1, k, npv).mean(axis=2))
-    bid_energy = np.concatenate([pv_offer, v["bat_da"], v["ev_da"]], axis=1)
-    bid_up = np.concatenate([np.zeros_like(v["pv_flex_dn"]), v["bat_up"], v["ev_up"]], axis=1)
-    bid_dn = np.concatenate([v["pv_flex_dn"], v["bat_dn"], v["ev_dn"]], axis=1)
-    der_p = np.concatenate([pv_av - v["pv_curt"], v["bat_pd"] - v["bat_pc"], -v["ev_c"]], axis=2)
-    act_up = np.concatenate([np.zeros_like(v["pv_curt"]), v["bat_aup"], v["ev_aup"]], axis=2)
-    act_dn = np.concatenate([v["pv_curt"], v["bat_adn"], v["ev_adn"]], axis=2)
-    curt = np.concatenate([v["pv_curt"], np.zeros((S, T, nbat + nev))], axis=2)
-    soc = np.concatenate(
-        [np.full((S, T, npv), np.nan), v["bat_e"], np.full((S, T, nev), np.nan)], axis=2
+    bid_energy = np.concatenate(
+        [pv_offer, der["battery_schedule_mw"], der["ev_schedule_mw"]], axis=1
     )
-    der_q = np.concatenate([v["pv_q"], np.zeros((S, T, nbat + nev))], axis=2)
+    bid_up = np.concatenate(
+        [np.zeros_like(der["pv_flex_down_mw"]), der["battery_flex_up_mw"], der["ev_flex_up_mw"]],
+        axis=1,
+    )
+    bid_dn = np.concatenate(
+        [der["pv_flex_down_mw"], der["battery_flex_down_mw"], der["ev_flex_down_mw"]], axis=1
+    )
+    der_p = np.concatenate(
+        [
+            pv_av - der["pv_curtailment_mw"],
+            der["battery_discharge_mw"] - der["battery_charge_mw"],
+            -der["ev_charge_mw"],
+        ],
+        axis=2,
+    )
+    act_up = np.concatenate(
+        [
+            np.zeros_like(der["pv_curtailment_mw"]),
+            der["battery_activated_up_mw"],
+            der["ev_activated_up_mw"],
+        ],
+        axis=2,
+    )
+    act_dn = np.concatenate(
+        [der["pv_curtailment_mw"], der["battery_activated_down_mw"], der["ev_activated_down_mw"]],
+        axis=2,
+    )
+    curt = np.concatenate([der["pv_curtailment_mw"], np.zeros((S, T, nbat + nev))], axis=2)
+    soc = np.concatenate(
+        [np.full((S, T, npv), np.nan), der["battery_energy_mwh"], np.full((S, T, nev), np.nan)],
+        axis=2,
+    )
+    der_q = np.concatenate([der["pv_q_mvar"], np.zeros((S, T, nbat + nev))], axis=2)
 
     # ---- TER ----
-    ter_p = v["ter_p"][hmap][None] + v["ter_bal_up"] - v["ter_bal_dn"]
+    ter_p = ter["schedule_mw"][hmap][None] + ter["balancing_up_mw"] - ter["balancing_down_mw"]
 
     # ---- buses and branches ----
     tarr = sysm.transmission
-    shed = [v["t_shed"]]
+    shed = [tsm.var("transmission", "shed_mw").values()]
     vm = [np.full((S, T, tarr.n_bus), np.nan)]
     flows = [tsm.dc.flows_mw(tarr)]
     qflows = [np.full((S, T, tarr.n_branch), np.nan)]
@@ -101,7 +127,11 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
     ip, iq = [], []
     for fi, (feeder, ldf) in enumerate(zip(sysm.feeders, tsm.feeders, strict=True)):
         a = feeder.arrays
-        shed.append(np.concatenate([np.zeros((S, T, 1)), v[f"f_shed_{fi}"]], axis=2))
+        shed.append(
+            np.concatenate(
+                [np.zeros((S, T, 1)), tsm.var(f"feeder_{fi}", "shed_mw").values()], axis=2
+            )
+        )
         vm.append(ldf.vm_pu())
         p, q = ldf.p_mw.values(), ldf.q_mvar.values()
         flows.append(p)
@@ -138,15 +168,21 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
                 "CVaR_alpha of the total cost (from the scenario costs)",
             ),
             "weight": _da(w, ("scenario",), "1", "scenario probability"),
-            "ter_schedule_mw": _da(v["ter_p"], ("period", "gen"), "MW", "TER day-ahead schedule"),
-            "ter_reserve_up_mw": _da(v["ter_up"], ("period", "gen"), "MW", "TER upward reserve"),
+            "ter_schedule_mw": _da(
+                ter["schedule_mw"], ("period", "gen"), "MW", "TER day-ahead schedule"
+            ),
+            "ter_reserve_up_mw": _da(
+                ter["reserve_up_mw"], ("period", "gen"), "MW", "TER upward reserve"
+            ),
             "ter_reserve_down_mw": _da(
-                v["ter_dn"], ("period", "gen"), "MW", "TER downward reserve"
+                ter["reserve_down_mw"], ("period", "gen"), "MW", "TER downward reserve"
             ),
             "ter_p_mw": _da(ter_p, (*sd, "gen"), "MW", "TER output after balancing"),
-            "ter_balancing_up_mw": _da(v["ter_bal_up"], (*sd, "gen"), "MW", "TER upward balancing"),
+            "ter_balancing_up_mw": _da(
+                ter["balancing_up_mw"], (*sd, "gen"), "MW", "TER upward balancing"
+            ),
             "ter_balancing_down_mw": _da(
-                v["ter_bal_dn"], (*sd, "gen"), "MW", "TER downward balancing"
+                ter["balancing_down_mw"], (*sd, "gen"), "MW", "TER downward balancing"
             ),
             "der_bid_energy_mw": _da(
                 bid_energy,

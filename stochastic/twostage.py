@@ -37,30 +37,35 @@ import xarray as xr
 
 from cases.study import StudyConfig
 from cases.system import IntegratedSystem
-from stochastic.linear import (
-    ParamArray,
-    Terms,
-    VarArray,
-    add_param,
-    add_rows,
-    add_var,
-    linear_sum,
-    terms,
+from stochastic.blocks import (
+    FIRST,
+    SECOND,
+    CostTerm,
+    DerPrices,
+    Part,
+    TerPrices,
+    battery_rhs,
+    define_der,
+    define_feeder,
+    define_ter,
+    define_transmission,
 )
-from stochastic.network import (
-    DcNetwork,
-    LinDistFlow,
-    add_dc_network,
-    add_lindistflow,
-    dc_shift_injection_mw,
-    root_branches,
-)
+from stochastic.grid import StageGrid
+from stochastic.linear import VarArray, linear_sum, terms
+from stochastic.network import DcNetwork, LinDistFlow, dc_shift_injection_mw, root_branches
 from stochastic.risk import Cvar, add_cvar, check_risk_parameters, check_weights
 
 #: largest scenario load relative to nominal accepted by :func:`day_data`
 LOAD_FACTOR_MAX = 10.0
 
-__all__ = ["DayData", "TwoStageModel", "TwoStageOptions", "build_two_stage", "day_data"]
+__all__ = [
+    "DayData",
+    "TwoStageModel",
+    "TwoStageOptions",
+    "build_two_stage",
+    "day_data",
+    "stage_grid",
+]
 
 
 @dataclass(frozen=True)
@@ -322,33 +327,18 @@ def day_data(
 
 
 @dataclass(frozen=True, eq=False)
-class _Params:
-    """Mutable parameters of the model (everything that changes from day to day)."""
-
-    t_load: ParamArray
-    t_rhs: ParamArray
-    f_load: list
-    f_p_rhs: list
-    f_q_rhs: list
-    pv_avail: ParamArray | None
-    bat_rhs: ParamArray | None
-    bat_end: ParamArray | None
-    ev_energy: ParamArray | None
-
-
-@dataclass(frozen=True, eq=False)
 class TwoStageModel:
-    """A built two-stage model: the Pyomo model and handles to its arrays.
+    """A built two-stage model: the Pyomo model and its parts.
 
     Attributes
     ----------
     model : pyomo ConcreteModel
     options : TwoStageOptions
     system : IntegratedSystem
-    shape : (S, T)
+    grid : StageGrid
     build_seconds : float [s]
-    v : dict of VarArray
-        Named variable arrays (see :func:`build_two_stage`).
+    parts : dict of str to Part
+        The blocks by name: ``ter``, ``transmission``, ``der``, ``feeder_<i>``.
     dc : DcNetwork
     feeders : list of LinDistFlow
     risk : Cvar
@@ -358,14 +348,26 @@ class TwoStageModel:
     model: pyo.ConcreteModel
     options: TwoStageOptions
     system: IntegratedSystem
-    shape: tuple[int, int]
+    grid: StageGrid
     build_seconds: float
-    v: dict
+    parts: dict[str, Part]
     dc: DcNetwork
     feeders: list
     risk: Cvar
     first_stage_cost: object
-    params: _Params
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(scenario, time)."""
+        return self.grid.shape
+
+    def var(self, part: str, name: str) -> VarArray:
+        """Variable array ``name`` of block ``part``."""
+        return self.parts[part].vars[name]
+
+    def costs(self) -> list[CostTerm]:
+        """Every cost term of every block."""
+        return [c for p in self.parts.values() for c in p.costs]
 
     def set_data(self, data: DayData) -> None:
         """Load another day's scenario data (same shape) into the mutable parameters."""
@@ -374,20 +376,24 @@ class TwoStageModel:
                 f"day data of shape {(data.n_scenarios, data.n_steps)} for a model "
                 f"of shape {self.shape}; build a new model"
             )
-        p = self.params
-        p.t_load.set(data.transmission_load_mw)
-        p.t_rhs.set(data.transmission_rhs_mw)
+        t = self.parts["transmission"].params
+        t["load_mw"].set(data.transmission_load_mw)
+        t["rhs_mw"].set(data.transmission_rhs_mw)
         for i in range(len(self.feeders)):
-            p.f_load[i].set(data.feeder_load_p_mw[i][..., 1:])
-            p.f_p_rhs[i].set(data.feeder_p_rhs_mw[i])
-            p.f_q_rhs[i].set(data.feeder_q_rhs_mvar[i])
-        if p.pv_avail is not None:
-            p.pv_avail.set(data.pv_available_mw)
-        if p.bat_rhs is not None:
-            p.bat_rhs.set(_battery_rhs(data, self.shape))
-            p.bat_end.set(np.broadcast_to(data.battery_e_init_mwh, p.bat_end.shape))
-        if p.ev_energy is not None:
-            p.ev_energy.set(np.broadcast_to(data.ev_energy_mwh, p.ev_energy.shape))
+            f = self.parts[f"feeder_{i}"].params
+            f["load_mw"].set(data.feeder_load_p_mw[i][..., 1:])
+            f["p_rhs_mw"].set(data.feeder_p_rhs_mw[i])
+            f["q_rhs_mvar"].set(data.feeder_q_rhs_mvar[i])
+        d = self.parts["der"].params
+        if "pv_available_mw" in d:
+            d["pv_available_mw"].set(data.pv_available_mw)
+        if "battery_energy_rhs_mwh" in d:
+            d["battery_energy_rhs_mwh"].set(battery_rhs(data.battery_e_init_mwh, self.grid))
+            d["battery_end_min_mwh"].set(
+                np.broadcast_to(data.battery_e_init_mwh, d["battery_end_min_mwh"].shape)
+            )
+        if "ev_energy_mwh" in d:
+            d["ev_energy_mwh"].set(np.broadcast_to(data.ev_energy_mwh, d["ev_energy_mwh"].shape))
         self.risk.weight.set(data.weight)
 
     def set_risk(self, alpha: float, beta: float) -> None:
@@ -397,485 +403,122 @@ class TwoStageModel:
         self.risk.beta.set(beta)
 
 
-def _battery_rhs(data: DayData, shape: tuple[int, int]) -> np.ndarray:
-    s, t = shape
-    rhs = np.zeros((s, t, len(data.battery_e_init_mwh)))
-    rhs[:, 0, :] = data.battery_e_init_mwh
-    return rhs
+def stage_grid(options: TwoStageOptions, n_scenarios: int) -> StageGrid:
+    """The stage grid of ``options`` with ``n_scenarios`` scenarios."""
+    return StageGrid(
+        n_scenarios=n_scenarios,
+        n_steps=options.n_steps,
+        n_periods=options.n_periods,
+        step_h=options.dt_h,
+        period_h=options.period_h,
+    )
 
 
 def build_two_stage(
     system: IntegratedSystem, data: DayData, options: TwoStageOptions
 ) -> TwoStageModel:
-    """Build the TSO-managed (centralised) two-stage model of ``system``.
+    """Build the TSO-managed (centralised) two-stage model of ``system``; never solves.
 
-    Variable arrays in ``TwoStageModel.v`` (first stage: (period, unit); second stage:
-    (scenario, time, unit)):
-    ``ter_p``, ``ter_up``, ``ter_dn``, ``ter_cost``, ``ter_bal_up``, ``ter_bal_dn``,
-    ``t_shed``, ``f_shed_<i>``, ``pv_flex_dn``, ``pv_curt``, ``pv_q``, ``bat_da``, ``bat_up``,
-    ``bat_dn``, ``bat_pc``, ``bat_pd``, ``bat_e``, ``bat_aup``, ``bat_adn``, ``ev_da``,
-    ``ev_up``, ``ev_dn``, ``ev_c``, ``ev_aup``, ``ev_adn``.
+    The model is a table of contents of blocks (:mod:`stochastic.blocks`): TER, DER,
+    one LinDistFlow feeder per feeder, the DC transmission network joined to each feeder
+    at its interface, and the risk block over every second-stage cost.
     """
     tick = time.perf_counter()
     o = options
-    S, T, P = data.n_scenarios, data.n_steps, o.n_periods
-    if T != o.n_steps:
-        raise ValueError(f"day data has {T} steps, options need {o.n_steps}")
-    k = o.steps_per_period
-    hmap = np.arange(T) // k  # period of each step
-    tarr = system.transmission
-    fleet = system.fleet
-    G, NB = tarr.n_gen, tarr.n_bus
+    if data.n_steps != o.n_steps:
+        raise ValueError(f"day data has {data.n_steps} steps, options need {o.n_steps}")
+    grid = stage_grid(o, data.n_scenarios)
     m = pyo.ConcreteModel(name="two_stage_tso_managed")
-    v: dict[str, VarArray] = {}
-    sst = (S, T)
-    sdims = ("scenario", "time")
-    dt, ph = o.dt_h, o.period_h
-    first_cost: list[Terms] = []  # rows ignored, EUR
-    second_cost: list[Terms] = []  # rows = scenario, EUR
+    tarr, fleet = system.transmission, system.fleet
+    arrays = [f.arrays for f in system.feeders]
+    parts: dict[str, Part] = {}
 
-    def st_rows(n: int) -> np.ndarray:
-        return np.arange(S * T * n).reshape(S, T, n)
-
-    def first_cols(var: VarArray) -> np.ndarray:
-        """Flat positions of a first-stage (period, unit) variable seen from (S, T, unit)."""
-        return np.broadcast_to(var.index()[hmap][None], (S, T, var.shape[1]))
-
-    def first_terms(var: VarArray, rows: np.ndarray, coef=1.0) -> Terms:
-        """Terms of a first-stage variable in second-stage rows (S, T, unit)."""
-        return terms(var, rows, first_cols(var), coef)
-
-    def scen_rows(n: int) -> np.ndarray:
-        """Cost rows (one per scenario and step) seen from (S, T, unit)."""
-        return np.broadcast_to(np.arange(S * T).reshape(S, T, 1), (S, T, n))
-
-    # ---------------- TER: first stage ----------------
-    m.ter = pyo.Block()
-    pmin, pmax = tarr.gen_pmin_mw, tarr.gen_pmax_mw
-    span = np.maximum(pmax - pmin, 0.0)
-    v["ter_p"] = add_var(m.ter, "schedule_mw", (P, G), ("period", "gen"), pmin, pmax)
-    v["ter_up"] = add_var(m.ter, "reserve_up_mw", (P, G), ("period", "gen"), 0.0, span)
-    v["ter_dn"] = add_var(m.ter, "reserve_down_mw", (P, G), ("period", "gen"), 0.0, span)
-    pg = np.arange(P * G).reshape(P, G)
-    add_rows(
-        m.ter,
-        "headroom",
-        (P, G),
-        ("period", "gen"),
-        [terms(v["ter_p"], pg, pg), terms(v["ter_up"], pg, pg)],
-        None,
-        pmax,
+    ter, t_inj = define_ter(
+        m,
+        grid,
+        tarr,
+        TerPrices(o.ter_reserve_eur_per_mw_h, o.balancing_premium_eur_per_mwh, o.cost_segments),
     )
-    add_rows(
-        m.ter,
-        "footroom",
-        (P, G),
-        ("period", "gen"),
-        [terms(v["ter_p"], pg, pg), terms(v["ter_dn"], pg, pg, -1.0)],
-        pmin,
-        None,
+    parts["ter"] = ter
+    der, der_inj = define_der(
+        m,
+        grid,
+        fleet,
+        arrays,
+        data.pv_available_mw,
+        data.battery_e_init_mwh,
+        data.ev_energy_mwh,
+        data.ev_available,
+        DerPrices(
+            o.der_flexibility_eur_per_mw_h,
+            o.der_activation_eur_per_mwh,
+            o.pv_curtailment_eur_per_mwh,
+            o.battery_degradation_eur_per_mwh,
+        ),
     )
-    v["ter_cost"] = add_var(m.ter, "cost_eur_per_h", (P, G), ("period", "gen"))
-    nseg = o.cost_segments
-    c0, c1, c2 = (
-        tarr.gen_cost_c0_eur_per_h,
-        tarr.gen_cost_c1_eur_per_mwh,
-        tarr.gen_cost_c2_eur_per_mw2h,
-    )
-    brk = pmin[:, None] + span[:, None] * np.linspace(0.0, 1.0, nseg + 1)[None, :]  # (G, K)
-    brk = np.where(c2[:, None] > 0, brk, brk[:, :1])  # linear costs need one cut
-    slope = c1[:, None] + 2.0 * c2[:, None] * brk
-    icpt = c0[:, None] - c2[:, None] * brk**2
-    K = nseg + 1
-    crow = np.arange(P * G * K).reshape(P, G, K)
-    add_rows(
-        m.ter,
-        "cost_cut",
-        (P, G, K),
-        ("period", "gen", "cut"),
-        [
-            terms(v["ter_cost"], crow, pg[:, :, None]),
-            terms(v["ter_p"], crow, pg[:, :, None], -slope[None]),
-        ],
-        np.broadcast_to(icpt[None], (P, G, K)),
-        None,
-    )
-    first_cost.append(terms(v["ter_cost"], 0, pg, ph))
-    first_cost.append(terms(v["ter_up"], 0, pg, o.ter_reserve_eur_per_mw_h * ph))
-    first_cost.append(terms(v["ter_dn"], 0, pg, o.ter_reserve_eur_per_mw_h * ph))
-
-    # ---------------- TER: second stage ----------------
-    v["ter_bal_up"] = add_var(m.ter, "balancing_up_mw", (S, T, G), (*sdims, "gen"), 0.0, None)
-    v["ter_bal_dn"] = add_var(m.ter, "balancing_down_mw", (S, T, G), (*sdims, "gen"), 0.0, None)
-    r = st_rows(G)
-    add_rows(
-        m.ter,
-        "balancing_up_limit",
-        (S, T, G),
-        (*sdims, "gen"),
-        [terms(v["ter_bal_up"], r, r), first_terms(v["ter_up"], r, -1.0)],
-        None,
-        0.0,
-    )
-    add_rows(
-        m.ter,
-        "balancing_down_limit",
-        (S, T, G),
-        (*sdims, "gen"),
-        [terms(v["ter_bal_dn"], r, r), first_terms(v["ter_dn"], r, -1.0)],
-        None,
-        0.0,
-    )
-    # balancing energy: upward at the unit's highest marginal cost plus the premium, downward
-    # refunded at its lowest marginal cost minus the premium, so that re-dispatch never
-    # earns money against the day-ahead schedule (no arbitrage between the stages)
-    prem = o.balancing_premium_eur_per_mwh
-    mc_hi = c1 + 2.0 * c2 * pmax
-    mc_lo = c1 + 2.0 * c2 * pmin
-    second_cost.append(terms(v["ter_bal_up"], scen_rows(G), r, (mc_hi + prem) * dt))
-    second_cost.append(terms(v["ter_bal_dn"], scen_rows(G), r, (prem - mc_lo) * dt))
-
-    # ---------------- transmission network ----------------
-    m.transmission = pyo.Block()
-    params_t_load = add_param(m.transmission, "load_mw", data.transmission_load_mw, (*sdims, "bus"))
-    params_t_rhs = add_param(m.transmission, "rhs_mw", data.transmission_rhs_mw, (*sdims, "bus"))
-    v["t_shed"] = add_var(
-        m.transmission, "shed_mw", (S, T, NB), (*sdims, "bus"), 0.0, params_t_load
-    )
-    rb = st_rows(NB)
-    gbus_rows = rb[:, :, tarr.gen_bus]  # (S, T, G)
-    t_inj = [
-        first_terms(v["ter_p"], gbus_rows),
-        terms(v["ter_bal_up"], gbus_rows, r),
-        terms(v["ter_bal_dn"], gbus_rows, r, -1.0),
-        terms(v["t_shed"], rb, rb),
-    ]
-    second_cost.append(terms(v["t_shed"], scen_rows(NB), rb, o.voll_eur_per_mwh * dt))
-
-    # ---------------- DER: first stage ----------------
-    m.der = pyo.Block()
-    npv, nbat, nev = len(fleet.pv), len(fleet.battery), len(fleet.ev)
-    flex = o.der_flexibility_eur_per_mw_h * ph
-    pv_p = fleet.pv.p_mw.to_numpy(dtype=float)
-    pv_s = fleet.pv.s_mva.to_numpy(dtype=float)
-    v["pv_flex_dn"] = add_var(m.der, "pv_flex_down_mw", (P, npv), ("period", "pv"), 0.0, pv_p)
-    first_cost.append(terms(v["pv_flex_dn"], 0, v["pv_flex_dn"].index(), flex))
-
-    def der_bids(kind: str, key: str, lo: np.ndarray, hi: np.ndarray, flex_max: np.ndarray):
-        """First stage of schedulable DER: a schedule in ``[lo, hi]`` and up/down flexibility
-        with ``schedule + up <= hi`` and ``schedule - down >= lo`` [MW], per period."""
-        n = len(lo)
-        shape, dims = (P, n), ("period", kind)
-        v[f"{key}_da"] = add_var(
-            m.der,
-            f"{kind}_schedule_mw",
-            shape,
-            dims,
-            lo,
-            hi,
-        )
-        v[f"{key}_up"] = add_var(m.der, f"{kind}_flex_up_mw", shape, dims, 0.0, flex_max)
-        v[f"{key}_dn"] = add_var(m.der, f"{kind}_flex_down_mw", shape, dims, 0.0, flex_max)
-        rows = np.arange(P * n).reshape(shape)
-        da, up, dn = v[f"{key}_da"], v[f"{key}_up"], v[f"{key}_dn"]
-        add_rows(
-            m.der,
-            f"{kind}_bid_up",
-            shape,
-            dims,
-            [terms(da, rows, rows), terms(up, rows, rows)],
-            None,
-            hi,
-        )
-        add_rows(
-            m.der,
-            f"{kind}_bid_down",
-            shape,
-            dims,
-            [terms(da, rows, rows), terms(dn, rows, rows, -1.0)],
-            lo,
-            None,
-        )
-        first_cost.append(terms(up, 0, rows, flex))
-        first_cost.append(terms(dn, 0, rows, flex))
-
-    def der_activation(kind: str, key: str, power: list[Terms], n: int) -> None:
-        """Second stage of schedulable DER: injection - schedule = activated up - activated
-        down, each within the accepted flexibility, priced per MWh activated."""
-        shape, dims = (S, T, n), (*sdims, kind)
-        aup = v[f"{key}_aup"] = add_var(m.der, f"{kind}_activated_up_mw", shape, dims, 0.0, None)
-        adn = v[f"{key}_adn"] = add_var(m.der, f"{kind}_activated_down_mw", shape, dims, 0.0, None)
-        rows = st_rows(n)
-        add_rows(
-            m.der,
-            f"{kind}_activation",
-            shape,
-            dims,
-            [
-                *power,
-                terms(aup, rows, rows, -1.0),
-                terms(adn, rows, rows),
-                first_terms(v[f"{key}_da"], rows, -1.0),
-            ],
-            0.0,
-            0.0,
-        )
-        add_rows(
-            m.der,
-            f"{kind}_activated_up_limit",
-            shape,
-            dims,
-            [terms(aup, rows, rows), first_terms(v[f"{key}_up"], rows, -1.0)],
-            None,
-            0.0,
-        )
-        add_rows(
-            m.der,
-            f"{kind}_activated_down_limit",
-            shape,
-            dims,
-            [terms(adn, rows, rows), first_terms(v[f"{key}_dn"], rows, -1.0)],
-            None,
-            0.0,
-        )
-        for var in (aup, adn):
-            second_cost.append(terms(var, scen_rows(n), rows, o.der_activation_eur_per_mwh * dt))
-
-    bp = fleet.battery.p_mw.to_numpy(dtype=float)
-    be = fleet.battery.e_mwh.to_numpy(dtype=float)
-    beff = fleet.battery.efficiency.to_numpy(dtype=float)
-    der_bids("battery", "bat", -bp, bp, 2.0 * bp)
-    ep = fleet.ev.p_mw.to_numpy(dtype=float)
-    eeff = fleet.ev.efficiency.to_numpy(dtype=float)
-    der_bids("ev", "ev", -ep, np.zeros(nev), ep)
-
-    # ---------------- DER: second stage ----------------
-    pv_avail = (
-        add_param(m.der, "pv_available_mw", data.pv_available_mw, (*sdims, "pv")) if npv else None
-    )
-    v["pv_curt"] = add_var(
-        m.der, "pv_curtailment_mw", (S, T, npv), (*sdims, "pv"), 0.0, pv_avail if npv else None
-    )
-    qmax = np.sqrt(np.maximum(pv_s**2 - pv_p**2, 0.0))
-    v["pv_q"] = add_var(
-        m.der,
-        "pv_q_mvar",
-        (S, T, npv),
-        (*sdims, "pv"),
-        -qmax,
-        qmax,
-    )
-    rp = st_rows(npv)
-    add_rows(
-        m.der,
-        "pv_curtailment_within_bid",
-        (S, T, npv),
-        (*sdims, "pv"),
-        [
-            terms(v["pv_curt"], rp, rp),
-            first_terms(v["pv_flex_dn"], rp, -1.0),
-        ],
-        None,
-        0.0,
-    )
-    second_cost.append(terms(v["pv_curt"], scen_rows(npv), rp, o.pv_curtailment_eur_per_mwh * dt))
-
-    v["bat_pc"] = add_var(
-        m.der,
-        "battery_charge_mw",
-        (S, T, nbat),
-        (*sdims, "battery"),
-        0.0,
-        bp,
-    )
-    v["bat_pd"] = add_var(
-        m.der,
-        "battery_discharge_mw",
-        (S, T, nbat),
-        (*sdims, "battery"),
-        0.0,
-        bp,
-    )
-    v["bat_e"] = add_var(
-        m.der,
-        "battery_energy_mwh",
-        (S, T, nbat),
-        (*sdims, "battery"),
-        0.0,
-        be,
-    )
-    rbt = st_rows(nbat)
-    der_activation(
-        "battery", "bat", [terms(v["bat_pd"], rbt, rbt), terms(v["bat_pc"], rbt, rbt, -1.0)], nbat
-    )
-    bat_rhs = (
-        add_param(m.der, "battery_energy_rhs_mwh", _battery_rhs(data, (S, T)), (*sdims, "battery"))
-        if nbat
-        else None
-    )
-    prev = rbt[:, :-1, :]
-    add_rows(
-        m.der,
-        "battery_energy_balance",
-        (S, T, nbat),
-        (*sdims, "battery"),
-        [
-            terms(v["bat_e"], rbt, rbt),
-            terms(v["bat_e"], rbt[:, 1:, :], prev, -1.0),
-            terms(v["bat_pc"], rbt, rbt, -dt * beff),
-            terms(v["bat_pd"], rbt, rbt, dt / beff),
-        ],
-        bat_rhs if nbat else 0.0,
-        bat_rhs if nbat else 0.0,
-    )
-    bat_end = (
-        add_param(
-            m.der,
-            "battery_end_min_mwh",
-            np.broadcast_to(data.battery_e_init_mwh, (S, nbat)),
-            ("scenario", "battery"),
-        )
-        if nbat
-        else None
-    )
-    add_rows(
-        m.der,
-        "battery_end_energy",
-        (S, nbat),
-        ("scenario", "battery"),
-        [terms(v["bat_e"], np.arange(S * nbat).reshape(S, nbat), rbt[:, -1, :])],
-        bat_end if nbat else 0.0,
-        None,
-    )
-    second_cost.append(
-        terms(v["bat_pc"], scen_rows(nbat), rbt, o.battery_degradation_eur_per_mwh * dt)
-    )
-    second_cost.append(
-        terms(v["bat_pd"], scen_rows(nbat), rbt, o.battery_degradation_eur_per_mwh * dt)
-    )
-
-    v["ev_c"] = add_var(
-        m.der,
-        "ev_charge_mw",
-        (S, T, nev),
-        (*sdims, "ev"),
-        0.0,
-        ep * data.ev_available,
-    )
-    rev = st_rows(nev)
-    der_activation("ev", "ev", [terms(v["ev_c"], rev, rev, -1.0)], nev)
-    ev_energy = (
-        add_param(
-            m.der,
-            "ev_energy_mwh",
-            np.broadcast_to(data.ev_energy_mwh, (S, nev)),
-            ("scenario", "ev"),
-        )
-        if nev
-        else None
-    )
-    se = np.broadcast_to(np.arange(S * nev).reshape(S, 1, nev), (S, T, nev))
-    add_rows(
-        m.der,
-        "ev_energy_delivered",
-        (S, nev),
-        ("scenario", "ev"),
-        [terms(v["ev_c"], se, rev, dt * eeff)],
-        ev_energy if nev else 0.0,
-        ev_energy if nev else 0.0,
-    )
-
-    # ---------------- feeders (LinDistFlow) and interfaces ----------------
+    parts["der"] = der
     ldfs: list[LinDistFlow] = []
-    f_load, f_prhs, f_qrhs = [], [], []
     for fi, feeder in enumerate(system.feeders):
-        a = feeder.arrays
-        nbr = a.n_branch
-        blk = pyo.Block()
-        m.add_component(f"feeder_{fi}", blk)
-        load = add_param(
-            blk, "load_mw", data.feeder_load_p_mw[fi][..., 1:], (*sdims, "bus_nonroot")
-        )
-        prhs = add_param(blk, "p_rhs_mw", data.feeder_p_rhs_mw[fi], (*sdims, "bus_nonroot"))
-        qrhs = add_param(blk, "q_rhs_mvar", data.feeder_q_rhs_mvar[fi], (*sdims, "bus_nonroot"))
-        shed = add_var(blk, "shed_mw", (S, T, nbr), (*sdims, "bus_nonroot"), 0.0, load)
-        v[f"f_shed_{fi}"] = shed
-        rows = st_rows(nbr)
-        tan_phi = np.divide(
-            a.load_q_mvar[1:], a.load_p_mw[1:], out=np.zeros(nbr), where=a.load_p_mw[1:] > 0
-        )
-        p_inj = [terms(shed, rows, rows)]
-        q_inj = [terms(shed, rows, rows, tan_phi)]
-        second_cost.append(terms(shed, scen_rows(nbr), rows, o.voll_eur_per_mwh * dt))
-        for units, kinds in (
-            (fleet.pv, ("pv_curt", "pv_q")),
-            (fleet.battery, ("bat",)),
-            (fleet.ev, ("ev_c",)),
-        ):
-            sel = np.flatnonzero((units.feeder == fi).to_numpy())
-            if not len(sel):
-                continue
-            bus = units.bus.to_numpy()[sel]
-            if (bus == 0).any():
-                raise ValueError(f"feeder '{a.name}': DER on the root bus is not supported")
-            urow = rows[:, :, bus - 1]
-            if kinds[0] == "pv_curt":
-                ucol = st_rows(npv)[:, :, sel]
-                p_inj.append(terms(v["pv_curt"], urow, ucol, -1.0))
-                q_inj.append(terms(v["pv_q"], urow, ucol, 1.0))
-            elif kinds[0] == "bat":
-                ucol = st_rows(nbat)[:, :, sel]
-                p_inj.append(terms(v["bat_pd"], urow, ucol, 1.0))
-                p_inj.append(terms(v["bat_pc"], urow, ucol, -1.0))
-            else:
-                ucol = st_rows(nev)[:, :, sel]
-                p_inj.append(terms(v["ev_c"], urow, ucol, -1.0))
-        bound = _flow_bound_mva(a, fleet, fi)
-        ldf = add_lindistflow(
-            blk,
-            a,
-            sst,
-            sdims,
-            p_inj,
-            q_inj,
-            prhs,
-            qrhs,
+        part, ldf = define_feeder(
+            m,
+            grid,
+            feeder.arrays,
+            fi,
+            data.feeder_load_p_mw[fi][..., 1:],
+            data.feeder_p_rhs_mw[fi],
+            data.feeder_q_rhs_mvar[fi],
+            der_inj.p[fi],
+            der_inj.q[fi],
+            voll_eur_per_mwh=o.voll_eur_per_mwh,
             polygon_sides=o.polygon_sides,
             voltage_margin_pu=o.voltage_margin_pu,
-            flow_bound_mva=bound,
+            flow_bound_mva=_flow_bound_mva(feeder.arrays, fleet, fi),
         )
-        # interface: the feeder draws the flow of its root branches from transmission
-        roots = root_branches(a)
-        brow = rb[:, :, [feeder.bus] * len(roots)]
-        t_inj.append(terms(ldf.p_mw, brow, st_rows(nbr)[:, :, roots], -1.0))
+        parts[part.name] = part
         ldfs.append(ldf)
-        f_load.append(load)
-        f_prhs.append(prhs)
-        f_qrhs.append(qrhs)
-    dc = add_dc_network(m.transmission, tarr, sst, sdims, t_inj, params_t_rhs)
+        # interface: the feeder draws the flow of its root branches from transmission
+        roots = root_branches(feeder.arrays)
+        brow = grid.rows(tarr.n_bus)[:, :, [feeder.bus] * len(roots)]
+        t_inj.append(terms(ldf.p_mw, brow, grid.rows(feeder.arrays.n_branch)[:, :, roots], -1.0))
+    transmission, dc = define_transmission(
+        m,
+        grid,
+        tarr,
+        data.transmission_load_mw,
+        data.transmission_rhs_mw,
+        t_inj,
+        o.voll_eur_per_mwh,
+    )
+    parts["transmission"] = transmission
 
-    # ---------------- risk and objective ----------------
+    costs = [c for p in parts.values() for c in p.costs]
     m.risk = pyo.Block()
-    risk = add_cvar(m.risk, S, second_cost, data.weight, o.alpha, o.beta, n_steps=T)
-    first = linear_sum(first_cost)
-    m.first_stage_cost_eur = pyo.Expression(expr=first)
-    pairs = risk.objective_terms()
-    m.objective = pyo.Objective(expr=m.first_stage_cost_eur + sum(c * x for c, x in pairs))
-    params = _Params(
-        params_t_load, params_t_rhs, f_load, f_prhs, f_qrhs, pv_avail, bat_rhs, bat_end, ev_energy
+    risk = add_cvar(
+        m.risk,
+        grid.n_scenarios,
+        [c.terms for c in costs if c.stage == SECOND],
+        data.weight,
+        o.alpha,
+        o.beta,
+        n_steps=grid.n_steps,
+    )
+    m.first_stage_cost_eur = pyo.Expression(
+        expr=linear_sum([c.terms for c in costs if c.stage == FIRST])
+    )
+    m.objective = pyo.Objective(
+        expr=m.first_stage_cost_eur + sum(c * x for c, x in risk.objective_terms())
     )
     return TwoStageModel(
         m,
         o,
         system,
-        (S, T),
+        grid,
         time.perf_counter() - tick,
-        v,
+        parts,
         dc,
         ldfs,
         risk,
         m.first_stage_cost_eur,
-        params,
     )
 
 

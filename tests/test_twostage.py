@@ -52,21 +52,11 @@ def test_first_stage_has_no_scenario_dimension(solved):
         "der_bid_down_mw",
     ):
         assert "scenario" not in ds[name].dims and "period" in ds[name].dims
-    for key, var in solved["tsm"].v.items():
-        first = key in {
-            "ter_p",
-            "ter_up",
-            "ter_dn",
-            "ter_cost",
-            "pv_flex_dn",
-            "bat_da",
-            "bat_up",
-            "bat_dn",
-            "ev_da",
-            "ev_up",
-            "ev_dn",
-        }
-        assert ("scenario" in var.dims) != first, key
+    for part in solved["tsm"].parts.values():
+        for key, var in part.vars.items():
+            first = key in part.first_stage
+            assert ("scenario" in var.dims) != first, (part.name, key)
+            assert ("period" in var.dims) == first, (part.name, key)
 
 
 def test_dataset_contract_units_and_names(solved):
@@ -115,7 +105,8 @@ def test_battery_energy_at_the_finest_resolution(solved):
     fleet = solved["tsm"].system.fleet
     sel = (ds.der_type == "battery").values
     e = ds.battery_energy_mwh.values[..., sel]
-    pc, pd = solved["tsm"].v["bat_pc"].values(), solved["tsm"].v["bat_pd"].values()
+    pc = solved["tsm"].var("der", "battery_charge_mw").values()
+    pd = solved["tsm"].var("der", "battery_discharge_mw").values()
     eff = fleet.battery.efficiency.to_numpy()
     prev = np.concatenate(
         [np.broadcast_to(data.battery_e_init_mwh, (e.shape[0], 1, e.shape[2])), e[:, :-1]], axis=1

@@ -1,0 +1,696 @@
+"""Building blocks of the two-stage model: TER, DER, networks, shedding, interfaces.
+
+Each ``define_*`` function adds one Pyomo block to a model and returns a :class:`Part`:
+its variable arrays (by their Pyomo component names), which of them are first-stage
+(here-and-now, no scenario index), its mutable parameters, its named row families and its
+cost terms, each tagged with the actor who pays it and its stage. Blocks that inject
+power into a network return the injection terms; the network blocks take them. The
+coordination models (``workbench.coordination``) compose blocks into problems:
+:func:`stochastic.twostage.build_two_stage` is the TSO-managed (centralised) composition.
+
+Units: power in MW / Mvar, energy in MWh, costs in EUR; prices in EUR/MWh or EUR/MW per
+hour. Second-stage cost terms address the flat (scenario, time) rows of the grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyomo.environ as pyo
+
+from cases.der import DerFleet
+from cases.feeders import FeederArrays
+from cases.transmission import TransmissionArrays
+from stochastic.grid import SECOND_STAGE_DIMS, StageGrid
+from stochastic.linear import (
+    ParamArray,
+    RowArray,
+    Terms,
+    VarArray,
+    add_param,
+    add_rows,
+    add_var,
+    terms,
+)
+from stochastic.network import (
+    DcNetwork,
+    LinDistFlow,
+    add_dc_network,
+    add_lindistflow,
+)
+
+__all__ = [
+    "FIRST",
+    "SECOND",
+    "CostTerm",
+    "DerInjections",
+    "Part",
+    "define_der",
+    "define_feeder",
+    "define_ter",
+    "define_transmission",
+]
+
+FIRST, SECOND = "first", "second"
+SD = SECOND_STAGE_DIMS
+
+
+@dataclass(frozen=True, eq=False)
+class CostTerm:
+    """Linear cost terms [EUR] of one kind, paid by one actor in one stage.
+
+    Attributes
+    ----------
+    owner : str
+        ``tso``, ``dso/<feeder>`` or ``der/<feeder>``.
+    stage : str
+        ``first`` (rows ignored) or ``second`` (rows: flat (scenario, time)).
+    kind : str
+        What is paid: ``energy``, ``reserve``, ``balancing``, ``shedding``,
+        ``curtailment``, ``flexibility``, ``activation``, ``degradation``.
+    terms : Terms
+    """
+
+    owner: str
+    stage: str
+    kind: str
+    terms: Terms
+
+
+@dataclass(frozen=True, eq=False)
+class Part:
+    """What one block added to a model.
+
+    Attributes
+    ----------
+    name : str
+        Name of the Pyomo block.
+    block : pyomo Block
+    vars : dict of str to VarArray
+        Keyed by the Pyomo component name inside the block.
+    first_stage : tuple of str
+        Names of the first-stage (nonanticipative) variables.
+    params : dict of str to ParamArray
+        Mutable data of the block.
+    rows : dict of str to RowArray
+        Named row families (for duals and cuts).
+    costs : list of CostTerm
+    """
+
+    name: str
+    block: pyo.Block
+    vars: dict[str, VarArray] = field(default_factory=dict)
+    first_stage: tuple[str, ...] = ()
+    params: dict[str, ParamArray] = field(default_factory=dict)
+    rows: dict[str, RowArray] = field(default_factory=dict)
+    costs: list[CostTerm] = field(default_factory=list)
+
+    def cost(self, owner: str, stage: str, kind: str, t: Terms) -> None:
+        self.costs.append(CostTerm(owner, stage, kind, t))
+
+
+def _new_block(model: pyo.ConcreteModel, name: str) -> pyo.Block:
+    blk = pyo.Block()
+    model.add_component(name, blk)
+    return blk
+
+
+# ----------------------------------------------------------------------------- TER
+
+
+@dataclass(frozen=True)
+class TerPrices:
+    """Prices of transmission energy resources.
+
+    Attributes
+    ----------
+    reserve_eur_per_mw_h : float
+        Reserve capacity, per MW and hour, each direction.
+    balancing_premium_eur_per_mwh : float
+    cost_segments : int
+        Tangent cuts of the quadratic energy cost: ``cost_segments + 1`` points.
+    """
+
+    reserve_eur_per_mw_h: float
+    balancing_premium_eur_per_mwh: float
+    cost_segments: int
+
+
+def define_ter(
+    model: pyo.ConcreteModel,
+    grid: StageGrid,
+    tarr: TransmissionArrays,
+    prices: TerPrices,
+    name: str = "ter",
+) -> tuple[Part, list[Terms]]:
+    """Transmission energy resources: day-ahead schedules and reserve, balancing.
+
+    First stage (period, gen): ``schedule_mw`` in [pmin, pmax], ``reserve_up_mw`` and
+    ``reserve_down_mw`` within the head- and footroom, ``cost_eur_per_h`` above the tangent
+    cuts of the quadratic cost. Second stage (scenario, time, gen): ``balancing_up_mw`` and
+    ``balancing_down_mw`` within the reserve of the step's period.
+
+    Returns
+    -------
+    Part
+    injections : list of Terms
+        Power injected at transmission buses, rows of the (scenario, time, bus) balance.
+    """
+    blk = _new_block(model, name)
+    part = Part(name, blk)
+    v = part.vars
+    S, T = grid.shape
+    P, G = grid.n_periods, tarr.n_gen
+    ph, dt = grid.period_h, grid.step_h
+    pmin, pmax = tarr.gen_pmin_mw, tarr.gen_pmax_mw
+    span = np.maximum(pmax - pmin, 0.0)
+    pd_ = ("period", "gen")
+    v["schedule_mw"] = add_var(blk, "schedule_mw", (P, G), pd_, pmin, pmax)
+    v["reserve_up_mw"] = add_var(blk, "reserve_up_mw", (P, G), pd_, 0.0, span)
+    v["reserve_down_mw"] = add_var(blk, "reserve_down_mw", (P, G), pd_, 0.0, span)
+    pg = grid.period_rows(G)
+    sched, up, dn = v["schedule_mw"], v["reserve_up_mw"], v["reserve_down_mw"]
+    part.rows["headroom"] = add_rows(
+        blk, "headroom", (P, G), pd_, [terms(sched, pg, pg), terms(up, pg, pg)], None, pmax
+    )
+    part.rows["footroom"] = add_rows(
+        blk, "footroom", (P, G), pd_, [terms(sched, pg, pg), terms(dn, pg, pg, -1.0)], pmin, None
+    )
+    cost = v["cost_eur_per_h"] = add_var(blk, "cost_eur_per_h", (P, G), pd_)
+    slope, icpt = tangent_cuts(tarr, prices.cost_segments)
+    K = slope.shape[1]
+    crow = np.arange(P * G * K).reshape(P, G, K)
+    part.rows["cost_cut"] = add_rows(
+        blk,
+        "cost_cut",
+        (P, G, K),
+        ("period", "gen", "cut"),
+        [terms(cost, crow, pg[:, :, None]), terms(sched, crow, pg[:, :, None], -slope[None])],
+        np.broadcast_to(icpt[None], (P, G, K)),
+        None,
+    )
+    part.cost("tso", FIRST, "energy", terms(cost, 0, pg, ph))
+    for var in (up, dn):
+        part.cost("tso", FIRST, "reserve", terms(var, 0, pg, prices.reserve_eur_per_mw_h * ph))
+    part = _replace_first(
+        part, ("schedule_mw", "reserve_up_mw", "reserve_down_mw", "cost_eur_per_h")
+    )
+
+    bal_up = v["balancing_up_mw"] = add_var(blk, "balancing_up_mw", (S, T, G), (*SD, "gen"), 0.0)
+    bal_dn = v["balancing_down_mw"] = add_var(
+        blk, "balancing_down_mw", (S, T, G), (*SD, "gen"), 0.0
+    )
+    r = grid.rows(G)
+    for var, res, label in ((bal_up, up, "up"), (bal_dn, dn, "down")):
+        part.rows[f"balancing_{label}_limit"] = add_rows(
+            blk,
+            f"balancing_{label}_limit",
+            (S, T, G),
+            (*SD, "gen"),
+            [terms(var, r, r), grid.first_terms(res, r, -1.0)],
+            None,
+            0.0,
+        )
+    # balancing energy: upward at the unit's highest marginal cost plus the premium, downward
+    # refunded at its lowest marginal cost minus the premium
+    prem = prices.balancing_premium_eur_per_mwh
+    c1, c2 = tarr.gen_cost_c1_eur_per_mwh, tarr.gen_cost_c2_eur_per_mw2h
+    mc_hi = c1 + 2.0 * c2 * pmax
+    mc_lo = c1 + 2.0 * c2 * pmin
+    cr = grid.cost_rows(G)
+    part.cost("tso", SECOND, "balancing", terms(bal_up, cr, r, (mc_hi + prem) * dt))
+    part.cost("tso", SECOND, "balancing", terms(bal_dn, cr, r, (prem - mc_lo) * dt))
+
+    bus_rows = grid.rows(tarr.n_bus)[:, :, tarr.gen_bus]  # (S, T, G)
+    injections = [
+        grid.first_terms(sched, bus_rows),
+        terms(bal_up, bus_rows, r),
+        terms(bal_dn, bus_rows, r, -1.0),
+    ]
+    return part, injections
+
+
+def _replace_first(part: Part, names: tuple[str, ...]) -> Part:
+    """``part`` with ``names`` declared first stage."""
+    return Part(
+        part.name,
+        part.block,
+        part.vars,
+        (*part.first_stage, *names),
+        part.params,
+        part.rows,
+        part.costs,
+    )
+
+
+def tangent_cuts(tarr: TransmissionArrays, segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tangent cuts ``cost >= slope p + intercept`` of every TER's quadratic cost.
+
+    Cut points are ``segments + 1`` evenly spaced outputs in [pmin, pmax] (one cut for a
+    linear cost, where it is exact).
+
+    Returns
+    -------
+    slope : ndarray (gen, cut) [EUR/MWh]
+    intercept : ndarray (gen, cut) [EUR/h]
+    """
+    pmin, pmax = tarr.gen_pmin_mw, tarr.gen_pmax_mw
+    span = np.maximum(pmax - pmin, 0.0)
+    c0, c1, c2 = (
+        tarr.gen_cost_c0_eur_per_h,
+        tarr.gen_cost_c1_eur_per_mwh,
+        tarr.gen_cost_c2_eur_per_mw2h,
+    )
+    brk = pmin[:, None] + span[:, None] * np.linspace(0.0, 1.0, segments + 1)[None, :]
+    brk = np.where(c2[:, None] > 0, brk, brk[:, :1])
+    return c1[:, None] + 2.0 * c2[:, None] * brk, c0[:, None] - c2[:, None] * brk**2
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+def define_transmission(
+    model: pyo.ConcreteModel,
+    grid: StageGrid,
+    tarr: TransmissionArrays,
+    load_mw: np.ndarray,
+    rhs_mw: np.ndarray,
+    injections: list[Terms],
+    voll_eur_per_mwh: float,
+    name: str = "transmission",
+) -> tuple[Part, DcNetwork]:
+    """DC network with sheddable demand at every bus.
+
+    Parameters
+    ----------
+    load_mw : ndarray (scenario, time, bus) [MW]
+        Sheddable demand (mutable parameter ``load_mw``).
+    rhs_mw : ndarray (scenario, time, bus) [MW]
+        Right-hand side of the bus balance (mutable ``rhs_mw``): demand, feeder root
+        loads and phase-shift terms.
+    injections : list of Terms
+        From the other blocks (TER, interfaces), rows of the (scenario, time, bus) balance.
+    """
+    blk = _new_block(model, name)
+    part = Part(name, blk)
+    S, T = grid.shape
+    NB = tarr.n_bus
+    bus_dims = (*SD, "bus")
+    load = part.params["load_mw"] = add_param(blk, "load_mw", load_mw, bus_dims)
+    rhs = part.params["rhs_mw"] = add_param(blk, "rhs_mw", rhs_mw, bus_dims)
+    shed = part.vars["shed_mw"] = add_var(blk, "shed_mw", (S, T, NB), bus_dims, 0.0, load)
+    rb = grid.rows(NB)
+    part.cost(
+        "tso",
+        SECOND,
+        "shedding",
+        terms(shed, grid.cost_rows(NB), rb, voll_eur_per_mwh * grid.step_h),
+    )
+    dc = add_dc_network(blk, tarr, grid.shape, SD, [*injections, terms(shed, rb, rb)], rhs)
+    part.vars["theta"] = dc.theta
+    part.rows["balance"] = dc.balance
+    return part, dc
+
+
+@dataclass(frozen=True, eq=False)
+class DerInjections:
+    """Injections of DER into the feeders' non-root bus balances, per feeder.
+
+    Attributes
+    ----------
+    p, q : list of list of Terms
+        ``p[i]``: active-power terms [MW] against the (scenario, time, bus - 1) rows of
+        feeder ``i``; ``q[i]`` the reactive ones [Mvar].
+    """
+
+    p: list
+    q: list
+
+
+def define_feeder(
+    model: pyo.ConcreteModel,
+    grid: StageGrid,
+    arrays: FeederArrays,
+    index: int,
+    load_mw: np.ndarray,
+    p_rhs_mw: np.ndarray,
+    q_rhs_mvar: np.ndarray,
+    p_injections: list[Terms],
+    q_injections: list[Terms],
+    *,
+    voll_eur_per_mwh: float,
+    polygon_sides: int,
+    voltage_margin_pu: float,
+    flow_bound_mva: float,
+) -> tuple[Part, LinDistFlow]:
+    """One radial feeder: LinDistFlow with sheddable demand at every non-root bus.
+
+    Parameters
+    ----------
+    index : int
+        Position of the feeder in the system (block ``feeder_<index>``).
+    load_mw, p_rhs_mw, q_rhs_mvar : ndarray (scenario, time, bus - 1)
+        Sheddable demand [MW], net active and reactive demand at non-root buses.
+    p_injections, q_injections : list of Terms
+        DER injections into this feeder.
+    """
+    name = f"feeder_{index}"
+    blk = _new_block(model, name)
+    part = Part(name, blk)
+    S, T = grid.shape
+    nbr = arrays.n_branch
+    dims = (*SD, "bus_nonroot")
+    load = part.params["load_mw"] = add_param(blk, "load_mw", load_mw, dims)
+    prhs = part.params["p_rhs_mw"] = add_param(blk, "p_rhs_mw", p_rhs_mw, dims)
+    qrhs = part.params["q_rhs_mvar"] = add_param(blk, "q_rhs_mvar", q_rhs_mvar, dims)
+    shed = part.vars["shed_mw"] = add_var(blk, "shed_mw", (S, T, nbr), dims, 0.0, load)
+    rows = grid.rows(nbr)
+    tan_phi = np.divide(
+        arrays.load_q_mvar[1:],
+        arrays.load_p_mw[1:],
+        out=np.zeros(nbr),
+        where=arrays.load_p_mw[1:] > 0,
+    )
+    part.cost(
+        f"dso/{arrays.name}",
+        SECOND,
+        "shedding",
+        terms(shed, grid.cost_rows(nbr), rows, voll_eur_per_mwh * grid.step_h),
+    )
+    ldf = add_lindistflow(
+        blk,
+        arrays,
+        grid.shape,
+        SD,
+        [terms(shed, rows, rows), *p_injections],
+        [terms(shed, rows, rows, tan_phi), *q_injections],
+        prhs,
+        qrhs,
+        polygon_sides=polygon_sides,
+        voltage_margin_pu=voltage_margin_pu,
+        flow_bound_mva=flow_bound_mva,
+    )
+    part.vars.update({"p_mw": ldf.p_mw, "q_mvar": ldf.q_mvar, "w": ldf.w})
+    part.rows.update({"p_balance": ldf.p_balance, "q_balance": ldf.q_balance})
+    return part, ldf
+
+
+# ----------------------------------------------------------------------------- DER
+
+
+@dataclass(frozen=True)
+class DerPrices:
+    """Prices of DER services.
+
+    Attributes
+    ----------
+    flexibility_eur_per_mw_h : float
+        Accepted flexibility capacity, per MW and hour, each direction.
+    activation_eur_per_mwh : float
+        Activated flexibility energy.
+    pv_curtailment_eur_per_mwh : float
+    battery_degradation_eur_per_mwh : float
+        Per MWh charged and per MWh discharged.
+    """
+
+    flexibility_eur_per_mw_h: float
+    activation_eur_per_mwh: float
+    pv_curtailment_eur_per_mwh: float
+    battery_degradation_eur_per_mwh: float
+
+
+def define_der(
+    model: pyo.ConcreteModel,
+    grid: StageGrid,
+    fleet: DerFleet,
+    feeders: list[FeederArrays],
+    pv_available_mw: np.ndarray,
+    battery_energy_init_mwh: np.ndarray,
+    ev_energy_mwh: np.ndarray,
+    ev_available: np.ndarray,
+    prices: DerPrices,
+    name: str = "der",
+) -> tuple[Part, DerInjections]:
+    """DER bids (first stage) and dispatch inside the accepted bids (second stage).
+
+    First stage (period, unit): PV curtailment flexibility ``pv_flex_down_mw``; battery and
+    EV schedules with up/down flexibility (``<kind>_schedule_mw``, ``<kind>_flex_up_mw``,
+    ``<kind>_flex_down_mw``). Second stage (scenario, time, unit): PV curtailment within
+    the bid and reactive power within the inverter rating, battery charge/discharge and
+    energy, EV charging, activated flexibility (``<kind>_activated_up_mw`` /
+    ``_down_mw``) equal to the deviation from the schedule.
+
+    Parameters
+    ----------
+    fleet : DerFleet
+        The units (any subset of a system's fleet; ``feeder`` indexes ``feeders``).
+    feeders : list of FeederArrays
+    pv_available_mw : ndarray (scenario, time, pv) [MW]
+    battery_energy_init_mwh : ndarray (battery,) [MWh]
+        Energy at the start; also the least energy at the end.
+    ev_energy_mwh : ndarray (ev,) [MWh]
+        Energy to deliver within the horizon.
+    ev_available : ndarray (time, ev)
+        1 while plugged in.
+    """
+    blk = _new_block(model, name)
+    part = Part(name, blk)
+    v, o = part.vars, prices
+    S, T = grid.shape
+    P = grid.n_periods
+    dt = grid.step_h
+    flex = o.flexibility_eur_per_mw_h * grid.period_h
+    npv, nbat, nev = len(fleet.pv), len(fleet.battery), len(fleet.ev)
+    owner = "der"
+    pv_p = fleet.pv.p_mw.to_numpy(dtype=float)
+    pv_s = fleet.pv.s_mva.to_numpy(dtype=float)
+    first: list[str] = []
+
+    # ---- first stage ----
+    pv_flex = v["pv_flex_down_mw"] = add_var(
+        blk, "pv_flex_down_mw", (P, npv), ("period", "pv"), 0.0, pv_p
+    )
+    part.cost(owner, FIRST, "flexibility", terms(pv_flex, 0, pv_flex.index(), flex))
+    first.append("pv_flex_down_mw")
+
+    def bids(kind: str, lo: np.ndarray, hi: np.ndarray, flex_max: np.ndarray) -> None:
+        """Schedule in [lo, hi] and up/down flexibility within the same range [MW]."""
+        n = len(lo)
+        shape, dims = (P, n), ("period", kind)
+        da = v[f"{kind}_schedule_mw"] = add_var(blk, f"{kind}_schedule_mw", shape, dims, lo, hi)
+        up = v[f"{kind}_flex_up_mw"] = add_var(
+            blk, f"{kind}_flex_up_mw", shape, dims, 0.0, flex_max
+        )
+        dn = v[f"{kind}_flex_down_mw"] = add_var(
+            blk, f"{kind}_flex_down_mw", shape, dims, 0.0, flex_max
+        )
+        rows = grid.period_rows(n)
+        part.rows[f"{kind}_bid_up"] = add_rows(
+            blk,
+            f"{kind}_bid_up",
+            shape,
+            dims,
+            [terms(da, rows, rows), terms(up, rows, rows)],
+            None,
+            hi,
+        )
+        part.rows[f"{kind}_bid_down"] = add_rows(
+            blk,
+            f"{kind}_bid_down",
+            shape,
+            dims,
+            [terms(da, rows, rows), terms(dn, rows, rows, -1.0)],
+            lo,
+            None,
+        )
+        part.cost(owner, FIRST, "flexibility", terms(up, 0, rows, flex))
+        part.cost(owner, FIRST, "flexibility", terms(dn, 0, rows, flex))
+        first.extend([f"{kind}_schedule_mw", f"{kind}_flex_up_mw", f"{kind}_flex_down_mw"])
+
+    def activation(kind: str, power: list[Terms], n: int) -> None:
+        """Injection - schedule = activated up - activated down, each within the bid."""
+        shape, dims = (S, T, n), (*SD, kind)
+        aup = v[f"{kind}_activated_up_mw"] = add_var(
+            blk, f"{kind}_activated_up_mw", shape, dims, 0.0
+        )
+        adn = v[f"{kind}_activated_down_mw"] = add_var(
+            blk, f"{kind}_activated_down_mw", shape, dims, 0.0
+        )
+        rows = grid.rows(n)
+        part.rows[f"{kind}_activation"] = add_rows(
+            blk,
+            f"{kind}_activation",
+            shape,
+            dims,
+            [
+                *power,
+                terms(aup, rows, rows, -1.0),
+                terms(adn, rows, rows),
+                grid.first_terms(v[f"{kind}_schedule_mw"], rows, -1.0),
+            ],
+            0.0,
+            0.0,
+        )
+        for var, bid, label in (
+            (aup, v[f"{kind}_flex_up_mw"], "up"),
+            (adn, v[f"{kind}_flex_down_mw"], "down"),
+        ):
+            part.rows[f"{kind}_activated_{label}_limit"] = add_rows(
+                blk,
+                f"{kind}_activated_{label}_limit",
+                shape,
+                dims,
+                [terms(var, rows, rows), grid.first_terms(bid, rows, -1.0)],
+                None,
+                0.0,
+            )
+        for var in (aup, adn):
+            part.cost(
+                owner,
+                SECOND,
+                "activation",
+                terms(var, grid.cost_rows(n), rows, o.activation_eur_per_mwh * dt),
+            )
+
+    bp = fleet.battery.p_mw.to_numpy(dtype=float)
+    be = fleet.battery.e_mwh.to_numpy(dtype=float)
+    beff = fleet.battery.efficiency.to_numpy(dtype=float)
+    bids("battery", -bp, bp, 2.0 * bp)
+    ep = fleet.ev.p_mw.to_numpy(dtype=float)
+    eeff = fleet.ev.efficiency.to_numpy(dtype=float)
+    bids("ev", -ep, np.zeros(nev), ep)
+
+    # ---- second stage: PV ----
+    pv_avail = None
+    if npv:
+        pv_avail = part.params["pv_available_mw"] = add_param(
+            blk, "pv_available_mw", pv_available_mw, (*SD, "pv")
+        )
+    curt = v["pv_curtailment_mw"] = add_var(
+        blk, "pv_curtailment_mw", (S, T, npv), (*SD, "pv"), 0.0, pv_avail
+    )
+    qmax = np.sqrt(np.maximum(pv_s**2 - pv_p**2, 0.0))
+    pv_q = v["pv_q_mvar"] = add_var(blk, "pv_q_mvar", (S, T, npv), (*SD, "pv"), -qmax, qmax)
+    rp = grid.rows(npv)
+    part.rows["pv_curtailment_within_bid"] = add_rows(
+        blk,
+        "pv_curtailment_within_bid",
+        (S, T, npv),
+        (*SD, "pv"),
+        [terms(curt, rp, rp), grid.first_terms(pv_flex, rp, -1.0)],
+        None,
+        0.0,
+    )
+    part.cost(
+        owner,
+        SECOND,
+        "curtailment",
+        terms(curt, grid.cost_rows(npv), rp, o.pv_curtailment_eur_per_mwh * dt),
+    )
+
+    # ---- second stage: batteries ----
+    bdims = (*SD, "battery")
+    pc = v["battery_charge_mw"] = add_var(blk, "battery_charge_mw", (S, T, nbat), bdims, 0.0, bp)
+    pdis = v["battery_discharge_mw"] = add_var(
+        blk, "battery_discharge_mw", (S, T, nbat), bdims, 0.0, bp
+    )
+    energy = v["battery_energy_mwh"] = add_var(
+        blk, "battery_energy_mwh", (S, T, nbat), bdims, 0.0, be
+    )
+    rbt = grid.rows(nbat)
+    activation("battery", [terms(pdis, rbt, rbt), terms(pc, rbt, rbt, -1.0)], nbat)
+    bat_rhs = bat_end = None
+    if nbat:
+        bat_rhs = part.params["battery_energy_rhs_mwh"] = add_param(
+            blk, "battery_energy_rhs_mwh", battery_rhs(battery_energy_init_mwh, grid), bdims
+        )
+        bat_end = part.params["battery_end_min_mwh"] = add_param(
+            blk,
+            "battery_end_min_mwh",
+            np.broadcast_to(battery_energy_init_mwh, (S, nbat)),
+            ("scenario", "battery"),
+        )
+    part.rows["battery_energy_balance"] = add_rows(
+        blk,
+        "battery_energy_balance",
+        (S, T, nbat),
+        bdims,
+        [
+            terms(energy, rbt, rbt),
+            terms(energy, rbt[:, 1:, :], rbt[:, :-1, :], -1.0),
+            terms(pc, rbt, rbt, -dt * beff),
+            terms(pdis, rbt, rbt, dt / beff),
+        ],
+        bat_rhs if nbat else 0.0,
+        bat_rhs if nbat else 0.0,
+    )
+    part.rows["battery_end_energy"] = add_rows(
+        blk,
+        "battery_end_energy",
+        (S, nbat),
+        ("scenario", "battery"),
+        [terms(energy, np.arange(S * nbat).reshape(S, nbat), rbt[:, -1, :])],
+        bat_end if nbat else 0.0,
+        None,
+    )
+    for var in (pc, pdis):
+        part.cost(
+            owner,
+            SECOND,
+            "degradation",
+            terms(var, grid.cost_rows(nbat), rbt, o.battery_degradation_eur_per_mwh * dt),
+        )
+
+    # ---- second stage: EV ----
+    charge = v["ev_charge_mw"] = add_var(
+        blk, "ev_charge_mw", (S, T, nev), (*SD, "ev"), 0.0, ep * ev_available
+    )
+    rev = grid.rows(nev)
+    activation("ev", [terms(charge, rev, rev, -1.0)], nev)
+    ev_energy = None
+    if nev:
+        ev_energy = part.params["ev_energy_mwh"] = add_param(
+            blk, "ev_energy_mwh", np.broadcast_to(ev_energy_mwh, (S, nev)), ("scenario", "ev")
+        )
+    se = np.broadcast_to(np.arange(S * nev).reshape(S, 1, nev), (S, T, nev))
+    part.rows["ev_energy_delivered"] = add_rows(
+        blk,
+        "ev_energy_delivered",
+        (S, nev),
+        ("scenario", "ev"),
+        [terms(charge, se, rev, dt * eeff)],
+        ev_energy if nev else 0.0,
+        ev_energy if nev else 0.0,
+    )
+    part = _replace_first(part, tuple(first))
+
+    # ---- injections into the feeders ----
+    inj = DerInjections([[] for _ in feeders], [[] for _ in feeders])
+    for fi, arrays in enumerate(feeders):
+        rows = grid.rows(arrays.n_branch)
+        for units, kind in ((fleet.pv, "pv"), (fleet.battery, "battery"), (fleet.ev, "ev")):
+            sel = np.flatnonzero((units.feeder == fi).to_numpy())
+            if not len(sel):
+                continue
+            bus = units.bus.to_numpy()[sel]
+            if (bus == 0).any():
+                raise ValueError(f"feeder '{arrays.name}': DER on the root bus is not supported")
+            urow = rows[:, :, bus - 1]
+            ucol = grid.rows(len(units))[:, :, sel]
+            if kind == "pv":
+                inj.p[fi].append(terms(curt, urow, ucol, -1.0))
+                inj.q[fi].append(terms(pv_q, urow, ucol, 1.0))
+            elif kind == "battery":
+                inj.p[fi].append(terms(pdis, urow, ucol, 1.0))
+                inj.p[fi].append(terms(pc, urow, ucol, -1.0))
+            else:
+                inj.p[fi].append(terms(charge, urow, ucol, -1.0))
+    return part, inj
+
+
+def battery_rhs(energy_init_mwh: np.ndarray, grid: StageGrid) -> np.ndarray:
+    """Right-hand side of the battery energy balance: the initial energy at the first step."""
+    rhs = np.zeros((*grid.shape, len(energy_init_mwh)))
+    rhs[:, 0, :] = energy_init_mwh
+    return rhs
