@@ -38,6 +38,7 @@ from stochastic.network import (
     LinDistFlow,
     add_dc_network,
     add_lindistflow,
+    root_branches,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "Part",
     "define_der",
     "define_feeder",
+    "define_interface",
     "define_ter",
     "define_transmission",
 ]
@@ -278,6 +280,7 @@ def define_transmission(
     rhs_mw: np.ndarray,
     injections: list[Terms],
     voll_eur_per_mwh: float,
+    interface_bus: np.ndarray | None = None,
     name: str = "transmission",
 ) -> tuple[Part, DcNetwork]:
     """DC network with sheddable demand at every bus.
@@ -290,7 +293,11 @@ def define_transmission(
         Right-hand side of the bus balance (mutable ``rhs_mw``): demand, feeder root
         loads and phase-shift terms.
     injections : list of Terms
-        From the other blocks (TER, interfaces), rows of the (scenario, time, bus) balance.
+        From the other blocks (TER), rows of the (scenario, time, bus) balance.
+    interface_bus : ndarray of int, optional
+        Transmission bus of each TSO-DSO interface: the variable ``interface_p_mw``
+        (scenario, time, interface) [MW] is drawn from those buses (see
+        :func:`define_interface`).
     """
     blk = _new_block(model, name)
     part = Part(name, blk)
@@ -307,7 +314,14 @@ def define_transmission(
         "shedding",
         terms(shed, grid.cost_rows(NB), rb, voll_eur_per_mwh * grid.step_h),
     )
-    dc = add_dc_network(blk, tarr, grid.shape, SD, [*injections, terms(shed, rb, rb)], rhs)
+    injections = [*injections, terms(shed, rb, rb)]
+    if interface_bus is not None and len(interface_bus):
+        n_if = len(interface_bus)
+        port = part.vars["interface_p_mw"] = add_var(
+            blk, "interface_p_mw", (S, T, n_if), (*SD, "interface")
+        )
+        injections.append(terms(port, rb[:, :, interface_bus], grid.rows(n_if), -1.0))
+    dc = add_dc_network(blk, tarr, grid.shape, SD, injections, rhs)
     part.vars["theta"] = dc.theta
     part.rows["balance"] = dc.balance
     return part, dc
@@ -336,6 +350,8 @@ def define_feeder(
     load_mw: np.ndarray,
     p_rhs_mw: np.ndarray,
     q_rhs_mvar: np.ndarray,
+    root_p_mw: np.ndarray,
+    root_q_mvar: np.ndarray,
     p_injections: list[Terms],
     q_injections: list[Terms],
     *,
@@ -352,6 +368,10 @@ def define_feeder(
         Position of the feeder in the system (block ``feeder_<index>``).
     load_mw, p_rhs_mw, q_rhs_mvar : ndarray (scenario, time, bus - 1)
         Sheddable demand [MW], net active and reactive demand at non-root buses.
+    root_p_mw, root_q_mvar : ndarray (scenario, time)
+        Net demand at the root bus [MW], [Mvar]. The feeder's interface power
+        ``interface_p_mw`` / ``interface_q_mvar`` (scenario, time) is the flow of its root
+        branches plus this demand.
     p_injections, q_injections : list of Terms
         DER injections into this feeder.
     """
@@ -393,7 +413,92 @@ def define_feeder(
     )
     part.vars.update({"p_mw": ldf.p_mw, "q_mvar": ldf.q_mvar, "w": ldf.w})
     part.rows.update({"p_balance": ldf.p_balance, "q_balance": ldf.q_balance})
+    # interface power: flow of the root branches plus the root demand
+    roots = root_branches(arrays)
+    st = np.arange(S * T).reshape(S, T, 1)
+    for key, flow, root, unit in (
+        ("p", ldf.p_mw, root_p_mw, "mw"),
+        ("q", ldf.q_mvar, root_q_mvar, "mvar"),
+    ):
+        port = part.vars[f"interface_{key}_{unit}"] = add_var(
+            blk, f"interface_{key}_{unit}", (S, T), SD
+        )
+        rhs = part.params[f"root_{key}_{unit}"] = add_param(blk, f"root_{key}_{unit}", root, SD)
+        part.rows[f"interface_{key}"] = add_rows(
+            blk,
+            f"interface_{key}",
+            (S, T),
+            SD,
+            [
+                terms(port, st[..., 0], st[..., 0]),
+                terms(flow, np.broadcast_to(st, (S, T, len(roots))), rows[:, :, roots], -1.0),
+            ],
+            rhs,
+            rhs,
+        )
     return part, ldf
+
+
+PORT_MODES = ("coupled", "fixed")
+
+
+def define_interface(
+    model: pyo.ConcreteModel,
+    grid: StageGrid,
+    mode: str,
+    *,
+    tso_p_mw: VarArray | None = None,
+    dso_p_mw: list[VarArray] | None = None,
+    p_setpoint_mw: np.ndarray | None = None,
+    name: str = "interface",
+) -> Part:
+    """The TSO-DSO interfaces: the port joining the transmission and feeder blocks.
+
+    Parameters
+    ----------
+    mode : {"coupled", "fixed"}
+        ``coupled``: one equality row per interface, scenario and step,
+        ``tso_p_mw - dso_p_mw = 0`` (``p_coupling``; what a distributed algorithm relaxes).
+        ``fixed``: the given side equals the mutable set-point ``p_setpoint_mw``
+        (``p_fixed``); a feeder-only or transmission-only model.
+    tso_p_mw : VarArray (scenario, time, interface), optional
+        The transmission side (``transmission.interface_p_mw``).
+    dso_p_mw : list of VarArray (scenario, time), optional
+        The feeder side, one per interface (``feeder_<i>.interface_p_mw``).
+    p_setpoint_mw : ndarray (scenario, time, interface), optional
+        Set-point of a ``fixed`` port [MW].
+    """
+    if mode not in PORT_MODES:
+        raise ValueError(f"interface mode must be one of {PORT_MODES}, got {mode!r}")
+    blk = _new_block(model, name)
+    part = Part(name, blk)
+    S, T = grid.shape
+    dso = dso_p_mw or []
+    n_if = tso_p_mw.shape[-1] if tso_p_mw is not None else len(dso)
+    if not n_if:
+        return part
+    ri = grid.rows(n_if)
+    dso_terms = [
+        terms(p, ri[:, :, i], np.arange(S * T).reshape(S, T), -1.0) for i, p in enumerate(dso)
+    ]
+    dims = (*SD, "interface")
+    if mode == "coupled":
+        if tso_p_mw is None or len(dso) != n_if:
+            raise ValueError("a coupled interface needs the transmission and every feeder side")
+        part.rows["p_coupling"] = add_rows(
+            blk, "p_coupling", (S, T, n_if), dims, [terms(tso_p_mw, ri, ri), *dso_terms], 0.0, 0.0
+        )
+        return part
+    if p_setpoint_mw is None:
+        raise ValueError("a fixed interface needs p_setpoint_mw")
+    setpoint = part.params["p_setpoint_mw"] = add_param(blk, "p_setpoint_mw", p_setpoint_mw, dims)
+    side = [terms(tso_p_mw, ri, ri)] if tso_p_mw is not None else [_neg(t) for t in dso_terms]
+    part.rows["p_fixed"] = add_rows(blk, "p_fixed", (S, T, n_if), dims, side, setpoint, setpoint)
+    return part
+
+
+def _neg(t: Terms) -> Terms:
+    return Terms(t.var, t.row, t.col, -t.coef)
 
 
 # ----------------------------------------------------------------------------- DER

@@ -137,11 +137,8 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
         flows.append(p)
         qflows.append(q)
         loading.append(100.0 * np.hypot(p, q) / a.branch_rating_mva)
-        roots = np.flatnonzero(a.parent[1:] == 0)
-        root_load_p = data.feeder_load_p_mw[fi][..., 0]
-        root_load_q = data.feeder_load_q_mvar[fi][..., 0]
-        ip.append(p[..., roots].sum(axis=-1) + root_load_p)
-        iq.append(q[..., roots].sum(axis=-1) + root_load_q)
+        ip.append(tsm.var(f"feeder_{fi}", "interface_p_mw").values())
+        iq.append(tsm.var(f"feeder_{fi}", "interface_q_mvar").values())
     demand = [data.transmission_load_mw] + [d for d in data.feeder_load_p_mw]
 
     second = tsm.risk.cost.values()

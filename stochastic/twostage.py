@@ -47,12 +47,13 @@ from stochastic.blocks import (
     battery_rhs,
     define_der,
     define_feeder,
+    define_interface,
     define_ter,
     define_transmission,
 )
 from stochastic.grid import StageGrid
-from stochastic.linear import VarArray, linear_sum, terms
-from stochastic.network import DcNetwork, LinDistFlow, dc_shift_injection_mw, root_branches
+from stochastic.linear import VarArray, linear_sum
+from stochastic.network import DcNetwork, LinDistFlow, dc_shift_injection_mw
 from stochastic.risk import Cvar, add_cvar, check_risk_parameters, check_weights
 
 #: largest scenario load relative to nominal accepted by :func:`day_data`
@@ -159,10 +160,12 @@ class DayData:
     ----------
     weight : (S,) [-]
     transmission_load_mw : (S, T, bus) [MW]  sheddable transmission demand
-    transmission_rhs_mw : (S, T, bus) [MW]  demand + feeder root loads + phase-shift terms
+    transmission_rhs_mw : (S, T, bus) [MW]  demand + phase-shift terms
     feeder_load_p_mw, feeder_load_q_mvar : list of (S, T, fbus) [MW], [Mvar]
     feeder_p_rhs_mw, feeder_q_rhs_mvar : list of (S, T, fbus - 1)
         Net demand at non-root buses (load - available PV - fixed units).
+    feeder_root_p_mw, feeder_root_q_mvar : list of (S, T) [MW], [Mvar]
+        Net demand at each feeder's root bus (drawn through its interface).
     pv_available_mw : (S, T, pv) [MW]
     fixed_p_mw : (S, T, fixed) [MW]
     battery_e_init_mwh : (battery,) [MWh]
@@ -178,6 +181,8 @@ class DayData:
     feeder_load_q_mvar: list
     feeder_p_rhs_mw: list
     feeder_q_rhs_mvar: list
+    feeder_root_p_mw: list
+    feeder_root_q_mvar: list
     pv_available_mw: np.ndarray
     fixed_p_mw: np.ndarray
     battery_e_init_mwh: np.ndarray
@@ -259,7 +264,7 @@ def day_data(
         if len(fleet.fixed)
         else np.zeros((*res("pv").shape, 0))
     )
-    lp, lq, prhs, qrhs = [], [], [], []
+    lp, lq, prhs, qrhs, root_p, root_q = [], [], [], [], [], []
     for f_i, feeder in enumerate(system.feeders):
         a = feeder.arrays
         share = feeder.commercial_share
@@ -276,7 +281,8 @@ def day_data(
                 np.add.at(
                     net_p, (slice(None), slice(None), units.bus.to_numpy()[sel]), -values[..., sel]
                 )
-        t_rhs[..., feeder.bus] += net_p[..., 0]  # anything at the root is interface demand
+        root_p.append(net_p[..., 0])  # anything at the root is drawn through the interface
+        root_q.append(q[..., 0])
         lp.append(p)
         lq.append(q)
         prhs.append(net_p[..., 1:])
@@ -316,6 +322,8 @@ def day_data(
         feeder_load_q_mvar=[_clean(x) for x in lq],
         feeder_p_rhs_mw=[_clean(x) for x in prhs],
         feeder_q_rhs_mvar=[_clean(x) for x in qrhs],
+        feeder_root_p_mw=[_clean(x) for x in root_p],
+        feeder_root_q_mvar=[_clean(x) for x in root_q],
         pv_available_mw=_clean(pv_av),
         fixed_p_mw=_clean(fixed),
         battery_e_init_mwh=e0,
@@ -384,6 +392,8 @@ class TwoStageModel:
             f["load_mw"].set(data.feeder_load_p_mw[i][..., 1:])
             f["p_rhs_mw"].set(data.feeder_p_rhs_mw[i])
             f["q_rhs_mvar"].set(data.feeder_q_rhs_mvar[i])
+            f["root_p_mw"].set(data.feeder_root_p_mw[i])
+            f["root_q_mvar"].set(data.feeder_root_q_mvar[i])
         d = self.parts["der"].params
         if "pv_available_mw" in d:
             d["pv_available_mw"].set(data.pv_available_mw)
@@ -467,6 +477,8 @@ def build_two_stage(
             data.feeder_load_p_mw[fi][..., 1:],
             data.feeder_p_rhs_mw[fi],
             data.feeder_q_rhs_mvar[fi],
+            data.feeder_root_p_mw[fi],
+            data.feeder_root_q_mvar[fi],
             der_inj.p[fi],
             der_inj.q[fi],
             voll_eur_per_mwh=o.voll_eur_per_mwh,
@@ -476,10 +488,6 @@ def build_two_stage(
         )
         parts[part.name] = part
         ldfs.append(ldf)
-        # interface: the feeder draws the flow of its root branches from transmission
-        roots = root_branches(feeder.arrays)
-        brow = grid.rows(tarr.n_bus)[:, :, [feeder.bus] * len(roots)]
-        t_inj.append(terms(ldf.p_mw, brow, grid.rows(feeder.arrays.n_branch)[:, :, roots], -1.0))
     transmission, dc = define_transmission(
         m,
         grid,
@@ -488,8 +496,16 @@ def build_two_stage(
         data.transmission_rhs_mw,
         t_inj,
         o.voll_eur_per_mwh,
+        interface_bus=np.array([f.bus for f in system.feeders], dtype=int),
     )
     parts["transmission"] = transmission
+    parts["interface"] = define_interface(
+        m,
+        grid,
+        "coupled",
+        tso_p_mw=transmission.vars.get("interface_p_mw"),
+        dso_p_mw=[parts[f"feeder_{i}"].vars["interface_p_mw"] for i in range(len(ldfs))],
+    )
 
     costs = [c for p in parts.values() for c in p.costs]
     m.risk = pyo.Block()

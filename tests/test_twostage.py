@@ -132,8 +132,6 @@ def test_power_balance_closes_at_every_bus(solved):
     for fi, f in enumerate(sysm.feeders):
         inj[..., f.bus] -= ds.interface_p_mw.values[..., fi]
     demand = data.transmission_rhs_mw - dc_shift_injection_mw(t)
-    for fi, f in enumerate(sysm.feeders):
-        demand[..., f.bus] -= data.feeder_load_p_mw[fi][..., 0]  # root load is in the interface
     np.testing.assert_allclose(inj - demand, outflow, atol=1e-5)
     # feeder buses: parent branch flow - child flows = load - shed - DER - fixed units
     fleet = sysm.fleet
