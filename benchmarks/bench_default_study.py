@@ -30,7 +30,7 @@ def _case(study_path: str, n_scenarios: int | None, queue) -> None:
     from cases import build_system, load_study
     from stochastic.solve import PersistentSolver
     from stochastic.twostage import TwoStageOptions, build_two_stage, day_data
-    from workbench.coordination import study_scenarios
+    from workbench.scenarios import study_scenarios
 
     study = load_study(study_path)
     if n_scenarios is not None:

@@ -55,7 +55,7 @@ def _generation(queue) -> None:
     warnings.filterwarnings("ignore")
     from cases.study import load_study
     from forecasts.generate import forecast_scenarios
-    from workbench.coordination import fit_study_forecaster
+    from workbench.scenarios import fit_study_forecaster
 
     study = load_study("default")
     tick = time.perf_counter()

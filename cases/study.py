@@ -18,7 +18,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -162,27 +161,18 @@ class ScenarioConfig(_Frozen):
 
 
 class ForecastSourcesConfig(_Frozen):
-    """History source of each resource of the scheduling model."""
+    """History source of each resource of the scheduling model.
+
+    The names are checked against the sources of :mod:`forecasts.history` by
+    ``workbench.scenarios.check_forecast_sources`` (``cases`` does not depend on
+    ``forecasts``).
+    """
 
     pv: str = "simbench_pv"
     wind: str = "simbench_wind"
     load_residential: str = "simbench_load_residential"
     load_commercial: str = "simbench_load_commercial"
     load_transmission: str = "simbench_load_transmission"
-
-    @field_validator("*")
-    @classmethod
-    def _known_source(cls, value: str, info: ValidationInfo) -> str:
-        return _check_source(value, str(info.field_name).split("_")[0])
-
-
-def _check_source(name: str, kind: str) -> str:
-    from forecasts.history import SOURCES
-
-    allowed = [k for k, v in SOURCES.items() if v.kind == kind]
-    if name not in allowed:
-        raise ValueError(f"unknown {kind} source; allowed: {', '.join(allowed)}")
-    return name
 
 
 class EvEvaluationConfig(_Frozen):
@@ -210,11 +200,6 @@ class EvaluationConfig(_Frozen):
     test_day_step: Annotated[int, Field(ge=1, le=28)] = 1
     n_samples: Annotated[int, Field(ge=10, le=5000)] = 500
     reduced_scenarios: Annotated[int, Field(ge=1, le=1000)] = 10
-
-    @field_validator("pv", "load")
-    @classmethod
-    def _known_source(cls, value: str, info: ValidationInfo) -> str:
-        return _check_source(value, str(info.field_name))
 
 
 class ForecastConfig(_Frozen):

@@ -31,7 +31,7 @@ import pandas as pd
 from cases.profiles import load_profiles
 from forecasts.errors import ForecastError
 
-__all__ = ["SOURCES", "Source", "day_index", "load_history"]
+__all__ = ["SOURCES", "Source", "check_source", "day_index", "load_history"]
 
 STEP = pd.Timedelta(minutes=15)
 STEPS_PER_DAY = 96
@@ -75,6 +75,22 @@ SOURCES: dict[str, Source] = {
         Source("simbench_load_transmission", "load", "load_transmission_p_pu"),
     )
 }
+
+
+def check_source(name: str, kind: str, *, field: str = "source") -> str:
+    """Return ``name`` if it is a history source of ``kind`` (pv, wind, load).
+
+    Raises
+    ------
+    ForecastError
+        Naming ``field``, the source given and the allowed ones.
+    """
+    allowed = [k for k, v in SOURCES.items() if v.kind == kind]
+    if name not in allowed:
+        raise ForecastError(
+            f"{field}: unknown {kind} source {name!r}; allowed: {', '.join(allowed)}"
+        )
+    return name
 
 
 @cache

@@ -20,6 +20,8 @@ from pyomo.contrib.solver.solvers import highs as _highs
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 from pyomo.core.expr.numvalue import is_constant, value
 
+from stochastic.linear import RowArray, VarArray
+
 __all__ = [
     "BatchedHighs",
     "InfeasibleError",
@@ -232,6 +234,44 @@ class PersistentSolver:
         tick = time.perf_counter()
         self._solver.set_instance(model)
         self._pending_translate = time.perf_counter() - tick
+        self._last = None
+
+    def add_rows(self, rows: RowArray) -> None:
+        """Hand a row family added to the model after construction (a cut) to HiGHS."""
+        tick = time.perf_counter()
+        self._solver.add_constraints(list(rows.component.values()))
+        self._pending_translate += time.perf_counter() - tick
+
+    def fix(self, var: VarArray, values: np.ndarray | float) -> None:
+        """Fix every element of ``var`` at ``values`` (broadcast to its shape)."""
+        flat = np.broadcast_to(np.asarray(values, dtype=float), var.shape).ravel().tolist()
+        for item, x in zip(var.data, flat, strict=True):
+            item.fix(x)
+        self._update_variables(var)
+
+    def unfix(self, var: VarArray) -> None:
+        """Release every element of ``var`` (back to its bounds)."""
+        for item in var.data:
+            item.unfix()
+        self._update_variables(var)
+
+    def _update_variables(self, var: VarArray) -> None:
+        tick = time.perf_counter()
+        self._solver.update_variables(var.data)
+        self._pending_translate += time.perf_counter() - tick
+
+    def duals(self, rows: RowArray) -> np.ndarray:
+        """Duals of a row family at the last optimal solve, shaped like the rows.
+
+        The sign follows Pyomo: the change of the objective per unit increase of the
+        row's bound (for a bus balance, the marginal price of demand) [objective unit per
+        row unit].
+        """
+        if self._last is None:
+            raise SolverError("no optimal solve yet: duals are not available")
+        cons = list(rows.component.values())
+        duals = self._last.solution_loader.get_duals(cons)
+        return np.array([duals[c] for c in cons], dtype=float).reshape(rows.shape)
 
     def update_parameters(self, warm_start: bool = True) -> None:
         """Push changed mutable parameter values to HiGHS.
@@ -286,6 +326,7 @@ class PersistentSolver:
             n_nonzeros=len(lp.a_matrix_.value_),
         )
         self._pending_translate = 0.0
+        self._last = res if status is SolveStatus.OPTIMAL else None
         if status is SolveStatus.OPTIMAL:
             res.solution_loader.load_vars()
         elif raise_on_failure:

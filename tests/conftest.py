@@ -12,7 +12,7 @@ limit_threads()  # before scikit-learn and NumPy's BLAS start their pools
 import pytest  # noqa: E402
 
 from cases import build_system, parse_study  # noqa: E402
-from workbench.coordination import study_scenarios  # noqa: E402
+from workbench.scenarios import fit_study_forecaster, study_scenarios  # noqa: E402
 
 logging.getLogger("pandapower").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -70,5 +70,11 @@ def small_system(small_study):
 
 
 @pytest.fixture(scope="session")
-def small_scenarios(small_study):
-    return study_scenarios(small_study, small_study.start_date, small_study.seed)
+def small_forecaster(small_study):
+    """The small study's fitted forecasters (fitted once per test session)."""
+    return fit_study_forecaster(small_study, small_study.seed)
+
+
+@pytest.fixture(scope="session")
+def small_scenarios(small_study, small_forecaster):
+    return study_scenarios(small_study, small_study.start_date, small_study.seed, small_forecaster)

@@ -275,8 +275,21 @@ def test_scenario_request_errors(scenario_forecaster):
 @pytest.mark.parametrize(
     ("forecast", "needle"),
     [
-        ({"sources": {"pv": "simbench_wind"}}, "allowed: entsoe_de"),
-        ({"evaluation": {"load": "entsoe_de"}}, "unknown load source"),
+        ({"sources": {"pv": "simbench_wind"}}, "forecast.sources.pv: unknown pv source"),
+        ({"evaluation": {"load": "entsoe_de"}}, "forecast.evaluation.load: unknown load source"),
+    ],
+)
+def test_study_forecast_sources_are_checked(forecast, needle):
+    from workbench.scenarios import check_forecast_sources
+
+    with pytest.raises(ForecastError, match=needle) as err:
+        check_forecast_sources(parse_study({"forecast": forecast}, "bad"))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("forecast", "needle"),
+    [
         ({"covariates": {"battery": "x.csv"}}, "allowed: pv"),
         ({"copula": "vine"}, "forecast.copula"),
         ({"evaluation": {"ev": {"charger_type": "public"}}}, "charger_type"),

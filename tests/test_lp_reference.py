@@ -15,7 +15,7 @@ from stochastic.solve import PersistentSolver
 from stochastic.twostage import TwoStageOptions, build_two_stage, day_data
 from tests.conftest import SMALL_STUDY
 from tests.lp_snapshot import compare_lp, lp_snapshot, read_lp
-from workbench.coordination import study_scenarios
+from workbench.scenarios import study_scenarios
 
 REFERENCE = Path(__file__).parent / "data" / "tso_managed_lp.json.gz"
 

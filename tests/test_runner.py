@@ -15,8 +15,14 @@ from workbench.runner import resolve_scheduler, run_study
 
 
 @pytest.fixture(scope="module")
-def small_run(small_study, small_system):
-    return run_study(small_study, scheduler="sync", progress=False, system=small_system)
+def small_run(small_study, small_system, small_forecaster):
+    return run_study(
+        small_study,
+        scheduler="sync",
+        progress=False,
+        system=small_system,
+        forecaster=small_forecaster,
+    )
 
 
 def test_results_contract(small_run):
@@ -71,18 +77,35 @@ def test_ac_check_agrees_with_the_linear_model(small_run):
     assert np.all(gap < 0.1 * scale)
 
 
-def test_same_seed_same_results(small_study, small_system, small_run):
-    again = run_study(small_study, scheduler="sync", progress=False, system=small_system)
+def test_same_seed_same_results(small_study, small_system, small_run, small_forecaster):
+    again = run_study(
+        small_study,
+        scheduler="sync",
+        progress=False,
+        system=small_system,
+        forecaster=small_forecaster,
+    )
     np.testing.assert_array_equal(
         again.scenario_cost_eur.values, small_run.scenario_cost_eur.values
     )
-    other = run_study(small_study, scheduler="sync", progress=False, system=small_system, seed=99)
+    other = run_study(
+        small_study,
+        scheduler="sync",
+        progress=False,
+        system=small_system,
+        seed=99,
+        forecaster=small_forecaster,
+    )
     assert not np.allclose(other.scenario_cost_eur.values, small_run.scenario_cost_eur.values)
 
 
 @pytest.mark.slow
-def test_local_cluster_gives_the_same_numbers_as_sync(small_study, small_system, small_run):
-    dist = run_study(small_study, workers=2, progress=False, system=small_system)
+def test_local_cluster_gives_the_same_numbers_as_sync(
+    small_study, small_system, small_run, small_forecaster
+):
+    dist = run_study(
+        small_study, workers=2, progress=False, system=small_system, forecaster=small_forecaster
+    )
     np.testing.assert_allclose(
         dist.scenario_cost_eur.values, small_run.scenario_cost_eur.values, rtol=1e-9
     )

@@ -12,7 +12,7 @@ from stochastic.network import dc_shift_injection_mw
 from stochastic.risk import cvar
 from stochastic.solve import PersistentSolver
 from stochastic.twostage import TwoStageOptions, build_two_stage, day_data
-from workbench.coordination import study_scenarios
+from workbench.scenarios import study_scenarios
 
 TOL = 1e-6
 
@@ -233,12 +233,12 @@ def test_beta_zero_does_not_depend_on_alpha(solved):
     _resolve(solved, 0.75, 0.5)
 
 
-def test_rebuilt_model_equals_parameter_update(small_study, small_system):
+def test_rebuilt_model_equals_parameter_update(small_study, small_system, small_forecaster):
     """Loading another day's data into a built model gives the model built for that day."""
     options = TwoStageOptions.from_study(small_study)
     day1, day2 = dt.date(2016, 6, 15), dt.date(2016, 7, 2)
-    d1 = day_data(small_system, study_scenarios(small_study, day1, 1), options)
-    d2 = day_data(small_system, study_scenarios(small_study, day2, 1), options)
+    d1 = day_data(small_system, study_scenarios(small_study, day1, 1, small_forecaster), options)
+    d2 = day_data(small_system, study_scenarios(small_study, day2, 1, small_forecaster), options)
     tsm = build_two_stage(small_system, d1, options)
     solver = PersistentSolver(tsm.model)
     solver.solve()
@@ -295,7 +295,7 @@ def _lp_by_name(solver, model) -> dict:
 
 
 def test_batched_hand_over_gives_the_same_lp_as_the_standard_interface(
-    small_study, small_system, small_scenarios
+    small_study, small_system, small_scenarios, small_forecaster
 ):
     options = TwoStageOptions.from_study(small_study)
     data = day_data(small_system, small_scenarios, options)
@@ -308,7 +308,11 @@ def test_batched_hand_over_gives_the_same_lp_as_the_standard_interface(
         # mutable parameters reach HiGHS the same way on both paths
         tsm.set_risk(0.9, 1.0)
         tsm.set_data(
-            day_data(small_system, study_scenarios(small_study, dt.date(2016, 7, 1), 3), options)
+            day_data(
+                small_system,
+                study_scenarios(small_study, dt.date(2016, 7, 1), 3, small_forecaster),
+                options,
+            )
         )
         solver.update_parameters(warm_start=False)
         seen.append((lp, first, solver.solve().objective, _lp_by_name(solver, tsm.model)))

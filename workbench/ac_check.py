@@ -10,13 +10,13 @@ model's own values, with the violations of voltage and thermal limits.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandapower as pp
 import xarray as xr
+from pandapower.auxiliary import ControllerNotConverged, LoadflowNotConverged
 
 from cases.system import IntegratedNet, IntegratedSystem
 from stochastic.extract import bus_names
@@ -153,49 +153,43 @@ def ac_check(
     ext_pos = np.flatnonzero(gen_tables == "ext_grid")
     t_load_el = inet.transmission_load
     has_t_load = t_load_el >= 0
-    log = logging.getLogger("pandapower")
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        for s, (sc, t) in ((i, (sc, t)) for i, sc in enumerate(scenarios) for t in steps):
-            served = demand[sc, t] - shed[sc, t]
-            p_t = served[:nb_t]
-            net.load.loc[t_load_el[has_t_load], "p_mw"] = p_t[has_t_load]
-            net.load.loc[t_load_el[has_t_load], "q_mvar"] = (p_t * t_tan)[has_t_load]
-            for fi, feeder_loads in enumerate(inet.feeder_load):
-                p_f = served[offsets[fi] : offsets[fi + 1]]
-                net.load.loc[feeder_loads, "p_mw"] = p_f
-                net.load.loc[feeder_loads, "q_mvar"] = p_f * f_tan[fi]
-            for g, (table, el) in enumerate(zip(gen_tables, tarr.gen_element, strict=True)):
-                if table in ("gen", "sgen"):
-                    net[table].at[el, "p_mw"] = ter[sc, t, g]
-            net.sgen.loc[inet.pv_sgen, "p_mw"] = der_p[sc, t, :npv]
-            net.sgen.loc[inet.pv_sgen, "q_mvar"] = der_q[sc, t, :npv]
-            net.sgen.loc[inet.fixed_sgen, "p_mw"] = data.fixed_p_mw[sc, t]
-            net.storage.loc[inet.battery_storage, "p_mw"] = -der_p[sc, t, npv : npv + nbat]
-            net.load.loc[inet.ev_load, "p_mw"] = -der_p[sc, t, npv + nbat :]
-            checked[s, t] = True
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    pp.runpp(
-                        net,
-                        run_control=True,
-                        init="results" if converged.any() else "auto",
-                        calculate_voltage_angles=True,
-                    )
-            except Exception:  # pandapower raises LoadflowNotConverged / ControllerNotConverged
-                continue
-            converged[s, t] = True
-            vm[s, t] = net.res_bus.vm_pu.to_numpy()
-            loading[s, t] = np.concatenate(
-                [net.res_line.loading_percent.to_numpy(), net.res_trafo.loading_percent.to_numpy()]
-            )
-            iface[s, t] = net.res_trafo.p_hv_mw.loc[inet.coupling_trafo].to_numpy()
-            sched_ext = ter[sc, t, ext_pos].sum()
-            slack[s, t] = float(net.res_ext_grid.p_mw.sum()) - sched_ext
-    finally:
-        log.setLevel(level)
+    for s, (sc, t) in ((i, (sc, t)) for i, sc in enumerate(scenarios) for t in steps):
+        served = demand[sc, t] - shed[sc, t]
+        p_t = served[:nb_t]
+        net.load.loc[t_load_el[has_t_load], "p_mw"] = p_t[has_t_load]
+        net.load.loc[t_load_el[has_t_load], "q_mvar"] = (p_t * t_tan)[has_t_load]
+        for fi, feeder_loads in enumerate(inet.feeder_load):
+            p_f = served[offsets[fi] : offsets[fi + 1]]
+            net.load.loc[feeder_loads, "p_mw"] = p_f
+            net.load.loc[feeder_loads, "q_mvar"] = p_f * f_tan[fi]
+        for g, (table, el) in enumerate(zip(gen_tables, tarr.gen_element, strict=True)):
+            if table in ("gen", "sgen"):
+                net[table].at[el, "p_mw"] = ter[sc, t, g]
+        net.sgen.loc[inet.pv_sgen, "p_mw"] = der_p[sc, t, :npv]
+        net.sgen.loc[inet.pv_sgen, "q_mvar"] = der_q[sc, t, :npv]
+        net.sgen.loc[inet.fixed_sgen, "p_mw"] = data.fixed_p_mw[sc, t]
+        net.storage.loc[inet.battery_storage, "p_mw"] = -der_p[sc, t, npv : npv + nbat]
+        net.load.loc[inet.ev_load, "p_mw"] = -der_p[sc, t, npv + nbat :]
+        checked[s, t] = True
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pp.runpp(
+                    net,
+                    run_control=True,
+                    init="results" if converged.any() else "auto",
+                    calculate_voltage_angles=True,
+                )
+        except (LoadflowNotConverged, ControllerNotConverged):
+            continue
+        converged[s, t] = True
+        vm[s, t] = net.res_bus.vm_pu.to_numpy()
+        loading[s, t] = np.concatenate(
+            [net.res_line.loading_percent.to_numpy(), net.res_trafo.loading_percent.to_numpy()]
+        )
+        iface[s, t] = net.res_trafo.p_hv_mw.loc[inet.coupling_trafo].to_numpy()
+        sched_ext = ter[sc, t, ext_pos].sum()
+        slack[s, t] = float(net.res_ext_grid.p_mw.sum()) - sched_ext
     lo, hi = _vm_limits(system, inet.bus_names)
     bad_v = (vm < lo - VM_TOL_PU) | (vm > hi + VM_TOL_PU)
     bad_l = loading > 100.0 + LOADING_TOL_PERCENT

@@ -38,6 +38,16 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+def _load(study: str):
+    """Load a study file (or built-in name) and check what ``cases`` cannot check alone."""
+    from cases.study import load_study
+    from workbench.scenarios import check_forecast_sources
+
+    cfg = load_study(study)
+    check_forecast_sources(cfg)
+    return cfg
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Stochastic day-ahead scheduling under TSO-DSO coordination."""
@@ -79,7 +89,6 @@ def run(
     no_plots: bool,
 ) -> None:
     """Run a study (a YAML file or a built-in study name; default: the default study)."""
-    from cases.study import load_study
     from cases.system import build_system
     from workbench.plots import write_plots
     from workbench.results import annotate, summary_table, write_results
@@ -89,7 +98,7 @@ def run(
         raise click.BadParameter(
             f"must be a positive integer, got {workers}", param_hint="--workers"
         )
-    cfg = load_study(study)
+    cfg = _load(study)
     out = out or Path("results") / f"{cfg.name}.nc"
     if out.suffix.lower() not in (".nc", ".zarr"):
         raise click.BadParameter(f"'{out}' must end in .nc or .zarr", param_hint="--out")
@@ -167,9 +176,7 @@ def forecast(
     no_plots: bool,
 ) -> None:
     """Probabilistic forecasts of a study: scenario sets at 5-60 min, or their scores."""
-    from cases.study import load_study
-
-    cfg = load_study(study)
+    cfg = _load(study)
     used_seed = cfg.seed if seed is None else seed
     suffix = "_forecast_scores.nc" if evaluate else "_forecast.nc"
     out = out or Path("results") / f"{cfg.name}{suffix}"

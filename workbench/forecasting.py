@@ -1,7 +1,7 @@
 """The ``workbench forecast`` job: scenario sets of a study's days, or the out-of-sample scores.
 
 Scenario sets (:func:`study_forecast`) come from the same fitted forecasters the scheduling
-runs use (:func:`workbench.coordination.fit_study_forecaster`), at 60, 30, 15 and 5 min.
+runs use (:func:`workbench.scenarios.fit_study_forecaster`), at 60, 30, 15 and 5 min.
 Scores (:func:`study_evaluation`) come from :func:`forecasts.evaluate.evaluate_all` with the
 study's ``forecast.evaluation`` settings; :func:`scores_dataset` turns them into a Dataset.
 """
@@ -18,7 +18,7 @@ import xarray as xr
 from cases.study import StudyConfig
 from forecasts.covariates import read_covariates
 from forecasts.evaluate import ResourceScores, evaluate_all
-from workbench.coordination import fitted_forecaster, forecast_day
+from workbench.scenarios import fitted_forecaster, forecast_day
 
 __all__ = ["FORECAST_RESOLUTIONS_MINUTES", "scores_dataset", "study_evaluation", "study_forecast"]
 

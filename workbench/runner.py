@@ -29,9 +29,12 @@ from tqdm.auto import tqdm
 
 from cases.study import StudyConfig
 from cases.system import IntegratedSystem, build_system
+from forecasts.generate import ScenarioForecaster
 from stochastic.solve import SolverError
 from workbench.ac_check import ac_check, ac_sample
-from workbench.coordination import DayOutcome, failed_like, fit_study_forecaster, solve_days
+from workbench.coordination import DayOutcome, coordination_model
+from workbench.scenarios import check_forecast_sources, fit_study_forecaster
+from workbench.threads import limit_threads
 
 __all__ = ["Executor", "resolve_scheduler", "run_study"]
 
@@ -162,11 +165,24 @@ def resolve_scheduler(scheduler=None, workers: int | None = None) -> Iterator[Ex
         client.close()
 
 
+def failed_like(template: xr.Dataset) -> xr.Dataset:
+    """A dataset shaped like ``template`` with every numeric value missing."""
+    out = template.copy(deep=True)
+    for name, var in out.data_vars.items():
+        if np.issubdtype(var.dtype, np.floating):
+            out[name] = var.copy(data=np.full(var.shape, np.nan))
+        elif np.issubdtype(var.dtype, np.integer):
+            out[name] = var.copy(data=np.full(var.shape, -1))
+    out["solver_status"] = xr.DataArray("failed", attrs=template["solver_status"].attrs)
+    return out
+
+
 def _ac_task(
     system: IntegratedSystem, outcome: DayOutcome, scenarios: list[int], every_n_steps: int
 ) -> xr.Dataset | None:
     if outcome.schedule is None:
         return None
+    limit_threads()
     steps = list(range(0, outcome.data.n_steps, every_n_steps))
     return ac_check(system, outcome.data, outcome.schedule, scenarios, steps)
 
@@ -213,6 +229,7 @@ def run_study(
     seed: int | None = None,
     progress: bool = True,
     system: IntegratedSystem | None = None,
+    forecaster: ScenarioForecaster | None = None,
 ) -> xr.Dataset:
     """Run every coordination model of a study on every day, in parallel with Dask.
 
@@ -227,6 +244,9 @@ def run_study(
         Show a progress bar.
     system : IntegratedSystem, optional
         A system already built from ``study``.
+    forecaster : ScenarioForecaster, optional
+        Forecasters already fitted for ``study`` (``scenarios.method: forecast``); fitted
+        here (seeded with ``seed``) when missing.
 
     Returns
     -------
@@ -234,20 +254,24 @@ def run_study(
         Dimensions ``model``, ``day``, ``scenario``, ``time``, ``period``, ``gen``, ``der``,
         ``interface``, ``bus``, ``branch``; see ``docs/results.md``.
     """
+    limit_threads()
+    check_forecast_sources(study)
     seed = study.seed if seed is None else seed
     system = system or build_system(study)
     days = study.days
     acfg = study.ac_check
     sample = ac_sample(acfg.every_n_steps, acfg.max_scenarios)
     tick = time.perf_counter()
-    if progress and study.scenarios.method == "forecast":
+    fit = forecaster is None and study.scenarios.method == "forecast"
+    if progress and fit:
         print(
             f"fitting forecasters of {len(study.forecast.sources.model_fields)} resources "
             f"on the history before {study.start_date} ...",
             file=sys.stderr,
             flush=True,
         )
-    forecaster = fit_study_forecaster(study, seed)
+    if fit:
+        forecaster = fit_study_forecaster(study, seed)
     fit_seconds = time.perf_counter() - tick
     with resolve_scheduler(scheduler, workers) as ex:
         if ex.client is not None and forecaster is not None:
@@ -261,9 +285,10 @@ def run_study(
         chunks = [list(c) for c in np.array_split(np.array(days, dtype=object), n_chunks) if len(c)]
         outcomes, ac_tasks = [], []
         for model in study.models:
+            schedule_days = coordination_model(model).schedule_days
             for chunk in chunks:
-                solved = dask.delayed(solve_days, pure=False)(
-                    sys_d, study_d, model, chunk, seed, forecaster=fc_d
+                solved = dask.delayed(schedule_days, pure=False)(
+                    sys_d, study_d, chunk, seed, forecaster=fc_d
                 )
                 for i in range(len(chunk)):
                     out = dask.delayed(operator.getitem, pure=True)(solved, i)

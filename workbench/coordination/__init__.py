@@ -1,0 +1,64 @@
+"""TSO-DSO coordination models: one module per model, one registry of names.
+
+Each model reads like its paragraph in the review it implements (Givisiez, Petrou,
+Ochoa 2020): a short sequence of solves over the blocks of :mod:`stochastic.blocks`,
+with the numbers exchanged between TSO, DSO and DER counted on the way. A model
+provides ``schedule_days(system, study, days, seed, forecaster, threads)``, returning one
+:class:`DayOutcome` per day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cases.study import COORDINATION_MODELS
+from workbench.coordination import tso_managed
+from workbench.coordination.common import DayOutcome
+
+__all__ = ["MODELS", "CoordinationModel", "DayOutcome", "coordination_model"]
+
+
+@dataclass(frozen=True)
+class CoordinationModel:
+    """A coordination model by name.
+
+    Attributes
+    ----------
+    name : str
+    description : str
+    schedule_days : callable
+        ``(system, study, days, seed, forecaster=None, threads=1) -> list[DayOutcome]``.
+    """
+
+    name: str
+    description: str
+    schedule_days: Callable[..., list[DayOutcome]]
+
+
+MODELS: dict[str, CoordinationModel] = {
+    "tso_managed": CoordinationModel(
+        "tso_managed",
+        "TSO-managed: one centralised two-stage problem with transmission and every feeder",
+        tso_managed.schedule_days,
+    ),
+}
+
+if tuple(MODELS) != tuple(COORDINATION_MODELS):  # the study file accepts exactly these names
+    raise ImportError(
+        f"coordination models {tuple(MODELS)} differ from cases.study "
+        f"COORDINATION_MODELS {COORDINATION_MODELS}"
+    )
+
+
+def coordination_model(name: str) -> CoordinationModel:
+    """The coordination model called ``name``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the known ones).
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown coordination model '{name}'; available: {', '.join(MODELS)}")
+    return MODELS[name]

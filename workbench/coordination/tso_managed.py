@@ -1,0 +1,121 @@
+"""TSO-DSO coordination models as pipelines of the stochastic building blocks.
+
+TSO-managed (centralised): DER send their bids to the TSO; the DSO sends its network
+data (topology, impedances, limits) and its demand/PV scenarios to the TSO, which
+schedules TER and DER in one two-stage problem containing the transmission network and
+every feeder. The volume of data crossing the TSO-DSO boundary is counted in numbers
+(float values) per day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import xarray as xr
+
+from cases.study import StudyConfig
+from cases.system import IntegratedSystem
+from forecasts.generate import ScenarioForecaster
+from stochastic.extract import extract_two_stage
+from stochastic.solve import PersistentSolver, SolverError
+from stochastic.twostage import DayData, TwoStageOptions, build_two_stage, day_data
+from workbench.coordination.common import DayOutcome
+from workbench.scenarios import fit_study_forecaster, study_scenarios
+from workbench.threads import limit_threads
+
+__all__ = ["data_exchange", "schedule_days"]
+
+MODEL = "tso_managed"
+
+
+def data_exchange(system: IntegratedSystem, data: DayData) -> dict[str, int]:
+    """Numbers exchanged per day under the TSO-managed model.
+
+    * DSO -> TSO: per feeder branch its endpoints, r, x and rating (5), per feeder bus its
+      voltage limits (2), and per scenario, step and bus the active and reactive demand and
+      PV availability forecast (3).
+    * DER -> TSO: per DER and first-stage period the energy, up and down bids (3).
+    * TSO -> DER: per DER and second-stage step the dispatch set-point (1).
+    * TSO -> DSO: nothing (the DSO is not involved in the schedule).
+    """
+    s, t = data.n_scenarios, data.n_steps
+    n_der = system.fleet.n_units
+    p = len(data.period)
+    dso = sum(
+        5 * f.arrays.n_branch + 2 * f.arrays.n_bus + 3 * s * t * f.arrays.n_bus
+        for f in system.feeders
+    )
+    return {
+        "dso_to_tso": int(dso),
+        "tso_to_dso": 0,
+        "der_to_tso": int(3 * n_der * p),
+        "tso_to_der": int(n_der * t),
+    }
+
+
+def schedule_days(
+    system: IntegratedSystem,
+    study: StudyConfig,
+    days: list[dt.date],
+    seed: int,
+    threads: int = 1,
+    forecaster: ScenarioForecaster | None = None,
+) -> list[DayOutcome]:
+    """Schedule consecutive days with one coordination model, re-using one built model.
+
+    The first day builds the Pyomo model and hands it to HiGHS; later days only change
+    the mutable parameters (scenario data) and re-solve (from presolve: another day's
+    basis is a poor start, measured in ``benchmarks/bench_default_study.py``). Each day starts
+    and ends with the batteries' initial energy, so days are independent work units.
+
+    Parameters
+    ----------
+    system : IntegratedSystem
+    study : StudyConfig
+    days : list of datetime.date
+    seed : int
+        Study seed; day ``d`` draws its scenarios from ``(seed, d)``.
+    threads : int
+        HiGHS threads.
+    forecaster : ScenarioForecaster, optional
+        Fitted forecasters (``scenarios.method: forecast``); fitted here if missing.
+    """
+    limit_threads()
+    if forecaster is None:
+        forecaster = fit_study_forecaster(study, seed)
+    options = TwoStageOptions.from_study(study)
+    out: list[DayOutcome] = []
+    tsm = solver = None
+    for day in days:
+        tick = time.perf_counter()
+        data = day_data(system, study_scenarios(study, day, seed, forecaster), options)
+        if tsm is None:
+            tsm = build_two_stage(system, data, options)
+            solver = PersistentSolver(tsm.model, threads=threads)
+            build_s = tsm.build_seconds
+        else:
+            tsm.set_data(data)
+            solver.update_parameters(warm_start=False)
+            build_s = 0.0
+        try:
+            result = solver.solve()
+        except SolverError as exc:
+            out.append(
+                DayOutcome(MODEL, day, None, data, "failed", str(exc), time.perf_counter() - tick)
+            )
+            continue
+        ds = extract_two_stage(tsm, data, result)
+        ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
+        for key, value in data_exchange(system, data).items():
+            ds[f"exchange_{key}_values"] = xr.DataArray(
+                value,
+                attrs={
+                    "units": "1",
+                    "long_name": f"numbers exchanged {key.replace('_', ' ')} per day",
+                },
+            )
+        out.append(
+            DayOutcome(MODEL, day, ds, data, result.status.value, "", time.perf_counter() - tick)
+        )
+    return out

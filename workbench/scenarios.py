@@ -1,0 +1,147 @@
+"""Scenario sets of a study's days: fitted forecasters or perturbed observed profiles.
+
+:func:`fit_study_forecaster` fits the study's forecasters once (on the history before
+``start_date``); the caller keeps the result and passes it on (the runner scatters it
+to the Dask workers once). :func:`study_scenarios` then issues one day's scenario set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import xarray as xr
+
+from cases.study import StudyConfig
+from forecasts.covariates import read_covariates
+from forecasts.generate import ScenarioForecaster, fit_scenario_forecaster, forecast_scenarios
+from forecasts.history import check_source
+from forecasts.scenarios import generate_scenarios
+
+__all__ = [
+    "check_forecast_sources",
+    "fit_study_forecaster",
+    "fitted_forecaster",
+    "forecast_day",
+    "study_covariates",
+    "study_scenarios",
+]
+
+
+def check_forecast_sources(study: StudyConfig) -> None:
+    """Check the history sources named in ``forecast`` (scheduling and evaluation).
+
+    Raises
+    ------
+    ForecastError
+        For a name that is not a source of the resource's kind.
+    """
+    for resource, name in study.forecast.sources.model_dump().items():
+        check_source(name, resource.split("_")[0], field=f"forecast.sources.{resource}")
+    ev = study.forecast.evaluation
+    check_source(ev.pv, "pv", field="forecast.evaluation.pv")
+    check_source(ev.load, "load", field="forecast.evaluation.load")
+
+
+def study_covariates(study: StudyConfig) -> dict[str, pd.DataFrame]:
+    """The covariate tables of the study's scheduling resources (``forecast.covariates``)."""
+    fcfg = study.forecast
+    return {
+        resource: read_covariates(path, field=f"forecast.covariates.{resource}")
+        for resource, path in fcfg.covariates.items()
+        if resource in type(fcfg.sources).model_fields
+    }
+
+
+def fit_study_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster | None:
+    """The study's fitted forecasters (``scenarios.method: forecast``), else None."""
+    if study.scenarios.method != "forecast":
+        return None
+    return fitted_forecaster(study, seed)
+
+
+def fitted_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster:
+    """Fit the study's forecasters (``forecast``) on the history before its first day.
+
+    The fitted forecasters keep the covariate tables for the forecast days.
+    """
+    fcfg = study.forecast
+    covariates = study_covariates(study)
+    return fit_scenario_forecaster(
+        fcfg.sources.model_dump(),
+        before=study.start_date,
+        issue_hour=fcfg.issue_hour,
+        max_iter=fcfg.max_iter,
+        random_state=seed,
+        covariates=covariates or None,
+    )
+
+
+def forecast_day(
+    study: StudyConfig,
+    day: dt.date,
+    seed: int,
+    forecaster: ScenarioForecaster,
+    resolutions_minutes: tuple[int, ...],
+    n_scenarios: int | None = None,
+) -> xr.Dataset:
+    """The forecast scenario set of one study day, at ``resolutions_minutes``.
+
+    Parameters
+    ----------
+    n_scenarios : int, optional
+        Scenarios kept (default the study's ``scenarios.n_scenarios``).
+    """
+    fcfg = study.forecast
+    n = study.scenarios.n_scenarios if n_scenarios is None else n_scenarios
+    return forecast_scenarios(
+        forecaster,
+        day,
+        n,
+        seed=seed,
+        n_samples=max(fcfg.n_samples, n),
+        reduction=fcfg.reduction,
+        resolutions_minutes=resolutions_minutes,
+        start_hour=study.start_hour,
+        horizon_hours=study.horizon_hours,
+        independent=fcfg.copula == "independent",
+    )
+
+
+def study_scenarios(
+    study: StudyConfig,
+    day: dt.date,
+    seed: int,
+    forecaster: ScenarioForecaster | None = None,
+    n_scenarios: int | None = None,
+) -> xr.Dataset:
+    """The scenario set of one day of a study.
+
+    With ``scenarios.method: forecast`` the fitted ``forecaster``
+    (:func:`fit_study_forecaster`) issues it; it is fitted here (once per call) if not
+    given, so callers that issue several days pass it in.
+
+    Parameters
+    ----------
+    n_scenarios : int, optional
+        Scenarios of the set (default the study's ``scenarios.n_scenarios``).
+    """
+    sc = study.scenarios
+    n = sc.n_scenarios if n_scenarios is None else n_scenarios
+    if sc.method == "forecast":
+        fc = forecaster if forecaster is not None else fitted_forecaster(study, seed)
+        return forecast_day(
+            study, day, seed, fc, (study.resolution.second_stage_minutes,), n_scenarios=n
+        )
+    return generate_scenarios(
+        day,
+        n,
+        seed=seed,
+        resolution_minutes=study.resolution.second_stage_minutes,
+        horizon_hours=study.horizon_hours,
+        start_hour=study.start_hour,
+        pv_sigma=sc.pv_sigma,
+        load_sigma=sc.load_sigma,
+        wind_sigma=sc.wind_sigma,
+        correlation_hours=sc.correlation_hours,
+    )
