@@ -56,9 +56,17 @@ class _Frozen(BaseModel):
 
 
 class TransmissionConfig(_Frozen):
-    """The transmission case: a pandapower built-in name or a JSON file."""
+    """The transmission case: a pandapower built-in name or a JSON file.
+
+    ``technologies`` assigns a technology of ``cases/data/ter_technologies_2016.csv``
+    (marginal cost from 2016 fuel and CO2 prices, ramp rate) to units named
+    ``<table>/<index>`` (``gen/0``, ``ext_grid/0``); ``marginal_cost_eur_per_mwh``
+    overrides a unit's cost. Units left out keep the case's own cost and no ramp limit.
+    """
 
     network: str = "case39"
+    technologies: dict[str, str] = Field(default_factory=dict)
+    marginal_cost_eur_per_mwh: dict[str, float] = Field(default_factory=dict)
 
 
 class PvFleetConfig(_Frozen):
@@ -230,22 +238,48 @@ class ForecastConfig(_Frozen):
 
 
 class RiskConfig(_Frozen):
-    """Objective ``(1 - beta) E[cost] + beta CVaR_alpha[cost]``."""
+    """Objective ``(1 - beta) E[cost] + beta CVaR_alpha[cost]``.
+
+    ``recourse_efficiency_weight`` adds that weight of the expected cost, so that every
+    scenario's recourse stays cost-efficient where the CVaR ignores it (beta = 1).
+    """
 
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.9
     beta: Fraction = 0.3
+    recourse_efficiency_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 1e-3
 
 
 class PricesConfig(_Frozen):
-    """Prices and penalties [EUR/MWh, EUR/MW per hour]."""
+    """Prices and penalties [EUR/MWh, EUR/MW per hour].
+
+    The fuel of the TER is paid on their realised output (``transmission``); these are
+    the prices of services and last resorts. ``voll``: load shed and EV energy not
+    delivered. ``deviation``: balancing energy, each direction, on top of the fuel it
+    changes. ``spill``: generation spilled outside a bid (TER below their down reserve,
+    PV beyond its flexibility, wind). ``ter_reserve`` / ``der_flexibility``: capacity,
+    per MW and hour. ``der_activation``: activated battery/EV flexibility.
+    ``pv_curtailment``: compensation of curtailment inside the accepted PV flexibility.
+    """
 
     voll_eur_per_mwh: PositiveFloat = 3000.0
-    balancing_premium_eur_per_mwh: NonNegFloat = 15.0
-    ter_reserve_eur_per_mw_h: NonNegFloat = 2.0
-    der_flexibility_eur_per_mw_h: NonNegFloat = 1.0
+    deviation_eur_per_mwh: NonNegFloat = 2.0
+    spill_eur_per_mwh: NonNegFloat = 200.0
+    ter_reserve_eur_per_mw_h: NonNegFloat = 8.0
+    der_flexibility_eur_per_mw_h: NonNegFloat = 4.0
     der_activation_eur_per_mwh: NonNegFloat = 5.0
-    pv_curtailment_eur_per_mwh: NonNegFloat = 30.0
+    pv_curtailment_eur_per_mwh: NonNegFloat = 60.0
     battery_degradation_eur_per_mwh: NonNegFloat = 2.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PricesConfig:
+        if not self.pv_curtailment_eur_per_mwh <= self.spill_eur_per_mwh <= self.voll_eur_per_mwh:
+            raise ValueError(
+                "prices must satisfy pv_curtailment <= spill <= voll (a bid is cheaper than "
+                "an emergency, and spilling cheaper than shedding), got "
+                f"{self.pv_curtailment_eur_per_mwh} / {self.spill_eur_per_mwh} / "
+                f"{self.voll_eur_per_mwh} EUR/MWh"
+            )
+        return self
 
 
 class ModelConfig(_Frozen):
@@ -254,6 +288,7 @@ class ModelConfig(_Frozen):
     polygon_sides: Literal[4, 8, 12, 16, 24, 32] = 8
     voltage_margin_pu: Annotated[float, Field(ge=0.0, le=0.05)] = 0.005
     cost_segments: Annotated[int, Field(ge=1, le=64)] = 8
+    schedule_following: Literal["ramp", "step"] = "ramp"
 
 
 class AcCheckConfig(_Frozen):
@@ -275,7 +310,7 @@ class StudyConfig(_Frozen):
     start_hour: Annotated[int, Field(ge=0, le=23)] = 0
     horizon_hours: Annotated[int, Field(ge=1, le=24)] = 24
     models: tuple[Literal["tso_managed"], ...] = ("tso_managed",)
-    transmission: TransmissionConfig = TransmissionConfig()
+    transmission: TransmissionConfig = Field(default_factory=TransmissionConfig)
     feeders: tuple[FeederConfig, ...] = Field(default=(), max_length=64)
     resolution: ResolutionConfig = ResolutionConfig()
     scenarios: ScenarioConfig = ScenarioConfig()

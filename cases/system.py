@@ -20,6 +20,7 @@ from cases.errors import CaseError
 from cases.feeders import FeederArrays, feeder_arrays, scale_feeder
 from cases.networks import check_ratings, load_network
 from cases.study import StudyConfig
+from cases.technologies import apply_technologies
 from cases.transmission import TransmissionArrays, transmission_arrays
 
 __all__ = ["Feeder", "IntegratedNet", "IntegratedSystem", "build_system"]
@@ -197,7 +198,11 @@ def build_system(study: StudyConfig) -> IntegratedSystem:
         sel = tnet.load.bus == bus
         tnet.load.loc[sel, "p_mw"] *= 1.0 - share
         tnet.load.loc[sel, "q_mvar"] *= 1.0 - share
-    tarr = transmission_arrays(tnet, f"transmission '{study.transmission.network}'")
+    tarr = apply_technologies(
+        transmission_arrays(tnet, f"transmission '{study.transmission.network}'"),
+        study.transmission.technologies,
+        study.transmission.marginal_cost_eur_per_mwh,
+    )
     loads = tnet.load[tnet.load.in_service]
     load_p = (loads.p_mw * loads.scaling).groupby(loads.bus).sum()
     t_load = np.array([load_p.get(b, 0.0) for b in tarr.bus_index])

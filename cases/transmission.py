@@ -53,6 +53,10 @@ class TransmissionArrays:
     gen_pmin_mw, gen_pmax_mw : ndarray [MW]
     gen_cost_c0_eur_per_h, gen_cost_c1_eur_per_mwh, gen_cost_c2_eur_per_mw2h : ndarray
         Polynomial cost ``c0 + c1 p + c2 p^2`` [EUR/h].
+    gen_ramp_mw_per_h : ndarray [MW/h]
+        Ramp limit of each unit (``inf``: none).
+    gen_technology : ndarray of str
+        Technology of each unit (``case`` where the case's own cost is used).
     """
 
     base_mva: float
@@ -75,6 +79,14 @@ class TransmissionArrays:
     gen_cost_c0_eur_per_h: np.ndarray
     gen_cost_c1_eur_per_mwh: np.ndarray
     gen_cost_c2_eur_per_mw2h: np.ndarray
+    gen_ramp_mw_per_h: np.ndarray | None = None
+    gen_technology: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.gen_ramp_mw_per_h is None:
+            object.__setattr__(self, "gen_ramp_mw_per_h", np.full(self.n_gen, np.inf))
+        if self.gen_technology is None:
+            object.__setattr__(self, "gen_technology", np.full(self.n_gen, "case"))
 
     @property
     def n_bus(self) -> int:

@@ -194,6 +194,7 @@ def forecast_scenarios(
     horizon_hours: int = 24,
     independent: bool = False,
     covariates: Mapping[str, pd.DataFrame] | None = None,
+    stream: int = 0,
 ) -> xr.Dataset:
     """A weighted scenario set of one day from the fitted forecasters.
 
@@ -223,6 +224,10 @@ def forecast_scenarios(
         Sample every step independently instead of through the copula (for scoring).
     covariates : mapping of str to pandas.DataFrame, optional
         Covariates per resource for the day; default those the forecasters were fitted with.
+    stream : int
+        Independent random stream (>= 0): stream ``k > 0`` draws from
+        ``SeedSequence([seed, day.toordinal(), k])`` (fresh samples for an out-of-sample
+        evaluation).
 
     Returns
     -------
@@ -242,7 +247,8 @@ def forecast_scenarios(
             f"horizon {start_hour}:00 + {horizon_hours} h must lie within the day "
             "(start_hour in 0..23, start_hour + horizon_hours <= 24)"
         )
-    rng = np.random.default_rng(np.random.SeedSequence([seed, day.toordinal()]))
+    entropy = [seed, day.toordinal()] + ([stream] if stream else [])
+    rng = np.random.default_rng(np.random.SeedSequence(entropy))
     samples, qs = scenario_samples(
         fc, day, n_samples, rng, independent=independent, covariates=covariates
     )

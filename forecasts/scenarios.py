@@ -74,6 +74,7 @@ def generate_scenarios(
     load_sigma: float = 0.05,
     wind_sigma: float = 0.2,
     correlation_hours: float = 3.0,
+    stream: int = 0,
 ) -> xr.Dataset:
     """Equiprobable PV, load and wind scenarios for one day.
 
@@ -96,6 +97,10 @@ def generate_scenarios(
         Relative standard deviation of the multiplicative error [-].
     correlation_hours : float
         Correlation time of the errors [h].
+    stream : int
+        Independent random stream (>= 0): stream ``k > 0`` uses
+        ``SeedSequence([seed, day.toordinal(), k])`` instead (fresh scenarios for an
+        out-of-sample evaluation).
 
     Returns
     -------
@@ -123,7 +128,8 @@ def generate_scenarios(
     sigma = np.array(
         [pv_sigma if r == "pv" else wind_sigma if r == "wind" else load_sigma for r in RESOURCES]
     )
-    children = np.random.SeedSequence([seed, day.toordinal()]).spawn(n_scenarios)
+    entropy = [seed, day.toordinal()] + ([stream] if stream else [])
+    children = np.random.SeedSequence(entropy).spawn(n_scenarios)
     values = np.empty((n_scenarios, n_t, n_r))
     for s, child in enumerate(children):
         noise = _ar1(np.random.default_rng(child), n_t, n_r, rho)

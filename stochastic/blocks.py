@@ -123,20 +123,28 @@ def _new_block(model: pyo.ConcreteModel, name: str) -> pyo.Block:
 
 @dataclass(frozen=True)
 class TerPrices:
-    """Prices of transmission energy resources.
+    """Prices and options of transmission energy resources.
 
     Attributes
     ----------
     reserve_eur_per_mw_h : float
-        Reserve capacity, per MW and hour, each direction.
-    balancing_premium_eur_per_mwh : float
+        Reserve capacity, per MW and hour, each direction (first stage).
+    deviation_eur_per_mwh : float
+        Symmetric cost of balancing energy, on top of the fuel it changes.
+    spill_eur_per_mwh : float
+        Downward redispatch beyond the reserve (emergency), on top of the fuel it saves.
     cost_segments : int
-        Tangent cuts of the quadratic energy cost: ``cost_segments + 1`` points.
+        Tangent cuts of a quadratic fuel cost: ``cost_segments + 1`` points.
+    follow : {"step", "ramp"}
+        How the hourly schedule becomes the reference trajectory of the steps
+        (:meth:`StageGrid.reference_weights`).
     """
 
     reserve_eur_per_mw_h: float
-    balancing_premium_eur_per_mwh: float
+    deviation_eur_per_mwh: float
+    spill_eur_per_mwh: float
     cost_segments: int
+    follow: str = "ramp"
 
 
 def define_ter(
@@ -146,12 +154,17 @@ def define_ter(
     prices: TerPrices,
     name: str = "ter",
 ) -> tuple[Part, list[Terms]]:
-    """Transmission energy resources: day-ahead schedules and reserve, balancing.
+    """Transmission energy resources: day-ahead schedules and reserve; realised output.
 
-    First stage (period, gen): ``schedule_mw`` in [pmin, pmax], ``reserve_up_mw`` and
-    ``reserve_down_mw`` within the head- and footroom, ``cost_eur_per_h`` above the tangent
-    cuts of the quadratic cost. Second stage (scenario, time, gen): ``balancing_up_mw`` and
-    ``balancing_down_mw`` within the reserve of the step's period.
+    First stage (period, gen): ``schedule_mw`` in [pmin, pmax] within the ramp limits
+    between periods, ``reserve_up_mw`` / ``reserve_down_mw`` within head- and footroom,
+    paid per MW and hour. Second stage (scenario, time, gen): the realised output
+    ``p_mw`` = reference + ``balancing_up_mw`` - ``balancing_down_mw`` - ``spill_mw``,
+    balancing within the reserve of the step's period and ``spill_mw`` (downward beyond
+    the reserve) unlimited, so any schedule admits a recourse. The fuel of the realised
+    output is paid per step (``fuel_eur_per_h`` above the tangent cuts of the cost curve;
+    exact for linear costs), balancing at a symmetric deviation cost and spill at the
+    spill price. Reference plus balancing respects the ramp limits step to step.
 
     Returns
     -------
@@ -167,70 +180,115 @@ def define_ter(
     ph, dt = grid.period_h, grid.step_h
     pmin, pmax = tarr.gen_pmin_mw, tarr.gen_pmax_mw
     span = np.maximum(pmax - pmin, 0.0)
+    ramp = tarr.gen_ramp_mw_per_h
     pd_ = ("period", "gen")
-    v["schedule_mw"] = add_var(blk, "schedule_mw", (P, G), pd_, pmin, pmax)
-    v["reserve_up_mw"] = add_var(blk, "reserve_up_mw", (P, G), pd_, 0.0, span)
-    v["reserve_down_mw"] = add_var(blk, "reserve_down_mw", (P, G), pd_, 0.0, span)
+    sched = v["schedule_mw"] = add_var(blk, "schedule_mw", (P, G), pd_, pmin, pmax)
+    up = v["reserve_up_mw"] = add_var(blk, "reserve_up_mw", (P, G), pd_, 0.0, span)
+    dn = v["reserve_down_mw"] = add_var(blk, "reserve_down_mw", (P, G), pd_, 0.0, span)
     pg = grid.period_rows(G)
-    sched, up, dn = v["schedule_mw"], v["reserve_up_mw"], v["reserve_down_mw"]
     part.rows["headroom"] = add_rows(
         blk, "headroom", (P, G), pd_, [terms(sched, pg, pg), terms(up, pg, pg)], None, pmax
     )
     part.rows["footroom"] = add_rows(
         blk, "footroom", (P, G), pd_, [terms(sched, pg, pg), terms(dn, pg, pg, -1.0)], pmin, None
     )
-    cost = v["cost_eur_per_h"] = add_var(blk, "cost_eur_per_h", (P, G), pd_)
-    slope, icpt = tangent_cuts(tarr, prices.cost_segments)
-    K = slope.shape[1]
-    crow = np.arange(P * G * K).reshape(P, G, K)
-    part.rows["cost_cut"] = add_rows(
-        blk,
-        "cost_cut",
-        (P, G, K),
-        ("period", "gen", "cut"),
-        [terms(cost, crow, pg[:, :, None]), terms(sched, crow, pg[:, :, None], -slope[None])],
-        np.broadcast_to(icpt[None], (P, G, K)),
-        None,
-    )
-    part.cost("tso", FIRST, "energy", terms(cost, 0, pg, ph))
+    limited = np.flatnonzero(np.isfinite(ramp))
+    if P > 1 and len(limited):
+        nl = len(limited)
+        rr = np.arange((P - 1) * nl).reshape(P - 1, nl)
+        part.rows["schedule_ramp"] = add_rows(
+            blk,
+            "schedule_ramp",
+            (P - 1, nl),
+            ("period_change", "gen_ramp_limited"),
+            [
+                terms(sched, rr, pg[1:, limited]),
+                terms(sched, rr, pg[:-1, limited], -1.0),
+            ],
+            np.broadcast_to(-ramp[limited] * ph, (P - 1, nl)),
+            np.broadcast_to(ramp[limited] * ph, (P - 1, nl)),
+        )
     for var in (up, dn):
         part.cost("tso", FIRST, "reserve", terms(var, 0, pg, prices.reserve_eur_per_mw_h * ph))
-    part = _replace_first(
-        part, ("schedule_mw", "reserve_up_mw", "reserve_down_mw", "cost_eur_per_h")
-    )
+    part = _replace_first(part, ("schedule_mw", "reserve_up_mw", "reserve_down_mw"))
 
-    bal_up = v["balancing_up_mw"] = add_var(blk, "balancing_up_mw", (S, T, G), (*SD, "gen"), 0.0)
-    bal_dn = v["balancing_down_mw"] = add_var(
-        blk, "balancing_down_mw", (S, T, G), (*SD, "gen"), 0.0
-    )
+    gd = (*SD, "gen")
+    p_out = v["p_mw"] = add_var(blk, "p_mw", (S, T, G), gd, np.minimum(pmin, 0.0), pmax)
+    bal_up = v["balancing_up_mw"] = add_var(blk, "balancing_up_mw", (S, T, G), gd, 0.0)
+    bal_dn = v["balancing_down_mw"] = add_var(blk, "balancing_down_mw", (S, T, G), gd, 0.0)
+    spill = v["spill_mw"] = add_var(blk, "spill_mw", (S, T, G), gd, 0.0)
     r = grid.rows(G)
+    weights = grid.reference_weights(prices.follow)
+    reference = grid.reference_terms(sched, r, weights, -1.0)
+    part.rows["output"] = add_rows(
+        blk,
+        "output",
+        (S, T, G),
+        gd,
+        [
+            terms(p_out, r, r),
+            reference,
+            terms(bal_up, r, r, -1.0),
+            terms(bal_dn, r, r),
+            terms(spill, r, r),
+        ],
+        0.0,
+        0.0,
+    )
     for var, res, label in ((bal_up, up, "up"), (bal_dn, dn, "down")):
         part.rows[f"balancing_{label}_limit"] = add_rows(
             blk,
             f"balancing_{label}_limit",
             (S, T, G),
-            (*SD, "gen"),
+            gd,
             [terms(var, r, r), grid.first_terms(res, r, -1.0)],
             None,
             0.0,
         )
-    # balancing energy: upward at the unit's highest marginal cost plus the premium, downward
-    # refunded at its lowest marginal cost minus the premium
-    prem = prices.balancing_premium_eur_per_mwh
-    c1, c2 = tarr.gen_cost_c1_eur_per_mwh, tarr.gen_cost_c2_eur_per_mw2h
-    mc_hi = c1 + 2.0 * c2 * pmax
-    mc_lo = c1 + 2.0 * c2 * pmin
+    if T > 1 and len(limited):
+        # reference + balancing (not the emergency spill) moves at most ramp * dt per step
+        nl = len(limited)
+        rr = np.arange(S * (T - 1) * nl).reshape(S, T - 1, nl)
+        now, before = r[:, 1:, :][:, :, limited], r[:, :-1, :][:, :, limited]
+        ramp_terms = [
+            terms(p_out, rr, now),
+            terms(p_out, rr, before, -1.0),
+            terms(spill, rr, now),
+            terms(spill, rr, before, -1.0),
+        ]
+        part.rows["output_ramp"] = add_rows(
+            blk,
+            "output_ramp",
+            (S, T - 1, nl),
+            (*SD, "gen_ramp_limited"),
+            ramp_terms,
+            np.broadcast_to(-ramp[limited] * dt, (S, T - 1, nl)),
+            np.broadcast_to(ramp[limited] * dt, (S, T - 1, nl)),
+        )
+    fuel = v["fuel_eur_per_h"] = add_var(blk, "fuel_eur_per_h", (S, T, G), gd)
+    slope, icpt = tangent_cuts(tarr, prices.cost_segments)
+    K = slope.shape[1]
+    crow = np.arange(S * T * G * K).reshape(S, T, G, K)
+    part.rows["fuel_cut"] = add_rows(
+        blk,
+        "fuel_cut",
+        (S, T, G, K),
+        (*gd, "cut"),
+        [
+            terms(fuel, crow, r[..., None]),
+            terms(p_out, crow, r[..., None], -slope[None, None]),
+        ],
+        np.broadcast_to(icpt[None, None], (S, T, G, K)),
+        None,
+    )
     cr = grid.cost_rows(G)
-    part.cost("tso", SECOND, "balancing", terms(bal_up, cr, r, (mc_hi + prem) * dt))
-    part.cost("tso", SECOND, "balancing", terms(bal_dn, cr, r, (prem - mc_lo) * dt))
+    part.cost("tso", SECOND, "fuel", terms(fuel, cr, r, dt))
+    for var in (bal_up, bal_dn):
+        part.cost("tso", SECOND, "balancing", terms(var, cr, r, prices.deviation_eur_per_mwh * dt))
+    part.cost("tso", SECOND, "spill", terms(spill, cr, r, prices.spill_eur_per_mwh * dt))
 
     bus_rows = grid.rows(tarr.n_bus)[:, :, tarr.gen_bus]  # (S, T, G)
-    injections = [
-        grid.first_terms(sched, bus_rows),
-        terms(bal_up, bus_rows, r),
-        terms(bal_dn, bus_rows, r, -1.0),
-    ]
-    return part, injections
+    return part, [terms(p_out, bus_rows, r)]
 
 
 def _replace_first(part: Part, names: tuple[str, ...]) -> Part:
@@ -515,14 +573,22 @@ class DerPrices:
     activation_eur_per_mwh : float
         Activated flexibility energy.
     pv_curtailment_eur_per_mwh : float
+        Curtailment inside the accepted PV flexibility.
     battery_degradation_eur_per_mwh : float
         Per MWh charged and per MWh discharged.
+    spill_eur_per_mwh : float
+        Any generation spilled outside a bid (PV beyond its flexibility, wind, other
+        fixed units): the emergency price that keeps every scenario feasible.
+    ev_unserved_eur_per_mwh : float
+        EV energy not delivered by departure.
     """
 
     flexibility_eur_per_mw_h: float
     activation_eur_per_mwh: float
     pv_curtailment_eur_per_mwh: float
     battery_degradation_eur_per_mwh: float
+    spill_eur_per_mwh: float
+    ev_unserved_eur_per_mwh: float
 
 
 def define_der(
@@ -531,6 +597,7 @@ def define_der(
     fleet: DerFleet,
     feeders: list[FeederArrays],
     pv_available_mw: np.ndarray,
+    fixed_available_mw: np.ndarray,
     battery_energy_init_mwh: np.ndarray,
     ev_energy_mwh: np.ndarray,
     ev_available: np.ndarray,
@@ -552,6 +619,9 @@ def define_der(
         The units (any subset of a system's fleet; ``feeder`` indexes ``feeders``).
     feeders : list of FeederArrays
     pv_available_mw : ndarray (scenario, time, pv) [MW]
+    fixed_available_mw : ndarray (scenario, time, fixed) [MW]
+        Output of the fixed-profile units (wind, other), which enters the feeders' net
+        demand; ``fixed_spill_mw`` may spill it.
     battery_energy_init_mwh : ndarray (battery,) [MWh]
         Energy at the start; also the least energy at the end.
     ev_energy_mwh : ndarray (ev,) [MWh]
@@ -693,6 +763,34 @@ def define_der(
         "curtailment",
         terms(curt, grid.cost_rows(npv), rp, o.pv_curtailment_eur_per_mwh * dt),
     )
+    pv_spill = v["pv_spill_mw"] = add_var(
+        blk, "pv_spill_mw", (S, T, npv), (*SD, "pv"), 0.0, pv_avail
+    )
+    part.rows["pv_within_available"] = add_rows(
+        blk,
+        "pv_within_available",
+        (S, T, npv),
+        (*SD, "pv"),
+        [terms(curt, rp, rp), terms(pv_spill, rp, rp)],
+        None,
+        pv_avail if npv else 0.0,
+    )
+    part.cost(
+        owner, SECOND, "spill", terms(pv_spill, grid.cost_rows(npv), rp, o.spill_eur_per_mwh * dt)
+    )
+    nfix = len(fleet.fixed)
+    fix_avail = None
+    if nfix:
+        fix_avail = part.params["fixed_available_mw"] = add_param(
+            blk, "fixed_available_mw", fixed_available_mw, (*SD, "fixed")
+        )
+    fix_spill = v["fixed_spill_mw"] = add_var(
+        blk, "fixed_spill_mw", (S, T, nfix), (*SD, "fixed"), 0.0, fix_avail
+    )
+    rf = grid.rows(nfix)
+    part.cost(
+        owner, SECOND, "spill", terms(fix_spill, grid.cost_rows(nfix), rf, o.spill_eur_per_mwh * dt)
+    )
 
     # ---- second stage: batteries ----
     bdims = (*SD, "battery")
@@ -759,14 +857,30 @@ def define_der(
             blk, "ev_energy_mwh", np.broadcast_to(ev_energy_mwh, (S, nev)), ("scenario", "ev")
         )
     se = np.broadcast_to(np.arange(S * nev).reshape(S, 1, nev), (S, T, nev))
+    unserved = v["ev_unserved_mwh"] = add_var(
+        blk, "ev_unserved_mwh", (S, nev), ("scenario", "ev"), 0.0, ev_energy
+    )
+    sn = np.arange(S * nev).reshape(S, nev)
     part.rows["ev_energy_delivered"] = add_rows(
         blk,
         "ev_energy_delivered",
         (S, nev),
         ("scenario", "ev"),
-        [terms(charge, se, rev, dt * eeff)],
+        [terms(charge, se, rev, dt * eeff), terms(unserved, sn, sn)],
         ev_energy if nev else 0.0,
         ev_energy if nev else 0.0,
+    )
+    # the cost rows are (scenario, time): unserved energy is counted in the last step
+    part.cost(
+        owner,
+        SECOND,
+        "ev_unserved",
+        terms(
+            unserved,
+            np.broadcast_to(np.arange(S)[:, None] * T + (T - 1), (S, nev)),
+            sn,
+            o.ev_unserved_eur_per_mwh,
+        ),
     )
     part = _replace_first(part, tuple(first))
 
@@ -774,18 +888,28 @@ def define_der(
     inj = DerInjections([[] for _ in feeders], [[] for _ in feeders])
     for fi, arrays in enumerate(feeders):
         rows = grid.rows(arrays.n_branch)
-        for units, kind in ((fleet.pv, "pv"), (fleet.battery, "battery"), (fleet.ev, "ev")):
+        for units, kind in (
+            (fleet.pv, "pv"),
+            (fleet.battery, "battery"),
+            (fleet.ev, "ev"),
+            (fleet.fixed, "fixed"),
+        ):
             sel = np.flatnonzero((units.feeder == fi).to_numpy())
             if not len(sel):
                 continue
             bus = units.bus.to_numpy()[sel]
             if (bus == 0).any():
-                raise ValueError(f"feeder '{arrays.name}': DER on the root bus is not supported")
+                raise ValueError(
+                    f"feeder '{arrays.name}': {kind} unit on the root bus is not supported"
+                )
             urow = rows[:, :, bus - 1]
             ucol = grid.rows(len(units))[:, :, sel]
             if kind == "pv":
                 inj.p[fi].append(terms(curt, urow, ucol, -1.0))
+                inj.p[fi].append(terms(pv_spill, urow, ucol, -1.0))
                 inj.q[fi].append(terms(pv_q, urow, ucol, 1.0))
+            elif kind == "fixed":
+                inj.p[fi].append(terms(fix_spill, urow, ucol, -1.0))
             elif kind == "battery":
                 inj.p[fi].append(terms(pdis, urow, ucol, 1.0))
                 inj.p[fi].append(terms(pc, urow, ucol, -1.0))

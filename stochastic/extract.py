@@ -14,11 +14,22 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from cases.system import IntegratedSystem
+from stochastic.linear import VarArray
 from stochastic.risk import cvar
 from stochastic.solve import SolveResult
 from stochastic.twostage import DayData, TwoStageModel
 
-__all__ = ["branch_names", "bus_names", "der_names", "extract_two_stage", "gen_names"]
+__all__ = [
+    "branch_names",
+    "bus_names",
+    "cost_book",
+    "der_names",
+    "extract_two_stage",
+    "first_stage_values",
+    "first_stage_vars",
+    "gen_names",
+    "scenario_summary",
+]
 
 
 def gen_names(system: IntegratedSystem) -> list[str]:
@@ -52,6 +63,98 @@ def _da(values, dims, units: str, long_name: str) -> xr.DataArray:
     )
 
 
+def first_stage_values(tsm: TwoStageModel) -> xr.DataArray:
+    """Every first-stage (nonanticipative) variable of a solved model, by Pyomo name.
+
+    Returns
+    -------
+    xarray.DataArray
+        (first_stage,), names such as ``ter.schedule_mw[12]``; :func:`fix_first_stage`
+        fixes a model of the same system and options at these values.
+    """
+    names, values = [], []
+    for part in tsm.parts.values():
+        for key in part.first_stage:
+            var = part.vars[key]
+            names += [f"{part.name}.{key}[{i}]" for i in range(var.size)]
+            values.append(var.values().ravel())
+    return xr.DataArray(
+        np.concatenate(values) if values else np.zeros(0),
+        dims=("first_stage",),
+        coords={"first_stage": names},
+        attrs={"units": "MW", "long_name": "first-stage decisions by model variable"},
+    )
+
+
+def first_stage_vars(tsm: TwoStageModel) -> dict[str, VarArray]:
+    """The first-stage variable arrays of a model, keyed ``<part>.<name>``."""
+    return {
+        f"{part.name}.{key}": part.vars[key]
+        for part in tsm.parts.values()
+        for key in part.first_stage
+    }
+
+
+def scenario_summary(tsm: TwoStageModel) -> dict[str, np.ndarray]:
+    """Per-scenario totals of a solved model, each (scenario,).
+
+    Returns
+    -------
+    dict
+        ``cost_eur`` (first stage + recourse) [EUR], ``load_shed_mwh``,
+        ``curtailment_mwh`` (PV inside and beyond its bid, fixed units) and ``spill_mwh``
+        (everything spilled outside a bid, TER included) [MWh].
+    """
+    dt = tsm.options.dt_h
+    first = float(pyo.value(tsm.first_stage_cost))
+
+    def energy(part: str, name: str) -> np.ndarray:
+        return tsm.var(part, name).values().sum(axis=(1, 2)) * dt
+
+    shed = energy("transmission", "shed_mw")
+    for i in range(len(tsm.feeders)):
+        shed = shed + energy(f"feeder_{i}", "shed_mw")
+    pv_spill = energy("der", "pv_spill_mw")
+    fixed_spill = energy("der", "fixed_spill_mw")
+    return {
+        "cost_eur": first + tsm.risk.cost.values(),
+        "load_shed_mwh": shed,
+        "curtailment_mwh": energy("der", "pv_curtailment_mw") + pv_spill + fixed_spill,
+        "spill_mwh": energy("ter", "spill_mw") + pv_spill + fixed_spill,
+    }
+
+
+def cost_book(tsm: TwoStageModel) -> xr.DataArray:
+    """Every cost of the solved model per scenario, by owner, stage and kind [EUR].
+
+    Returns
+    -------
+    xarray.DataArray
+        (scenario, cost_item), items named ``<owner>/<stage>/<kind>`` (owner ``tso``,
+        ``dso``, ``der``); first-stage items hold the same value in every scenario, so the
+        items of a scenario sum to its total cost.
+    """
+    S, T = tsm.shape
+    values: dict[str, np.ndarray] = {}
+    for c in tsm.costs():
+        t = c.terms
+        x = t.var.values().ravel()[t.col] * t.coef
+        if c.stage == "first":
+            v = np.full(S, x.sum())
+        else:
+            v = np.bincount(t.row // T, weights=x, minlength=S)
+        owner = c.owner.split("/")[0]
+        key = f"{owner}/{c.stage}/{c.kind}"
+        values[key] = values.get(key, 0.0) + v
+    names = sorted(values)
+    return xr.DataArray(
+        np.array([values[n] for n in names]).T.reshape(S, len(names)),
+        dims=("scenario", "cost_item"),
+        coords={"cost_item": names},
+        attrs={"units": "EUR", "long_name": "cost per scenario by owner, stage and kind"},
+    )
+
+
 def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) -> xr.Dataset:
     """Results of a solved model as a Dataset (first stage without a scenario dimension).
 
@@ -69,14 +172,13 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
     fleet = sysm.fleet
     S, T = tsm.shape
     k = o.steps_per_period
-    hmap = np.arange(T) // k
     npv, nbat, nev = len(fleet.pv), len(fleet.battery), len(fleet.ev)
     w = data.weight
     dt = o.dt_h
 
     # ---- DER on one dimension: PV, batteries, EV ----
     pv_av = data.pv_available_mw
-    pv_offer = np.einsum("s,sph->ph", w, pv_av.reshape(S, -1, k, npv).mean(axis=2))
+    pv_offer = np.einsum("s,sph->ph", w, pv_av.reshape(S, o.n_periods, k, npv).mean(axis=2))
     bid_energy = np.concatenate(
         [pv_offer, der["battery_schedule_mw"], der["ev_schedule_mw"]], axis=1
     )
@@ -84,12 +186,23 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
         [np.zeros_like(der["pv_flex_down_mw"]), der["battery_flex_up_mw"], der["ev_flex_up_mw"]],
         axis=1,
     )
+    # capability offered per period: PV its expected output (curtailable), batteries
+    # their range -p .. p, EV chargers their power while plugged in
+    ev_plugged = data.ev_available.reshape(o.n_periods, k, nev).mean(axis=1)
+    offer = np.concatenate(
+        [
+            pv_offer,
+            np.broadcast_to(2.0 * fleet.battery.p_mw.to_numpy(dtype=float), (len(pv_offer), nbat)),
+            ev_plugged * fleet.ev.p_mw.to_numpy(dtype=float),
+        ],
+        axis=1,
+    )
     bid_dn = np.concatenate(
         [der["pv_flex_down_mw"], der["battery_flex_down_mw"], der["ev_flex_down_mw"]], axis=1
     )
     der_p = np.concatenate(
         [
-            pv_av - der["pv_curtailment_mw"],
+            pv_av - der["pv_curtailment_mw"] - der["pv_spill_mw"],
             der["battery_discharge_mw"] - der["battery_charge_mw"],
             -der["ev_charge_mw"],
         ],
@@ -107,7 +220,9 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
         [der["pv_curtailment_mw"], der["battery_activated_down_mw"], der["ev_activated_down_mw"]],
         axis=2,
     )
-    curt = np.concatenate([der["pv_curtailment_mw"], np.zeros((S, T, nbat + nev))], axis=2)
+    curt = np.concatenate(
+        [der["pv_curtailment_mw"] + der["pv_spill_mw"], np.zeros((S, T, nbat + nev))], axis=2
+    )
     soc = np.concatenate(
         [np.full((S, T, npv), np.nan), der["battery_energy_mwh"], np.full((S, T, nev), np.nan)],
         axis=2,
@@ -115,7 +230,7 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
     der_q = np.concatenate([der["pv_q_mvar"], np.zeros((S, T, nbat + nev))], axis=2)
 
     # ---- TER ----
-    ter_p = ter["schedule_mw"][hmap][None] + ter["balancing_up_mw"] - ter["balancing_down_mw"]
+    ter_p = ter["p_mw"]
 
     # ---- buses and branches ----
     tarr = sysm.transmission
@@ -181,6 +296,18 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
             "ter_balancing_down_mw": _da(
                 ter["balancing_down_mw"], (*sd, "gen"), "MW", "TER downward balancing"
             ),
+            "ter_reference_mw": _da(
+                tsm.grid.reference_weights(o.schedule_following) @ ter["schedule_mw"],
+                ("time", "gen"),
+                "MW",
+                f"TER schedule as followed within the hour ({o.schedule_following})",
+            ),
+            "ter_spill_mw": _da(
+                ter["spill_mw"], (*sd, "gen"), "MW", "TER downward redispatch beyond the reserve"
+            ),
+            "ter_fuel_cost_eur_per_h": _da(
+                ter["fuel_eur_per_h"], (*sd, "gen"), "EUR/h", "TER fuel cost of the realised output"
+            ),
             "der_bid_energy_mw": _da(
                 bid_energy,
                 ("period", "der"),
@@ -189,6 +316,13 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
             ),
             "der_bid_up_mw": _da(
                 bid_up, ("period", "der"), "MW", "DER upward flexibility accepted"
+            ),
+            "der_offer_mw": _da(
+                offer,
+                ("period", "der"),
+                "MW",
+                "flexible range offered by each DER (PV: expected output; battery: 2 x rating; "
+                "EV: rating while plugged in)",
             ),
             "der_bid_down_mw": _da(
                 bid_dn,
@@ -267,11 +401,38 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
         "MWh",
         "expected energy not served",
     )
+    fixed_spill = der["fixed_spill_mw"].sum(axis=(1, 2)) * dt
     ds["curtailment_mwh"] = _da(
-        float(w @ ds.curtailment_mw.sum(("time", "der")).values * dt),
+        float(w @ (ds.curtailment_mw.sum(("time", "der")).values * dt + fixed_spill)),
         (),
         "MWh",
-        "expected PV energy curtailed",
+        "expected energy curtailed or spilled: PV (inside and beyond its bid) and fixed units",
+    )
+    ds["spill_mwh"] = _da(
+        float(
+            w
+            @ (
+                ter["spill_mw"].sum(axis=(1, 2)) * dt
+                + der["pv_spill_mw"].sum(axis=(1, 2)) * dt
+                + fixed_spill
+            )
+        ),
+        (),
+        "MWh",
+        "expected energy spilled outside a bid (TER beyond reserve, PV beyond bid, fixed units)",
+    )
+    ds["ev_unserved_mwh"] = _da(
+        float(w @ der["ev_unserved_mwh"].sum(axis=1)),
+        (),
+        "MWh",
+        "expected EV energy not delivered by departure",
+    )
+    book = cost_book(tsm)
+    ds["cost_item_eur"] = book
+    ds["first_stage_value"] = first_stage_values(tsm)
+    ds = ds.assign_coords(
+        cost_item=book.cost_item,
+        cost_owner=("cost_item", [c.split("/")[0] for c in book.cost_item.values]),
     )
     ds["build_seconds"] = _da(tsm.build_seconds, (), "s", "Pyomo model build time")
     ds["translate_seconds"] = _da(

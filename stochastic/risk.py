@@ -74,6 +74,9 @@ class Cvar:
     excess : VarArray (scenario,) [EUR]
         ``max(cost - eta, 0)``.
     weight, alpha, beta : ParamArray
+    efficiency : ParamArray
+        Weight of the expected cost added to the objective (keeps every scenario's
+        recourse efficient where the CVaR ignores it, e.g. at ``beta = 1``).
     """
 
     cost: VarArray
@@ -82,14 +85,16 @@ class Cvar:
     weight: ParamArray
     alpha: ParamArray
     beta: ParamArray
+    efficiency: ParamArray
 
     def objective_terms(self):
-        """``(1 - beta) sum_s w_s cost_s + beta (eta + sum_s w_s excess_s / (1 - alpha))``.
+        """``(1 - beta + eps) sum_s w_s cost_s + beta (eta + sum_s w_s excess_s / (1 - alpha))``.
 
-        Returns a list of (coefficient expression, VarData) pairs.
+        ``eps`` is the efficiency weight. Returns a list of (coefficient expression,
+        VarData) pairs.
         """
-        a, b = self.alpha.data[0], self.beta.data[0]
-        out = [((1 - b) * w, c) for w, c in zip(self.weight.data, self.cost.data, strict=True)]
+        a, b, e = self.alpha.data[0], self.beta.data[0], self.efficiency.data[0]
+        out = [((1 - b + e) * w, c) for w, c in zip(self.weight.data, self.cost.data, strict=True)]
         out.append((b, self.eta.data[0]))
         out += [
             (b * w / (1 - a), z) for w, z in zip(self.weight.data, self.excess.data, strict=True)
@@ -105,6 +110,7 @@ def add_cvar(
     alpha: float,
     beta: float,
     n_steps: int = 1,
+    efficiency_weight: float = 0.0,
 ) -> Cvar:
     """Scenario cost definition and CVaR auxiliaries.
 
@@ -122,6 +128,8 @@ def add_cvar(
         Validated by :func:`check_risk_parameters`.
     n_steps : int
         Number of steps per scenario in the row index of ``cost_terms``.
+    efficiency_weight : float
+        See :class:`Cvar` (``efficiency``).
     """
     check_risk_parameters(alpha, beta)
     w = check_weights(weights)
@@ -168,6 +176,7 @@ def add_cvar(
         add_param(block, "weight", w, ("scenario",)),
         add_param(block, "alpha", np.array([alpha]), ("one",)),
         add_param(block, "beta", np.array([beta]), ("one",)),
+        add_param(block, "efficiency_weight", np.array([efficiency_weight]), ("one",)),
     )
 
 

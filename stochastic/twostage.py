@@ -82,7 +82,18 @@ class TwoStageOptions:
     polygon_sides : int
     voltage_margin_pu : float [pu]
     cost_segments : int
-    voll_eur_per_mwh, balancing_premium_eur_per_mwh, ter_reserve_eur_per_mw_h,
+        Tangent cuts of quadratic fuel costs.
+    schedule_following : {"ramp", "step"}
+        How TER follow their hourly schedule within the hour (see
+        :meth:`stochastic.grid.StageGrid.reference_weights`).
+    recourse_efficiency_weight : float [-]
+        Weight of the expected second-stage cost added to the objective, so every
+        scenario's recourse stays cost-efficient also where the CVaR ignores it (beta = 1).
+    split_first_stage : bool
+        Per-scenario copies of the first-stage variables tied by nonanticipativity rows
+        (see :class:`stochastic.grid.StageGrid`); the same optimum, faster for an
+        interior-point solver on many scenarios.
+    voll_eur_per_mwh, deviation_eur_per_mwh, spill_eur_per_mwh, ter_reserve_eur_per_mw_h,
     der_flexibility_eur_per_mw_h, der_activation_eur_per_mwh, pv_curtailment_eur_per_mwh,
     battery_degradation_eur_per_mwh : float
         Prices [EUR/MWh] or capacity prices [EUR/MW per hour].
@@ -96,12 +107,16 @@ class TwoStageOptions:
     polygon_sides: int = 8
     voltage_margin_pu: float = 0.0
     cost_segments: int = 8
+    schedule_following: str = "ramp"
+    recourse_efficiency_weight: float = 1e-3
+    split_first_stage: bool = False
     voll_eur_per_mwh: float = 3000.0
-    balancing_premium_eur_per_mwh: float = 15.0
-    ter_reserve_eur_per_mw_h: float = 2.0
-    der_flexibility_eur_per_mw_h: float = 1.0
+    deviation_eur_per_mwh: float = 2.0
+    spill_eur_per_mwh: float = 200.0
+    ter_reserve_eur_per_mw_h: float = 8.0
+    der_flexibility_eur_per_mw_h: float = 4.0
     der_activation_eur_per_mwh: float = 5.0
-    pv_curtailment_eur_per_mwh: float = 30.0
+    pv_curtailment_eur_per_mwh: float = 60.0
     battery_degradation_eur_per_mwh: float = 2.0
 
     def __post_init__(self) -> None:
@@ -113,6 +128,15 @@ class TwoStageOptions:
             )
         if (self.horizon_hours * 60) % self.first_stage_minutes:
             raise ValueError("horizon_hours must hold a whole number of first-stage periods")
+        if self.schedule_following not in ("ramp", "step"):
+            raise ValueError(
+                f"schedule_following must be 'ramp' or 'step', got {self.schedule_following!r}"
+            )
+        if not 0.0 <= self.recourse_efficiency_weight <= 1.0:
+            raise ValueError(
+                "recourse_efficiency_weight must be in [0, 1], got "
+                f"{self.recourse_efficiency_weight}"
+            )
 
     @classmethod
     def from_study(cls, study: StudyConfig) -> TwoStageOptions:
@@ -126,6 +150,8 @@ class TwoStageOptions:
             polygon_sides=study.model.polygon_sides,
             voltage_margin_pu=study.model.voltage_margin_pu,
             cost_segments=study.model.cost_segments,
+            schedule_following=study.model.schedule_following,
+            recourse_efficiency_weight=study.risk.recourse_efficiency_weight,
             **study.prices.model_dump(),
         )
 
@@ -397,6 +423,8 @@ class TwoStageModel:
         d = self.parts["der"].params
         if "pv_available_mw" in d:
             d["pv_available_mw"].set(data.pv_available_mw)
+        if "fixed_available_mw" in d:
+            d["fixed_available_mw"].set(data.fixed_p_mw)
         if "battery_energy_rhs_mwh" in d:
             d["battery_energy_rhs_mwh"].set(battery_rhs(data.battery_e_init_mwh, self.grid))
             d["battery_end_min_mwh"].set(
@@ -421,6 +449,7 @@ def stage_grid(options: TwoStageOptions, n_scenarios: int) -> StageGrid:
         n_periods=options.n_periods,
         step_h=options.dt_h,
         period_h=options.period_h,
+        split=options.split_first_stage and n_scenarios > 1,
     )
 
 
@@ -447,7 +476,13 @@ def build_two_stage(
         m,
         grid,
         tarr,
-        TerPrices(o.ter_reserve_eur_per_mw_h, o.balancing_premium_eur_per_mwh, o.cost_segments),
+        TerPrices(
+            reserve_eur_per_mw_h=o.ter_reserve_eur_per_mw_h,
+            deviation_eur_per_mwh=o.deviation_eur_per_mwh,
+            spill_eur_per_mwh=o.spill_eur_per_mwh,
+            cost_segments=o.cost_segments,
+            follow=o.schedule_following,
+        ),
     )
     parts["ter"] = ter
     der, der_inj = define_der(
@@ -456,14 +491,17 @@ def build_two_stage(
         fleet,
         arrays,
         data.pv_available_mw,
+        data.fixed_p_mw,
         data.battery_e_init_mwh,
         data.ev_energy_mwh,
         data.ev_available,
         DerPrices(
-            o.der_flexibility_eur_per_mw_h,
-            o.der_activation_eur_per_mwh,
-            o.pv_curtailment_eur_per_mwh,
-            o.battery_degradation_eur_per_mwh,
+            flexibility_eur_per_mw_h=o.der_flexibility_eur_per_mw_h,
+            activation_eur_per_mwh=o.der_activation_eur_per_mwh,
+            pv_curtailment_eur_per_mwh=o.pv_curtailment_eur_per_mwh,
+            battery_degradation_eur_per_mwh=o.battery_degradation_eur_per_mwh,
+            spill_eur_per_mwh=o.spill_eur_per_mwh,
+            ev_unserved_eur_per_mwh=o.voll_eur_per_mwh,
         ),
     )
     parts["der"] = der
@@ -517,6 +555,7 @@ def build_two_stage(
         o.alpha,
         o.beta,
         n_steps=grid.n_steps,
+        efficiency_weight=o.recourse_efficiency_weight,
     )
     m.first_stage_cost_eur = pyo.Expression(
         expr=linear_sum([c.terms for c in costs if c.stage == FIRST])

@@ -86,11 +86,25 @@ def test_second_stage_stays_inside_first_stage_decisions(solved):
     # PV injects what is available minus what was curtailed
     avail = solved["data"].pv_available_mw
     np.testing.assert_allclose(p[..., pv], avail - ds.curtailment_mw.values[..., pv], atol=1e-6)
-    # TER: output = schedule + balancing, balancing within the reserve of its hour
-    sched = ds.ter_schedule_mw.values[hour]
+    # TER: output = followed schedule + balancing - spill, balancing within the reserve
+    # of its hour; the followed schedule is a ramp through the hourly values
+    ref = ds.ter_reference_mw.values
     np.testing.assert_allclose(
         ds.ter_p_mw.values,
-        sched[None] + ds.ter_balancing_up_mw.values - ds.ter_balancing_down_mw.values,
+        ref[None]
+        + ds.ter_balancing_up_mw.values
+        - ds.ter_balancing_down_mw.values
+        - ds.ter_spill_mw.values,
+        atol=1e-6,
+    )
+    k = solved["options"].steps_per_period
+    np.testing.assert_allclose(
+        ref.reshape(-1, k, ref.shape[-1]).mean(axis=1)[1:-1],
+        (
+            0.25 * ds.ter_schedule_mw.values[:-2]
+            + 0.5 * ds.ter_schedule_mw.values[1:-1]
+            + 0.25 * ds.ter_schedule_mw.values[2:]
+        ),
         atol=1e-6,
     )
     assert np.all(ds.ter_balancing_up_mw.values <= ds.ter_reserve_up_mw.values[hour][None] + TOL)
@@ -201,8 +215,16 @@ def test_cvar_limiting_cases_and_monotonicity(solved):
             + r.first_stage_cost_eur.item()
         )
     r0 = results[0.0]
-    # beta = 0 is the risk-neutral problem: the objective is the expected cost
-    assert r0.objective_eur.item() == pytest.approx(r0.expected_cost_eur.item(), rel=1e-7)
+    eps = solved["options"].recourse_efficiency_weight
+
+    def expected_second(r):
+        return r.expected_cost_eur.item() - r.first_stage_cost_eur.item()
+
+    # beta = 0 is the risk-neutral problem: the objective is the expected cost (plus the
+    # small efficiency weight on the expected second-stage cost)
+    assert r0.objective_eur.item() == pytest.approx(
+        r0.expected_cost_eur.item() + eps * expected_second(r0), rel=1e-7
+    )
     # the scenario costs differ, so risk aversion has something to trade
     assert r0.cvar_eur.item() > r0.expected_cost_eur.item() * (1 + 1e-4)
     betas = sorted(results)
@@ -214,7 +236,9 @@ def test_cvar_limiting_cases_and_monotonicity(solved):
     assert exp[-1] > exp[0] and cv[-1] < cv[0]
     # beta = 1 minimises the CVaR alone: objective = first stage + CVaR of the second stage
     r1 = results[1.0]
-    assert r1.objective_eur.item() == pytest.approx(r1.cvar_eur.item(), rel=1e-7)
+    assert r1.objective_eur.item() == pytest.approx(
+        r1.cvar_eur.item() + eps * expected_second(r1), rel=1e-7
+    )
     # the CVaR reported equals the CVaR computed from the scenario costs, and the LP's
     # auxiliary variables give the same number
     for beta, r in results.items():

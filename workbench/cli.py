@@ -261,6 +261,98 @@ def _forecast_evaluation(cfg, seed, out, test_day_step, as_json, no_plots, say, 
 
 
 @cli.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option(
+    "--scenarios",
+    "n_scenarios",
+    type=click.IntRange(min=2, max=10000),
+    default=30,
+    show_default=True,
+    help="Fresh scenarios per day.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local Dask workers.")
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Address of an existing Dask scheduler (tcp://host:8786), or sync/threads.",
+)
+@click.option("--no-wait-and-see", is_flag=True, help="Skip the wait-and-see solves (no EVPI).")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def evaluate(
+    results: Path,
+    n_scenarios: int,
+    as_json: bool,
+    workers: int | None,
+    scheduler: str | None,
+    no_wait_and_see: bool,
+    no_progress: bool,
+) -> None:
+    """Out-of-sample evaluation of a results file: fresh scenarios, VSS, EVPI.
+
+    The day-ahead decisions of RESULTS are fixed and the recourse is solved on fresh
+    scenarios from the same forecaster; the evaluation is added to RESULTS.
+    """
+    from workbench.evaluation import evaluate_results, evaluation_summary
+    from workbench.results import read_results, write_results
+
+    if results.suffix.lower() not in (".nc", ".zarr"):
+        raise click.BadParameter(f"'{results}' must end in .nc or .zarr", param_hint="RESULTS")
+    try:
+        ds = read_results(results)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="RESULTS") from None
+    out = evaluate_results(
+        ds,
+        n_scenarios=n_scenarios,
+        scheduler=scheduler,
+        workers=workers,
+        progress=not no_progress,
+        wait_and_see=not no_wait_and_see,
+    )
+    write_results(out, results)
+    summary = evaluation_summary(out)
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    oos, ins = summary["out_of_sample"], summary["in_sample"]
+
+    def eur(x):
+        return "n/a" if x is None else f"{x:,.0f} EUR"
+
+    click.echo(
+        f"out of sample: {oos['feasible']} of {oos['scenarios']} fresh scenarios feasible; "
+        f"E[cost] {eur(oos['expected_cost_eur'])}, CVaR {eur(oos['cvar_eur'])}, "
+        f"shed {oos['load_shed_mwh'] or 0:.2f} MWh, curtailed {oos['curtailment_mwh'] or 0:.2f} MWh"
+    )
+    click.echo(
+        f"in sample:     E[cost] {eur(ins['expected_cost_eur'])}, CVaR {eur(ins['cvar_eur'])}"
+    )
+    click.echo(
+        f"VSS {eur(summary['vss_eur'])} (in sample {eur(summary['vss_in_sample_eur'])}), "
+        f"EVPI {eur(summary['evpi_eur'])}"
+    )
+    click.echo(f"results: {results}")
+
+
+@cli.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def compare(results: Path, as_json: bool) -> None:
+    """Compare the coordination models of a results file (one entry per model)."""
+    from workbench.compare import compare_models, compare_table
+    from workbench.results import read_results
+
+    try:
+        ds = read_results(results)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="RESULTS") from None
+    summary = compare_models(ds)
+    click.echo(json.dumps(summary) if as_json else compare_table(summary))
+
+
+@cli.command()
 def cases() -> None:
     """List built-in networks and studies."""
     from cases.networks import FEEDER_ALIASES, builtin_case_names

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata as md
+import os
 import platform
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ import yaml
 
 from cases.study import StudyConfig
 
-__all__ = ["annotate", "summary_table", "write_results"]
+__all__ = ["annotate", "read_results", "summary_table", "write_results"]
 
 _PACKAGES = (
     "numpy",
@@ -78,6 +80,9 @@ def _netcdf_ready(ds: xr.Dataset) -> xr.Dataset:
 def write_results(ds: xr.Dataset, path: str | Path) -> Path:
     """Write to ``.nc`` (netCDF4) or ``.zarr``, creating the folder.
 
+    The data are written to a temporary name beside ``path`` and then renamed, so a
+    failed or interrupted write leaves an existing file at ``path`` as it was.
+
     Raises
     ------
     ValueError
@@ -89,11 +94,61 @@ def write_results(ds: xr.Dataset, path: str | Path) -> Path:
         raise ValueError(f"output '{path}' must end in .nc (netCDF) or .zarr")
     path.parent.mkdir(parents=True, exist_ok=True)
     ready = _netcdf_ready(ds)
-    if suffix == ".nc":
-        ready.to_netcdf(path, engine="netcdf4")
-    else:
-        ready.to_zarr(path, mode="w")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
+    try:
+        if suffix == ".nc":
+            ready.to_netcdf(tmp, engine="netcdf4")
+            os.replace(tmp, path)
+        else:
+            ready.to_zarr(tmp, mode="w")
+            _replace_directory(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
     return path
+
+
+def _replace_directory(new: Path, path: Path) -> None:
+    """Put directory ``new`` at ``path``; an old store there is removed only afterwards."""
+    if not path.exists():
+        os.replace(new, path)
+        return
+    old = path.with_name(f".{path.name}.{os.getpid()}.old")
+    os.replace(path, old)
+    try:
+        os.replace(new, path)
+    except OSError:
+        os.replace(old, path)
+        raise
+    shutil.rmtree(old)
+
+
+def read_results(path: str | Path) -> xr.Dataset:
+    """Open a results file written by :func:`write_results` (loaded into memory).
+
+    Raises
+    ------
+    ValueError
+        For a missing file or one that is not a results dataset of this workbench.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(
+            f"results file '{path}' does not exist; give a file written by `workbench run`"
+        )
+    try:
+        if path.suffix.lower() == ".zarr":
+            ds = xr.open_zarr(path).load()
+        else:
+            with xr.open_dataset(path) as f:
+                ds = f.load()
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"'{path}' cannot be read as a netCDF or zarr dataset: {exc}") from None
+    if "study_config_yaml" not in ds.attrs or "model" not in ds.dims:
+        raise ValueError(
+            f"'{path}' is not a results file of `workbench run` (no study in its attributes)"
+        )
+    return ds
 
 
 def summary_table(ds: xr.Dataset) -> str:

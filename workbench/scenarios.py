@@ -84,6 +84,7 @@ def forecast_day(
     forecaster: ScenarioForecaster,
     resolutions_minutes: tuple[int, ...],
     n_scenarios: int | None = None,
+    stream: int = 0,
 ) -> xr.Dataset:
     """The forecast scenario set of one study day, at ``resolutions_minutes``.
 
@@ -91,16 +92,22 @@ def forecast_day(
     ----------
     n_scenarios : int, optional
         Scenarios kept (default the study's ``scenarios.n_scenarios``).
+    stream : int
+        ``0``: the study's scenario set (``forecast.n_samples`` copula samples reduced
+        to ``n_scenarios``). ``k > 0``: ``n_scenarios`` fresh, equally weighted samples
+        from an independent random stream (out-of-sample evaluation).
     """
     fcfg = study.forecast
     n = study.scenarios.n_scenarios if n_scenarios is None else n_scenarios
+    fresh = stream > 0
     return forecast_scenarios(
         forecaster,
         day,
         n,
         seed=seed,
-        n_samples=max(fcfg.n_samples, n),
-        reduction=fcfg.reduction,
+        n_samples=n if fresh else max(fcfg.n_samples, n),
+        reduction="none" if fresh else fcfg.reduction,
+        stream=stream,
         resolutions_minutes=resolutions_minutes,
         start_hour=study.start_hour,
         horizon_hours=study.horizon_hours,
@@ -114,6 +121,7 @@ def study_scenarios(
     seed: int,
     forecaster: ScenarioForecaster | None = None,
     n_scenarios: int | None = None,
+    stream: int = 0,
 ) -> xr.Dataset:
     """The scenario set of one day of a study.
 
@@ -125,13 +133,22 @@ def study_scenarios(
     ----------
     n_scenarios : int, optional
         Scenarios of the set (default the study's ``scenarios.n_scenarios``).
+    stream : int
+        ``0``: the study's scenario set; ``k > 0``: fresh equiprobable scenarios from an
+        independent random stream (see :func:`forecast_day`).
     """
     sc = study.scenarios
     n = sc.n_scenarios if n_scenarios is None else n_scenarios
     if sc.method == "forecast":
         fc = forecaster if forecaster is not None else fitted_forecaster(study, seed)
         return forecast_day(
-            study, day, seed, fc, (study.resolution.second_stage_minutes,), n_scenarios=n
+            study,
+            day,
+            seed,
+            fc,
+            (study.resolution.second_stage_minutes,),
+            n_scenarios=n,
+            stream=stream,
         )
     return generate_scenarios(
         day,
@@ -144,4 +161,5 @@ def study_scenarios(
         load_sigma=sc.load_sigma,
         wind_sigma=sc.wind_sigma,
         correlation_hours=sc.correlation_hours,
+        stream=stream,
     )

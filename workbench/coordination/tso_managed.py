@@ -107,6 +107,9 @@ def schedule_days(
             continue
         ds = extract_two_stage(tsm, data, result)
         ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
+        ds["problems_solved"] = xr.DataArray(
+            1, attrs={"units": "1", "long_name": "optimisation problems solved for the day"}
+        )
         for key, value in data_exchange(system, data).items():
             ds[f"exchange_{key}_values"] = xr.DataArray(
                 value,
