@@ -17,7 +17,7 @@ from cases.errors import CaseError
 from cases.feeders import FeederArrays
 from cases.study import DerConfig
 
-__all__ = ["DerFleet", "build_fleet", "empty_fleet"]
+__all__ = ["DerFleet", "build_fleet", "classify_sgen", "empty_fleet"]
 
 PV_COLUMNS = ["name", "feeder", "bus", "p_mw", "s_mva"]
 BATTERY_COLUMNS = ["name", "feeder", "bus", "p_mw", "e_mwh", "efficiency", "soc_init"]
@@ -50,7 +50,8 @@ class DerFleet:
         ``arrival_hour``, ``departure_hour`` [h], ``efficiency`` [-].
     fixed : DataFrame
         Uncontrollable injections: ``name, feeder, bus, p_mw`` [MW rated],
-        ``profile`` (``wind`` or ``constant``).
+        ``profile`` (``wind``: the wind profile; ``constant``: ``p_mw`` at every step,
+        for generators of another kind, see :func:`classify_sgen`).
     """
 
     pv: pd.DataFrame
@@ -141,6 +142,49 @@ def build_fleet(
     )
 
 
+#: type / profile prefixes (upper case) of each kind of generator
+_PV = ("PV", "LV_RES", "LV_")  # SimBench's aggregated LV generation is rooftop PV
+_WIND = ("WP", "WT", "WIND")
+_OTHER = (
+    "BM",
+    "BIOMASS",
+    "HYDRO",
+    "CHP",
+    "FUEL CELL",
+    "RESIDENTIAL FUEL CELL",
+    "GAS",
+    "DIESEL",
+    "OTHER",
+    "CONSTANT",
+)
+
+
+def classify_sgen(sgen_type: object, profile: object = None) -> str | None:
+    """Kind of a feeder generator: ``pv``, ``wind``, ``other`` (constant), or None.
+
+    The ``type`` decides (``PV*``, SimBench ``lv_RES``; ``WP*``, ``WT``, ``Wind*``;
+    ``Biomass*``, ``Hydro*``, ``CHP*``, fuel cells, ``Other``); a missing or unknown type
+    falls back on a SimBench ``profile`` name (``PV3``, ``lv_rural1``, ``WP4``, ``BM1``,
+    ``Hydro2``).
+
+    Parameters
+    ----------
+    sgen_type, profile : str or None
+        The ``type`` and ``profile`` columns of the sgen.
+    """
+    for value in (sgen_type, profile):
+        text = str(value).strip().upper() if isinstance(value, str) else ""
+        if not text:
+            continue
+        if text.startswith(_PV):
+            return "pv"
+        if text.startswith(_WIND):
+            return "wind"
+        if text.startswith(_OTHER):
+            return "other"
+    return None
+
+
 def _network_der(net, arrays: FeederArrays, f: int, cfg: DerConfig, pv, bat, fixed) -> None:
     """Turn the feeder network's own sgens and storage into fleet units."""
     fname = arrays.name
@@ -151,16 +195,22 @@ def _network_der(net, arrays: FeederArrays, f: int, cfg: DerConfig, pv, bat, fix
         p = float(row.p_mw * row.scaling)
         if p < 0:
             raise CaseError(f"feeder '{fname}': sgen {idx} has negative p_mw = {row.p_mw}")
-        kind = str(row.get("type", "") or "").upper()
+        kind = classify_sgen(row.get("type"), row.get("profile"))
+        if kind is None:
+            raise CaseError(
+                f"feeder '{fname}': sgen {idx} (type {row.get('type')!r}, profile "
+                f"{row.get('profile')!r}) is neither PV, wind nor another known kind; set its "
+                "'type' to 'PV', 'Wind' or 'Other' (a constant injection at p_mw)"
+            )
         sn = row.sn_mva if row.sn_mva == row.sn_mva and row.sn_mva > 0 else p
-        if kind.startswith("PV"):
+        if kind == "pv":
             pv.append(
                 (f"{fname}/pv/sgen{idx}", f, b, p, max(float(sn), p * cfg.pv.inverter_kva_per_kwp))
             )
-        elif kind in ("WP", "WIND") or kind.startswith("WIND"):
+        elif kind == "wind":
             fixed.append((f"{fname}/wind/sgen{idx}", f, b, p, "wind"))
         else:
-            fixed.append((f"{fname}/fixed/sgen{idx}", f, b, p, "constant"))
+            fixed.append((f"{fname}/other/sgen{idx}", f, b, p, "constant"))
     for idx, row in net.storage[net.storage.in_service].iterrows():
         b = arrays.position(int(row.bus))
         e = float(row.max_e_mwh) if row.max_e_mwh == row.max_e_mwh else np.nan

@@ -24,10 +24,45 @@ from cases.errors import CaseError
 
 __all__ = [
     "FEEDER_ALIASES",
+    "NoCostWarning",
     "builtin_case_names",
     "check_radial",
     "load_network",
+    "with_generation_costs",
 ]
+
+
+class NoCostWarning(UserWarning):
+    """A network without any generator cost: the OPF minimises the total generation."""
+
+
+def with_generation_costs(net: pp.pandapowerNet, label: str = "network") -> pp.pandapowerNet:
+    """``net`` itself if it has costs; else a copy costing 1 EUR/MWh for every unit.
+
+    pandapower's OPF convention for a network without any ``poly_cost`` or ``pwl_cost``:
+    minimise the total generation (every ``ext_grid``, ``gen`` and controllable
+    ``sgen``/``storage`` at the same linear cost). A :class:`NoCostWarning` says so.
+    """
+    if len(net.poly_cost) or len(net.pwl_cost):
+        return net
+    warnings.warn(
+        f"{label} has no generator costs; minimising the total generation "
+        "(pandapower's convention, 1 EUR/MWh for every unit)",
+        NoCostWarning,
+        stacklevel=2,
+    )
+    net = copy.deepcopy(net)
+    for table in ("ext_grid", "gen", "sgen", "storage"):
+        df = net[table]
+        if not len(df):
+            continue
+        if table in ("sgen", "storage"):
+            if "controllable" not in df:
+                continue
+            df = df[df.controllable.fillna(False).astype(bool)]
+        for idx in df.index[df.in_service.astype(bool)]:
+            pp.create_poly_cost(net, int(idx), table, cp1_eur_per_mw=1.0)
+    return net
 
 #: short names of distribution networks shipped with pandapower
 FEEDER_ALIASES: dict[str, Callable[[], pp.pandapowerNet]] = {

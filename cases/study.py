@@ -283,12 +283,19 @@ class PricesConfig(_Frozen):
 
 
 class ModelConfig(_Frozen):
-    """Formulation options."""
+    """Formulation options.
+
+    ``schedule_following``: TER follow their hourly schedule as a ramp between hour
+    boundaries (``ramp``) or as a step (``step``). ``lp_method``: HiGHS's interior-point
+    method (``ipm``; measured several times faster than the simplex on the default study's
+    multi-scenario LP), dual ``simplex``, or HiGHS's choice.
+    """
 
     polygon_sides: Literal[4, 8, 12, 16, 24, 32] = 8
     voltage_margin_pu: Annotated[float, Field(ge=0.0, le=0.05)] = 0.005
     cost_segments: Annotated[int, Field(ge=1, le=64)] = 8
     schedule_following: Literal["ramp", "step"] = "ramp"
+    lp_method: Literal["ipm", "simplex", "choose"] = "ipm"
 
 
 class AcCheckConfig(_Frozen):

@@ -9,11 +9,11 @@ into the flat COO positions that :func:`stochastic.linear.terms` takes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from stochastic.linear import Terms, VarArray, add_rows, add_var, terms
+from stochastic.linear import Terms, VarArray, terms
 
 __all__ = ["SECOND_STAGE_DIMS", "StageGrid"]
 
@@ -36,12 +36,6 @@ class StageGrid:
         Length of a second-stage step.
     period_h : float [h]
         Length of a first-stage period.
-    split : bool
-        Second-stage rows see a per-scenario copy of each first-stage variable, tied to it
-        by nonanticipativity rows (``<name>_by_scenario``, ``<name>_nonanticipativity``).
-        The LP is equivalent; an interior-point solver factorises it with far less fill,
-        because a first-stage column then appears in one row per scenario instead of in
-        every step of every scenario.
     """
 
     n_scenarios: int
@@ -49,8 +43,6 @@ class StageGrid:
     n_periods: int
     step_h: float
     period_h: float
-    split: bool = False
-    _copies: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.n_scenarios < 1 or self.n_periods < 1:
@@ -98,41 +90,8 @@ class StageGrid:
             var.index()[self.step_period][None], (self.n_scenarios, self.n_steps, var.shape[1])
         )
 
-    def scenario_copy(self, var: VarArray) -> VarArray:
-        """The per-scenario copy (scenario, period, n) of a first-stage variable (``split``).
-
-        Created on first use in the variable's own block, with the rows
-        ``copy[s, p, j] - var[p, j] = 0``.
-        """
-        key = id(var.component)
-        if key not in self._copies:
-            block = var.component.parent_block()
-            name = var.component.local_name
-            S, (P, n) = self.n_scenarios, var.shape
-            copy = add_var(block, f"{name}_by_scenario", (S, P, n), ("scenario", *var.dims))
-            rows = np.arange(S * P * n).reshape(S, P, n)
-            add_rows(
-                block,
-                f"{name}_nonanticipativity",
-                (S, P, n),
-                ("scenario", *var.dims),
-                [
-                    terms(copy, rows, rows),
-                    terms(var, rows, np.broadcast_to(var.index(), (S, P, n)), -1.0),
-                ],
-                0.0,
-                0.0,
-            )
-            self._copies[key] = copy
-        return self._copies[key]
-
     def first_terms(self, var: VarArray, rows: np.ndarray, coef=1.0) -> Terms:
         """Terms of a first-stage (period, n) variable in (scenario, time, n) rows."""
-        if self.split:
-            copy = self.scenario_copy(var)
-            _S, _T = self.shape
-            cols = copy.index()[:, self.step_period, :]  # (S, T, n)
-            return terms(copy, rows, cols, coef)
         return terms(var, rows, self.first_cols(var), coef)
 
     def reference_weights(self, follow: str) -> np.ndarray:
@@ -180,10 +139,6 @@ class StageGrid:
         n = var.shape[1]
         coefs = weights[t, p][None, :, None] * np.broadcast_to(np.asarray(coef, float), (n,))
         S = self.n_scenarios
-        if self.split:
-            copy = self.scenario_copy(var)
-            cols = copy.index()[:, p, :]  # (S, pairs, n)
-            return terms(copy, rows[:, t, :], cols, np.broadcast_to(coefs, (S, len(t), n)))
         return terms(
             var,
             rows[:, t, :],

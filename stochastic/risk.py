@@ -14,7 +14,39 @@ import pyomo.environ as pyo
 
 from stochastic.linear import ParamArray, Terms, VarArray, add_param, add_rows, add_var, terms
 
-__all__ = ["Cvar", "add_cvar", "check_risk_parameters", "check_weights", "cvar"]
+__all__ = [
+    "MIN_TAIL_SCENARIOS",
+    "Cvar",
+    "CvarTailWarning",
+    "add_cvar",
+    "check_risk_parameters",
+    "check_weights",
+    "cvar",
+    "cvar_tail_message",
+]
+
+#: scenarios the CVaR tail should hold at least, (1 - alpha) * S
+MIN_TAIL_SCENARIOS = 3
+
+
+class CvarTailWarning(UserWarning):
+    """The CVaR tail holds fewer than :data:`MIN_TAIL_SCENARIOS` equally weighted scenarios."""
+
+
+def cvar_tail_message(alpha: float, n_scenarios: int) -> str | None:
+    """A warning text when ``(1 - alpha) * n_scenarios < MIN_TAIL_SCENARIOS``, else None.
+
+    With fewer scenarios in the tail the CVaR is (nearly) the worst scenario alone.
+    """
+    tail = (1.0 - alpha) * n_scenarios
+    if tail >= MIN_TAIL_SCENARIOS - 1e-9:
+        return None
+    need = int(np.ceil(MIN_TAIL_SCENARIOS / (1.0 - alpha) - 1e-9))
+    return (
+        f"the CVaR tail holds {tail:.2g} scenario(s) at alpha = {alpha} and {n_scenarios} "
+        f"scenarios, so the CVaR rests on the worst scenario alone; use at least {need} "
+        f"scenarios or alpha <= {1 - MIN_TAIL_SCENARIOS / n_scenarios:.2f}"
+    )
 
 
 def check_risk_parameters(alpha: float, beta: float) -> None:

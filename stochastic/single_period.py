@@ -21,6 +21,7 @@ import pyomo.environ as pyo
 
 from cases.errors import CaseError
 from cases.feeders import FeederArrays, feeder_arrays
+from cases.networks import with_generation_costs
 from cases.transmission import transmission_arrays
 from stochastic.linear import add_var, terms
 from stochastic.network import add_dc_network, add_lindistflow, dc_shift_injection_mw, root_branches
@@ -96,6 +97,7 @@ def solve_dc_opf(net: pp.pandapowerNet, label: str = "case") -> OpfResult:
         When no dispatch satisfies the limits.
     """
     tick = time.perf_counter()
+    net = with_generation_costs(net, label)
     arr = transmission_arrays(net, label)
     m = pyo.ConcreteModel(name=f"dc_opf_{label}")
     m.gen = pyo.Block()
@@ -181,6 +183,7 @@ def solve_lindistflow_opf(
             f"{label}: 'gen' elements (voltage-controlled) are not supported in a "
             "LinDistFlow feeder; model DER as sgen"
         )
+    net = with_generation_costs(net, label)
     f = feeder_arrays(net, label, float(net.sn_mva))
     ext = int(net.ext_grid.index[net.ext_grid.in_service][0])
     ext_cost = _cost_of(net, "ext_grid", ext)

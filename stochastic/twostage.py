@@ -89,10 +89,6 @@ class TwoStageOptions:
     recourse_efficiency_weight : float [-]
         Weight of the expected second-stage cost added to the objective, so every
         scenario's recourse stays cost-efficient also where the CVaR ignores it (beta = 1).
-    split_first_stage : bool
-        Per-scenario copies of the first-stage variables tied by nonanticipativity rows
-        (see :class:`stochastic.grid.StageGrid`); the same optimum, faster for an
-        interior-point solver on many scenarios.
     voll_eur_per_mwh, deviation_eur_per_mwh, spill_eur_per_mwh, ter_reserve_eur_per_mw_h,
     der_flexibility_eur_per_mw_h, der_activation_eur_per_mwh, pv_curtailment_eur_per_mwh,
     battery_degradation_eur_per_mwh : float
@@ -109,7 +105,6 @@ class TwoStageOptions:
     cost_segments: int = 8
     schedule_following: str = "ramp"
     recourse_efficiency_weight: float = 1e-3
-    split_first_stage: bool = False
     voll_eur_per_mwh: float = 3000.0
     deviation_eur_per_mwh: float = 2.0
     spill_eur_per_mwh: float = 200.0
@@ -449,7 +444,6 @@ def stage_grid(options: TwoStageOptions, n_scenarios: int) -> StageGrid:
         n_periods=options.n_periods,
         step_h=options.dt_h,
         period_h=options.period_h,
-        split=options.split_first_stage and n_scenarios > 1,
     )
 
 

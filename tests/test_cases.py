@@ -179,3 +179,85 @@ def test_unknown_network_name_is_rejected():
 def test_missing_network_file_is_rejected(tmp_path):
     with pytest.raises(CaseError, match=r"does not exist"):
         load_network(str(tmp_path / "nope.json"))
+
+
+@pytest.mark.parametrize(
+    ("sgen_type", "profile", "kind"),
+    [
+        ("PV", None, "pv"),
+        ("PV_MV", "PV3", "pv"),
+        ("lv_RES", "lv_rural1", "pv"),
+        ("Wind_MV", "WP4", "wind"),
+        ("WP", None, "wind"),
+        ("WT", None, "wind"),
+        ("Biomass_MV", "BM1", "other"),
+        ("Hydro_MV", "Hydro2", "other"),
+        ("Residential fuel cell", None, "other"),
+        (None, "WP7", "wind"),
+        ("", "PV5", "pv"),
+        ("mystery", None, None),
+        (None, None, None),
+    ],
+)
+def test_feeder_generators_are_classified(sgen_type, profile, kind):
+    from cases.der import classify_sgen
+
+    assert classify_sgen(sgen_type, profile) == kind
+
+
+def test_an_unclassifiable_generator_is_an_error_that_names_it(tmp_path):
+    import pandapower as pp
+
+    from cases import CaseError, build_system, parse_study
+
+    net = load_network("cigre_mv")
+    pp.create_sgen(net, 5, p_mw=0.5, type="mystery")
+    path = tmp_path / "odd.json"
+    pp.to_json(net, str(path))
+    study = parse_study(
+        {
+            "transmission": {"network": "case9"},
+            "feeders": [{"name": "f", "network": str(path), "bus": "5"}],
+        }
+    )
+    with pytest.raises(CaseError, match=r"sgen \d+ \(type 'mystery'"):
+        build_system(study)
+
+
+def test_wind_turbines_of_cigre_follow_the_wind_profile():
+    from cases import build_system, parse_study
+
+    study = parse_study(
+        {
+            "transmission": {"network": "case9"},
+            "feeders": [{"name": "f", "network": "cigre_mv", "bus": "5"}],
+        }
+    )
+    fixed = build_system(study).fleet.fixed
+    assert len(fixed) and set(fixed.profile) == {"wind"}
+
+
+def test_opf_without_costs_follows_pandapowers_convention(tmp_path, capsys):
+    import json
+
+    import pandapower as pp
+
+    from workbench.cli import main
+
+    net = load_network("case33bw")
+    net.poly_cost.drop(net.poly_cost.index, inplace=True)
+    path = tmp_path / "nocost.json"
+    pp.to_json(net, str(path))
+    for model in ("lindistflow", "dc"):
+        assert main(["opf", str(path), "--model", model, "--json"]) == 0
+        captured = capsys.readouterr()
+        record = json.loads(captured.out)
+        warning = captured.err.strip().splitlines()
+        assert (
+            len(warning) == 1
+            and warning[0].startswith("warning:")
+            and "no generator costs" in warning[0]
+        )
+        # minimising the generation of a lossless model: the import equals the demand
+        demand = float((net.load.p_mw * net.load.scaling).sum())
+        assert record["objective_eur_per_h"] == pytest.approx(demand, rel=1e-6)

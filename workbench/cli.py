@@ -41,10 +41,15 @@ def _quiet_libraries() -> None:
 def _load(study: str):
     """Load a study file (or built-in name) and check what ``cases`` cannot check alone."""
     from cases.study import load_study
+    from stochastic.risk import CvarTailWarning, cvar_tail_message
     from workbench.scenarios import check_forecast_sources
 
     cfg = load_study(study)
     check_forecast_sources(cfg)
+    message = cvar_tail_message(cfg.risk.alpha, cfg.scenarios.n_scenarios)
+    if message is not None and cfg.risk.beta > 0:
+        click.echo(f"warning: {message}", err=True)
+    warnings.filterwarnings("ignore", category=CvarTailWarning)
     return cfg
 
 
@@ -379,12 +384,17 @@ def cases() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def opf(case: str, model: str, as_json: bool) -> None:
     """Single-period deterministic OPF of a pandapower case (name or JSON file)."""
-    from cases.networks import load_network
+    from cases.networks import NoCostWarning, load_network
     from stochastic.single_period import solve_dc_opf, solve_lindistflow_opf
 
     net = load_network(case)
     solve = solve_dc_opf if model == "dc" else solve_lindistflow_opf
-    res = solve(net, case)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NoCostWarning)
+        res = solve(net, case)
+    for w in caught:
+        if issubclass(w.category, NoCostWarning):
+            click.echo(f"warning: {w.message}", err=True)
     record = {
         "case": case,
         "model": model,

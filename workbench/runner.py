@@ -17,6 +17,7 @@ import operator
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from tqdm.auto import tqdm
 from cases.study import StudyConfig
 from cases.system import IntegratedSystem, build_system
 from forecasts.generate import ScenarioForecaster
+from stochastic.risk import CvarTailWarning, cvar_tail_message
 from stochastic.solve import SolverError
 from workbench.ac_check import ac_check, ac_sample
 from workbench.coordination import DayOutcome, coordination_model
@@ -256,6 +258,9 @@ def run_study(
     """
     limit_threads()
     check_forecast_sources(study)
+    message = cvar_tail_message(study.risk.alpha, study.scenarios.n_scenarios)
+    if message is not None and study.risk.beta > 0:
+        warnings.warn(message, CvarTailWarning, stacklevel=2)
     seed = study.seed if seed is None else seed
     system = system or build_system(study)
     days = study.days

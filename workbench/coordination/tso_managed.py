@@ -92,7 +92,9 @@ def schedule_days(
         data = day_data(system, study_scenarios(study, day, seed, forecaster), options)
         if tsm is None:
             tsm = build_two_stage(system, data, options)
-            solver = PersistentSolver(tsm.model, threads=threads)
+            solver = PersistentSolver(
+                tsm.model, threads=threads, options={"solver": study.model.lp_method}
+            )
             build_s = tsm.build_seconds
         else:
             tsm.set_data(data)
