@@ -30,7 +30,10 @@ def _case(study_path: str, n_scenarios: int | None, queue) -> None:
     from cases import build_system, load_study
     from stochastic.solve import PersistentSolver
     from stochastic.twostage import TwoStageOptions, build_two_stage, day_data
-    from workbench.scenarios import study_scenarios
+    from workbench.scenarios import fit_study_forecaster, study_scenarios
+    from workbench.threads import limit_threads
+
+    limit_threads()
 
     study = load_study(study_path)
     if n_scenarios is not None:
@@ -39,15 +42,18 @@ def _case(study_path: str, n_scenarios: int | None, queue) -> None:
         )
     system = build_system(study)
     options = TwoStageOptions.from_study(study)
-    data = day_data(system, study_scenarios(study, study.start_date, study.seed), options)
+    tick = time.perf_counter()
+    fc = fit_study_forecaster(study, study.seed)
+    fit_s = time.perf_counter() - tick
+    data = day_data(system, study_scenarios(study, study.start_date, study.seed, fc), options)
     tsm = build_two_stage(system, data, options)
     tick = time.perf_counter()
-    solver = PersistentSolver(tsm.model)
+    solver = PersistentSolver(tsm.model, options={"solver": study.model.lp_method})
     translate = time.perf_counter() - tick
     result = solver.solve()
     # next day: update parameters only, warm-started re-solve
     next_day = study.start_date + dt.timedelta(days=1)
-    data2 = day_data(system, study_scenarios(study, next_day, study.seed), options)
+    data2 = day_data(system, study_scenarios(study, next_day, study.seed, fc), options)
     tick = time.perf_counter()
     tsm.set_data(data2)
     solver.update_parameters(warm_start=False)
@@ -60,6 +66,7 @@ def _case(study_path: str, n_scenarios: int | None, queue) -> None:
     queue.put(
         {
             "scenarios": data.n_scenarios,
+            "fit_s": fit_s,
             "variables": result.n_variables,
             "constraints": result.n_constraints,
             "nonzeros": result.n_nonzeros,
@@ -90,6 +97,7 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     header = (
         "scenarios",
+        "fit_s",
         "variables",
         "constraints",
         "build_s",

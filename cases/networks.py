@@ -64,6 +64,7 @@ def with_generation_costs(net: pp.pandapowerNet, label: str = "network") -> pp.p
             pp.create_poly_cost(net, int(idx), table, cp1_eur_per_mw=1.0)
     return net
 
+
 #: short names of distribution networks shipped with pandapower
 FEEDER_ALIASES: dict[str, Callable[[], pp.pandapowerNet]] = {
     "cigre_mv": lambda: pn.create_cigre_network_mv(with_der="pv_wind"),

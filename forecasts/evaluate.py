@@ -505,6 +505,7 @@ def evaluate_all(
     seed: int = 0,
     keep_forecasts: bool = False,
     progress: Any = None,
+    scheduler_sources: dict[str, str] | None = None,
 ) -> tuple[dict[str, ResourceScores], dict[str, dict[str, Any]]]:
     """Evaluate PV and load (day-ahead and one hour ahead) and EV charging (day-ahead).
 
@@ -518,11 +519,15 @@ def evaluate_all(
         Covariate tables keyed ``pv`` or ``load``.
     progress : callable, optional
         Called with each key before it is evaluated.
+    scheduler_sources : dict, optional
+        The sources the scheduler forecasts (resource -> source, ``forecast.sources``):
+        each source not already scored as ``pv`` or ``load`` is scored day-ahead too,
+        under the key ``scheduler_<resource>``.
 
     Returns
     -------
     scores : dict
-        Keys ``pv``, ``load``, ``pv_1h``, ``load_1h``, ``ev``.
+        Keys ``pv``, ``load``, ``pv_1h``, ``load_1h``, ``ev`` and ``scheduler_<resource>``.
     details : dict
         Per key, the ``details`` of :func:`evaluate_source` / :func:`evaluate_ev`.
     """
@@ -554,6 +559,23 @@ def evaluate_all(
             max_iter=max_iter,
             issue_hour=issue_hour,
             covariates=covariates.get(resource),
+            seed=seed,
+            keep_forecasts=keep_forecasts,
+        )
+    for resource, source in (scheduler_sources or {}).items():
+        if source in (pv_source, load_source):
+            continue
+        key = f"scheduler_{resource}"
+        if progress is not None:
+            progress(key)
+        scores[key], details[key] = evaluate_source(
+            source,
+            "day_ahead",
+            test_day_step=test_day_step,
+            n_samples=n_samples,
+            reduced_scenarios=reduced_scenarios,
+            max_iter=max_iter,
+            issue_hour=issue_hour,
             seed=seed,
             keep_forecasts=keep_forecasts,
         )

@@ -45,3 +45,26 @@ def test_scenario_sets(scores):
             extra["reduction_energy_score_increase"]
             < extra["reduction_energy_score_increase_random_draws"]
         ), key
+
+
+def test_the_schedulers_own_sources_are_scored_too():
+    sources = {
+        "pv": "simbench_pv",
+        "wind": "simbench_wind",
+        "load_residential": "simbench_load_residential",
+        "load_commercial": "simbench_load_commercial",
+        "load_transmission": "simbench_load_transmission",
+    }
+    scores, _ = evaluate_all(
+        test_day_step=28, max_iter=10, n_samples=50, ev_n_samples=20, scheduler_sources=sources
+    )
+    extra = {k for k in scores if k.startswith("scheduler_")}
+    # the transmission load is already scored as "load"
+    assert extra == {
+        "scheduler_pv",
+        "scheduler_wind",
+        "scheduler_load_residential",
+        "scheduler_load_commercial",
+    }
+    for key in extra:
+        assert 0.0 < scores[key].crps < scores[key].crps_persistence, key

@@ -54,3 +54,13 @@ def test_cvar_non_decreasing_in_alpha(costs):
 def test_bad_weights(weights, match):
     with pytest.raises(ValueError, match=match):
         check_weights(np.array(weights, dtype=float))
+
+
+def test_cvar_tail_warning_when_fewer_than_three_scenarios_in_the_tail():
+    from stochastic.risk import cvar_tail_message
+
+    message = cvar_tail_message(0.9, 6)
+    assert message is not None and "use at least 30 scenarios" in message
+    assert cvar_tail_message(0.7, 10) is None
+    assert cvar_tail_message(0.9, 30) is None
+    assert cvar_tail_message(0.9, 29) is not None

@@ -182,3 +182,45 @@ def test_cases_command_lists_networks_and_studies(capsys):
     assert main(["cases"]) == 0
     out = capsys.readouterr().out
     assert "case39" in out and "cigre_mv" in out and "default" in out
+
+
+def test_ac_check_uses_acopf_setpoints_and_reports_the_base_case(small_run, small_system):
+    ds = small_run.isel(model=0, day=0)
+    assert bool(ds.vm_setpoint_from_acopf.all())
+    vm = ds.ter_vm_setpoint_pu.values
+    tnet = small_system.transmission_net
+    assert (
+        tnet.bus.min_vm_pu.min() - 1e-4 <= vm.min() and vm.max() <= tnet.bus.max_vm_pu.max() + 1e-4
+    )
+    checked = ds.ac_checked.values.astype(bool)
+    assert (ds.voltage_violations_transmission_ac.values[checked] == 0).all()
+    for name in (
+        "voltage_violations_transmission_base_ac",
+        "voltage_violations_distribution_base_ac",
+        "overloads_base_ac",
+    ):
+        counts = ds[name].values
+        assert (counts[checked] >= 0).all() and (counts[~checked] == -1).all(), name
+
+
+def test_a_study_without_feeders_runs(tmp_path, capsys):
+    path = tmp_path / "tonly.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tonly",
+                "start_hour": 10,
+                "horizon_hours": 2,
+                "transmission": {"network": "case9"},
+                "scenarios": {"n_scenarios": 2, "method": "profile_noise"},
+                "ac_check": {"every_n_steps": 4},
+            }
+        )
+    )
+    out = tmp_path / "tonly.nc"
+    args = ["run", str(path), "--out", str(out), "--scheduler", "sync", "--no-progress"]
+    assert main([*args, "--no-plots"]) == 0, capsys.readouterr()
+    ds = xr.open_dataset(out)
+    assert ds.sizes["interface"] == 0 and ds.sizes["der"] == 0
+    assert (ds.solver_status == "optimal").all() and int(ds.ac_converged.sum()) > 0
+    ds.close()

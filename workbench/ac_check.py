@@ -10,19 +10,20 @@ model's own values, with the violations of voltage and thermal limits.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandapower as pp
 import xarray as xr
-from pandapower.auxiliary import ControllerNotConverged, LoadflowNotConverged
+from pandapower.auxiliary import ControllerNotConverged, LoadflowNotConverged, OPFNotConverged
 
 from cases.system import IntegratedNet, IntegratedSystem
 from stochastic.extract import bus_names
 from stochastic.twostage import DayData
 
-__all__ = ["AcSample", "ac_check", "ac_sample"]
+__all__ = ["AcSample", "ac_check", "ac_sample", "voltage_setpoints"]
 
 #: tolerance on limits before a value counts as a violation [pu] / [percent]
 VM_TOL_PU = 1e-4
@@ -80,6 +81,114 @@ def _vm_limits(system: IntegratedSystem, names: np.ndarray) -> tuple[np.ndarray,
     return pairs[:, 0], pairs[:, 1]
 
 
+def _run(net: pp.pandapowerNet, init: str) -> bool:
+    """Newton-Raphson with the tap controllers; False when it does not converge."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pp.runpp(net, run_control=True, init=init, calculate_voltage_angles=True)
+    except (LoadflowNotConverged, ControllerNotConverged):
+        return False
+    return True
+
+
+def _ev_uncontrolled_mw(data: DayData, fleet, step_h: float) -> np.ndarray:
+    """EV charging without control (T, ev) [MW]: full power from the first plugged-in step
+    until the day's energy is delivered."""
+    T = data.n_steps
+    out = np.zeros((T, len(fleet.ev)))
+    p = fleet.ev.p_mw.to_numpy(dtype=float)
+    eff = fleet.ev.efficiency.to_numpy(dtype=float)
+    for j in range(len(fleet.ev)):
+        need = data.ev_energy_mwh[j]
+        for t in np.flatnonzero(data.ev_available[:, j] > 0):
+            if need <= 1e-12:
+                break
+            power = min(p[j], need / (eff[j] * step_h))
+            out[t, j] = power
+            need -= power * eff[j] * step_h
+    return out
+
+
+def voltage_setpoints(
+    system: IntegratedSystem, schedule: xr.Dataset, data: DayData
+) -> tuple[np.ndarray, np.ndarray]:
+    """TER voltage set-points per first-stage period from an AC OPF at the scheduled power.
+
+    For each period, pandapower's AC OPF runs on the transmission network with every
+    unit's active power held at the scheduled output (probability-weighted mean of the
+    period's steps), each feeder as a load of its (linear-model) interface power, and the
+    slack's output as the cost (so the OPF minimises losses within the voltage and
+    reactive-power limits of the case). The set-points replace the case's fixed ones, so
+    that the AC check's transmission voltages reflect the schedule, not the case's
+    set-points for another loading.
+
+    Returns
+    -------
+    vm_pu : ndarray (period, gen) [pu]
+        Set-points (the case's own where the OPF did not converge).
+    from_opf : ndarray (period,) of bool
+    """
+    tarr = system.transmission
+    tnet = copy.deepcopy(system.transmission_net)
+    w = schedule["weight"].to_numpy()
+    P = schedule.sizes["period"]
+    T = data.n_steps
+    k = T // P
+    ter = np.einsum("s,stg->tg", w, schedule["ter_p_mw"].to_numpy())
+    ter = ter.reshape(P, k, tarr.n_gen).mean(1)
+    served = schedule["demand_mw"].to_numpy() - schedule["load_shed_mw"].to_numpy()
+    t_load = np.einsum("s,stb->tb", w, served[..., : tarr.n_bus])
+    t_load = t_load.reshape(P, k, tarr.n_bus).mean(1)
+    n_if = len(system.feeders)
+    ip = np.einsum("s,sti->ti", w, schedule["interface_p_mw"].to_numpy()).reshape(P, k, n_if)
+    iq = np.einsum("s,sti->ti", w, schedule["interface_q_mvar"].to_numpy()).reshape(P, k, n_if)
+    ip, iq = ip.mean(1), iq.mean(1)
+    tl = tnet.load[tnet.load.in_service]
+    t_q = (tl.q_mvar * tl.scaling).groupby(tl.bus).sum()
+    t_p = (tl.p_mw * tl.scaling).groupby(tl.bus).sum()
+    tan = np.array(
+        [t_q.get(b, 0.0) / t_p[b] if t_p.get(b, 0.0) > 0 else 0.0 for b in tarr.bus_index]
+    )
+    tnet.load.drop(tnet.load.index, inplace=True)
+    tnet.poly_cost.drop(tnet.poly_cost.index, inplace=True)
+    loads = [pp.create_load(tnet, int(b), p_mw=0.0, q_mvar=0.0) for b in tarr.bus_index]
+    f_loads = [
+        pp.create_load(tnet, int(tarr.bus_index[f.bus]), p_mw=0.0, q_mvar=0.0)
+        for f in system.feeders
+    ]
+    for idx in tnet.ext_grid.index:
+        pp.create_poly_cost(tnet, int(idx), "ext_grid", cp1_eur_per_mw=1.0)
+    tnet.gen["controllable"] = True
+    case_vm = np.array(
+        [
+            float(tnet[table].at[el, "vm_pu"])
+            for table, el in zip(tarr.gen_kind, tarr.gen_element, strict=True)
+        ]
+    )
+    vm = np.tile(case_vm, (P, 1))
+    ok = np.zeros(P, dtype=bool)
+    for p in range(P):
+        tnet.load.loc[loads, "p_mw"] = t_load[p]
+        tnet.load.loc[loads, "q_mvar"] = t_load[p] * tan
+        tnet.load.loc[f_loads, "p_mw"] = ip[p]
+        tnet.load.loc[f_loads, "q_mvar"] = iq[p]
+        for g, (table, el) in enumerate(zip(tarr.gen_kind, tarr.gen_element, strict=True)):
+            if table == "gen":
+                tnet.gen.loc[el, ["p_mw", "min_p_mw", "max_p_mw"]] = ter[p, g]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pp.runopp(tnet, calculate_voltage_angles=True, init="pf" if p == 0 else "results")
+        except OPFNotConverged:
+            continue
+        ok[p] = True
+        for g, (table, el) in enumerate(zip(tarr.gen_kind, tarr.gen_element, strict=True)):
+            if table in ("gen", "ext_grid"):
+                vm[p, g] = float(tnet.res_bus.at[int(tnet[table].at[el, "bus"]), "vm_pu"])
+    return vm, ok
+
+
 def ac_check(
     system: IntegratedSystem,
     data: DayData,
@@ -87,6 +196,8 @@ def ac_check(
     scenarios: list[int],
     steps: list[int],
     inet: IntegratedNet | None = None,
+    vm_setpoints: np.ndarray | None = None,
+    base_case: bool = True,
 ) -> xr.Dataset:
     """Run AC power flows for the given (scenario, step) pairs of a day's schedule.
 
@@ -101,6 +212,13 @@ def ac_check(
         Positions of the scenarios and second-stage steps to check.
     inet : IntegratedNet, optional
         Re-use a network built by ``system.integrated_net()``.
+    vm_setpoints : ndarray (period, gen), optional [pu]
+        Voltage set-points of the TER for each first-stage period
+        (:func:`voltage_setpoints`); default the case's own.
+    base_case : bool
+        Also run each checked step without DER flexibility (PV at its available power,
+        batteries idle, EV charging uncontrolled from arrival) and count its violations:
+        those the network has without the schedule's DER dispatch.
 
     Returns
     -------
@@ -153,6 +271,13 @@ def ac_check(
     ext_pos = np.flatnonzero(gen_tables == "ext_grid")
     t_load_el = inet.transmission_load
     has_t_load = t_load_el >= 0
+    lo, hi = _vm_limits(system, inet.bus_names)
+    is_t = np.char.startswith(inet.bus_names.astype(str), "transmission/")
+    k = max(1, T // len(schedule.period)) if "period" in schedule.dims else 1
+    times = schedule["time"].to_numpy()
+    step_h = float((times[1] - times[0]) / np.timedelta64(1, "h")) if T > 1 else 1.0
+    ev_base = _ev_uncontrolled_mw(data, fleet, step_h)
+    base_counts = np.full((S, T, 3), -1, dtype=int)
     for s, (sc, t) in ((i, (sc, t)) for i, sc in enumerate(scenarios) for t in steps):
         served = demand[sc, t] - shed[sc, t]
         p_t = served[:nb_t]
@@ -165,22 +290,15 @@ def ac_check(
         for g, (table, el) in enumerate(zip(gen_tables, tarr.gen_element, strict=True)):
             if table in ("gen", "sgen"):
                 net[table].at[el, "p_mw"] = ter[sc, t, g]
+            if vm_setpoints is not None and table in ("gen", "ext_grid"):
+                net[table].at[el, "vm_pu"] = vm_setpoints[t // k, g]
         net.sgen.loc[inet.pv_sgen, "p_mw"] = der_p[sc, t, :npv]
         net.sgen.loc[inet.pv_sgen, "q_mvar"] = der_q[sc, t, :npv]
         net.sgen.loc[inet.fixed_sgen, "p_mw"] = data.fixed_p_mw[sc, t]
         net.storage.loc[inet.battery_storage, "p_mw"] = -der_p[sc, t, npv : npv + nbat]
         net.load.loc[inet.ev_load, "p_mw"] = -der_p[sc, t, npv + nbat :]
         checked[s, t] = True
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pp.runpp(
-                    net,
-                    run_control=True,
-                    init="results" if converged.any() else "auto",
-                    calculate_voltage_angles=True,
-                )
-        except (LoadflowNotConverged, ControllerNotConverged):
+        if not _run(net, init="results" if converged.any() else "auto"):
             continue
         converged[s, t] = True
         vm[s, t] = net.res_bus.vm_pu.to_numpy()
@@ -190,10 +308,27 @@ def ac_check(
         iface[s, t] = net.res_trafo.p_hv_mw.loc[inet.coupling_trafo].to_numpy()
         sched_ext = ter[sc, t, ext_pos].sum()
         slack[s, t] = float(net.res_ext_grid.p_mw.sum()) - sched_ext
-    lo, hi = _vm_limits(system, inet.bus_names)
+        if base_case:
+            net.sgen.loc[inet.pv_sgen, "p_mw"] = data.pv_available_mw[sc, t]
+            net.sgen.loc[inet.pv_sgen, "q_mvar"] = 0.0
+            net.storage.loc[inet.battery_storage, "p_mw"] = 0.0
+            net.load.loc[inet.ev_load, "p_mw"] = ev_base[t]
+            if _run(net, init="results"):
+                vb = net.res_bus.vm_pu.to_numpy()
+                lb = np.concatenate(
+                    [
+                        net.res_line.loading_percent.to_numpy(),
+                        net.res_trafo.loading_percent.to_numpy(),
+                    ]
+                )
+                bad = (vb < lo - VM_TOL_PU) | (vb > hi + VM_TOL_PU)
+                base_counts[s, t] = [
+                    int((bad & is_t).sum()),
+                    int((bad & ~is_t).sum()),
+                    int((lb > 100.0 + LOADING_TOL_PERCENT).sum()),
+                ]
     bad_v = (vm < lo - VM_TOL_PU) | (vm > hi + VM_TOL_PU)
     bad_l = loading > 100.0 + LOADING_TOL_PERCENT
-    is_t = np.char.startswith(inet.bus_names.astype(str), "transmission/")
     sd = ("scenario", "time")
     ds = xr.Dataset(
         {
@@ -245,6 +380,32 @@ def ac_check(
                 {
                     "units": "1",
                     "long_name": "branches above 100 % loading in the AC check (-1: not checked)",
+                },
+            ),
+            "voltage_violations_transmission_base_ac": (
+                sd,
+                base_counts[..., 0],
+                {
+                    "units": "1",
+                    "long_name": "transmission buses outside their limits without DER "
+                    "flexibility (-1: not checked)",
+                },
+            ),
+            "voltage_violations_distribution_base_ac": (
+                sd,
+                base_counts[..., 1],
+                {
+                    "units": "1",
+                    "long_name": "feeder buses outside their limits without DER flexibility "
+                    "(-1: not checked)",
+                },
+            ),
+            "overloads_base_ac": (
+                sd,
+                base_counts[..., 2],
+                {
+                    "units": "1",
+                    "long_name": "branches above 100 % without DER flexibility (-1: not checked)",
                 },
             ),
             "ac_converged": (sd, converged, {"long_name": "AC power flow converged"}),

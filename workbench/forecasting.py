@@ -100,6 +100,7 @@ def study_evaluation(
         seed=seed,
         keep_forecasts=keep_forecasts,
         progress=progress,
+        scheduler_sources=fcfg.sources.model_dump(),
     )
 
 

@@ -33,7 +33,7 @@ from cases.system import IntegratedSystem, build_system
 from forecasts.generate import ScenarioForecaster
 from stochastic.risk import CvarTailWarning, cvar_tail_message
 from stochastic.solve import SolverError
-from workbench.ac_check import ac_check, ac_sample
+from workbench.ac_check import ac_check, ac_sample, voltage_setpoints
 from workbench.coordination import DayOutcome, coordination_model
 from workbench.scenarios import check_forecast_sources, fit_study_forecaster
 from workbench.threads import limit_threads
@@ -179,14 +179,42 @@ def failed_like(template: xr.Dataset) -> xr.Dataset:
     return out
 
 
+def _setpoint_task(system: IntegratedSystem, outcome: DayOutcome) -> xr.Dataset | None:
+    """TER voltage set-points of a day from AC OPFs at the scheduled power."""
+    if outcome.schedule is None:
+        return None
+    limit_threads()
+    vm, ok = voltage_setpoints(system, outcome.schedule, outcome.data)
+    return xr.Dataset(
+        {
+            "ter_vm_setpoint_pu": (
+                ("period", "gen"),
+                vm,
+                {"units": "pu", "long_name": "TER voltage set-point used in the AC check"},
+            ),
+            "vm_setpoint_from_acopf": (
+                ("period",),
+                ok,
+                {"long_name": "set-points from an AC OPF (else the case's own)"},
+            ),
+        },
+        coords={"period": outcome.schedule.period, "gen": outcome.schedule.gen},
+    )
+
+
 def _ac_task(
-    system: IntegratedSystem, outcome: DayOutcome, scenarios: list[int], every_n_steps: int
+    system: IntegratedSystem,
+    outcome: DayOutcome,
+    scenarios: list[int],
+    every_n_steps: int,
+    setpoints: xr.Dataset | None,
 ) -> xr.Dataset | None:
     if outcome.schedule is None:
         return None
     limit_threads()
     steps = list(range(0, outcome.data.n_steps, every_n_steps))
-    return ac_check(system, outcome.data, outcome.schedule, scenarios, steps)
+    vm = None if setpoints is None else setpoints["ter_vm_setpoint_pu"].to_numpy()
+    return ac_check(system, outcome.data, outcome.schedule, scenarios, steps, vm_setpoints=vm)
 
 
 def _relative_time(ds: xr.Dataset, day: dt.date) -> xr.Dataset:
@@ -209,6 +237,9 @@ def _day_dataset(
         ds = failed_like(template)
     else:
         ds = outcome.schedule
+        if ac_parts and ac_parts[0] is not None and "ter_vm_setpoint_pu" in ac_parts[0]:
+            ds = xr.merge([ds, ac_parts[0]], combine_attrs="drop_conflicts")
+            ac_parts = ac_parts[1:]
         parts = [p for p in ac_parts if p is not None]
         if parts:
             ds = xr.merge(
@@ -305,13 +336,17 @@ def run_study(
                         np.array(sample.scenarios(study.scenarios.n_scenarios)),
                         min(ex.n_workers, study.scenarios.n_scenarios),
                     )
+                    setpoints = dask.delayed(_setpoint_task, pure=False)(sys_d, out)
                     ac_tasks.append(
                         [
-                            dask.delayed(_ac_task, pure=False)(
-                                sys_d, out, [int(s) for s in b], sample.every_n_steps
-                            )
-                            for b in batches
-                            if len(b)
+                            setpoints,
+                            *(
+                                dask.delayed(_ac_task, pure=False)(
+                                    sys_d, out, [int(s) for s in b], sample.every_n_steps, setpoints
+                                )
+                                for b in batches
+                                if len(b)
+                            ),
                         ]
                     )
         flat = [t for tasks in ac_tasks for t in tasks]
