@@ -288,7 +288,9 @@ class ModelConfig(_Frozen):
     ``schedule_following``: TER follow their hourly schedule as a ramp between hour
     boundaries (``ramp``) or as a step (``step``). ``lp_method``: HiGHS's interior-point
     method (``ipm``; measured several times faster than the simplex on the default study's
-    multi-scenario LP), dual ``simplex``, or HiGHS's choice.
+    multi-scenario LP), dual ``simplex``, or HiGHS's choice. ``ac_correction_iterations``:
+    rounds in which the AC power flow's voltage errors and feeder losses are fed back into
+    LinDistFlow and the day re-solved (0: none).
     """
 
     polygon_sides: Literal[4, 8, 12, 16, 24, 32] = 8
@@ -296,6 +298,7 @@ class ModelConfig(_Frozen):
     cost_segments: Annotated[int, Field(ge=1, le=64)] = 8
     schedule_following: Literal["ramp", "step"] = "ramp"
     lp_method: Literal["ipm", "simplex", "choose"] = "ipm"
+    ac_correction_iterations: Annotated[int, Field(ge=0, le=10)] = 0
 
 
 class AcCheckConfig(_Frozen):

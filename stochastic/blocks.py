@@ -39,6 +39,7 @@ from stochastic.network import (
     add_dc_network,
     add_lindistflow,
     root_branches,
+    w_limits,
 )
 
 __all__ = [
@@ -417,6 +418,7 @@ def define_feeder(
     polygon_sides: int,
     voltage_margin_pu: float,
     flow_bound_mva: float,
+    mutable_voltage_limits: bool = False,
 ) -> tuple[Part, LinDistFlow]:
     """One radial feeder: LinDistFlow with sheddable demand at every non-root bus.
 
@@ -430,6 +432,9 @@ def define_feeder(
         Net demand at the root bus [MW], [Mvar]. The feeder's interface power
         ``interface_p_mw`` / ``interface_q_mvar`` (scenario, time) is the flow of its root
         branches plus this demand.
+    mutable_voltage_limits : bool
+        Bounds of the squared voltages as mutable parameters ``w_min`` / ``w_max``
+        (scenario, time, bus), for corrections against an AC power flow.
     p_injections, q_injections : list of Terms
         DER injections into this feeder.
     """
@@ -456,6 +461,15 @@ def define_feeder(
         "shedding",
         terms(shed, grid.cost_rows(nbr), rows, voll_eur_per_mwh * grid.step_h),
     )
+    w_bounds = None
+    if mutable_voltage_limits:
+        lo, hi = w_limits(arrays, voltage_margin_pu)
+        w_bounds = tuple(
+            part.params.setdefault(
+                key, add_param(blk, key, np.broadcast_to(v, (S, T, arrays.n_bus)), (*SD, "bus"))
+            )
+            for key, v in (("w_min", lo), ("w_max", hi))
+        )
     ldf = add_lindistflow(
         blk,
         arrays,
@@ -468,6 +482,7 @@ def define_feeder(
         polygon_sides=polygon_sides,
         voltage_margin_pu=voltage_margin_pu,
         flow_bound_mva=flow_bound_mva,
+        w_bounds=w_bounds,
     )
     part.vars.update({"p_mw": ldf.p_mw, "q_mvar": ldf.q_mvar, "w": ldf.w})
     part.rows.update({"p_balance": ldf.p_balance, "q_balance": ldf.q_balance})

@@ -28,6 +28,7 @@ __all__ = [
     "dc_shift_injection_mw",
     "polygon_directions",
     "root_branches",
+    "w_limits",
 ]
 
 
@@ -188,6 +189,28 @@ class LinDistFlow:
 W_SCALE = 1000.0
 
 
+def w_limits(
+    f: FeederArrays, voltage_margin_pu: float = 0.0, offset_pu: np.ndarray | float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of the LinDistFlow voltage variable ``w`` [1e-3 pu^2], shaped like ``offset_pu``.
+
+    ``(vmin + margin - offset)^2 <= w <= (vmax - margin - offset)^2`` at every bus but the
+    root, which is held at its set-point. ``offset_pu`` (broadcast against (bus,)) is an
+    estimate of ``V_AC - V_linear``: the linear voltages are kept where the AC ones are
+    within the limits.
+    """
+    off = np.asarray(offset_pu, dtype=float)
+    vmin = np.minimum(f.vm_min_pu + voltage_margin_pu, f.vm_max_pu - voltage_margin_pu) - off
+    vmax = f.vm_max_pu - voltage_margin_pu - off
+    vmin = np.minimum(vmin, vmax)
+    lo = W_SCALE * np.maximum(vmin, 0.0) ** 2
+    hi = W_SCALE * np.maximum(vmax, 0.0) ** 2
+    lo, hi = np.broadcast_arrays(lo, hi)
+    lo, hi = lo.copy(), hi.copy()
+    lo[..., 0] = hi[..., 0] = W_SCALE * f.v_root_pu**2
+    return lo, hi
+
+
 def add_lindistflow(
     block: pyo.Block,
     f: FeederArrays,
@@ -201,6 +224,7 @@ def add_lindistflow(
     polygon_sides: int = 8,
     voltage_margin_pu: float = 0.0,
     flow_bound_mva: float = np.inf,
+    w_bounds: tuple[ParamArray, ParamArray] | None = None,
 ) -> LinDistFlow:
     """LinDistFlow (linearised branch flow, losses neglected) for one radial feeder.
 
@@ -226,6 +250,9 @@ def add_lindistflow(
     flow_bound_mva : float [MVA]
         Upper bound on any branch flow implied by the feeder's demand and DER; polygon
         rows are only written for branches rated below it (others cannot bind).
+    w_bounds : (ParamArray, ParamArray), optional
+        Mutable bounds of ``w`` (*steps, bus) [1e-3 pu^2] instead of the constant ones
+        (see :func:`w_limits`), e.g. for a correction against an AC power flow.
     """
     n_steps = int(np.prod(steps, dtype=int))
     nbr = f.n_branch
@@ -247,18 +274,13 @@ def add_lindistflow(
         np.broadcast_to(-rating, (*steps, nbr)),
         np.broadcast_to(rating, (*steps, nbr)),
     )
-    vmin = np.minimum(f.vm_min_pu + voltage_margin_pu, f.vm_max_pu - voltage_margin_pu)
-    wlo = np.maximum(vmin, 0.0) ** 2
-    whi = (f.vm_max_pu - voltage_margin_pu) ** 2
-    wlo[0] = whi[0] = f.v_root_pu**2
-    w = add_var(
-        block,
-        "w",
-        (*steps, f.n_bus),
-        (*step_dims, "bus"),
-        np.broadcast_to(W_SCALE * wlo, (*steps, f.n_bus)),
-        np.broadcast_to(W_SCALE * whi, (*steps, f.n_bus)),
-    )
+    if w_bounds is None:
+        wlo, whi = w_limits(f, voltage_margin_pu)
+        w_bounds = (
+            np.broadcast_to(wlo, (*steps, f.n_bus)),
+            np.broadcast_to(whi, (*steps, f.n_bus)),
+        )
+    w = add_var(block, "w", (*steps, f.n_bus), (*step_dims, "bus"), *w_bounds)
     p_idx = p.index().reshape(n_steps, nbr)
     q_idx = q.index().reshape(n_steps, nbr)
     w_idx = w.index().reshape(n_steps, f.n_bus)

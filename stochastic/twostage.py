@@ -53,7 +53,7 @@ from stochastic.blocks import (
 )
 from stochastic.grid import StageGrid
 from stochastic.linear import VarArray, linear_sum
-from stochastic.network import DcNetwork, LinDistFlow, dc_shift_injection_mw
+from stochastic.network import DcNetwork, LinDistFlow, dc_shift_injection_mw, w_limits
 from stochastic.risk import Cvar, add_cvar, check_risk_parameters, check_weights
 
 #: largest scenario load relative to nominal accepted by :func:`day_data`
@@ -89,6 +89,9 @@ class TwoStageOptions:
     recourse_efficiency_weight : float [-]
         Weight of the expected second-stage cost added to the objective, so every
         scenario's recourse stays cost-efficient also where the CVaR ignores it (beta = 1).
+    ac_correction_iterations : int
+        Rounds of correction of the feeder voltages and losses against an AC power flow
+        (``workbench.ac_correction``); > 0 makes the voltage limits mutable.
     voll_eur_per_mwh, deviation_eur_per_mwh, spill_eur_per_mwh, ter_reserve_eur_per_mw_h,
     der_flexibility_eur_per_mw_h, der_activation_eur_per_mwh, pv_curtailment_eur_per_mwh,
     battery_degradation_eur_per_mwh : float
@@ -105,6 +108,7 @@ class TwoStageOptions:
     cost_segments: int = 8
     schedule_following: str = "ramp"
     recourse_efficiency_weight: float = 1e-3
+    ac_correction_iterations: int = 0
     voll_eur_per_mwh: float = 3000.0
     deviation_eur_per_mwh: float = 2.0
     spill_eur_per_mwh: float = 200.0
@@ -147,6 +151,7 @@ class TwoStageOptions:
             cost_segments=study.model.cost_segments,
             schedule_following=study.model.schedule_following,
             recourse_efficiency_weight=study.risk.recourse_efficiency_weight,
+            ac_correction_iterations=study.model.ac_correction_iterations,
             **study.prices.model_dump(),
         )
 
@@ -415,6 +420,10 @@ class TwoStageModel:
             f["q_rhs_mvar"].set(data.feeder_q_rhs_mvar[i])
             f["root_p_mw"].set(data.feeder_root_p_mw[i])
             f["root_q_mvar"].set(data.feeder_root_q_mvar[i])
+            if "w_min" in f:  # corrections against AC start afresh every day
+                lo, hi = w_limits(self.system.feeders[i].arrays, self.options.voltage_margin_pu)
+                f["w_min"].set(lo)
+                f["w_max"].set(hi)
         d = self.parts["der"].params
         if "pv_available_mw" in d:
             d["pv_available_mw"].set(data.pv_available_mw)
@@ -517,6 +526,7 @@ def build_two_stage(
             polygon_sides=o.polygon_sides,
             voltage_margin_pu=o.voltage_margin_pu,
             flow_bound_mva=_flow_bound_mva(feeder.arrays, fleet, fi),
+            mutable_voltage_limits=o.ac_correction_iterations > 0,
         )
         parts[part.name] = part
         ldfs.append(ldf)

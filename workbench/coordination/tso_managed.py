@@ -20,6 +20,7 @@ from forecasts.generate import ScenarioForecaster
 from stochastic.extract import extract_two_stage
 from stochastic.solve import PersistentSolver, SolverError
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage, day_data
+from workbench.ac_correction import correct_against_ac
 from workbench.coordination.common import DayOutcome
 from workbench.scenarios import fit_study_forecaster, study_scenarios
 from workbench.threads import limit_threads
@@ -107,10 +108,31 @@ def schedule_days(
                 DayOutcome(MODEL, day, None, data, "failed", str(exc), time.perf_counter() - tick)
             )
             continue
-        ds = extract_two_stage(tsm, data, result)
+        rounds = study.model.ac_correction_iterations
+        if rounds:
+            result, ds, errors, losses = correct_against_ac(
+                system, tsm, solver, data, result, rounds
+            )
+            ds["ac_correction_max_vm_error_pu"] = xr.DataArray(
+                errors,
+                dims="correction_round",
+                attrs={
+                    "units": "pu",
+                    "long_name": "largest |V_AC - V_linear| on feeder buses before each "
+                    "correction round (last: after the last round)",
+                },
+            )
+            ds["ac_correction_losses_mwh"] = xr.DataArray(
+                losses,
+                dims="correction_round",
+                attrs={"units": "MWh", "long_name": "expected feeder losses in the AC check"},
+            )
+        else:
+            ds = extract_two_stage(tsm, data, result)
         ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
         ds["problems_solved"] = xr.DataArray(
-            1, attrs={"units": "1", "long_name": "optimisation problems solved for the day"}
+            1 + rounds,
+            attrs={"units": "1", "long_name": "optimisation problems solved for the day"},
         )
         for key, value in data_exchange(system, data).items():
             ds[f"exchange_{key}_values"] = xr.DataArray(
