@@ -30,7 +30,7 @@ def _case(study_path: str, n_scenarios: int | None, queue) -> None:
     from cases import build_system, load_study
     from stochastic.solve import PersistentSolver
     from stochastic.twostage import TwoStageOptions, build_two_stage, day_data
-    from workbench.scenarios import fit_study_forecaster, study_scenarios
+    from workbench.scenarios import add_ev_sessions, fit_study_forecaster, study_scenarios
     from workbench.threads import limit_threads
 
     limit_threads()
@@ -45,7 +45,12 @@ def _case(study_path: str, n_scenarios: int | None, queue) -> None:
     tick = time.perf_counter()
     fc = fit_study_forecaster(study, study.seed)
     fit_s = time.perf_counter() - tick
-    data = day_data(system, study_scenarios(study, study.start_date, study.seed, fc), options)
+
+    def with_ev(day):
+        scen = study_scenarios(study, day, study.seed, fc)
+        return add_ev_sessions(scen, system.fleet, study, day, study.seed)
+
+    data = day_data(system, with_ev(study.start_date), options)
     tsm = build_two_stage(system, data, options)
     tick = time.perf_counter()
     solver = PersistentSolver(tsm.model, options={"solver": study.model.lp_method})
@@ -53,7 +58,7 @@ def _case(study_path: str, n_scenarios: int | None, queue) -> None:
     result = solver.solve()
     # next day: update parameters only, warm-started re-solve
     next_day = study.start_date + dt.timedelta(days=1)
-    data2 = day_data(system, study_scenarios(study, next_day, study.seed, fc), options)
+    data2 = day_data(system, with_ev(next_day), options)
     tick = time.perf_counter()
     tsm.set_data(data2)
     solver.update_parameters(warm_start=False)

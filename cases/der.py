@@ -26,9 +26,9 @@ EV_COLUMNS = [
     "feeder",
     "bus",
     "p_mw",
-    "energy_mwh",
-    "arrival_hour",
-    "departure_hour",
+    "n_chargers",
+    "charger_type",
+    "plug_in_probability",
     "efficiency",
 ]
 FIXED_COLUMNS = ["name", "feeder", "bus", "p_mw", "profile"]
@@ -46,8 +46,9 @@ class DerFleet:
         ``name, feeder, bus, p_mw`` [MW], ``e_mwh`` [MWh], ``efficiency`` [-] (one way),
         ``soc_init`` [-] (fraction of ``e_mwh`` at the start and, at least, at the end of a day).
     ev : DataFrame
-        ``name, feeder, bus, p_mw`` [MW charger], ``energy_mwh`` [MWh needed per day],
-        ``arrival_hour``, ``departure_hour`` [h], ``efficiency`` [-].
+        Charger pools: ``name, feeder, bus, p_mw`` [MW, rated power of the pool],
+        ``n_chargers``, ``charger_type`` (``home``, ``workplace``, ``public``),
+        ``plug_in_probability`` [-], ``efficiency`` [-]. Sessions are drawn per scenario.
     fixed : DataFrame
         Uncontrollable injections: ``name, feeder, bus, p_mw`` [MW rated],
         ``profile`` (``wind``: the wind profile; ``constant``: ``p_mw`` at every step,
@@ -126,9 +127,9 @@ def build_fleet(
                         f,
                         b,
                         p,
-                        p * cfg.ev.energy_kwh_per_kw,
-                        cfg.ev.arrival_hour,
-                        cfg.ev.departure_hour,
+                        max(1, round(p * 1000.0 / cfg.ev.charger_kw)),
+                        cfg.ev.charger_type,
+                        cfg.ev.plug_in_probability,
                         cfg.ev.efficiency,
                     )
                 )

@@ -88,29 +88,21 @@ class BatteryFleetConfig(_Frozen):
 
 
 class EvFleetConfig(_Frozen):
-    """EV chargers at the largest load buses, with one daily charging session each.
+    """EV charger pools at the largest load buses.
 
-    The session wraps around midnight when ``departure_hour < arrival_hour``.
+    A pool of rated power ``kw_per_kw_load`` x the bus's peak load holds
+    ``pool / charger_kw`` chargers of one ``charger_type``; its charging sessions (arrival,
+    connection time, energy, power) are drawn per scenario from the ElaadNL statistics
+    (``forecasts.ev``), including the sessions of the evening before that are still
+    plugged in after midnight.
     """
 
     kw_per_kw_load: NonNegFloat = 0.2
-    energy_kwh_per_kw: NonNegFloat = 4.0
-    arrival_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 17.0
-    departure_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 7.0
+    charger_type: Literal["home", "workplace", "public"] = "home"
+    charger_kw: Annotated[float, Field(gt=0.0, le=350.0)] = 11.0
+    plug_in_probability: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 0.92
     buses: Annotated[int, Field(ge=0)] = 2
-
-    @model_validator(mode="after")
-    def _window(self) -> EvFleetConfig:
-        if self.arrival_hour == self.departure_hour:
-            raise ValueError("arrival_hour and departure_hour must differ (charging window)")
-        dwell = (self.departure_hour - self.arrival_hour) % 24
-        if self.energy_kwh_per_kw * 1.0 > dwell * self.efficiency + 1e-9:
-            raise ValueError(
-                f"energy_kwh_per_kw = {self.energy_kwh_per_kw} cannot be charged in the "
-                f"{dwell:g} h window at rated power (at most {dwell * self.efficiency:g})"
-            )
-        return self
 
 
 class DerConfig(_Frozen):
@@ -256,7 +248,8 @@ class PricesConfig(_Frozen):
     the prices of services and last resorts. ``voll``: load shed and EV energy not
     delivered. ``deviation``: balancing energy, each direction, on top of the fuel it
     changes. ``spill``: generation spilled outside a bid (TER below their down reserve,
-    PV beyond its flexibility, wind). ``ter_reserve`` / ``der_flexibility``: capacity,
+    PV beyond its flexibility, wind). ``ter_emergency``: TER above their up reserve (within
+    their headroom; emergency redispatch). ``ter_reserve`` / ``der_flexibility``: capacity,
     per MW and hour. ``der_activation``: activated battery/EV flexibility.
     ``pv_curtailment``: compensation of curtailment inside the accepted PV flexibility.
     """
@@ -264,6 +257,7 @@ class PricesConfig(_Frozen):
     voll_eur_per_mwh: PositiveFloat = 3000.0
     deviation_eur_per_mwh: NonNegFloat = 2.0
     spill_eur_per_mwh: NonNegFloat = 200.0
+    ter_emergency_eur_per_mwh: NonNegFloat = 200.0
     ter_reserve_eur_per_mw_h: NonNegFloat = 8.0
     der_flexibility_eur_per_mw_h: NonNegFloat = 4.0
     der_activation_eur_per_mwh: NonNegFloat = 5.0
@@ -272,6 +266,11 @@ class PricesConfig(_Frozen):
 
     @model_validator(mode="after")
     def _ordered(self) -> PricesConfig:
+        if not self.ter_emergency_eur_per_mwh <= self.voll_eur_per_mwh:
+            raise ValueError(
+                "prices must satisfy ter_emergency <= voll (redispatch is cheaper than "
+                f"shedding), got {self.ter_emergency_eur_per_mwh} / {self.voll_eur_per_mwh}"
+            )
         if not self.pv_curtailment_eur_per_mwh <= self.spill_eur_per_mwh <= self.voll_eur_per_mwh:
             raise ValueError(
                 "prices must satisfy pv_curtailment <= spill <= voll (a bid is cheaper than "

@@ -134,6 +134,9 @@ class TerPrices:
         Symmetric cost of balancing energy, on top of the fuel it changes.
     spill_eur_per_mwh : float
         Downward redispatch beyond the reserve (emergency), on top of the fuel it saves.
+    emergency_up_eur_per_mwh : float
+        Upward redispatch beyond the reserve (emergency, within the unit's headroom), on
+        top of the fuel it burns.
     cost_segments : int
         Tangent cuts of a quadratic fuel cost: ``cost_segments + 1`` points.
     follow : {"step", "ramp"}
@@ -144,6 +147,7 @@ class TerPrices:
     reserve_eur_per_mw_h: float
     deviation_eur_per_mwh: float
     spill_eur_per_mwh: float
+    emergency_up_eur_per_mwh: float
     cost_segments: int
     follow: str = "ramp"
 
@@ -160,9 +164,10 @@ def define_ter(
     First stage (period, gen): ``schedule_mw`` in [pmin, pmax] within the ramp limits
     between periods, ``reserve_up_mw`` / ``reserve_down_mw`` within head- and footroom,
     paid per MW and hour. Second stage (scenario, time, gen): the realised output
-    ``p_mw`` = reference + ``balancing_up_mw`` - ``balancing_down_mw`` - ``spill_mw``,
-    balancing within the reserve of the step's period and ``spill_mw`` (downward beyond
-    the reserve) unlimited, so any schedule admits a recourse. The fuel of the realised
+    ``p_mw`` = reference + ``balancing_up_mw`` - ``balancing_down_mw`` - ``spill_mw`` +
+    ``emergency_up_mw``, balancing within the reserve of the step's period, ``spill_mw``
+    and ``emergency_up_mw`` (beyond the reserve, down and up, within [0, pmax]) at
+    emergency prices, so any schedule admits a recourse. The fuel of the realised
     output is paid per step (``fuel_eur_per_h`` above the tangent cuts of the cost curve;
     exact for linear costs), balancing at a symmetric deviation cost and spill at the
     spill price. Reference plus balancing respects the ramp limits step to step.
@@ -218,6 +223,7 @@ def define_ter(
     bal_up = v["balancing_up_mw"] = add_var(blk, "balancing_up_mw", (S, T, G), gd, 0.0)
     bal_dn = v["balancing_down_mw"] = add_var(blk, "balancing_down_mw", (S, T, G), gd, 0.0)
     spill = v["spill_mw"] = add_var(blk, "spill_mw", (S, T, G), gd, 0.0)
+    emergency = v["emergency_up_mw"] = add_var(blk, "emergency_up_mw", (S, T, G), gd, 0.0)
     r = grid.rows(G)
     weights = grid.reference_weights(prices.follow)
     reference = grid.reference_terms(sched, r, weights, -1.0)
@@ -232,6 +238,7 @@ def define_ter(
             terms(bal_up, r, r, -1.0),
             terms(bal_dn, r, r),
             terms(spill, r, r),
+            terms(emergency, r, r, -1.0),
         ],
         0.0,
         0.0,
@@ -256,6 +263,8 @@ def define_ter(
             terms(p_out, rr, before, -1.0),
             terms(spill, rr, now),
             terms(spill, rr, before, -1.0),
+            terms(emergency, rr, now, -1.0),
+            terms(emergency, rr, before),
         ]
         part.rows["output_ramp"] = add_rows(
             blk,
@@ -287,6 +296,12 @@ def define_ter(
     for var in (bal_up, bal_dn):
         part.cost("tso", SECOND, "balancing", terms(var, cr, r, prices.deviation_eur_per_mwh * dt))
     part.cost("tso", SECOND, "spill", terms(spill, cr, r, prices.spill_eur_per_mwh * dt))
+    part.cost(
+        "tso",
+        SECOND,
+        "emergency",
+        terms(emergency, cr, r, prices.emergency_up_eur_per_mwh * dt),
+    )
 
     bus_rows = grid.rows(tarr.n_bus)[:, :, tarr.gen_bus]  # (S, T, G)
     return part, [terms(p_out, bus_rows, r)]
@@ -614,8 +629,9 @@ def define_der(
     pv_available_mw: np.ndarray,
     fixed_available_mw: np.ndarray,
     battery_energy_init_mwh: np.ndarray,
-    ev_energy_mwh: np.ndarray,
-    ev_available: np.ndarray,
+    ev_p_max_mw: np.ndarray,
+    ev_e_min_mwh: np.ndarray,
+    ev_e_max_mwh: np.ndarray,
     prices: DerPrices,
     name: str = "der",
 ) -> tuple[Part, DerInjections]:
@@ -639,10 +655,12 @@ def define_der(
         demand; ``fixed_spill_mw`` may spill it.
     battery_energy_init_mwh : ndarray (battery,) [MWh]
         Energy at the start; also the least energy at the end.
-    ev_energy_mwh : ndarray (ev,) [MWh]
-        Energy to deliver within the horizon.
-    ev_available : ndarray (time, ev)
-        1 while plugged in.
+    ev_p_max_mw : ndarray (scenario, time, ev) [MW]
+        Power the plugged-in EVs of each charger pool can take.
+    ev_e_min_mwh, ev_e_max_mwh : ndarray (scenario, time, ev) [MWh]
+        Energy into the EVs since the horizon start, at the end of each step, when charging
+        as late / as early as possible: the delivered energy stays within them (falling
+        short of ``e_min`` is EV energy not served, priced at ``ev_unserved``).
     """
     blk = _new_block(model, name)
     part = Part(name, blk)
@@ -860,32 +878,69 @@ def define_der(
             terms(var, grid.cost_rows(nbat), rbt, o.battery_degradation_eur_per_mwh * dt),
         )
 
-    # ---- second stage: EV ----
-    charge = v["ev_charge_mw"] = add_var(
-        blk, "ev_charge_mw", (S, T, nev), (*SD, "ev"), 0.0, ep * ev_available
-    )
+    # ---- second stage: EV charger pools ----
+    edims = (*SD, "ev")
     rev = grid.rows(nev)
-    activation("ev", [terms(charge, rev, rev, -1.0)], nev)
-    ev_energy = None
+    p_max = e_min = e_max = None
     if nev:
-        ev_energy = part.params["ev_energy_mwh"] = add_param(
-            blk, "ev_energy_mwh", np.broadcast_to(ev_energy_mwh, (S, nev)), ("scenario", "ev")
+        p_max = part.params["ev_p_max_mw"] = add_param(blk, "ev_p_max_mw", ev_p_max_mw, edims)
+        e_min = part.params["ev_e_min_mwh"] = add_param(blk, "ev_e_min_mwh", ev_e_min_mwh, edims)
+        e_max = part.params["ev_e_max_mwh"] = add_param(blk, "ev_e_max_mwh", ev_e_max_mwh, edims)
+    # grid-side power: the plugged-in EVs take p_max, the charger losses come on top
+    charge = v["ev_charge_mw"] = add_var(blk, "ev_charge_mw", (S, T, nev), edims, 0.0)
+    if nev:
+        part.rows["ev_power_limit"] = add_rows(
+            blk,
+            "ev_power_limit",
+            (S, T, nev),
+            edims,
+            [terms(charge, rev, rev, np.broadcast_to(eeff, (S, T, nev)))],
+            None,
+            p_max,
         )
-    se = np.broadcast_to(np.arange(S * nev).reshape(S, 1, nev), (S, T, nev))
-    unserved = v["ev_unserved_mwh"] = add_var(
-        blk, "ev_unserved_mwh", (S, nev), ("scenario", "ev"), 0.0, ev_energy
+    energy = v["ev_energy_mwh"] = add_var(blk, "ev_energy_mwh", (S, T, nev), edims, 0.0, e_max)
+    unserved = v["ev_unserved_mwh"] = add_var(blk, "ev_unserved_mwh", (S, T, nev), edims, 0.0)
+    shortfall = v["ev_schedule_shortfall_mw"] = add_var(
+        blk, "ev_schedule_shortfall_mw", (S, T, nev), edims, 0.0
     )
-    sn = np.arange(S * nev).reshape(S, nev)
-    part.rows["ev_energy_delivered"] = add_rows(
+    activation("ev", [terms(charge, rev, rev, -1.0), terms(shortfall, rev, rev, -1.0)], nev)
+    part.rows["ev_energy_balance"] = add_rows(
         blk,
-        "ev_energy_delivered",
-        (S, nev),
-        ("scenario", "ev"),
-        [terms(charge, se, rev, dt * eeff), terms(unserved, sn, sn)],
-        ev_energy if nev else 0.0,
-        ev_energy if nev else 0.0,
+        "ev_energy_balance",
+        (S, T, nev),
+        edims,
+        [
+            terms(energy, rev, rev),
+            terms(energy, rev[:, 1:, :], rev[:, :-1, :], -1.0),
+            terms(charge, rev, rev, -dt * np.broadcast_to(eeff, (S, T, nev))),
+        ],
+        0.0,
+        0.0,
     )
-    # the cost rows are (scenario, time): unserved energy is counted in the last step
+    part.rows["ev_energy_min"] = add_rows(
+        blk,
+        "ev_energy_min",
+        (S, T, nev),
+        edims,
+        [terms(energy, rev, rev), terms(unserved, rev, rev)],
+        e_min if nev else 0.0,
+        None,
+    )
+    # the shortfall accumulates: energy a departed EV did not get is not made up later
+    acc = np.arange(S * (T - 1) * nev).reshape(S, T - 1, nev)
+    part.rows["ev_unserved_accumulates"] = add_rows(
+        blk,
+        "ev_unserved_accumulates",
+        (S, T - 1, nev),
+        edims,
+        [
+            terms(unserved, acc, rev[:, 1:, :]),
+            terms(unserved, acc, rev[:, :-1, :], -1.0),
+        ],
+        0.0,
+        None,
+    )
+    last = rev[:, -1, :]
     part.cost(
         owner,
         SECOND,
@@ -893,9 +948,15 @@ def define_der(
         terms(
             unserved,
             np.broadcast_to(np.arange(S)[:, None] * T + (T - 1), (S, nev)),
-            sn,
+            last,
             o.ev_unserved_eur_per_mwh,
         ),
+    )
+    part.cost(
+        owner,
+        SECOND,
+        "spill",
+        terms(shortfall, grid.cost_rows(nev), rev, o.spill_eur_per_mwh * dt),
     )
     part = _replace_first(part, tuple(first))
 

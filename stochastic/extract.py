@@ -188,12 +188,14 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
     )
     # capability offered per period: PV its expected output (curtailable), batteries
     # their range -p .. p, EV chargers their power while plugged in
-    ev_plugged = data.ev_available.reshape(o.n_periods, k, nev).mean(axis=1)
+    ev_plugged = np.einsum(
+        "s,sph->ph", w, data.ev_p_max_mw.reshape(S, o.n_periods, k, nev).mean(axis=2)
+    )
     offer = np.concatenate(
         [
             pv_offer,
             np.broadcast_to(2.0 * fleet.battery.p_mw.to_numpy(dtype=float), (len(pv_offer), nbat)),
-            ev_plugged * fleet.ev.p_mw.to_numpy(dtype=float),
+            np.minimum(ev_plugged, fleet.ev.p_mw.to_numpy(dtype=float)),
         ],
         axis=1,
     )
@@ -305,6 +307,12 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
             "ter_spill_mw": _da(
                 ter["spill_mw"], (*sd, "gen"), "MW", "TER downward redispatch beyond the reserve"
             ),
+            "ter_emergency_up_mw": _da(
+                ter["emergency_up_mw"],
+                (*sd, "gen"),
+                "MW",
+                "TER upward redispatch beyond the reserve",
+            ),
             "ter_fuel_cost_eur_per_h": _da(
                 ter["fuel_eur_per_h"], (*sd, "gen"), "EUR/h", "TER fuel cost of the realised output"
             ),
@@ -322,7 +330,7 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
                 ("period", "der"),
                 "MW",
                 "flexible range offered by each DER (PV: expected output; battery: 2 x rating; "
-                "EV: rating while plugged in)",
+                "EV: expected power of the plugged-in EVs)",
             ),
             "der_bid_down_mw": _da(
                 bid_dn,
@@ -422,7 +430,7 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
         "expected energy spilled outside a bid (TER beyond reserve, PV beyond bid, fixed units)",
     )
     ds["ev_unserved_mwh"] = _da(
-        float(w @ der["ev_unserved_mwh"].sum(axis=1)),
+        float(w @ der["ev_unserved_mwh"][:, -1, :].sum(axis=1)),
         (),
         "MWh",
         "expected EV energy not delivered by departure",

@@ -31,7 +31,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyomo.environ as pyo
 import xarray as xr
 
@@ -92,7 +91,8 @@ class TwoStageOptions:
     ac_correction_iterations : int
         Rounds of correction of the feeder voltages and losses against an AC power flow
         (``workbench.ac_correction``); > 0 makes the voltage limits mutable.
-    voll_eur_per_mwh, deviation_eur_per_mwh, spill_eur_per_mwh, ter_reserve_eur_per_mw_h,
+    voll_eur_per_mwh, deviation_eur_per_mwh, spill_eur_per_mwh, ter_emergency_eur_per_mwh,
+    ter_reserve_eur_per_mw_h,
     der_flexibility_eur_per_mw_h, der_activation_eur_per_mwh, pv_curtailment_eur_per_mwh,
     battery_degradation_eur_per_mwh : float
         Prices [EUR/MWh] or capacity prices [EUR/MW per hour].
@@ -112,6 +112,7 @@ class TwoStageOptions:
     voll_eur_per_mwh: float = 3000.0
     deviation_eur_per_mwh: float = 2.0
     spill_eur_per_mwh: float = 200.0
+    ter_emergency_eur_per_mwh: float = 200.0
     ter_reserve_eur_per_mw_h: float = 8.0
     der_flexibility_eur_per_mw_h: float = 4.0
     der_activation_eur_per_mwh: float = 5.0
@@ -195,8 +196,11 @@ class DayData:
     pv_available_mw : (S, T, pv) [MW]
     fixed_p_mw : (S, T, fixed) [MW]
     battery_e_init_mwh : (battery,) [MWh]
-    ev_energy_mwh : (ev,) [MWh]  energy to deliver within the horizon
-    ev_available : (T, ev) [-]  1 while plugged in
+    ev_p_max_mw : (S, T, ev) [MW]  power of the EVs plugged in (step mean)
+    ev_e_min_mwh, ev_e_max_mwh : (S, T, ev) [MWh]
+        Cumulative energy into the EVs since the horizon start, at the end of each step,
+        when charging as late / as early as possible.
+    ev_p_uncontrolled_mw : (S, T, ev) [MW]  charging at full power from arrival
     time : (T,) datetime64, period : (P,) datetime64
     """
 
@@ -212,8 +216,10 @@ class DayData:
     pv_available_mw: np.ndarray
     fixed_p_mw: np.ndarray
     battery_e_init_mwh: np.ndarray
-    ev_energy_mwh: np.ndarray
-    ev_available: np.ndarray
+    ev_p_max_mw: np.ndarray
+    ev_e_min_mwh: np.ndarray
+    ev_e_max_mwh: np.ndarray
+    ev_p_uncontrolled_mw: np.ndarray
     time: np.ndarray
     period: np.ndarray
 
@@ -224,14 +230,6 @@ class DayData:
     @property
     def n_steps(self) -> int:
         return len(self.time)
-
-
-def _ev_window(arrival_h: float, departure_h: float, hours: np.ndarray) -> np.ndarray:
-    """1 where the step starting at ``hours`` [h of day] lies in the charging window."""
-    h = np.mod(hours, 24.0)
-    if arrival_h < departure_h:
-        return ((h >= arrival_h) & (h < departure_h)).astype(float)
-    return ((h >= arrival_h) | (h < departure_h)).astype(float)
 
 
 def _clean(x: np.ndarray, tol: float = 1e-9) -> np.ndarray:
@@ -313,28 +311,20 @@ def day_data(
         lq.append(q)
         prhs.append(net_p[..., 1:])
         qrhs.append(q[..., 1:])
-    start = pd.Timestamp(scenarios["time"].to_numpy()[0])
-    hours = start.hour + start.minute / 60.0 + np.arange(options.n_steps) * options.dt_h
-    ev_av = (
-        np.stack(
-            [_ev_window(r.arrival_hour, r.departure_hour, hours) for r in fleet.ev.itertuples()],
-            axis=-1,
+    S, T = len(weight), options.n_steps
+    nev = len(fleet.ev)
+    ev = {}
+    for key in ("ev_p_max_mw", "ev_e_min_mwh", "ev_e_max_mwh", "ev_p_uncontrolled_mw"):
+        if nev and key not in scenarios:
+            raise ValueError(
+                f"the scenario set has no EV sessions ('{key}') for the {nev} EV charger "
+                "pool(s); add them with workbench.scenarios.add_ev_sessions"
+            )
+        ev[key] = (
+            scenarios[key].transpose("scenario", "time", "ev").to_numpy()
+            if nev
+            else np.zeros((S, T, 0))
         )
-        if len(fleet.ev)
-        else np.zeros((options.n_steps, 0))
-    )
-    full_day = np.arange(int(24 / options.dt_h)) * options.dt_h
-    ev_full = np.array(
-        [
-            _ev_window(r.arrival_hour, r.departure_hour, full_day).sum()
-            for r in fleet.ev.itertuples()
-        ]
-    )
-    ev_energy = (
-        (fleet.ev.energy_mwh.to_numpy(dtype=float) * ev_av.sum(axis=0) / np.maximum(ev_full, 1))
-        if len(fleet.ev)
-        else np.zeros(0)
-    )
     e0 = (
         (fleet.battery.soc_init * fleet.battery.e_mwh).to_numpy(dtype=float)
         if battery_e_init_mwh is None
@@ -353,8 +343,10 @@ def day_data(
         pv_available_mw=_clean(pv_av),
         fixed_p_mw=_clean(fixed),
         battery_e_init_mwh=e0,
-        ev_energy_mwh=ev_energy,
-        ev_available=ev_av,
+        ev_p_max_mw=_clean(ev["ev_p_max_mw"]),
+        ev_e_min_mwh=_clean(ev["ev_e_min_mwh"]),
+        ev_e_max_mwh=_clean(ev["ev_e_max_mwh"]),
+        ev_p_uncontrolled_mw=_clean(ev["ev_p_uncontrolled_mw"]),
         time=scenarios["time"].to_numpy(),
         period=scenarios["period"].to_numpy(),
     )
@@ -434,8 +426,10 @@ class TwoStageModel:
             d["battery_end_min_mwh"].set(
                 np.broadcast_to(data.battery_e_init_mwh, d["battery_end_min_mwh"].shape)
             )
-        if "ev_energy_mwh" in d:
-            d["ev_energy_mwh"].set(np.broadcast_to(data.ev_energy_mwh, d["ev_energy_mwh"].shape))
+        if "ev_p_max_mw" in d:
+            d["ev_p_max_mw"].set(data.ev_p_max_mw)
+            d["ev_e_min_mwh"].set(data.ev_e_min_mwh)
+            d["ev_e_max_mwh"].set(data.ev_e_max_mwh)
         self.risk.weight.set(data.weight)
 
     def set_risk(self, alpha: float, beta: float) -> None:
@@ -483,6 +477,7 @@ def build_two_stage(
             reserve_eur_per_mw_h=o.ter_reserve_eur_per_mw_h,
             deviation_eur_per_mwh=o.deviation_eur_per_mwh,
             spill_eur_per_mwh=o.spill_eur_per_mwh,
+            emergency_up_eur_per_mwh=o.ter_emergency_eur_per_mwh,
             cost_segments=o.cost_segments,
             follow=o.schedule_following,
         ),
@@ -496,8 +491,9 @@ def build_two_stage(
         data.pv_available_mw,
         data.fixed_p_mw,
         data.battery_e_init_mwh,
-        data.ev_energy_mwh,
-        data.ev_available,
+        data.ev_p_max_mw,
+        data.ev_e_min_mwh,
+        data.ev_e_max_mwh,
         DerPrices(
             flexibility_eur_per_mw_h=o.der_flexibility_eur_per_mw_h,
             activation_eur_per_mwh=o.der_activation_eur_per_mwh,

@@ -12,7 +12,11 @@ limit_threads()  # before scikit-learn and NumPy's BLAS start their pools
 import pytest  # noqa: E402
 
 from cases import build_system, parse_study  # noqa: E402
-from workbench.scenarios import fit_study_forecaster, study_scenarios  # noqa: E402
+from workbench.scenarios import (  # noqa: E402
+    add_ev_sessions,
+    fit_study_forecaster,
+    study_scenarios,
+)
 
 logging.getLogger("pandapower").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -33,12 +37,7 @@ SMALL_STUDY = {
             "der": {
                 "pv": {"kwp_per_kw_load": 1.5},
                 "battery": {"buses": 2},
-                "ev": {
-                    "buses": 1,
-                    "arrival_hour": 9,
-                    "departure_hour": 16,
-                    "energy_kwh_per_kw": 2.0,
-                },
+                "ev": {"buses": 1, "charger_type": "workplace"},
             },
         },
         {
@@ -48,7 +47,7 @@ SMALL_STUDY = {
             "share": 0.1,
             "der": {
                 "battery": {"buses": 1},
-                "ev": {"buses": 1, "arrival_hour": 9, "departure_hour": 16},
+                "ev": {"buses": 1, "charger_type": "workplace"},
             },
         },
     ],
@@ -75,6 +74,14 @@ def small_forecaster(small_study):
     return fit_study_forecaster(small_study, small_study.seed)
 
 
+def scenarios_with_ev(study, system, day, seed, forecaster=None, **kw):
+    """A study's scenario set of one day with its EV charger pools' sessions."""
+    scen = study_scenarios(study, day, seed, forecaster, **kw)
+    return add_ev_sessions(scen, system.fleet, study, day, seed)
+
+
 @pytest.fixture(scope="session")
-def small_scenarios(small_study, small_forecaster):
-    return study_scenarios(small_study, small_study.start_date, small_study.seed, small_forecaster)
+def small_scenarios(small_study, small_system, small_forecaster):
+    return scenarios_with_ev(
+        small_study, small_system, small_study.start_date, small_study.seed, small_forecaster
+    )

@@ -10,10 +10,9 @@ from cases import build_system, parse_study
 from stochastic.extract import extract_two_stage
 from stochastic.solve import PersistentSolver
 from stochastic.twostage import TwoStageOptions, build_two_stage, day_data
-from tests.conftest import SMALL_STUDY
+from tests.conftest import SMALL_STUDY, scenarios_with_ev
 from workbench.ac_check import ac_check
 from workbench.ac_correction import correct_against_ac
-from workbench.scenarios import study_scenarios
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +26,7 @@ def corrected():
     study = parse_study(spec, "correction")
     system = build_system(study)
     options = TwoStageOptions.from_study(study)
-    data = day_data(system, study_scenarios(study, study.start_date, study.seed), options)
+    data = day_data(system, scenarios_with_ev(study, system, study.start_date, study.seed), options)
     tsm = build_two_stage(system, data, options)
     solver = PersistentSolver(tsm.model)
     first = solver.solve()

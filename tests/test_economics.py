@@ -16,9 +16,8 @@ from cases import build_system, load_network, parse_study
 from stochastic.extract import extract_two_stage, first_stage_values, scenario_summary
 from stochastic.solve import PersistentSolver
 from stochastic.twostage import TwoStageOptions, build_two_stage, day_data
-from tests.conftest import SMALL_STUDY
+from tests.conftest import SMALL_STUDY, scenarios_with_ev
 from workbench.evaluation import fix_first_stage
-from workbench.scenarios import study_scenarios
 
 RESOURCES = ["load_residential", "load_commercial", "load_transmission", "pv", "wind"]
 
@@ -34,7 +33,7 @@ def noise_study():
 def noise_solved(noise_study):
     system = build_system(noise_study)
     options = TwoStageOptions.from_study(noise_study)
-    scen = study_scenarios(noise_study, noise_study.start_date, noise_study.seed)
+    scen = scenarios_with_ev(noise_study, system, noise_study.start_date, noise_study.seed)
     data = day_data(system, scen, options)
     tsm = build_two_stage(system, data, options)
     solver = PersistentSolver(tsm.model)

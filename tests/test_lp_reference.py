@@ -13,9 +13,8 @@ from pathlib import Path
 from cases import build_system, parse_study
 from stochastic.solve import PersistentSolver
 from stochastic.twostage import TwoStageOptions, build_two_stage, day_data
-from tests.conftest import SMALL_STUDY
+from tests.conftest import SMALL_STUDY, scenarios_with_ev
 from tests.lp_snapshot import compare_lp, lp_snapshot, read_lp
-from workbench.scenarios import study_scenarios
 
 REFERENCE = Path(__file__).parent / "data" / "tso_managed_lp.json.gz"
 
@@ -32,7 +31,7 @@ def build_reference_lp() -> dict:
     study = _study()
     system = build_system(study)
     options = TwoStageOptions.from_study(study)
-    data = day_data(system, study_scenarios(study, study.start_date, study.seed), options)
+    data = day_data(system, scenarios_with_ev(study, system, study.start_date, study.seed), options)
     tsm = build_two_stage(system, data, options)
     return lp_snapshot(PersistentSolver(tsm.model), tsm.model)
 

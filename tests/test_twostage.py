@@ -12,7 +12,7 @@ from stochastic.network import dc_shift_injection_mw
 from stochastic.risk import cvar
 from stochastic.solve import PersistentSolver
 from stochastic.twostage import TwoStageOptions, build_two_stage, day_data
-from workbench.scenarios import study_scenarios
+from tests.conftest import scenarios_with_ev
 
 TOL = 1e-6
 
@@ -94,7 +94,8 @@ def test_second_stage_stays_inside_first_stage_decisions(solved):
         ref[None]
         + ds.ter_balancing_up_mw.values
         - ds.ter_balancing_down_mw.values
-        - ds.ter_spill_mw.values,
+        - ds.ter_spill_mw.values
+        + ds.ter_emergency_up_mw.values,
         atol=1e-6,
     )
     k = solved["options"].steps_per_period
@@ -261,8 +262,16 @@ def test_rebuilt_model_equals_parameter_update(small_study, small_system, small_
     """Loading another day's data into a built model gives the model built for that day."""
     options = TwoStageOptions.from_study(small_study)
     day1, day2 = dt.date(2016, 6, 15), dt.date(2016, 7, 2)
-    d1 = day_data(small_system, study_scenarios(small_study, day1, 1, small_forecaster), options)
-    d2 = day_data(small_system, study_scenarios(small_study, day2, 1, small_forecaster), options)
+    d1 = day_data(
+        small_system,
+        scenarios_with_ev(small_study, small_system, day1, 1, small_forecaster),
+        options,
+    )
+    d2 = day_data(
+        small_system,
+        scenarios_with_ev(small_study, small_system, day2, 1, small_forecaster),
+        options,
+    )
     tsm = build_two_stage(small_system, d1, options)
     solver = PersistentSolver(tsm.model)
     solver.solve()
@@ -334,7 +343,9 @@ def test_batched_hand_over_gives_the_same_lp_as_the_standard_interface(
         tsm.set_data(
             day_data(
                 small_system,
-                study_scenarios(small_study, dt.date(2016, 7, 1), 3, small_forecaster),
+                scenarios_with_ev(
+                    small_study, small_system, dt.date(2016, 7, 1), 3, small_forecaster
+                ),
                 options,
             )
         )
@@ -345,3 +356,19 @@ def test_batched_hand_over_gives_the_same_lp_as_the_standard_interface(
     assert upd_b == upd_s
     assert first_b == pytest.approx(first_s, rel=1e-9)
     assert second_b == pytest.approx(second_s, rel=1e-9)
+
+
+def test_ev_pools_charge_within_their_sampled_sessions(solved):
+    tsm, data = solved["tsm"], solved["data"]
+    energy = tsm.var("der", "ev_energy_mwh").values()
+    unserved = tsm.var("der", "ev_unserved_mwh").values()
+    charge = tsm.var("der", "ev_charge_mw").values()
+    eff = tsm.system.fleet.ev.efficiency.to_numpy()
+    assert energy.shape == data.ev_e_min_mwh.shape and energy.shape[-1] > 0
+    assert np.all(energy <= data.ev_e_max_mwh + TOL)
+    assert np.all(energy + unserved >= data.ev_e_min_mwh - TOL)
+    assert np.all(charge * eff <= data.ev_p_max_mw + TOL)
+    dt_h = solved["options"].dt_h
+    np.testing.assert_allclose(np.cumsum(charge * eff * dt_h, axis=1), energy, atol=1e-6)
+    # the sessions are drawn per scenario: the plugged-in power differs between scenarios
+    assert np.ptp(data.ev_p_max_mw.sum(axis=(1, 2))) > 0

@@ -92,24 +92,6 @@ def _run(net: pp.pandapowerNet, init: str) -> bool:
     return True
 
 
-def _ev_uncontrolled_mw(data: DayData, fleet, step_h: float) -> np.ndarray:
-    """EV charging without control (T, ev) [MW]: full power from the first plugged-in step
-    until the day's energy is delivered."""
-    T = data.n_steps
-    out = np.zeros((T, len(fleet.ev)))
-    p = fleet.ev.p_mw.to_numpy(dtype=float)
-    eff = fleet.ev.efficiency.to_numpy(dtype=float)
-    for j in range(len(fleet.ev)):
-        need = data.ev_energy_mwh[j]
-        for t in np.flatnonzero(data.ev_available[:, j] > 0):
-            if need <= 1e-12:
-                break
-            power = min(p[j], need / (eff[j] * step_h))
-            out[t, j] = power
-            need -= power * eff[j] * step_h
-    return out
-
-
 def voltage_setpoints(
     system: IntegratedSystem, schedule: xr.Dataset, data: DayData
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +104,9 @@ def voltage_setpoints(
     reactive-power limits of the case). The set-points replace the case's fixed ones, so
     that the AC check's transmission voltages reflect the schedule, not the case's
     set-points for another loading.
+
+    Every unit may absorb as much reactive power as it can produce (under-excited operation;
+    some cases' minimum reactive outputs are positive, set for peak load).
 
     Returns
     -------
@@ -160,6 +145,10 @@ def voltage_setpoints(
     for idx in tnet.ext_grid.index:
         pp.create_poly_cost(tnet, int(idx), "ext_grid", cp1_eur_per_mw=1.0)
     tnet.gen["controllable"] = True
+    # under-excited operation: each unit may absorb as much reactive power as it can
+    # produce (case39's minimum outputs of up to +150 Mvar were set for peak load; with
+    # them no dispatch holds 1.06 pu at light load)
+    tnet.gen["min_q_mvar"] = np.minimum(tnet.gen["min_q_mvar"], -tnet.gen["max_q_mvar"].abs())
     case_vm = np.array(
         [
             float(tnet[table].at[el, "vm_pu"])
@@ -176,13 +165,17 @@ def voltage_setpoints(
         for g, (table, el) in enumerate(zip(tarr.gen_kind, tarr.gen_element, strict=True)):
             if table == "gen":
                 tnet.gen.loc[el, ["p_mw", "min_p_mw", "max_p_mw"]] = ter[p, g]
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pp.runopp(tnet, calculate_voltage_angles=True, init="pf" if p == 0 else "results")
-        except OPFNotConverged:
+        for init in ("pf", "flat"):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    pp.runopp(tnet, calculate_voltage_angles=True, init=init)
+            except OPFNotConverged:
+                continue
+            ok[p] = True
+            break
+        if not ok[p]:
             continue
-        ok[p] = True
         for g, (table, el) in enumerate(zip(tarr.gen_kind, tarr.gen_element, strict=True)):
             if table in ("gen", "ext_grid"):
                 vm[p, g] = float(tnet.res_bus.at[int(tnet[table].at[el, "bus"]), "vm_pu"])
@@ -274,9 +267,6 @@ def ac_check(
     lo, hi = _vm_limits(system, inet.bus_names)
     is_t = np.char.startswith(inet.bus_names.astype(str), "transmission/")
     k = max(1, T // len(schedule.period)) if "period" in schedule.dims else 1
-    times = schedule["time"].to_numpy()
-    step_h = float((times[1] - times[0]) / np.timedelta64(1, "h")) if T > 1 else 1.0
-    ev_base = _ev_uncontrolled_mw(data, fleet, step_h)
     base_counts = np.full((S, T, 3), -1, dtype=int)
     for s, (sc, t) in ((i, (sc, t)) for i, sc in enumerate(scenarios) for t in steps):
         served = demand[sc, t] - shed[sc, t]
@@ -312,7 +302,7 @@ def ac_check(
             net.sgen.loc[inet.pv_sgen, "p_mw"] = data.pv_available_mw[sc, t]
             net.sgen.loc[inet.pv_sgen, "q_mvar"] = 0.0
             net.storage.loc[inet.battery_storage, "p_mw"] = 0.0
-            net.load.loc[inet.ev_load, "p_mw"] = ev_base[t]
+            net.load.loc[inet.ev_load, "p_mw"] = data.ev_p_uncontrolled_mw[sc, t]
             if _run(net, init="results"):
                 vb = net.res_bus.vm_pu.to_numpy()
                 lb = np.concatenate(

@@ -41,15 +41,10 @@ def _quiet_libraries() -> None:
 def _load(study: str):
     """Load a study file (or built-in name) and check what ``cases`` cannot check alone."""
     from cases.study import load_study
-    from stochastic.risk import CvarTailWarning, cvar_tail_message
     from workbench.scenarios import check_forecast_sources
 
     cfg = load_study(study)
     check_forecast_sources(cfg)
-    message = cvar_tail_message(cfg.risk.alpha, cfg.scenarios.n_scenarios)
-    if message is not None and cfg.risk.beta > 0:
-        click.echo(f"warning: {message}", err=True)
-    warnings.filterwarnings("ignore", category=CvarTailWarning)
     return cfg
 
 
@@ -95,6 +90,7 @@ def run(
 ) -> None:
     """Run a study (a YAML file or a built-in study name; default: the default study)."""
     from cases.system import build_system
+    from stochastic.risk import CvarTailWarning, cvar_tail_message
     from workbench.plots import write_plots
     from workbench.results import annotate, summary_table, write_results
     from workbench.runner import run_study
@@ -109,6 +105,10 @@ def run(
         raise click.BadParameter(f"'{out}' must end in .nc or .zarr", param_hint="--out")
     tick = time.perf_counter()
     system = build_system(cfg)
+    message = cvar_tail_message(cfg.risk.alpha, cfg.scenarios.n_scenarios)
+    if message is not None and cfg.risk.beta > 0:
+        click.echo(f"warning: {message}", err=True)
+    warnings.filterwarnings("ignore", category=CvarTailWarning)
     fleet = system.fleet
     click.echo(
         f"study '{cfg.name}': {cfg.transmission.network} with {len(system.feeders)} feeders "

@@ -36,7 +36,7 @@ from stochastic.risk import cvar
 from stochastic.solve import PersistentSolver, SolverError
 from stochastic.twostage import TwoStageModel, TwoStageOptions, build_two_stage, day_data
 from workbench.runner import resolve_scheduler
-from workbench.scenarios import fit_study_forecaster, study_scenarios
+from workbench.scenarios import add_ev_sessions, fit_study_forecaster, study_scenarios
 from workbench.threads import limit_threads
 
 __all__ = ["evaluate_results", "evaluation_summary"]
@@ -60,14 +60,14 @@ def _one(scenarios: xr.Dataset, i: int) -> xr.Dataset:
 def mean_scenario(scenarios: xr.Dataset) -> xr.Dataset:
     """The probability-weighted mean of a scenario set, as a one-scenario set."""
     w = scenarios["weight"]
-    mean = (scenarios["value_pu"] * w).sum("scenario") / w.sum()
-    return xr.Dataset(
-        {
-            "value_pu": mean.expand_dims(scenario=[0]).transpose("scenario", "time", "resource"),
-            "weight": ("scenario", [1.0]),
-        },
-        coords={"time": scenarios.time, "period": scenarios.period},
+    out = xr.Dataset(
+        {"weight": ("scenario", [1.0])}, coords={"time": scenarios.time, "period": scenarios.period}
     )
+    for name in ("value_pu", "ev_p_max_mw", "ev_e_min_mwh", "ev_e_max_mwh", "ev_p_uncontrolled_mw"):
+        if name in scenarios:
+            mean = (scenarios[name] * w).sum("scenario") / w.sum()
+            out[name] = mean.expand_dims(scenario=[0]).transpose("scenario", "time", ...)
+    return out
 
 
 def fix_first_stage(tsm: TwoStageModel, solver: PersistentSolver, values: xr.DataArray) -> None:
@@ -220,8 +220,17 @@ def evaluate_results(
                 if status != "optimal":
                     continue
                 date = pd.Timestamp(day).date()
-                fresh = study_scenarios(study, date, seed, forecaster, n_scenarios, FRESH_STREAM)
-                inside = study_scenarios(study, date, seed, forecaster)
+                fresh = add_ev_sessions(
+                    study_scenarios(study, date, seed, forecaster, n_scenarios, FRESH_STREAM),
+                    system.fleet,
+                    study,
+                    date,
+                    seed,
+                    FRESH_STREAM,
+                )
+                inside = add_ev_sessions(
+                    study_scenarios(study, date, seed, forecaster), system.fleet, study, date, seed
+                )
                 x_rp = results["first_stage_value"].sel(model=model, day=day).dropna("first_stage")
                 x_ev = dask.delayed(_ev_first_stage, pure=False)(sys_d, study_d, inside)
                 fresh_d = dask.delayed(fresh, traverse=False)

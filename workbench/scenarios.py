@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
+from cases.der import DerFleet
 from cases.study import StudyConfig
 from forecasts.covariates import read_covariates
+from forecasts.ev import ev_scenarios
 from forecasts.generate import ScenarioForecaster, fit_scenario_forecaster, forecast_scenarios
 from forecasts.history import check_source
 from forecasts.scenarios import generate_scenarios
 
 __all__ = [
+    "add_ev_sessions",
     "check_forecast_sources",
     "fit_study_forecaster",
     "fitted_forecaster",
@@ -162,4 +166,56 @@ def study_scenarios(
         wind_sigma=sc.wind_sigma,
         correlation_hours=sc.correlation_hours,
         stream=stream,
+    )
+
+
+def add_ev_sessions(
+    scenarios: xr.Dataset,
+    fleet: DerFleet,
+    study: StudyConfig,
+    day: dt.date,
+    seed: int,
+    stream: int = 0,
+) -> xr.Dataset:
+    """Add the EV charger pools' sampled sessions to a scenario set, scenario by scenario.
+
+    Pool ``j`` draws its sessions from ``SeedSequence([seed, stream, j])`` (the day enters
+    through :func:`forecasts.ev.ev_scenarios`), independently of the PV and load scenario
+    it is paired with.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``scenarios`` with ``ev_p_max_mw`` (power of the connected EVs, step mean),
+        ``ev_e_min_mwh`` / ``ev_e_max_mwh`` (cumulative energy since the horizon start when
+        charging as late / as early as possible) and ``ev_p_uncontrolled_mw`` (charging at
+        full power from arrival) on (scenario, time, ev).
+    """
+    n_s, times = scenarios.sizes["scenario"], scenarios["time"]
+    n_t = len(times)
+    minutes = study.resolution.second_stage_minutes
+    names = ("p_max_kw", "e_min_kwh", "e_max_kwh", "p_uncontrolled_kw")
+    out = {name: np.zeros((n_s, n_t, len(fleet.ev))) for name in names}
+    for j, unit in enumerate(fleet.ev.itertuples()):
+        entropy = np.random.SeedSequence([seed, stream, j]).generate_state(1)[0]
+        ev = ev_scenarios(
+            day,
+            n_s,
+            {unit.charger_type: int(unit.n_chargers)},
+            seed=int(entropy),
+            resolution_minutes=minutes,
+            start_hour=study.start_hour,
+            horizon_hours=study.horizon_hours,
+            plug_in_probability=float(unit.plug_in_probability),
+        )
+        # the pool's rated power bounds what its chargers draw together
+        scale = min(1.0, float(unit.p_mw) * 1000.0 / max(float(ev["p_max_kw"].max()), 1e-9))
+        for name in names:
+            out[name][:, :, j] = ev[name].isel(charger_type=0).to_numpy() * scale
+    dims = ("scenario", "time", "ev")
+    return scenarios.assign(
+        ev_p_max_mw=(dims, out["p_max_kw"] / 1000.0, {"units": "MW"}),
+        ev_e_min_mwh=(dims, out["e_min_kwh"] / 1000.0, {"units": "MWh"}),
+        ev_e_max_mwh=(dims, out["e_max_kwh"] / 1000.0, {"units": "MWh"}),
+        ev_p_uncontrolled_mw=(dims, out["p_uncontrolled_kw"] / 1000.0, {"units": "MW"}),
     )

@@ -22,7 +22,7 @@ from stochastic.solve import PersistentSolver, SolverError
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage, day_data
 from workbench.ac_correction import correct_against_ac
 from workbench.coordination.common import DayOutcome
-from workbench.scenarios import fit_study_forecaster, study_scenarios
+from workbench.scenarios import add_ev_sessions, fit_study_forecaster, study_scenarios
 from workbench.threads import limit_threads
 
 __all__ = ["data_exchange", "schedule_days"]
@@ -90,7 +90,10 @@ def schedule_days(
     tsm = solver = None
     for day in days:
         tick = time.perf_counter()
-        data = day_data(system, study_scenarios(study, day, seed, forecaster), options)
+        scenarios = add_ev_sessions(
+            study_scenarios(study, day, seed, forecaster), system.fleet, study, day, seed
+        )
+        data = day_data(system, scenarios, options)
         if tsm is None:
             tsm = build_two_stage(system, data, options)
             solver = PersistentSolver(
