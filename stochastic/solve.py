@@ -243,9 +243,17 @@ class PersistentSolver:
         self._pending_translate += time.perf_counter() - tick
 
     def fix(self, var: VarArray, values: np.ndarray | float) -> None:
-        """Fix every element of ``var`` at ``values`` (broadcast to its shape)."""
+        """Fix every element of ``var`` at ``values`` (broadcast to its shape).
+
+        Values within round-off outside a bound (a solver's tolerance) are moved onto it.
+        """
         flat = np.broadcast_to(np.asarray(values, dtype=float), var.shape).ravel().tolist()
         for item, x in zip(var.data, flat, strict=True):
+            lo, hi = item.lb, item.ub
+            if lo is not None and x < lo:
+                x = lo
+            if hi is not None and x > hi:
+                x = hi
             item.fix(x)
         self._update_variables(var)
 

@@ -25,6 +25,9 @@ from stochastic.twostage import DayData
 
 __all__ = ["AcSample", "ac_check", "ac_sample", "voltage_setpoints"]
 
+#: margin inside the voltage limits kept by the AC OPF that sets the TER set-points [pu]
+SETPOINT_MARGIN_PU = 0.01
+
 #: tolerance on limits before a value counts as a violation [pu] / [percent]
 VM_TOL_PU = 1e-4
 LOADING_TOL_PERCENT = 1e-2
@@ -106,7 +109,8 @@ def voltage_setpoints(
     set-points for another loading.
 
     Every unit may absorb as much reactive power as it can produce (under-excited operation;
-    some cases' minimum reactive outputs are positive, set for peak load).
+    some cases' minimum reactive outputs are positive, set for peak load). The OPF keeps
+    :data:`SETPOINT_MARGIN_PU` inside the voltage limits, for what it does not see.
 
     Returns
     -------
@@ -145,6 +149,12 @@ def voltage_setpoints(
     for idx in tnet.ext_grid.index:
         pp.create_poly_cost(tnet, int(idx), "ext_grid", cp1_eur_per_mw=1.0)
     tnet.gen["controllable"] = True
+    # headroom for what the OPF does not see (the feeders' own reactive flows, the steps
+    # within the hour, the other scenarios): the OPF keeps this margin inside the limits
+    lo_vm = tnet.bus.min_vm_pu.fillna(0.9) if "min_vm_pu" in tnet.bus else 0.9
+    hi_vm = tnet.bus.max_vm_pu.fillna(1.1) if "max_vm_pu" in tnet.bus else 1.1
+    tnet.bus["min_vm_pu"] = lo_vm + SETPOINT_MARGIN_PU
+    tnet.bus["max_vm_pu"] = hi_vm - SETPOINT_MARGIN_PU
     # under-excited operation: each unit may absorb as much reactive power as it can
     # produce (case39's minimum outputs of up to +150 Mvar were set for peak load; with
     # them no dispatch holds 1.06 pu at light load)
