@@ -847,18 +847,13 @@ def define_der(
             np.broadcast_to(battery_energy_init_mwh, (S, nbat)),
             ("scenario", "battery"),
         )
-    part.rows["battery_energy_balance"] = add_rows(
+    part.rows["battery_energy_balance"] = _energy_balance(
         blk,
         "battery_energy_balance",
-        (S, T, nbat),
         bdims,
-        [
-            terms(energy, rbt, rbt),
-            terms(energy, rbt[:, 1:, :], rbt[:, :-1, :], -1.0),
-            terms(pc, rbt, rbt, -dt * beff),
-            terms(pdis, rbt, rbt, dt / beff),
-        ],
-        bat_rhs if nbat else 0.0,
+        energy,
+        rbt,
+        [terms(pc, rbt, rbt, -dt * beff), terms(pdis, rbt, rbt, dt / beff)],
         bat_rhs if nbat else 0.0,
     )
     part.rows["battery_end_energy"] = add_rows(
@@ -904,17 +899,13 @@ def define_der(
         blk, "ev_schedule_shortfall_mw", (S, T, nev), edims, 0.0
     )
     activation("ev", [terms(charge, rev, rev, -1.0), terms(shortfall, rev, rev, -1.0)], nev)
-    part.rows["ev_energy_balance"] = add_rows(
+    part.rows["ev_energy_balance"] = _energy_balance(
         blk,
         "ev_energy_balance",
-        (S, T, nev),
         edims,
-        [
-            terms(energy, rev, rev),
-            terms(energy, rev[:, 1:, :], rev[:, :-1, :], -1.0),
-            terms(charge, rev, rev, -dt * np.broadcast_to(eeff, (S, T, nev))),
-        ],
-        0.0,
+        energy,
+        rev,
+        [terms(charge, rev, rev, -dt * np.broadcast_to(eeff, (S, T, nev)))],
         0.0,
     )
     part.rows["ev_energy_min"] = add_rows(
@@ -992,6 +983,35 @@ def define_der(
             else:
                 inj.p[fi].append(terms(charge, urow, ucol, -1.0))
     return part, inj
+
+
+def _energy_balance(
+    blk: pyo.Block,
+    name: str,
+    dims: tuple[str, ...],
+    energy: VarArray,
+    rows: np.ndarray,
+    flows: list[Terms],
+    rhs: ParamArray | float,
+) -> RowArray:
+    """``energy[t] - energy[t-1] - flows[t] = rhs`` over (scenario, time, unit) rows.
+
+    ``rhs`` holds the initial energy at the first step (zero elsewhere); ``flows`` are the
+    energy terms entering in each step (with their signs folded into the coefficients).
+    """
+    return add_rows(
+        blk,
+        name,
+        rows.shape,
+        dims,
+        [
+            terms(energy, rows, rows),
+            terms(energy, rows[:, 1:, :], rows[:, :-1, :], -1.0),
+            *flows,
+        ],
+        rhs,
+        rhs,
+    )
 
 
 def battery_rhs(energy_init_mwh: np.ndarray, grid: StageGrid) -> np.ndarray:

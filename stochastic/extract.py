@@ -155,28 +155,17 @@ def cost_book(tsm: TwoStageModel) -> xr.DataArray:
     )
 
 
-def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) -> xr.Dataset:
-    """Results of a solved model as a Dataset (first stage without a scenario dimension).
-
-    Parameters
-    ----------
-    tsm : TwoStageModel
-        Solved (values loaded).
-    data : DayData
-        The data it was solved with.
-    result : SolveResult
-    """
-    ter = {k: x.values() for k, x in tsm.parts["ter"].vars.items()}
-    der = {k: x.values() for k, x in tsm.parts["der"].vars.items()}
+def _der_arrays(tsm: TwoStageModel, data: DayData) -> tuple[np.ndarray, ...]:
+    """DER results on one ``der`` dimension (PV, then batteries, then EV): first-stage
+    (period, der) offer, energy bid, up and down bids; second-stage (scenario, time, der)
+    injection, reactive power, activated up and down, curtailment and battery energy."""
+    der = {key: x.values() for key, x in tsm.parts["der"].vars.items()}
     sysm, o = tsm.system, tsm.options
     fleet = sysm.fleet
     S, T = tsm.shape
     k = o.steps_per_period
     npv, nbat, nev = len(fleet.pv), len(fleet.battery), len(fleet.ev)
     w = data.weight
-    dt = o.dt_h
-
-    # ---- DER on one dimension: PV, batteries, EV ----
     pv_av = data.pv_available_mw
     pv_offer = np.einsum("s,sph->ph", w, pv_av.reshape(S, o.n_periods, k, npv).mean(axis=2))
     bid_energy = np.concatenate(
@@ -231,10 +220,14 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
     )
     der_q = np.concatenate([der["pv_q_mvar"], np.zeros((S, T, nbat + nev))], axis=2)
 
-    # ---- TER ----
-    ter_p = ter["p_mw"]
+    return offer, bid_energy, bid_up, bid_dn, der_p, der_q, act_up, act_dn, curt, soc
 
-    # ---- buses and branches ----
+
+def _network_arrays(tsm: TwoStageModel, data: DayData) -> tuple[np.ndarray, ...]:
+    """Bus (scenario, time, bus) demand, shedding and linear voltages; branch (scenario,
+    time, branch) flows and loadings; interface (scenario, time, interface) P and Q."""
+    sysm = tsm.system
+    S, T = tsm.shape
     tarr = sysm.transmission
     shed = [tsm.var("transmission", "shed_mw").values()]
     vm = [np.full((S, T, tarr.n_bus), np.nan)]
@@ -258,6 +251,110 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
         iq.append(tsm.var(f"feeder_{fi}", "interface_q_mvar").values())
     demand = [data.transmission_load_mw] + [d for d in data.feeder_load_p_mw]
 
+    return (
+        np.concatenate(demand, axis=2),
+        np.concatenate(shed, axis=2),
+        np.concatenate(vm, axis=2),
+        np.concatenate(flows, axis=2),
+        np.concatenate(qflows, axis=2),
+        np.concatenate(loading, axis=2),
+        np.stack(ip, axis=-1) if ip else np.zeros((S, T, 0)),
+        np.stack(iq, axis=-1) if iq else np.zeros((S, T, 0)),
+    )
+
+
+def _add_totals(
+    ds: xr.Dataset, tsm: TwoStageModel, data: DayData, result: SolveResult
+) -> xr.Dataset:
+    """Expected energies, the cost book, first-stage values, times and sizes of a day."""
+    ter = {key: x.values() for key, x in tsm.parts["ter"].vars.items()}
+    der = {key: x.values() for key, x in tsm.parts["der"].vars.items()}
+    w = data.weight
+    dt = tsm.options.dt_h
+    ds["load_shed_mwh"] = _da(
+        float(w @ ds.load_shed_mw.sum(("time", "bus")).values * dt),
+        (),
+        "MWh",
+        "expected energy not served",
+    )
+    fixed_spill = der["fixed_spill_mw"].sum(axis=(1, 2)) * dt
+    ds["curtailment_mwh"] = _da(
+        float(w @ (ds.curtailment_mw.sum(("time", "der")).values * dt + fixed_spill)),
+        (),
+        "MWh",
+        "expected energy curtailed or spilled: PV (inside and beyond its bid) and fixed units",
+    )
+    ds["spill_mwh"] = _da(
+        float(
+            w
+            @ (
+                ter["spill_mw"].sum(axis=(1, 2)) * dt
+                + der["pv_spill_mw"].sum(axis=(1, 2)) * dt
+                + fixed_spill
+            )
+        ),
+        (),
+        "MWh",
+        "expected energy spilled outside a bid (TER beyond reserve, PV beyond bid, fixed units)",
+    )
+    ds["ev_unserved_mwh"] = _da(
+        float(w @ der["ev_unserved_mwh"][:, -1, :].sum(axis=1)),
+        (),
+        "MWh",
+        "expected EV energy not delivered by departure",
+    )
+    book = cost_book(tsm)
+    ds["cost_item_eur"] = book
+    ds["first_stage_value"] = first_stage_values(tsm)
+    ds = ds.assign_coords(
+        cost_item=book.cost_item,
+        cost_owner=("cost_item", [c.split("/")[0] for c in book.cost_item.values]),
+    )
+    ds["build_seconds"] = _da(tsm.build_seconds, (), "s", "Pyomo model build time")
+    ds["translate_seconds"] = _da(
+        result.translate_seconds, (), "s", "time handing the model to HiGHS"
+    )
+    ds["solver_seconds"] = _da(result.solver_seconds, (), "s", "time inside HiGHS")
+    ds["n_variables"] = _da(result.n_variables, (), "1", "LP columns")
+    ds["n_constraints"] = _da(result.n_constraints, (), "1", "LP rows")
+    ds["solver_status"] = xr.DataArray(result.status.value, attrs={"long_name": "solver status"})
+    return ds
+
+
+def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) -> xr.Dataset:
+    """Results of a solved model as a Dataset (first stage without a scenario dimension).
+
+    Parameters
+    ----------
+    tsm : TwoStageModel
+        Solved (values loaded).
+    data : DayData
+        The data it was solved with.
+    result : SolveResult
+    """
+    ter = {k: x.values() for k, x in tsm.parts["ter"].vars.items()}
+    sysm, o = tsm.system, tsm.options
+    fleet = sysm.fleet
+    S = tsm.shape[0]
+    npv, nbat, nev = len(fleet.pv), len(fleet.battery), len(fleet.ev)
+    w = data.weight
+
+    (
+        offer,
+        bid_energy,
+        bid_up,
+        bid_dn,
+        der_p,
+        der_q,
+        act_up,
+        act_dn,
+        curt,
+        soc,
+    ) = _der_arrays(tsm, data)
+    # ---- TER ----
+    ter_p = ter["p_mw"]
+
+    demand, shed, vm, flows, qflows, loading, ip, iq = _network_arrays(tsm, data)
     second = tsm.risk.cost.values()
     first = float(pyo.value(tsm.first_stage_cost))
     total = first + second
@@ -351,41 +448,39 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
                 soc, (*sd, "der"), "MWh", "battery energy at the end of the step"
             ),
             "interface_p_mw": _da(
-                np.stack(ip, axis=-1) if ip else np.zeros((S, T, 0)),
+                ip,
                 (*sd, "interface"),
                 "MW",
                 "active power from transmission into the feeder",
             ),
             "interface_q_mvar": _da(
-                np.stack(iq, axis=-1) if iq else np.zeros((S, T, 0)),
+                iq,
                 (*sd, "interface"),
                 "Mvar",
                 "reactive power into the feeder (linear model)",
             ),
-            "demand_mw": _da(
-                np.concatenate(demand, axis=2), (*sd, "bus"), "MW", "load demand before shedding"
-            ),
-            "load_shed_mw": _da(np.concatenate(shed, axis=2), (*sd, "bus"), "MW", "load shed"),
+            "demand_mw": _da(demand, (*sd, "bus"), "MW", "load demand before shedding"),
+            "load_shed_mw": _da(shed, (*sd, "bus"), "MW", "load shed"),
             "vm_pu_linear": _da(
-                np.concatenate(vm, axis=2),
+                vm,
                 (*sd, "bus"),
                 "pu",
                 "voltage magnitude of the linear model (LinDistFlow; nan on DC buses)",
             ),
             "p_mw_linear": _da(
-                np.concatenate(flows, axis=2),
+                flows,
                 (*sd, "branch"),
                 "MW",
                 "branch active power flow of the linear model",
             ),
             "q_mvar_linear": _da(
-                np.concatenate(qflows, axis=2),
+                qflows,
                 (*sd, "branch"),
                 "Mvar",
                 "branch reactive power flow of the linear model",
             ),
             "loading_percent_linear": _da(
-                np.concatenate(loading, axis=2),
+                loading,
                 (*sd, "branch"),
                 "percent",
                 "branch loading of the linear model",
@@ -403,52 +498,6 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
             "branch": branch_names(sysm),
         },
     )
-    ds["load_shed_mwh"] = _da(
-        float(w @ ds.load_shed_mw.sum(("time", "bus")).values * dt),
-        (),
-        "MWh",
-        "expected energy not served",
-    )
-    fixed_spill = der["fixed_spill_mw"].sum(axis=(1, 2)) * dt
-    ds["curtailment_mwh"] = _da(
-        float(w @ (ds.curtailment_mw.sum(("time", "der")).values * dt + fixed_spill)),
-        (),
-        "MWh",
-        "expected energy curtailed or spilled: PV (inside and beyond its bid) and fixed units",
-    )
-    ds["spill_mwh"] = _da(
-        float(
-            w
-            @ (
-                ter["spill_mw"].sum(axis=(1, 2)) * dt
-                + der["pv_spill_mw"].sum(axis=(1, 2)) * dt
-                + fixed_spill
-            )
-        ),
-        (),
-        "MWh",
-        "expected energy spilled outside a bid (TER beyond reserve, PV beyond bid, fixed units)",
-    )
-    ds["ev_unserved_mwh"] = _da(
-        float(w @ der["ev_unserved_mwh"][:, -1, :].sum(axis=1)),
-        (),
-        "MWh",
-        "expected EV energy not delivered by departure",
-    )
-    book = cost_book(tsm)
-    ds["cost_item_eur"] = book
-    ds["first_stage_value"] = first_stage_values(tsm)
-    ds = ds.assign_coords(
-        cost_item=book.cost_item,
-        cost_owner=("cost_item", [c.split("/")[0] for c in book.cost_item.values]),
-    )
-    ds["build_seconds"] = _da(tsm.build_seconds, (), "s", "Pyomo model build time")
-    ds["translate_seconds"] = _da(
-        result.translate_seconds, (), "s", "time handing the model to HiGHS"
-    )
-    ds["solver_seconds"] = _da(result.solver_seconds, (), "s", "time inside HiGHS")
-    ds["n_variables"] = _da(result.n_variables, (), "1", "LP columns")
-    ds["n_constraints"] = _da(result.n_constraints, (), "1", "LP rows")
-    ds["solver_status"] = xr.DataArray(result.status.value, attrs={"long_name": "solver status"})
+    ds = _add_totals(ds, tsm, data, result)
     ds.attrs.update({"alpha": alpha, "beta": beta})
     return ds

@@ -13,6 +13,7 @@ from stochastic.risk import cvar
 from stochastic.solve import PersistentSolver
 from stochastic.twostage import TwoStageOptions, build_two_stage, day_data
 from tests.conftest import scenarios_with_ev
+from tests.lp_snapshot import lp_snapshot
 
 TOL = 1e-6
 
@@ -297,36 +298,6 @@ def test_risk_parameters_are_validated():
         TwoStageOptions(beta=-0.1)
 
 
-def _lp_by_name(solver, model) -> dict:
-    """The LP HiGHS holds, keyed by Pyomo constraint name: ({var name: coef}, lb, ub)."""
-    import pyomo.environ as pyo
-
-    iface = solver._solver
-    lp = iface._solver_model.getLp()
-    a = lp.a_matrix_
-    start, index, val = np.array(a.start_), np.array(a.index_), np.array(a.value_)
-    row_lo, row_hi = np.array(lp.row_lower_), np.array(lp.row_upper_)
-    col_lo, col_hi, cost_ = np.array(lp.col_lower_), np.array(lp.col_upper_), np.array(lp.col_cost_)
-    names = {
-        iface._pyomo_var_to_solver_var_map[id(v)]: v.name
-        for v in model.component_data_objects(pyo.Var)
-        if id(v) in iface._pyomo_var_to_solver_var_map
-    }
-    rows: dict[int, dict] = {r: {} for r in range(lp.num_row_)}
-    rowwise = a.format_.name == "kRowwise"
-    for major in range(len(start) - 1):
-        for k in range(start[major], start[major + 1]):
-            r, j = (major, index[k]) if rowwise else (index[k], major)
-            rows[int(r)][names[int(j)]] = float(val[k])
-    out = {
-        con.name: (rows[r], row_lo[r], row_hi[r])
-        for con, r in iface._pyomo_con_to_solver_con_map.items()
-    }
-    cost = {names[j]: c for j, c in enumerate(cost_) if c}
-    bounds = {names[j]: (col_lo[j], col_hi[j]) for j in range(lp.num_col_)}
-    return {"rows": out, "cost": cost, "bounds": bounds}
-
-
 def test_batched_hand_over_gives_the_same_lp_as_the_standard_interface(
     small_study, small_system, small_scenarios, small_forecaster
 ):
@@ -336,7 +307,7 @@ def test_batched_hand_over_gives_the_same_lp_as_the_standard_interface(
     for batched in (True, False):
         tsm = build_two_stage(small_system, data, options)
         solver = PersistentSolver(tsm.model, batched=batched)
-        lp = _lp_by_name(solver, tsm.model)
+        lp = lp_snapshot(solver, tsm.model)
         first = solver.solve().objective
         # mutable parameters reach HiGHS the same way on both paths
         tsm.set_risk(0.9, 1.0)
@@ -350,7 +321,7 @@ def test_batched_hand_over_gives_the_same_lp_as_the_standard_interface(
             )
         )
         solver.update_parameters(warm_start=False)
-        seen.append((lp, first, solver.solve().objective, _lp_by_name(solver, tsm.model)))
+        seen.append((lp, first, solver.solve().objective, lp_snapshot(solver, tsm.model)))
     (lp_b, first_b, second_b, upd_b), (lp_s, first_s, second_s, upd_s) = seen
     assert lp_b == lp_s
     assert upd_b == upd_s
