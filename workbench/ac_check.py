@@ -84,6 +84,27 @@ def _vm_limits(system: IntegratedSystem, names: np.ndarray) -> tuple[np.ndarray,
     return pairs[:, 0], pairs[:, 1]
 
 
+def _results(net: pp.pandapowerNet) -> tuple[np.ndarray, np.ndarray]:
+    """Bus voltages [pu] and line-then-trafo loadings [percent] of the last power flow."""
+    loading = np.concatenate(
+        [net.res_line.loading_percent.to_numpy(), net.res_trafo.loading_percent.to_numpy()]
+    )
+    return net.res_bus.vm_pu.to_numpy(), loading
+
+
+def _violation_counts(
+    vm: np.ndarray, loading: np.ndarray, lo: np.ndarray, hi: np.ndarray, is_t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Transmission and feeder buses outside their limits, and overloaded branches, counted
+    over the last axis of ``vm`` (bus) and ``loading`` (branch)."""
+    bad = (vm < lo - VM_TOL_PU) | (vm > hi + VM_TOL_PU)
+    return (
+        (bad & is_t).sum(axis=-1),
+        (bad & ~is_t).sum(axis=-1),
+        (loading > 100.0 + LOADING_TOL_PERCENT).sum(axis=-1),
+    )
+
+
 def _run(net: pp.pandapowerNet, init: str) -> bool:
     """Newton-Raphson with the tap controllers; False when it does not converge."""
     try:
@@ -301,10 +322,7 @@ def ac_check(
         if not _run(net, init="results" if converged.any() else "auto"):
             continue
         converged[s, t] = True
-        vm[s, t] = net.res_bus.vm_pu.to_numpy()
-        loading[s, t] = np.concatenate(
-            [net.res_line.loading_percent.to_numpy(), net.res_trafo.loading_percent.to_numpy()]
-        )
+        vm[s, t], loading[s, t] = _results(net)
         iface[s, t] = net.res_trafo.p_hv_mw.loc[inet.coupling_trafo].to_numpy()
         sched_ext = ter[sc, t, ext_pos].sum()
         slack[s, t] = float(net.res_ext_grid.p_mw.sum()) - sched_ext
@@ -314,21 +332,11 @@ def ac_check(
             net.storage.loc[inet.battery_storage, "p_mw"] = 0.0
             net.load.loc[inet.ev_load, "p_mw"] = data.ev_p_uncontrolled_mw[sc, t]
             if _run(net, init="results"):
-                vb = net.res_bus.vm_pu.to_numpy()
-                lb = np.concatenate(
-                    [
-                        net.res_line.loading_percent.to_numpy(),
-                        net.res_trafo.loading_percent.to_numpy(),
-                    ]
-                )
-                bad = (vb < lo - VM_TOL_PU) | (vb > hi + VM_TOL_PU)
-                base_counts[s, t] = [
-                    int((bad & is_t).sum()),
-                    int((bad & ~is_t).sum()),
-                    int((lb > 100.0 + LOADING_TOL_PERCENT).sum()),
-                ]
-    bad_v = (vm < lo - VM_TOL_PU) | (vm > hi + VM_TOL_PU)
-    bad_l = loading > 100.0 + LOADING_TOL_PERCENT
+                vb, lb = _results(net)
+                base_counts[s, t] = _violation_counts(vb, lb, lo, hi, is_t)
+    v_t, v_d, over = (
+        np.where(checked, c, -1) for c in _violation_counts(vm, loading, lo, hi, is_t)
+    )
     sd = ("scenario", "time")
     ds = xr.Dataset(
         {
@@ -358,7 +366,7 @@ def ac_check(
             ),
             "voltage_violations_transmission_ac": (
                 sd,
-                np.where(checked, (bad_v & is_t).sum(axis=-1), -1),
+                v_t,
                 {
                     "units": "1",
                     "long_name": "transmission buses outside their voltage limits "
@@ -367,7 +375,7 @@ def ac_check(
             ),
             "voltage_violations_distribution_ac": (
                 sd,
-                np.where(checked, (bad_v & ~is_t).sum(axis=-1), -1),
+                v_d,
                 {
                     "units": "1",
                     "long_name": "feeder buses outside their voltage limits in the "
@@ -376,7 +384,7 @@ def ac_check(
             ),
             "overloads_ac": (
                 sd,
-                np.where(checked, bad_l.sum(axis=-1), -1),
+                over,
                 {
                     "units": "1",
                     "long_name": "branches above 100 % loading in the AC check (-1: not checked)",
