@@ -20,7 +20,16 @@ from cases.study import DerConfig
 __all__ = ["DerFleet", "build_fleet", "classify_sgen", "empty_fleet"]
 
 PV_COLUMNS = ["name", "feeder", "bus", "p_mw", "s_mva"]
-BATTERY_COLUMNS = ["name", "feeder", "bus", "p_mw", "e_mwh", "efficiency", "soc_init"]
+BATTERY_COLUMNS = [
+    "name",
+    "feeder",
+    "bus",
+    "p_mw",
+    "e_mwh",
+    "efficiency",
+    "soc_init",
+    "soc_end_min",
+]
 EV_COLUMNS = [
     "name",
     "feeder",
@@ -44,7 +53,9 @@ class DerFleet:
         ``name, feeder, bus, p_mw`` [MWp], ``s_mva`` [MVA inverter rating].
     battery : DataFrame
         ``name, feeder, bus, p_mw`` [MW], ``e_mwh`` [MWh], ``efficiency`` [-] (one way),
-        ``soc_init`` [-] (fraction of ``e_mwh`` at the start and, at least, at the end of a day).
+        ``soc_init`` [-] (fraction of ``e_mwh`` at the start of the study, and of every day
+        with ``model.storage_state: cyclic``), ``soc_end_min`` [-] (least fraction at the end
+        of every day).
     ev : DataFrame
         Charger pools: ``name, feeder, bus, p_mw`` [MW, rated power of the pool],
         ``n_chargers``, ``charger_type`` (``home``, ``workplace``, ``public``),
@@ -116,6 +127,7 @@ def build_fleet(
                         p * cfg.battery.hours,
                         cfg.battery.efficiency,
                         cfg.battery.soc_init,
+                        cfg.battery.end_fraction,
                     )
                 )
         for b in _largest_load_buses(arrays, cfg.ev.buses):
@@ -223,4 +235,5 @@ def _network_der(net, arrays: FeederArrays, f: int, cfg: DerConfig, pv, bat, fix
                 f"max_p_mw (or sn_mva), got {row.max_e_mwh} and {p}"
             )
         soc = row.soc_percent / 100 if row.soc_percent == row.soc_percent else cfg.battery.soc_init
-        bat.append((f"{fname}/battery/storage{idx}", f, b, p, e, cfg.battery.efficiency, soc))
+        end = cfg.battery.end_fraction if cfg.battery.soc_end_min is not None else soc
+        bat.append((f"{fname}/battery/storage{idx}", f, b, p, e, cfg.battery.efficiency, soc, end))

@@ -78,13 +78,24 @@ class PvFleetConfig(_Frozen):
 
 
 class BatteryFleetConfig(_Frozen):
-    """Batteries at the largest load buses."""
+    """Batteries at the largest load buses.
+
+    ``soc_init``: state of charge at the start of the study (of every day with
+    ``model.storage_state: cyclic``); ``soc_end_min``: least state of charge at the end of
+    every day (default: ``soc_init``), so that no day empties the batteries for free.
+    """
 
     kw_per_kw_load: NonNegFloat = 0.3
     hours: PositiveFloat = 2.0
     efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     soc_init: Fraction = 0.5
+    soc_end_min: Fraction | None = None
     buses: Annotated[int, Field(ge=0)] = 2
+
+    @property
+    def end_fraction(self) -> float:
+        """Least state of charge at the end of a day [-]."""
+        return self.soc_init if self.soc_end_min is None else self.soc_end_min
 
 
 class EvFleetConfig(_Frozen):
@@ -289,7 +300,11 @@ class ModelConfig(_Frozen):
     method (``ipm``; measured several times faster than the simplex on the default study's
     multi-scenario LP), dual ``simplex``, or HiGHS's choice. ``ac_correction_iterations``:
     rounds in which the AC power flow's voltage errors and feeder losses are fed back into
-    LinDistFlow and the day re-solved (0: none).
+    LinDistFlow and the day re-solved (0: none). ``storage_state``: ``carried`` (rolling
+    days: each day's batteries start with the expected energy the previous day's schedule
+    ends with, and EVs still plugged in at midnight with the charging it deferred; days run
+    in order) or ``cyclic`` (every day starts from ``soc_init`` and uncontrolled charging
+    before midnight; days are independent).
     """
 
     polygon_sides: Literal[4, 8, 12, 16, 24, 32] = 8
@@ -298,6 +313,7 @@ class ModelConfig(_Frozen):
     schedule_following: Literal["ramp", "step"] = "ramp"
     lp_method: Literal["ipm", "simplex", "choose"] = "ipm"
     ac_correction_iterations: Annotated[int, Field(ge=0, le=10)] = 0
+    storage_state: Literal["carried", "cyclic"] = "carried"
 
 
 class AcCheckConfig(_Frozen):

@@ -264,6 +264,12 @@ def _check_probability(value: object, field: str = "plug_in_probability") -> flo
     return float(value)
 
 
+def _check_fraction(value: object) -> float:
+    if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value <= 1):
+        raise ForecastError(f"prior_charged_fraction must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 def _check_window(resolution_minutes: object, start_hour: object, horizon_hours: object) -> None:
     if resolution_minutes not in VALID_RESOLUTIONS or not _is_int(resolution_minutes):
         raise ForecastError(
@@ -472,22 +478,39 @@ def _ramp_sum(break_h: np.ndarray, slope_kw: np.ndarray, edges_h: np.ndarray) ->
 
 
 def _steps(
-    sessions: pd.DataFrame, resolution_minutes: int, start_hour: int, horizon_hours: int
+    sessions: pd.DataFrame,
+    resolution_minutes: int,
+    start_hour: int,
+    horizon_hours: int,
+    prior_charged_fraction: float = 1.0,
 ) -> dict[str, np.ndarray]:
-    """Per-step energies [kWh] of uncontrolled, latest and connected-capacity charging."""
+    """Per-step energies [kWh] of uncontrolled, latest and connected-capacity charging.
+
+    An EV connected before ``start_hour`` got ``prior_charged_fraction`` of what
+    uncontrolled charging would have given it by then; from ``start_hour`` on,
+    uncontrolled charging delivers the rest at full power, as far as its connection allows.
+    Also returns ``continuing_kwh``: the uncontrolled energy delivered in the horizon to
+    EVs still connected at its end.
+    """
     _check_window(resolution_minutes, start_hour, horizon_hours)
+    _check_fraction(prior_charged_fraction)
     arr, dep, energy, power = _session_arrays(sessions)
     dt_h = resolution_minutes / 60.0
     n_steps = horizon_hours * 60 // resolution_minutes
     edges_h = start_hour + dt_h * np.arange(n_steps + 1)
     full_h = energy / power  # time to deliver the energy at full power
-    done_at_start_kwh = power * np.clip(start_hour - arr, 0.0, full_h)  # uncontrolled so far
-    remaining_kwh = energy - done_at_start_kwh
+    done_at_start_kwh = prior_charged_fraction * power * np.clip(start_hour - arr, 0.0, full_h)
+    begin_h = np.maximum(arr, start_hour)
+    # what is left, as far as the rest of the connection can deliver it
+    remaining_kwh = np.minimum(energy - done_at_start_kwh, power * np.maximum(dep - begin_h, 0.0))
     late = remaining_kwh > 0.0
+    end_h = begin_h + remaining_kwh / power
     latest_start_h = dep[late] - remaining_kwh[late] / power[late]
     cumulative = {
         "uncontrolled": _ramp_sum(
-            np.concatenate([arr, arr + full_h]), np.concatenate([power, -power]), edges_h
+            np.concatenate([begin_h[late], end_h[late]]),
+            np.concatenate([power[late], -power[late]]),
+            edges_h,
         ),
         "latest": _ramp_sum(
             np.concatenate([latest_start_h, dep[late]]),
@@ -498,8 +521,16 @@ def _steps(
             np.concatenate([arr, dep]), np.concatenate([power, -power]), edges_h
         ),
     }
+    horizon_end_h = edges_h[-1]
+    going_on = late & (dep > horizon_end_h)
+    continuing = power[going_on] * np.clip(
+        np.minimum(end_h[going_on], horizon_end_h) - begin_h[going_on], 0.0, None
+    )
     # exact in real arithmetic; clip round-off (~1e-12 kWh) so that sums stay monotone
-    return {k: np.maximum(np.diff(v), 0.0) for k, v in cumulative.items()} | {"dt_h": dt_h}
+    return {k: np.maximum(np.diff(v), 0.0) for k, v in cumulative.items()} | {
+        "dt_h": dt_h,
+        "continuing_kwh": float(continuing.sum()),
+    }
 
 
 def charging_profile_kw(
@@ -508,10 +539,12 @@ def charging_profile_kw(
     resolution_minutes: int = 15,
     start_hour: int = 0,
     horizon_hours: int = 24,
+    prior_charged_fraction: float = 1.0,
 ) -> np.ndarray:
     """Uncontrolled charging power [kW], summed over sessions, on a regular grid.
 
-    Every EV charges at ``power_kw`` from ``arrival_h`` until ``energy_kwh`` is delivered.
+    Every EV charges at ``power_kw`` from ``arrival_h`` until ``energy_kwh`` is delivered
+    (an EV connected before ``start_hour``: from then on, until the rest is delivered).
     Step ``k`` covers ``[start_hour + k dt, start_hour + (k + 1) dt)`` and holds the mean
     power over the step, i.e. the exact energy in the step divided by ``dt``.
 
@@ -526,13 +559,17 @@ def charging_profile_kw(
         Start of the horizon (0..23) [h after the day's 00:00].
     horizon_hours : int
         Length of the horizon (1..48) [h].
+    prior_charged_fraction : float
+        Share of the energy that uncontrolled charging would have delivered before
+        ``start_hour`` that an EV connected then did get [-] (1: uncontrolled charging
+        before the horizon; less when a previous day's schedule deferred charging).
 
     Returns
     -------
     numpy.ndarray
         Shape ``(horizon_hours * 60 // resolution_minutes,)`` [kW].
     """
-    steps = _steps(sessions, resolution_minutes, start_hour, horizon_hours)
+    steps = _steps(sessions, resolution_minutes, start_hour, horizon_hours, prior_charged_fraction)
     return steps["uncontrolled"] / steps["dt_h"]
 
 
@@ -542,20 +579,24 @@ def flexibility_envelope(
     resolution_minutes: int = 15,
     start_hour: int = 0,
     horizon_hours: int = 24,
+    prior_charged_fraction: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """Aggregate energy envelope of the sessions over the horizon.
 
-    An EV connected before ``start_hour`` is assumed to have charged uncontrolled until
-    then; from ``start_hour`` on, any cumulative energy ``e`` with ``e_min <= e <= e_max``
-    and step increments ``<= p_max_kw * dt`` can be delivered. ``e_max_kwh`` is the
-    cumulative sum of :func:`charging_profile_kw` times ``dt``. Energy that EVs still
-    connected at the horizon end could take later is not required by ``e_min_kwh``.
+    An EV connected before ``start_hour`` is assumed to have got ``prior_charged_fraction``
+    of what uncontrolled charging would have given it by then; from ``start_hour`` on, any
+    cumulative energy ``e`` with ``e_min <= e <= e_max`` and step increments
+    ``<= p_max_kw * dt`` can be delivered. ``e_max_kwh`` is the cumulative sum of
+    :func:`charging_profile_kw` times ``dt``. Energy that EVs still connected at the
+    horizon end could take later is not required by ``e_min_kwh``.
 
     Parameters
     ----------
     sessions : pandas.DataFrame
         As for :func:`charging_profile_kw`.
     resolution_minutes, start_hour, horizon_hours : int
+        As for :func:`charging_profile_kw`.
+    prior_charged_fraction : float
         As for :func:`charging_profile_kw`.
 
     Returns
@@ -564,12 +605,19 @@ def flexibility_envelope(
         ``e_min_kwh`` and ``e_max_kwh`` [kWh]: cumulative energy since ``start_hour`` at the
         end of each step when charging as late / as early as possible (non-decreasing,
         ``e_min_kwh <= e_max_kwh``); ``p_max_kw`` [kW]: mean over each step of the summed
-        ``power_kw`` of the connected EVs.
+        ``power_kw`` of the connected EVs; ``e_continuing_kwh`` [kWh] (a scalar): the part
+        of ``e_max_kwh[-1]`` delivered to EVs still connected at the horizon end (what
+        the next horizon assumes they got, with ``prior_charged_fraction = 1``).
     """
-    steps = _steps(sessions, resolution_minutes, start_hour, horizon_hours)
+    steps = _steps(sessions, resolution_minutes, start_hour, horizon_hours, prior_charged_fraction)
     e_max = np.cumsum(steps["uncontrolled"])
     e_min = np.minimum(np.cumsum(steps["latest"]), e_max)  # equal up to round-off
-    return {"e_min_kwh": e_min, "e_max_kwh": e_max, "p_max_kw": steps["connected"] / steps["dt_h"]}
+    return {
+        "e_min_kwh": e_min,
+        "e_max_kwh": e_max,
+        "p_max_kw": steps["connected"] / steps["dt_h"],
+        "e_continuing_kwh": np.asarray(steps["continuing_kwh"]),
+    }
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -597,6 +645,7 @@ def ev_scenarios(
     start_hour: int = 0,
     horizon_hours: int = 24,
     plug_in_probability: float = 1.0,
+    prior_charged_fraction: float = 1.0,
 ) -> xr.Dataset:
     """Equiprobable EV charging scenarios: uncontrolled power and flexibility envelope.
 
@@ -622,14 +671,19 @@ def ev_scenarios(
     plug_in_probability : float
         Weekday probability of a session per charger and day [-], see
         :func:`sample_sessions`.
+    prior_charged_fraction : float
+        Share of their uncontrolled energy that EVs connected before the horizon start
+        got before it [-]; a rolling study carries it from the previous day's schedule
+        (see :func:`flexibility_envelope`).
 
     Returns
     -------
     xarray.Dataset
         Dimensions ``scenario``, ``charger_type``, ``time`` (start of each step). Variables
         ``p_uncontrolled_kw``, ``p_max_kw`` [kW], ``e_min_kwh``, ``e_max_kwh`` [kWh] on
-        (scenario, charger_type, time), see :func:`flexibility_envelope`; ``weight``
-        (scenario) [-] summing to 1; coordinate ``n_chargers`` (charger_type).
+        (scenario, charger_type, time), see :func:`flexibility_envelope`;
+        ``e_continuing_kwh`` (scenario, charger_type) [kWh]; ``weight`` (scenario) [-]
+        summing to 1; coordinate ``n_chargers`` (charger_type).
 
     Raises
     ------
@@ -653,6 +707,8 @@ def ev_scenarios(
         _check_count(count, f"chargers[{kind!r}]")
     types = [k for k in CHARGER_TYPES if k in chargers]
     _check_probability(plug_in_probability)
+    _check_fraction(prior_charged_fraction)
+    _check_fraction(prior_charged_fraction)
     stats = load_ev_statistics()
     # days whose sessions (arrival in [24 k, 24 k + 24), departure <= 24 k + 48) can
     # overlap the horizon [start_hour, start_hour + horizon_hours)
@@ -660,10 +716,12 @@ def ev_scenarios(
     n_steps = horizon_hours * 60 // resolution_minutes
     names = ("p_uncontrolled_kw", "e_min_kwh", "e_max_kwh", "p_max_kw")
     out = {name: np.zeros((n_scenarios, len(types), n_steps)) for name in names}
+    continuing = np.zeros((n_scenarios, len(types)))
     window = {
         "resolution_minutes": resolution_minutes,
         "start_hour": start_hour,
         "horizon_hours": horizon_hours,
+        "prior_charged_fraction": float(prior_charged_fraction),
     }
     children = np.random.SeedSequence([seed, day.toordinal()]).spawn(n_scenarios)
     for s, child in enumerate(children):
@@ -690,12 +748,16 @@ def ev_scenarios(
             envelope = flexibility_envelope(sessions, **window)
             for name in ("e_min_kwh", "e_max_kwh", "p_max_kw"):
                 out[name][s, j] = envelope[name]
+            continuing[s, j] = envelope["e_continuing_kwh"]
 
     start = pd.Timestamp(day) + pd.Timedelta(hours=start_hour)
     dims = ("scenario", "charger_type", "time")
     ds = xr.Dataset(
         {name: (dims, values) for name, values in out.items()}
-        | {"weight": ("scenario", np.full(n_scenarios, 1.0 / n_scenarios))},
+        | {
+            "weight": ("scenario", np.full(n_scenarios, 1.0 / n_scenarios)),
+            "e_continuing_kwh": (("scenario", "charger_type"), continuing),
+        },
         coords={
             "scenario": np.arange(n_scenarios),
             "charger_type": types,
@@ -718,6 +780,11 @@ def ev_scenarios(
         "as possible",
     }
     ds["p_max_kw"].attrs = {"units": "kW", "long_name": "power of connected EVs, step mean"}
+    ds["e_continuing_kwh"].attrs = {
+        "units": "kWh",
+        "long_name": "energy charging as early as possible delivers in the horizon to EVs "
+        "still connected at its end",
+    }
     ds["weight"].attrs = {"units": "1", "long_name": "scenario probability"}
     ds["n_chargers"].attrs = {"units": "1", "long_name": "number of chargers"}
     ds.attrs = {
@@ -728,6 +795,7 @@ def ev_scenarios(
         "start_hour": start_hour,
         "horizon_hours": horizon_hours,
         "plug_in_probability": float(plug_in_probability),
+        "prior_charged_fraction": float(prior_charged_fraction),
         "source": "ElaadNL statistics via ev2gym 2.0.0, see forecasts/data/EV_PROVENANCE.md",
     }
     return ds

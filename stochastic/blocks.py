@@ -629,6 +629,7 @@ def define_der(
     pv_available_mw: np.ndarray,
     fixed_available_mw: np.ndarray,
     battery_energy_init_mwh: np.ndarray,
+    battery_energy_end_min_mwh: np.ndarray,
     ev_p_max_mw: np.ndarray,
     ev_e_min_mwh: np.ndarray,
     ev_e_max_mwh: np.ndarray,
@@ -654,7 +655,9 @@ def define_der(
         Output of the fixed-profile units (wind, other), which enters the feeders' net
         demand; ``fixed_spill_mw`` may spill it.
     battery_energy_init_mwh : ndarray (battery,) [MWh]
-        Energy at the start; also the least energy at the end.
+        Energy at the start.
+    battery_energy_end_min_mwh : ndarray (battery,) [MWh]
+        Least energy at the end.
     ev_p_max_mw : ndarray (scenario, time, ev) [MW]
         Power the plugged-in EVs of each charger pool can take.
     ev_e_min_mwh, ev_e_max_mwh : ndarray (scenario, time, ev) [MWh]
@@ -844,7 +847,7 @@ def define_der(
         bat_end = part.params["battery_end_min_mwh"] = add_param(
             blk,
             "battery_end_min_mwh",
-            np.broadcast_to(battery_energy_init_mwh, (S, nbat)),
+            np.broadcast_to(battery_energy_end_min_mwh, (S, nbat)),
             ("scenario", "battery"),
         )
     part.rows["battery_energy_balance"] = _energy_balance(

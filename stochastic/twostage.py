@@ -195,7 +195,8 @@ class DayData:
         Net demand at each feeder's root bus (drawn through its interface).
     pv_available_mw : (S, T, pv) [MW]
     fixed_p_mw : (S, T, fixed) [MW]
-    battery_e_init_mwh : (battery,) [MWh]
+    battery_e_init_mwh : (battery,) [MWh]  energy at the start
+    battery_e_end_min_mwh : (battery,) [MWh]  least energy at the end
     ev_p_max_mw : (S, T, ev) [MW]  power of the EVs plugged in (step mean)
     ev_e_min_mwh, ev_e_max_mwh : (S, T, ev) [MWh]
         Cumulative energy into the EVs since the horizon start, at the end of each step,
@@ -216,6 +217,7 @@ class DayData:
     pv_available_mw: np.ndarray
     fixed_p_mw: np.ndarray
     battery_e_init_mwh: np.ndarray
+    battery_e_end_min_mwh: np.ndarray
     ev_p_max_mw: np.ndarray
     ev_e_min_mwh: np.ndarray
     ev_e_max_mwh: np.ndarray
@@ -254,6 +256,10 @@ def day_data(
     options : TwoStageOptions
     battery_e_init_mwh : ndarray, optional
         Energy at the start of the day [MWh]; default ``soc_init * e_mwh``.
+
+    The least energy at the end is ``soc_end_min * e_mwh``, lowered to what charging at
+    full power from the start energy can reach in the horizon (so that any start state
+    has a second stage).
     """
     v = scenarios["value_pu"].transpose("scenario", "time", "resource")
     if v.sizes["time"] != options.n_steps:
@@ -330,6 +336,9 @@ def day_data(
         if battery_e_init_mwh is None
         else np.asarray(battery_e_init_mwh, dtype=float)
     )
+    bat = fleet.battery
+    reachable = e0 + (bat.p_mw * bat.efficiency).to_numpy(dtype=float) * options.horizon_hours
+    e_end = np.minimum((bat.soc_end_min * bat.e_mwh).to_numpy(dtype=float), reachable)
     return DayData(
         weight=weight,
         transmission_load_mw=_clean(t_load),
@@ -343,6 +352,7 @@ def day_data(
         pv_available_mw=_clean(pv_av),
         fixed_p_mw=_clean(fixed),
         battery_e_init_mwh=e0,
+        battery_e_end_min_mwh=e_end,
         ev_p_max_mw=_clean(ev["ev_p_max_mw"]),
         ev_e_min_mwh=_clean(ev["ev_e_min_mwh"]),
         ev_e_max_mwh=_clean(ev["ev_e_max_mwh"]),
@@ -424,7 +434,7 @@ class TwoStageModel:
         if "battery_energy_rhs_mwh" in d:
             d["battery_energy_rhs_mwh"].set(battery_rhs(data.battery_e_init_mwh, self.grid))
             d["battery_end_min_mwh"].set(
-                np.broadcast_to(data.battery_e_init_mwh, d["battery_end_min_mwh"].shape)
+                np.broadcast_to(data.battery_e_end_min_mwh, d["battery_end_min_mwh"].shape)
             )
         if "ev_p_max_mw" in d:
             d["ev_p_max_mw"].set(data.ev_p_max_mw)
@@ -491,6 +501,7 @@ def build_two_stage(
         data.pv_available_mw,
         data.fixed_p_mw,
         data.battery_e_init_mwh,
+        data.battery_e_end_min_mwh,
         data.ev_p_max_mw,
         data.ev_e_min_mwh,
         data.ev_e_max_mwh,

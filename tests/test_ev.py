@@ -175,6 +175,30 @@ def test_session_from_the_previous_day_enters_with_its_remaining_energy():
     np.testing.assert_allclose(env["p_max_kw"][:5], [4.0, 4.0, 4.0, 4.0, 0.0], atol=1e-12)
 
 
+def test_deferred_charging_before_the_start_is_carried_into_the_envelope():
+    # plugged at 22:00 the day before, 10 kWh at 4 kW; the previous schedule gave it half
+    # of the 8 kWh uncontrolled charging would have: 6 kWh are left, due at 02:00
+    env = flexibility_envelope(
+        _one(-2.0, 2.0, 10.0, 4.0), resolution_minutes=30, prior_charged_fraction=0.5
+    )
+    np.testing.assert_allclose(env["e_max_kwh"][:4], [2.0, 4.0, 6.0, 6.0], atol=1e-12)
+    np.testing.assert_allclose(env["e_min_kwh"][:4], [0.0, 2.0, 4.0, 6.0], atol=1e-12)
+    # nothing given before: 10 kWh left, only 8 kWh deliverable in the 2 h left
+    env = flexibility_envelope(
+        _one(-2.0, 2.0, 10.0, 4.0), resolution_minutes=30, prior_charged_fraction=0.0
+    )
+    np.testing.assert_allclose(env["e_max_kwh"][:4], [2.0, 4.0, 6.0, 8.0], atol=1e-12)
+    np.testing.assert_allclose(env["e_min_kwh"][:4], [2.0, 4.0, 6.0, 8.0], atol=1e-12)
+
+
+def test_energy_of_evs_connected_at_the_horizon_end():
+    # plugged at 22:00 with 10 kWh at 4 kW: 8 kWh by midnight, charging as early as possible
+    s = pd.concat([_one(22.0, 30.0, 10.0, 4.0), _one(20.0, 23.0, 3.0, 3.0)])
+    env = flexibility_envelope(s, resolution_minutes=60)
+    assert float(env["e_continuing_kwh"]) == pytest.approx(8.0)
+    assert env["e_max_kwh"][-1] == pytest.approx(11.0)
+
+
 @pytest.mark.parametrize("minutes", [5, 15, 60])
 def test_profile_integrates_to_the_total_energy(minutes):
     s = _sessions(WEDNESDAY, 500, "public", charger_power_kw=11.0)

@@ -128,7 +128,7 @@ def test_battery_energy_at_the_finest_resolution(solved):
         [np.broadcast_to(data.battery_e_init_mwh, (e.shape[0], 1, e.shape[2])), e[:, :-1]], axis=1
     )
     np.testing.assert_allclose(e - prev, dt_h * (eff * pc - pd / eff), atol=1e-6)
-    assert np.all(e[:, -1] >= data.battery_e_init_mwh - TOL)  # the day ends as it started
+    assert np.all(e[:, -1] >= data.battery_e_end_min_mwh - TOL)  # the day ends at its floor
     np.testing.assert_allclose(ds.der_p_mw.values[..., sel], pd - pc, atol=1e-6)
 
 

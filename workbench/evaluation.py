@@ -36,7 +36,8 @@ from stochastic.risk import cvar
 from stochastic.solve import PersistentSolver, SolverError
 from stochastic.twostage import TwoStageModel, TwoStageOptions, build_two_stage, day_data
 from workbench.runner import resolve_scheduler
-from workbench.scenarios import add_ev_sessions, fit_study_forecaster, study_scenarios
+from workbench.scenarios import fit_study_forecaster
+from workbench.state import DayState, day_inputs, state_from_results
 from workbench.threads import limit_threads
 
 __all__ = ["evaluate_results", "evaluation_summary"]
@@ -105,13 +106,15 @@ def _solve_batch(
     scenarios: xr.Dataset,
     indices: list[int],
     first_stage: xr.DataArray | None,
+    state: DayState,
 ) -> list[dict]:
-    """Solve each scenario of ``indices`` alone, first stage fixed (or free: wait-and-see)."""
+    """Solve each scenario of ``indices`` alone, first stage fixed (or free: wait-and-see),
+    from the day's start ``state``."""
     limit_threads()
     options = _options(study)
     out, tsm, solver = [], None, None
     for i in indices:
-        data = day_data(system, _one(scenarios, i), options)
+        data = day_data(system, _one(scenarios, i), options, state.battery_e_mwh)
         if tsm is None:
             tsm = build_two_stage(system, data, options)
             solver = PersistentSolver(tsm.model)
@@ -131,12 +134,12 @@ def _solve_batch(
 
 
 def _ev_first_stage(
-    system: IntegratedSystem, study: StudyConfig, scenarios: xr.Dataset
+    system: IntegratedSystem, study: StudyConfig, scenarios: xr.Dataset, state: DayState
 ) -> xr.DataArray:
     """First stage of the expected-value problem (one scenario: the mean)."""
     limit_threads()
     options = _options(study)
-    data = day_data(system, mean_scenario(scenarios), options)
+    data = day_data(system, mean_scenario(scenarios), options, state.battery_e_mwh)
     tsm = build_two_stage(system, data, options)
     PersistentSolver(tsm.model).solve()
     return first_stage_values(tsm)
@@ -209,6 +212,7 @@ def evaluate_results(
     system = build_system(study)
     if forecaster is None:
         forecaster = fit_study_forecaster(study, seed)
+    options = _options(study)
     jobs = []  # (model, day, kind, batch delayed)
     with resolve_scheduler(scheduler, workers) as ex:
         sys_d = dask.delayed(system, traverse=False)
@@ -220,19 +224,13 @@ def evaluate_results(
                 if status != "optimal":
                     continue
                 date = pd.Timestamp(day).date()
-                fresh = add_ev_sessions(
-                    study_scenarios(study, date, seed, forecaster, n_scenarios, FRESH_STREAM),
-                    system.fleet,
-                    study,
-                    date,
-                    seed,
-                    FRESH_STREAM,
+                state = state_from_results(results.sel(model=model, day=day), system.fleet)
+                fresh, _ = day_inputs(
+                    system, study, date, seed, forecaster, state, options, n_scenarios, FRESH_STREAM
                 )
-                inside = add_ev_sessions(
-                    study_scenarios(study, date, seed, forecaster), system.fleet, study, date, seed
-                )
+                inside, _ = day_inputs(system, study, date, seed, forecaster, state, options)
                 x_rp = results["first_stage_value"].sel(model=model, day=day).dropna("first_stage")
-                x_ev = dask.delayed(_ev_first_stage, pure=False)(sys_d, study_d, inside)
+                x_ev = dask.delayed(_ev_first_stage, pure=False)(sys_d, study_d, inside, state)
                 fresh_d = dask.delayed(fresh, traverse=False)
                 inside_d = dask.delayed(inside, traverse=False)
                 plan = [("oos", fresh_d, n_scenarios, x_rp), ("eev", fresh_d, n_scenarios, x_ev)]
@@ -242,7 +240,7 @@ def evaluate_results(
                 for kind, scen, n, x in plan:
                     for batch in _batches(n, n_batches):
                         task = dask.delayed(_solve_batch, pure=False)(
-                            sys_d, study_d, scen, batch, x
+                            sys_d, study_d, scen, batch, x, state
                         )
                         jobs.append((str(model), date, kind, task))
         done = ex.compute([j[3] for j in jobs], progress=progress, label="evaluation")

@@ -2,7 +2,8 @@
 
 Task graph per study:
   * one *solve* task per coordination model and chunk of consecutive days (the model is
-    built once per chunk and re-solved with new parameters for the following days),
+    built once per chunk and re-solved with new parameters for the following days; with
+    carried storage state all days of a model form one chunk, solved in order),
   * one *AC check* task per model, day and batch of scenarios.
 The scheduler is a fresh ``LocalCluster`` by default, an existing Dask scheduler given by
 its address, a ``distributed.Client``, or a local Dask scheduler name (``sync``,
@@ -317,7 +318,9 @@ def run_study(
             fc_d = dask.delayed(forecaster, traverse=False)
         sys_d = dask.delayed(system, traverse=False)
         study_d = dask.delayed(study, traverse=False)
-        n_chunks = max(1, min(len(days), ex.n_workers))
+        # carried storage state chains the days: one chunk, solved in order
+        rolling = study.model.storage_state == "carried"
+        n_chunks = 1 if rolling else max(1, min(len(days), ex.n_workers))
         chunks = [list(c) for c in np.array_split(np.array(days, dtype=object), n_chunks) if len(c)]
         outcomes, ac_tasks = [], []
         for model in study.models:

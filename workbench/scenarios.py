@@ -176,12 +176,15 @@ def add_ev_sessions(
     day: dt.date,
     seed: int,
     stream: int = 0,
+    charged_fraction: np.ndarray | None = None,
 ) -> xr.Dataset:
     """Add the EV charger pools' sampled sessions to a scenario set, scenario by scenario.
 
     Pool ``j`` draws its sessions from ``SeedSequence([seed, stream, j])`` (the day enters
     through :func:`forecasts.ev.ev_scenarios`), independently of the PV and load scenario
-    it is paired with.
+    it is paired with. ``charged_fraction`` (ev,) [-]: share of their as-early-as-possible
+    energy that EVs plugged in before the horizon got before it (default 1; a rolling
+    study carries it, see :mod:`workbench.state`).
 
     Returns
     -------
@@ -189,13 +192,17 @@ def add_ev_sessions(
         ``scenarios`` with ``ev_p_max_mw`` (power of the connected EVs, step mean),
         ``ev_e_min_mwh`` / ``ev_e_max_mwh`` (cumulative energy since the horizon start when
         charging as late / as early as possible) and ``ev_p_uncontrolled_mw`` (charging at
-        full power from arrival) on (scenario, time, ev).
+        full power from arrival) on (scenario, time, ev), and ``ev_e_continuing_mwh``
+        (scenario, ev): the part of ``ev_e_max_mwh`` at the end delivered to EVs still
+        plugged in then.
     """
     n_s, times = scenarios.sizes["scenario"], scenarios["time"]
     n_t = len(times)
     minutes = study.resolution.second_stage_minutes
     names = ("p_max_kw", "e_min_kwh", "e_max_kwh", "p_uncontrolled_kw")
     out = {name: np.zeros((n_s, n_t, len(fleet.ev))) for name in names}
+    continuing = np.zeros((n_s, len(fleet.ev)))
+    fraction = np.ones(len(fleet.ev)) if charged_fraction is None else charged_fraction
     for j, unit in enumerate(fleet.ev.itertuples()):
         entropy = np.random.SeedSequence([seed, stream, j]).generate_state(1)[0]
         ev = ev_scenarios(
@@ -207,15 +214,18 @@ def add_ev_sessions(
             start_hour=study.start_hour,
             horizon_hours=study.horizon_hours,
             plug_in_probability=float(unit.plug_in_probability),
+            prior_charged_fraction=float(fraction[j]),
         )
         # the pool's rated power bounds what its chargers draw together
         scale = min(1.0, float(unit.p_mw) * 1000.0 / max(float(ev["p_max_kw"].max()), 1e-9))
         for name in names:
             out[name][:, :, j] = ev[name].isel(charger_type=0).to_numpy() * scale
+        continuing[:, j] = ev["e_continuing_kwh"].isel(charger_type=0).to_numpy() * scale
     dims = ("scenario", "time", "ev")
     return scenarios.assign(
         ev_p_max_mw=(dims, out["p_max_kw"] / 1000.0, {"units": "MW"}),
         ev_e_min_mwh=(dims, out["e_min_kwh"] / 1000.0, {"units": "MWh"}),
         ev_e_max_mwh=(dims, out["e_max_kwh"] / 1000.0, {"units": "MWh"}),
         ev_p_uncontrolled_mw=(dims, out["p_uncontrolled_kw"] / 1000.0, {"units": "MW"}),
+        ev_e_continuing_mwh=(("scenario", "ev"), continuing / 1000.0, {"units": "MWh"}),
     )

@@ -19,10 +19,11 @@ from cases.system import IntegratedSystem
 from forecasts.generate import ScenarioForecaster
 from stochastic.extract import extract_two_stage
 from stochastic.solve import PersistentSolver, SolverError
-from stochastic.twostage import DayData, TwoStageOptions, build_two_stage, day_data
+from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
 from workbench.ac_correction import correct_against_ac
 from workbench.coordination.common import DayOutcome
-from workbench.scenarios import add_ev_sessions, fit_study_forecaster, study_scenarios
+from workbench.scenarios import fit_study_forecaster
+from workbench.state import DayState, day_inputs, initial_state, next_state
 from workbench.threads import limit_threads
 
 __all__ = ["data_exchange", "schedule_days"]
@@ -62,13 +63,16 @@ def schedule_days(
     seed: int,
     threads: int = 1,
     forecaster: ScenarioForecaster | None = None,
+    state: DayState | None = None,
 ) -> list[DayOutcome]:
     """Schedule consecutive days with one coordination model, re-using one built model.
 
     The first day builds the Pyomo model and hands it to HiGHS; later days only change
     the mutable parameters (scenario data) and re-solve (from presolve: another day's
-    basis is a poor start, measured in ``benchmarks/bench_default_study.py``). Each day starts
-    and ends with the batteries' initial energy, so days are independent work units.
+    basis is a poor start, measured in ``benchmarks/bench_default_study.py``). With
+    ``model.storage_state: carried`` each day starts from the state the previous day's
+    schedule ends with (:mod:`workbench.state`; a failed day passes on the state it
+    started from); with ``cyclic`` every day starts from the initial state.
 
     Parameters
     ----------
@@ -81,6 +85,8 @@ def schedule_days(
         HiGHS threads.
     forecaster : ScenarioForecaster, optional
         Fitted forecasters (``scenarios.method: forecast``); fitted here if missing.
+    state : DayState, optional
+        State at the start of the first day (default: :func:`initial_state`).
     """
     limit_threads()
     if forecaster is None:
@@ -88,12 +94,11 @@ def schedule_days(
     options = TwoStageOptions.from_study(study)
     out: list[DayOutcome] = []
     tsm = solver = None
+    state = initial_state(system.fleet) if state is None else state
+    carried = study.model.storage_state == "carried"
     for day in days:
         tick = time.perf_counter()
-        scenarios = add_ev_sessions(
-            study_scenarios(study, day, seed, forecaster), system.fleet, study, day, seed
-        )
-        data = day_data(system, scenarios, options)
+        scenarios, data = day_inputs(system, study, day, seed, forecaster, state, options)
         if tsm is None:
             tsm = build_two_stage(system, data, options)
             solver = PersistentSolver(
@@ -132,6 +137,9 @@ def schedule_days(
             )
         else:
             ds = extract_two_stage(tsm, data, result)
+        ds = ds.merge(state.dataset(system.fleet))
+        if carried:
+            state = next_state(tsm, data, scenarios)
         ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
         ds["problems_solved"] = xr.DataArray(
             1 + rounds,
