@@ -27,7 +27,7 @@ from stochastic.linear import add_var, terms
 from stochastic.network import add_dc_network, add_lindistflow, dc_shift_injection_mw, root_branches
 from stochastic.solve import PersistentSolver, SolveResult
 
-__all__ = ["OpfResult", "solve_dc_opf", "solve_lindistflow_opf"]
+__all__ = ["FeederLp", "OpfResult", "feeder_lp", "solve_dc_opf", "solve_lindistflow_opf"]
 
 
 @dataclass(frozen=True)
@@ -140,17 +140,148 @@ def _cost_of(net: pp.pandapowerNet, table: str, idx: int) -> tuple[float, float,
     return float(r.cp0_eur), float(r.cp1_eur_per_mw), float(r.cp2_eur_per_mw2)
 
 
+#: element tables a feeder LP dispatches, with the sign of their ``p_mw`` as an injection
+CONTROLLABLE_TABLES = {"sgen": 1.0, "storage": -1.0, "load": -1.0}
+
+
+@dataclass(frozen=True)
+class FeederLp:
+    """A single-period LinDistFlow model of a radial network with its controllable units.
+
+    Attributes
+    ----------
+    model : pyomo ConcreteModel  (no objective)
+    feeder : FeederArrays
+    units : list of (table, index)
+        Controllable elements (pandapower's ``controllable`` flag), in variable order.
+    p_mw, q_mvar : VarArray (1, unit)
+        Their set-points in pandapower's sign of each table (load sign for storage and
+        loads) [MW], [Mvar].
+    network : LinDistFlow
+    p_import_mw, q_import_mvar : pyomo expressions
+        Power drawn from the root (``res_ext_grid`` sign) [MW], [Mvar].
+    """
+
+    model: pyo.ConcreteModel
+    feeder: FeederArrays
+    units: list
+    p_mw: object
+    q_mvar: object
+    network: object
+    p_import_mw: object
+    q_import_mvar: object
+
+    def dispatch(self) -> tuple[np.ndarray, np.ndarray]:
+        """The units' set-points at the current solution [MW], [Mvar]."""
+        return self.p_mw.values()[0], self.q_mvar.values()[0]
+
+
+def feeder_lp(
+    net: pp.pandapowerNet,
+    label: str,
+    polygon_sides: int = 16,
+    vm_min_pu: float = 0.9,
+    vm_max_pu: float = 1.1,
+    voltage_margin_pu: float = 0.0,
+) -> FeederLp:
+    """Single-period LinDistFlow feasible set of a radial network (pandapower OPF conventions).
+
+    Controllable ``sgen``, ``storage`` and ``load`` elements move within their
+    ``min_/max_p_mw`` and ``min_/max_q_mvar`` (missing: ``0 .. p_mw`` and ``0``); the
+    others are fixed at their set-points. Voltage limits are the buses' ``min_vm_pu`` /
+    ``max_vm_pu`` (missing: ``vm_min_pu`` / ``vm_max_pu``), tightened by
+    ``voltage_margin_pu`` on both sides; branch ratings include ``max_loading_percent``
+    where given.
+
+    Raises
+    ------
+    CaseError
+        A meshed network, a voltage-controlled ``gen``, or bad data.
+    """
+    if len(net.gen[net.gen.in_service]):
+        raise CaseError(
+            f"{label}: 'gen' elements (voltage-controlled) are not supported in a "
+            "LinDistFlow feeder; model DER as sgen"
+        )
+    f = feeder_arrays(net, label, float(net.sn_mva), vm_min_pu, vm_max_pu)
+    ctrl = {t: _controllable(net, t) for t in CONTROLLABLE_TABLES}
+    units = [(t, int(idx), row) for t, df in ctrl.items() for idx, row in df.iterrows()]
+    p_fix, q_fix = _fixed_injections(net, f, {t: set(df.index) for t, df in ctrl.items()})
+    m = pyo.ConcreteModel(name=f"feeder_lp_{label}")
+    m.units = pyo.Block()
+    m.network = pyo.Block()
+    n_u = len(units)
+
+    def lim(row, col, default):
+        v = row.get(col, np.nan)
+        return float(v) if v == v else default
+
+    sign = np.array([CONTROLLABLE_TABLES[t] for t, _, _ in units])
+    plo = np.array([lim(r, "min_p_mw", 0.0) for _, _, r in units])
+    phi = np.array([lim(r, "max_p_mw", float(r.p_mw)) for _, _, r in units])
+    qlo = np.array([lim(r, "min_q_mvar", 0.0) for _, _, r in units])
+    qhi = np.array([lim(r, "max_q_mvar", 0.0) for _, _, r in units])
+    bad = [f"{t} {i}" for (t, i, _), lo, hi in zip(units, plo, phi, strict=True) if lo > hi]
+    bad += [f"{t} {i}" for (t, i, _), lo, hi in zip(units, qlo, qhi, strict=True) if lo > hi]
+    if bad:
+        raise CaseError(f"{label}: min above max for controllable {', '.join(bad)}")
+    pu = add_var(m.units, "p_mw", (1, n_u), ("step", "unit"), plo, phi)
+    qu = add_var(m.units, "q_mvar", (1, n_u), ("step", "unit"), qlo, qhi)
+    bus = np.array([f.position(int(r.bus)) for _, _, r in units], dtype=int)
+    down = bus > 0  # units at the root inject straight into the interface
+    cols = np.flatnonzero(down)[None, :]
+    p_inj = [terms(pu, bus[down][None, :] - 1, cols, sign[down][None, :])] if down.any() else []
+    q_inj = [terms(qu, bus[down][None, :] - 1, cols, sign[down][None, :])] if down.any() else []
+    flow_bound = float(
+        np.abs(p_fix).sum() + np.abs(q_fix).sum() + np.abs(np.r_[plo, phi, qlo, qhi]).sum()
+    )
+    ldf = add_lindistflow(
+        m.network,
+        f,
+        (1,),
+        ("step",),
+        p_inj,
+        q_inj,
+        p_fix[None, 1:],
+        q_fix[None, 1:],
+        polygon_sides=polygon_sides,
+        voltage_margin_pu=voltage_margin_pu,
+        flow_bound_mva=flow_bound,
+    )
+    roots = root_branches(f)
+    at_root = np.flatnonzero(~down)
+    p_import = (
+        sum(ldf.p_mw.data[k] for k in roots)
+        + float(p_fix[0])
+        - sum(sign[u] * pu.data[u] for u in at_root)
+    )
+    q_import = (
+        sum(ldf.q_mvar.data[k] for k in roots)
+        + float(q_fix[0])
+        - sum(sign[u] * qu.data[u] for u in at_root)
+    )
+    return FeederLp(m, f, [(t, i) for t, i, _ in units], pu, qu, ldf, p_import, q_import)
+
+
 def _fixed_injections(net: pp.pandapowerNet, f: FeederArrays, controllable_idx: dict):
     """Fixed net demand (bus,) [MW], [Mvar] from loads and non-controllable units."""
     p = f.load_p_mw.copy()
     q = f.load_q_mvar.copy()
-    for table, sign in (("sgen", -1.0), ("storage", 1.0)):
+    for table in ("sgen", "storage", "load"):
         df = net[table]
         if not len(df):
             continue
         for idx, row in df[df.in_service].iterrows():
-            if idx in controllable_idx.get(table, ()):
+            controllable = idx in controllable_idx.get(table, ())
+            if table == "load":
+                if controllable:  # in f.load_*: take it out, the LP dispatches it
+                    j = f.position(int(row.bus))
+                    p[j] -= row.p_mw * row.scaling
+                    q[j] -= row.q_mvar * row.scaling
                 continue
+            if controllable:
+                continue
+            sign = -CONTROLLABLE_TABLES[table]
             j = f.position(int(row.bus))
             p[j] += sign * row.p_mw * row.scaling
             q[j] += sign * row.q_mvar * row.scaling
@@ -178,13 +309,8 @@ def solve_lindistflow_opf(
         With ``max_vm_error_pu`` from a pandapower AC power flow at the optimum.
     """
     tick = time.perf_counter()
-    if len(net.gen[net.gen.in_service]):
-        raise CaseError(
-            f"{label}: 'gen' elements (voltage-controlled) are not supported in a "
-            "LinDistFlow feeder; model DER as sgen"
-        )
     net = with_generation_costs(net, label)
-    f = feeder_arrays(net, label, float(net.sn_mva))
+    lp = feeder_lp(net, label, polygon_sides)
     ext = int(net.ext_grid.index[net.ext_grid.in_service][0])
     ext_cost = _cost_of(net, "ext_grid", ext)
     if ext_cost is None:
@@ -192,10 +318,8 @@ def solve_lindistflow_opf(
             f"{label}: ext_grid {ext} has no cost; add one with "
             f"pandapower.create_poly_cost(net, {ext}, 'ext_grid', cp1_eur_per_mw=...)"
         )
-    ctrl = {t: _controllable(net, t) for t in ("sgen", "storage")}
-    units = [(t, idx, row) for t, df in ctrl.items() for idx, row in df.iterrows()]
     costs = []
-    for t, idx, _ in units:
+    for t, idx in lp.units:
         c = _cost_of(net, t, idx)
         if c is None:
             raise CaseError(
@@ -203,45 +327,8 @@ def solve_lindistflow_opf(
                 f"pandapower.create_poly_cost(net, {idx}, '{t}', cp1_eur_per_mw=...)"
             )
         costs.append(c)
-    if any(f.position(int(row.bus)) == 0 for _, _, row in units):
-        raise CaseError(f"{label}: a controllable unit sits on the root bus; move it downstream")
-    p_fix, q_fix = _fixed_injections(net, f, {t: set(df.index) for t, df in ctrl.items()})
-    m = pyo.ConcreteModel(name=f"lindistflow_opf_{label}")
-    m.units = pyo.Block()
-    m.network = pyo.Block()
-    n_u = len(units)
-
-    def lim(row, col, default):
-        v = row.get(col, np.nan)
-        return float(v) if v == v else default
-
-    sign = np.array([1.0 if t == "sgen" else -1.0 for t, _, _ in units])  # storage: load sign
-    plo = np.array([lim(r, "min_p_mw", 0.0) for _, _, r in units])
-    phi = np.array([lim(r, "max_p_mw", float(r.p_mw)) for _, _, r in units])
-    qlo = np.array([lim(r, "min_q_mvar", 0.0) for _, _, r in units])
-    qhi = np.array([lim(r, "max_q_mvar", 0.0) for _, _, r in units])
-    pu = add_var(m.units, "p_mw", (1, n_u), ("step", "unit"), plo, phi)
-    qu = add_var(m.units, "q_mvar", (1, n_u), ("step", "unit"), qlo, qhi)
-    bus = np.array([f.position(int(r.bus)) for _, _, r in units], dtype=int)
-    p_inj = [terms(pu, bus[None, :] - 1, np.arange(n_u)[None, :], sign[None, :])] if n_u else []
-    q_inj = [terms(qu, bus[None, :] - 1, np.arange(n_u)[None, :], sign[None, :])] if n_u else []
-    flow_bound = float(
-        np.abs(p_fix).sum() + np.abs(q_fix).sum() + np.abs(np.r_[plo, phi, qlo, qhi]).sum()
-    )
-    ldf = add_lindistflow(
-        m.network,
-        f,
-        (1,),
-        ("step",),
-        p_inj,
-        q_inj,
-        p_fix[None, 1:],
-        q_fix[None, 1:],
-        polygon_sides=polygon_sides,
-        flow_bound_mva=flow_bound,
-    )
-    roots = root_branches(f)
-    p_import = sum(ldf.p_mw.data[k] for k in roots) + float(p_fix[0])
+    m, pu, qu, ldf, f = lp.model, lp.p_mw, lp.q_mvar, lp.network, lp.feeder
+    p_import = lp.p_import_mw
     c0, c1, c2 = ext_cost
     obj = c0 + c1 * p_import + c2 * p_import**2
     for u, (k0, k1, k2) in enumerate(costs):
@@ -253,14 +340,14 @@ def solve_lindistflow_opf(
     # AC check at the optimum
     ac = copy.deepcopy(net)
     pv, qv = pu.values()[0], qu.values()[0]
-    for u, (t, idx, _) in enumerate(units):
+    for u, (t, idx) in enumerate(lp.units):
         ac[t].at[idx, "p_mw"] = pv[u]
         ac[t].at[idx, "q_mvar"] = qv[u]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pp.runpp(ac, calculate_voltage_angles=True, init="flat")
     vm_ac = ac.res_bus.vm_pu.reindex(f.bus_index).to_numpy()
-    dispatch = {f"{t}/{idx}": float(pv[u]) for u, (t, idx, _) in enumerate(units)}
+    dispatch = {f"{t}/{idx}": float(pv[u]) for u, (t, idx) in enumerate(lp.units)}
     dispatch[f"ext_grid/{ext}"] = float(pyo.value(p_import))
     return _result(
         "lindistflow",

@@ -1,4 +1,4 @@
-"""Command line: ``workbench run | cases | opf``.
+"""Command line: ``workbench run | forecast | evaluate | compare | cases | opf | flexibility``.
 
 User mistakes (bad study files, unknown cases, impossible options) print one line
 starting with ``error:`` and exit with code 2; nothing already written is removed.
@@ -414,6 +414,60 @@ def opf(case: str, model: str, as_json: bool) -> None:
     if res.max_vm_error_pu is not None:
         line += f"  max |V_lin - V_ac| {res.max_vm_error_pu:.4f} pu"
     click.echo(line)
+
+
+@cli.command()
+@click.argument("network")
+@click.option(
+    "--directions",
+    type=click.IntRange(min=3, max=720),
+    default=16,
+    show_default=True,
+    help="Directions of the sweep.",
+)
+@click.option(
+    "--voltage-margin",
+    type=click.FloatRange(min=0.0, max=0.05),
+    default=0.0,
+    show_default=True,
+    help="Tightening of the voltage band in the linear model [pu].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def flexibility(network: str, directions: int, voltage_margin: float, as_json: bool) -> None:
+    """P-Q flexibility region at the root of a radial network (name or JSON file).
+
+    The region of interface powers (res_ext_grid sign: positive = drawn from the
+    transmission grid) reachable by dispatching the network's controllable sgen, storage
+    and load elements within their min/max p and q, inside the voltage limits (min_vm_pu /
+    max_vm_pu, else 0.95 / 1.05) and branch ratings (max_loading_percent), by LinDistFlow;
+    inner and outer polygons from a direction sweep, inner vertices checked by AC power flow.
+    """
+    from cases.networks import load_network
+    from workbench.flexibility import network_flexibility
+
+    net = load_network(network)
+    region = network_flexibility(
+        net, network, n_directions=directions, voltage_margin_pu=voltage_margin
+    )
+    record = {"network": network, **region.summary()}
+    if as_json:
+        click.echo(json.dumps(record))
+        return
+    click.echo(
+        f"{network}: {record['controllable_elements']} controllable elements, "
+        f"{directions} directions"
+    )
+    click.echo(
+        f"  inner polygon: {record['vertices']} vertices, area "
+        f"{record['area_inner_mw_mvar']:.4f} MW Mvar; outer polygon area "
+        f"{record['area_outer_mw_mvar']:.4f} MW Mvar"
+    )
+    for (p, q), ok in zip(record["inner_vertices_mw_mvar"], region.vertex_ac_feasible, strict=True):
+        click.echo(f"    P {p:10.4f} MW  Q {q:10.4f} Mvar  AC {'ok' if ok else 'VIOLATION'}")
+    click.echo(
+        f"  AC-feasible vertices {record['vertices_ac_feasible']}/{record['vertices']}, "
+        f"max |V_lin - V_ac| {record['max_vm_error_pu']:.4f} pu"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
