@@ -468,6 +468,11 @@ def flexibility(network: str, directions: int, voltage_margin: float, as_json: b
         f"  AC-feasible vertices {record['vertices_ac_feasible']}/{record['vertices']}, "
         f"max |V_lin - V_ac| {record['max_vm_error_pu']:.4f} pu"
     )
+    if not record["base_ac_feasible"]:
+        click.echo(
+            "  note: the network at its own set-points already violates a voltage or "
+            "loading limit in AC"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,6 +42,9 @@ class NetworkFlexibility:
         The ``ext_grid`` power in the AC power flow [MW], [Mvar] (it includes losses).
     max_vm_error_pu : float
         Largest ``|V_linear - V_AC|`` over buses and vertices [pu].
+    base_ac_feasible : bool
+        The same AC check at the network's own set-points: a violation there is the
+        case's, not the region's.
     n_controllable : int
     build_seconds, solver_seconds, ac_seconds : float [s]
     """
@@ -51,6 +54,7 @@ class NetworkFlexibility:
     vertex_ac_feasible: np.ndarray
     vertex_ac_mw_mvar: np.ndarray
     max_vm_error_pu: float
+    base_ac_feasible: bool
     n_controllable: int
     build_seconds: float
     solver_seconds: float
@@ -68,6 +72,7 @@ class NetworkFlexibility:
             "vertices_ac_feasible": int(self.vertex_ac_feasible.sum()),
             "ac_vertices_mw_mvar": np.round(self.vertex_ac_mw_mvar, 9).tolist(),
             "max_vm_error_pu": self.max_vm_error_pu,
+            "base_ac_feasible": self.base_ac_feasible,
             "directions": len(self.sweep.directions_rad),
             "controllable_elements": self.n_controllable,
             "build_seconds": self.build_seconds,
@@ -160,12 +165,21 @@ def network_flexibility(
         feasible.append(ok)
         ac_pq.append(pq)
         errors.append(err)
+    own = [(float(net[t].at[i, "p_mw"]), float(net[t].at[i, "q_mvar"])) for t, i in lp.units]
+    base_ok, _, _ = _ac_vertex(
+        net,
+        lp,
+        np.array([p for p, _ in own]),
+        np.array([q for _, q in own]),
+        np.full(len(lp.feeder.bus_index), np.nan),
+    )
     return NetworkFlexibility(
         sweep=sweep,
         vertex_direction=vertex_dir,
         vertex_ac_feasible=np.array(feasible, dtype=bool),
         vertex_ac_mw_mvar=np.array(ac_pq).reshape(-1, 2),
         max_vm_error_pu=float(np.nanmax(errors)) if errors else float("nan"),
+        base_ac_feasible=base_ok,
         n_controllable=len(lp.units),
         build_seconds=build_s,
         solver_seconds=sweep.solver_seconds,

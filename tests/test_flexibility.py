@@ -1,0 +1,133 @@
+"""P-Q flexibility regions: geometry, reachability of the inner polygon, tightness of the
+outer one, an analytic box case and the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+import pyomo.environ as pyo
+import pytest
+
+from stochastic.flexibility import Polygon, convex_hull, outer_polygon, polygon_area
+from stochastic.single_period import feeder_lp
+from stochastic.solve import PersistentSolver, SolveStatus
+from workbench.cli import main
+from workbench.flexibility import network_flexibility
+
+
+def test_polygon_geometry():
+    square = np.array([[0, 0], [2, 0], [2, 1], [0, 1], [1, 0.5], [1, 0]], dtype=float)
+    hull = convex_hull(square)
+    assert len(hull) == 4 and polygon_area(hull) == pytest.approx(2.0)
+    phi = np.pi / 2 * np.arange(4)
+    outer = outer_polygon(phi, np.array([2.0, 1.0, 0.0, 0.0]))
+    assert polygon_area(outer) == pytest.approx(2.0)
+    assert Polygon(hull).contains(np.array([1.0, 0.5]))
+    assert not Polygon(hull).contains(np.array([2.1, 0.5]))
+    assert len(convex_hull(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]))) == 2
+
+
+def _feeder(thin: bool) -> pp.pandapowerNet:
+    """case33bw with four controllable PV inverters; ``thin``: a weak line to them."""
+    net = pn.case33bw()
+    for bus in (17, 21, 24, 32):
+        pp.create_sgen(
+            net,
+            bus,
+            p_mw=0.5,
+            q_mvar=0.0,
+            controllable=True,
+            min_p_mw=0.0,
+            max_p_mw=0.5,
+            min_q_mvar=-0.25,
+            max_q_mvar=0.25,
+        )
+    if thin:
+        net.line.loc[net.line.to_bus == 17, "max_i_ka"] = 0.01
+    else:  # loose limits: only the unit boxes bind
+        net.bus["min_vm_pu"], net.bus["max_vm_pu"] = 0.5, 1.5
+        net.line["max_i_ka"] = 10.0
+    return net
+
+
+def _reachable(net, point) -> bool:
+    lp = feeder_lp(net, "t", 16, 0.95, 1.05)
+    lp.model.fix_p = pyo.Constraint(expr=lp.p_import_mw == float(point[0]))
+    lp.model.fix_q = pyo.Constraint(expr=lp.q_import_mvar == float(point[1]))
+    lp.model.obj = pyo.Objective(expr=0.0)
+    res = PersistentSolver(lp.model).solve(raise_on_failure=False)
+    return res.status is SolveStatus.OPTIMAL
+
+
+@pytest.fixture(scope="module")
+def thin_region():
+    return network_flexibility(_feeder(True), "thin", n_directions=12)
+
+
+def test_inner_vertices_are_reachable_and_beyond_outer_is_not(thin_region):
+    net = _feeder(True)
+    inner, outer = thin_region.sweep.inner, thin_region.sweep.outer
+    assert len(inner.vertices) >= 3 and inner.area > 0
+    assert inner.area <= outer.area + 1e-9
+    for v in inner.vertices:
+        assert outer.contains(v, tol=1e-6)
+        assert _reachable(net, v)
+    centre = inner.vertices.mean(axis=0)
+    for v in outer.vertices:
+        beyond = v + 0.02 * (v - centre) / np.linalg.norm(v - centre)
+        assert not _reachable(net, beyond)
+
+
+def test_more_directions_tighten_both_polygons(thin_region):
+    finer = network_flexibility(_feeder(True), "thin", n_directions=24)
+    assert finer.sweep.inner.area >= thin_region.sweep.inner.area - 1e-9
+    assert finer.sweep.outer.area <= thin_region.sweep.outer.area + 1e-9
+    gap = finer.sweep.outer.area - finer.sweep.inner.area
+    assert gap < thin_region.sweep.outer.area - thin_region.sweep.inner.area
+
+
+def test_the_thin_line_shrinks_the_region(thin_region):
+    loose = network_flexibility(_feeder(False), "loose", n_directions=12)
+    assert thin_region.sweep.outer.area < loose.sweep.inner.area
+
+
+def test_unit_boxes_alone_give_the_exact_rectangle():
+    """Loose network limits: the region is the Minkowski sum of the units' boxes, shifted
+    by the demand and the losses-free flows (P = load - sum p, Q = load - sum q)."""
+    net = _feeder(False)
+    region = network_flexibility(net, "loose", n_directions=8)
+    p0, q0 = net.load.p_mw.sum(), net.load.q_mvar.sum()
+    expected = (4 * 0.5) * (4 * 0.5)  # (sum of p ranges) x (sum of q ranges)
+    assert region.sweep.inner.area == pytest.approx(expected, rel=1e-6)
+    assert region.sweep.outer.area == pytest.approx(expected, rel=1e-6)
+    v = region.sweep.inner.vertices
+    assert v[:, 0].min() == pytest.approx(p0 - 2.0, abs=1e-6)
+    assert v[:, 0].max() == pytest.approx(p0, abs=1e-6)
+    assert v[:, 1].min() == pytest.approx(q0 - 1.0, abs=1e-6)
+    assert v[:, 1].max() == pytest.approx(q0 + 1.0, abs=1e-6)
+    # the AC power flow at each vertex draws about the linear power plus the losses
+    ac = region.vertex_ac_mw_mvar
+    assert np.all(ac[:, 0] > v[:, 0]) and np.all(ac[:, 0] < v[:, 0] + 0.1 * p0)
+
+
+def test_flexibility_cli_json(tmp_path, capsys):
+    path = tmp_path / "net.json"
+    pp.to_json(_feeder(True), str(path))
+    assert main(["flexibility", str(path), "--directions", "8", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in (
+        "inner_vertices_mw_mvar",
+        "outer_vertices_mw_mvar",
+        "area_inner_mw_mvar",
+        "area_outer_mw_mvar",
+        "vertices_ac_feasible",
+        "vertices",
+        "max_vm_error_pu",
+    ):
+        assert key in out
+    assert out["vertices"] == len(out["inner_vertices_mw_mvar"])
+    assert 0 <= out["vertices_ac_feasible"] <= out["vertices"]
+    assert main(["flexibility", str(path), "--directions", "2"]) == 2
