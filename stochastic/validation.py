@@ -1,0 +1,340 @@
+"""DSO bid validation (hybrid model): robust accepted volumes per DER and period.
+
+LinDistFlow is linear in the buses' net demand, so every feeder limit is a row
+``y = H_p d_p + H_q d_q + y0 <= upper`` (:class:`FeederRows`: squared voltages against
+their band, branch flows against the apparent-power polygon). A DER at bus ``b`` that
+deviates by ``delta`` from its baseline (positive: more injection) moves row ``r`` by
+``-H_p[r, b] delta``. For deviations anywhere in the box ``[shift - down, shift + up]``
+the worst case of a row is a corner chosen by the signs of its coefficients, so
+
+    max_{s, t in period} y(s, t) - upper + sum_u c_ru shift_u
+        + sum_u (c_ru^+ up_u + c_ru^- down_u) <= 0
+
+is linear in the accepted volumes: the validation stays an LP, and any dispatch inside the
+accepted volumes is feasible for the feeder in every scenario of the set.
+
+``shift`` is the DSO's own use of the flexibility (to relieve its own congestion in the
+baseline); the priority rule orders the DSO's need and the volumes passed to the TSO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+
+from cases.feeders import FeederArrays
+from stochastic.linear import add_rows, add_var, linear_sum, terms
+from stochastic.network import polygon_directions
+from stochastic.solve import PersistentSolver
+
+__all__ = [
+    "FAIRNESS_RULES",
+    "PRIORITY_RULES",
+    "FeederRows",
+    "Validation",
+    "feeder_rows",
+    "validate_bids",
+]
+
+FAIRNESS_RULES = ("proportional", "max_min")
+PRIORITY_RULES = ("tso_first", "dso_first")
+
+
+@dataclass(frozen=True)
+class FeederRows:
+    """Every LinDistFlow limit of a feeder as ``H_p d_p + H_q d_q + y0 <= upper``.
+
+    ``d_p``, ``d_q`` are the net demands of all buses (root included, it does not enter)
+    [MW], [Mvar]; the voltage rows are in pu^2.
+
+    Attributes
+    ----------
+    h_p, h_q : ndarray (row, bus)
+    y0, upper : ndarray (row,)
+    kind : ndarray of str (row,)  ``vm_max``, ``vm_min`` or ``flow``
+    element : ndarray of int (row,)  bus (voltage rows) or branch (flow rows) position
+    """
+
+    h_p: np.ndarray
+    h_q: np.ndarray
+    y0: np.ndarray
+    upper: np.ndarray
+    kind: np.ndarray
+    element: np.ndarray
+
+    def slack(self, d_p: np.ndarray, d_q: np.ndarray) -> np.ndarray:
+        """``y - upper`` (..., row) for net demands (..., bus): > 0 is a violation."""
+        return d_p @ self.h_p.T + d_q @ self.h_q.T + self.y0 - self.upper
+
+
+def path_matrix(f: FeederArrays) -> np.ndarray:
+    """``A[j, k] = 1`` if branch ``k`` (into bus ``k + 1``) lies on the path root -> ``j``."""
+    n = f.n_bus
+    a = np.zeros((n, n - 1))
+    for j in range(1, n):
+        b = j
+        while b > 0:
+            a[j, b - 1] = 1.0
+            b = f.parent[b]
+    return a
+
+
+def feeder_rows(
+    f: FeederArrays, polygon_sides: int = 8, voltage_margin_pu: float = 0.0
+) -> FeederRows:
+    """The feeder's LinDistFlow limits in closed form (same model as ``add_lindistflow``).
+
+    ``P = A^T d_p`` (flow of each branch: the net demand below it) and
+    ``w_j = v_root^2 - 2 / base sum_k A[j, k] (r_k P_k + x_k Q_k)``.
+    """
+    a = path_matrix(f)
+    base = f.base_mva
+    wp = -(2.0 / base) * (a * f.branch_r_pu) @ a.T  # (bus, bus)
+    wq = -(2.0 / base) * (a * f.branch_x_pu) @ a.T
+    w0 = np.full(f.n_bus, f.v_root_pu**2)
+    vmin = np.minimum(f.vm_min_pu + voltage_margin_pu, f.vm_max_pu - voltage_margin_pu)
+    vmax = f.vm_max_pu - voltage_margin_pu
+    bus = np.arange(1, f.n_bus)
+    parts_p, parts_q, y0, upper, kind, element = (
+        [wp[bus], -wp[bus]],
+        [wq[bus], -wq[bus]],
+        [],
+        [],
+        [],
+        [],
+    )
+    y0 += [w0[bus], -w0[bus]]
+    upper += [vmax[bus] ** 2, -(np.maximum(vmin[bus], 0.0) ** 2)]
+    kind += [np.full(len(bus), "vm_max"), np.full(len(bus), "vm_min")]
+    element += [bus, bus]
+    rated = np.flatnonzero(np.isfinite(f.branch_rating_mva))
+    if len(rated):
+        side = np.cos(np.pi / polygon_sides)
+        for t in polygon_directions(polygon_sides):
+            for sign in (1.0, -1.0):
+                parts_p.append(sign * np.cos(t) * a.T[rated])
+                parts_q.append(sign * np.sin(t) * a.T[rated])
+                y0.append(np.zeros(len(rated)))
+                upper.append(f.branch_rating_mva[rated] * side)
+                kind.append(np.full(len(rated), "flow"))
+                element.append(rated)
+    return FeederRows(
+        h_p=np.concatenate(parts_p),
+        h_q=np.concatenate(parts_q),
+        y0=np.concatenate(y0),
+        upper=np.concatenate(upper),
+        kind=np.concatenate(kind),
+        element=np.concatenate(element),
+    )
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Validated volumes of one feeder's bids.
+
+    Attributes
+    ----------
+    up_mw, down_mw : ndarray (period, der)
+        Accepted volumes passed on (any deviation inside ``[shift - down, shift + up]``
+        is feasible for the feeder in every scenario) [MW].
+    shift_mw : ndarray (period, der)
+        The DSO's own use of the flexibility (deviation from the baseline it needs to
+        keep the feeder within limits) [MW].
+    residual : ndarray (period, row)
+        Worst violation no available flexibility removes (> 0: the baseline itself is
+        infeasible) in the rows' units.
+    binding_rows : int
+        Rows (per period) that limit the accepted volumes.
+    problems_solved : int
+    """
+
+    up_mw: np.ndarray
+    down_mw: np.ndarray
+    shift_mw: np.ndarray
+    residual: np.ndarray
+    binding_rows: int
+    problems_solved: int
+
+
+def validate_bids(
+    rows: FeederRows,
+    base_p_mw: np.ndarray,
+    base_q_mvar: np.ndarray,
+    step_period: np.ndarray,
+    der_bus: np.ndarray,
+    bid_up_mw: np.ndarray,
+    bid_down_mw: np.ndarray,
+    fairness: str = "proportional",
+    priority: str = "dso_first",
+    tol: float = 1e-7,
+) -> Validation:
+    """The largest accepted volumes such that any dispatch inside them is feasible.
+
+    Parameters
+    ----------
+    rows : FeederRows
+    base_p_mw, base_q_mvar : ndarray (scenario, time, bus)
+        Net demand of every bus with each DER at its baseline (its bid schedule) [MW].
+    step_period : ndarray of int (time,)
+        First-stage period of each step.
+    der_bus : ndarray of int (der,)
+        Bus position of each DER of the feeder (not the root).
+    bid_up_mw, bid_down_mw : ndarray (period, der)
+        Offered volumes: more / less injection than the baseline [MW].
+    fairness : {"proportional", "max_min"}
+        ``proportional``: one acceptance ratio per period and direction for every DER;
+        ``max_min``: the smallest ratio of any DER is maximised first, then the volume.
+    priority : {"dso_first", "tso_first"}
+        Whether the DSO's own need (``shift``) or the volume passed to the TSO is settled
+        first when both need the same flexibility.
+    """
+    if fairness not in FAIRNESS_RULES:
+        raise ValueError(f"fairness must be one of {FAIRNESS_RULES}, got {fairness!r}")
+    if priority not in PRIORITY_RULES:
+        raise ValueError(f"priority must be one of {PRIORITY_RULES}, got {priority!r}")
+    n_p, n_u = bid_up_mw.shape
+    if (der_bus <= 0).any():
+        raise ValueError("a DER on the feeder's root bus cannot be validated")
+    slack = rows.slack(base_p_mw, base_q_mvar)  # (S, T, row)
+    g = np.full((n_p, slack.shape[-1]), -np.inf)
+    for p in range(n_p):
+        sel = step_period == p
+        if sel.any():
+            g[p] = slack[:, sel].max(axis=(0, 1))
+    coef = -rows.h_p[:, der_bus]  # (row, der): row change per MW of more injection
+    cap = np.abs(coef) @ np.maximum(bid_up_mw, bid_down_mw).T  # (row, period)
+    relevant = g + cap.T > -tol  # rows some box could reach
+    pr, rr = np.nonzero(relevant)
+
+    def build(stage: list[str], bounds: dict[str, float]) -> tuple:
+        m = pyo.ConcreteModel(name="bid_validation")
+        up = add_var(m, "up_mw", (n_p, n_u), ("period", "der"), 0.0, bid_up_mw)
+        dn = add_var(m, "down_mw", (n_p, n_u), ("period", "der"), 0.0, bid_down_mw)
+        sp = add_var(m, "shift_up_mw", (n_p, n_u), ("period", "der"), 0.0, bid_up_mw)
+        sn = add_var(m, "shift_down_mw", (n_p, n_u), ("period", "der"), 0.0, bid_down_mw)
+        sig = add_var(m, "residual", (len(pr),), ("row",), 0.0)
+        pu = np.arange(n_p * n_u).reshape(n_p, n_u)
+        k = np.arange(len(pr))[:, None]
+        cols = pu[pr]  # (row, der)
+        c = coef[rr]
+        add_rows(
+            m,
+            "robust",
+            (len(pr),),
+            ("row",),
+            [
+                terms(sp, k, cols, c),
+                terms(sn, k, cols, -c),
+                terms(up, k, cols, np.maximum(c, 0.0)),
+                terms(dn, k, cols, np.maximum(-c, 0.0)),
+                terms(sig, k[:, 0], k[:, 0], -1.0),
+            ],
+            None,
+            -g[pr, rr],
+        )
+        idx = np.arange(n_p * n_u).reshape(n_p, n_u)
+        add_rows(
+            m,
+            "box_up",
+            (n_p, n_u),
+            ("period", "der"),
+            [terms(sp, idx, idx), terms(sn, idx, idx, -1.0), terms(up, idx, idx)],
+            None,
+            bid_up_mw,
+        )
+        add_rows(
+            m,
+            "box_down",
+            (n_p, n_u),
+            ("period", "der"),
+            [terms(sn, idx, idx), terms(sp, idx, idx, -1.0), terms(dn, idx, idx)],
+            None,
+            bid_down_mw,
+        )
+        ratio = add_var(m, "ratio", (n_p, 2), ("period", "direction"), 0.0, 1.0)
+        scale_up = np.where(bid_up_mw > 0, 1.0 / np.maximum(bid_up_mw, 1e-12), 0.0)
+        scale_dn = np.where(bid_down_mw > 0, 1.0 / np.maximum(bid_down_mw, 1e-12), 0.0)
+        rp = np.arange(n_p)[:, None] * 2
+        if fairness == "proportional":
+            # up = ratio_up * bid_up for every DER (a DER without a bid takes nothing)
+            for name, var, bid, col in (
+                ("fair_up", up, bid_up_mw, 0),
+                ("fair_down", dn, bid_down_mw, 1),
+            ):
+                add_rows(
+                    m,
+                    name,
+                    (n_p, n_u),
+                    ("period", "der"),
+                    [terms(var, idx, idx), terms(ratio, idx, rp + col, -bid)],
+                    0.0,
+                    0.0,
+                )
+            volume = [terms(ratio, 0, np.arange(2 * n_p), 1.0)]
+        else:
+            # every DER gets at least the period's common ratio; then as much as possible
+            for name, var, bid, col in (
+                ("fair_up", up, bid_up_mw, 0),
+                ("fair_down", dn, bid_down_mw, 1),
+            ):
+                add_rows(
+                    m,
+                    name,
+                    (n_p, n_u),
+                    ("period", "der"),
+                    [terms(var, idx, idx), terms(ratio, idx, rp + col, -bid)],
+                    0.0,
+                    None,
+                )
+            eps = 1e-3 / max(n_u, 1)
+            volume = [
+                terms(ratio, 0, np.arange(2 * n_p), 1.0),
+                terms(up, 0, idx, eps * scale_up),
+                terms(dn, 0, idx, eps * scale_dn),
+            ]
+        need = [terms(sp, 0, idx, 1.0), terms(sn, 0, idx, 1.0)]
+        residual = [terms(sig, 0, np.arange(len(pr)), 1.0)]
+        exprs = {"residual": residual, "need": need, "volume": volume}
+        m.stage_bounds = pyo.ConstraintList()
+        for key, value in bounds.items():
+            e = linear_sum(exprs[key])
+            if key == "volume":
+                m.stage_bounds.add(e >= value - tol * (1.0 + abs(value)))
+            else:
+                m.stage_bounds.add(e <= value + tol * (1.0 + abs(value)))
+        key = stage[-1]
+        sense = pyo.maximize if key == "volume" else pyo.minimize
+        m.objective = pyo.Objective(expr=linear_sum(exprs[key]), sense=sense)
+        return m, up, dn, sp, sn, sig
+
+    order = (
+        ["residual", "need", "volume"]
+        if priority == "dso_first"
+        else ["residual", "volume", "need"]
+    )
+    bounds: dict[str, float] = {}
+    for i, key in enumerate(order):
+        m, up, dn, sp, sn, sig = build(order[: i + 1], bounds)
+        res = PersistentSolver(m).solve()
+        bounds[key] = float(res.objective)
+    up_v, dn_v = np.maximum(up.values(), 0.0), np.maximum(dn.values(), 0.0)
+    shift = sp.values() - sn.values()
+    residual = np.zeros((n_p, len(rows.upper)))
+    residual[pr, rr] = sig.values()
+    c = coef[rr]
+    worst = (
+        g[pr, rr]
+        + np.sum(c * shift[pr], axis=1)
+        + np.sum(np.maximum(c, 0.0) * up_v[pr] + np.maximum(-c, 0.0) * dn_v[pr], axis=1)
+        - residual[pr, rr]
+    )
+    return Validation(
+        up_mw=up_v,
+        down_mw=dn_v,
+        shift_mw=shift,
+        residual=residual,
+        binding_rows=int(np.sum(worst > -1e-6)),
+        problems_solved=len(order),
+    )
