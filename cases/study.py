@@ -44,7 +44,7 @@ __all__ = [
     "load_study",
 ]
 
-COORDINATION_MODELS = ("tso_managed",)
+COORDINATION_MODELS = ("tso_managed", "hybrid")
 PROFILE_YEAR = 2016
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
@@ -316,6 +316,27 @@ class ModelConfig(_Frozen):
     storage_state: Literal["carried", "cyclic"] = "carried"
 
 
+class HybridConfig(_Frozen):
+    """Hybrid model: the DSO validates the DER bids of its feeders.
+
+    ``fairness`` among the DER of a feeder: one acceptance ratio for all
+    (``proportional``) or the smallest ratio maximised first (``max_min``). ``priority``
+    when the DSO's own need and the TSO want the same flexibility: ``dso_first`` or
+    ``tso_first``. ``validation``: ``post`` (the bids are validated after they reach the
+    TSO) or ``pre`` (the DSO publishes limits before the DER bid).
+    """
+
+    fairness: Literal["proportional", "max_min"] = "proportional"
+    priority: Literal["dso_first", "tso_first"] = "dso_first"
+    validation: Literal["post", "pre"] = "post"
+
+
+class CoordinationConfig(_Frozen):
+    """Options of the coordination models."""
+
+    hybrid: HybridConfig = HybridConfig()
+
+
 class AcCheckConfig(_Frozen):
     """Ex-post AC power flow: every ``every_n_steps``-th step of up to ``max_scenarios``."""
 
@@ -334,7 +355,7 @@ class StudyConfig(_Frozen):
     n_days: Annotated[int, Field(ge=1, le=366)] = 1
     start_hour: Annotated[int, Field(ge=0, le=23)] = 0
     horizon_hours: Annotated[int, Field(ge=1, le=24)] = 24
-    models: tuple[Literal["tso_managed"], ...] = ("tso_managed",)
+    models: tuple[Literal["tso_managed", "hybrid"], ...] = ("tso_managed",)
     transmission: TransmissionConfig = Field(default_factory=TransmissionConfig)
     feeders: tuple[FeederConfig, ...] = Field(default=(), max_length=64)
     resolution: ResolutionConfig = ResolutionConfig()
@@ -343,6 +364,7 @@ class StudyConfig(_Frozen):
     risk: RiskConfig = RiskConfig()
     prices: PricesConfig = PricesConfig()
     model: ModelConfig = ModelConfig()
+    coordination: CoordinationConfig = CoordinationConfig()
     ac_check: AcCheckConfig = AcCheckConfig()
 
     @field_validator("start_date")

@@ -434,6 +434,7 @@ def define_feeder(
     voltage_margin_pu: float,
     flow_bound_mva: float,
     mutable_voltage_limits: bool = False,
+    limits: bool = True,
 ) -> tuple[Part, LinDistFlow]:
     """One radial feeder: LinDistFlow with sheddable demand at every non-root bus.
 
@@ -452,6 +453,10 @@ def define_feeder(
         (scenario, time, bus), for corrections against an AC power flow.
     p_injections, q_injections : list of Terms
         DER injections into this feeder.
+    limits : bool
+        ``False``: no voltage or branch limits (the flows and voltages are only
+        computed): the feeder as the TSO sees it in a transmission-only model, whose
+        interface power is the feeder's net demand.
     """
     name = f"feeder_{index}"
     blk = _new_block(model, name)
@@ -477,7 +482,12 @@ def define_feeder(
         terms(shed, grid.cost_rows(nbr), rows, voll_eur_per_mwh * grid.step_h),
     )
     w_bounds = None
-    if mutable_voltage_limits:
+    if not limits:
+        lo, hi = np.full((S, T, arrays.n_bus), -np.inf), np.full((S, T, arrays.n_bus), np.inf)
+        lo[..., 0] = hi[..., 0] = w_limits(arrays)[0][0]
+        w_bounds = (lo, hi)
+        flow_bound_mva = 0.0  # no branch can bind: no polygon rows, free flows
+    elif mutable_voltage_limits:
         lo, hi = w_limits(arrays, voltage_margin_pu)
         w_bounds = tuple(
             part.params.setdefault(

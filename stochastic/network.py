@@ -250,9 +250,9 @@ def add_lindistflow(
     flow_bound_mva : float [MVA]
         Upper bound on any branch flow implied by the feeder's demand and DER; polygon
         rows are only written for branches rated below it (others cannot bind).
-    w_bounds : (ParamArray, ParamArray), optional
-        Mutable bounds of ``w`` (*steps, bus) [1e-3 pu^2] instead of the constant ones
-        (see :func:`w_limits`), e.g. for a correction against an AC power flow.
+    w_bounds : (ParamArray or ndarray, ParamArray or ndarray), optional
+        Bounds of ``w`` (*steps, bus) [1e-3 pu^2] instead of :func:`w_limits` (mutable
+        ones, e.g. for a correction against an AC power flow; ``±inf``: unbounded).
     """
     n_steps = int(np.prod(steps, dtype=int))
     nbr = f.n_branch

@@ -257,6 +257,18 @@ class PersistentSolver:
             item.fix(x)
         self._update_variables(var)
 
+    def set_bounds(
+        self, var: VarArray, lb: np.ndarray | float | None, ub: np.ndarray | float | None
+    ) -> None:
+        """Change the bounds of every element of ``var`` (``None``: unbounded)."""
+        shape = var.shape
+        lo = [None] * var.size if lb is None else np.broadcast_to(lb, shape).ravel().tolist()
+        hi = [None] * var.size if ub is None else np.broadcast_to(ub, shape).ravel().tolist()
+        for item, a, b in zip(var.data, lo, hi, strict=True):
+            item.setlb(a)
+            item.setub(b)
+        self._update_variables(var)
+
     def unfix(self, var: VarArray) -> None:
         """Release every element of ``var`` (back to its bounds)."""
         for item in var.data:

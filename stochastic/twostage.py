@@ -461,20 +461,29 @@ def stage_grid(options: TwoStageOptions, n_scenarios: int) -> StageGrid:
 
 
 def build_two_stage(
-    system: IntegratedSystem, data: DayData, options: TwoStageOptions
+    system: IntegratedSystem,
+    data: DayData,
+    options: TwoStageOptions,
+    feeder_limits: bool = True,
 ) -> TwoStageModel:
     """Build the TSO-managed (centralised) two-stage model of ``system``; never solves.
 
     The model is a table of contents of blocks (:mod:`stochastic.blocks`): TER, DER,
     one LinDistFlow feeder per feeder, the DC transmission network joined to each feeder
     at its interface, and the risk block over every second-stage cost.
+
+    ``feeder_limits=False`` gives the TSO's transmission-only view: the feeders' voltage
+    and branch limits are left out (their flows and voltages are still computed, so the
+    dispatch can be checked against them afterwards).
     """
     tick = time.perf_counter()
     o = options
     if data.n_steps != o.n_steps:
         raise ValueError(f"day data has {data.n_steps} steps, options need {o.n_steps}")
     grid = stage_grid(o, data.n_scenarios)
-    m = pyo.ConcreteModel(name="two_stage_tso_managed")
+    m = pyo.ConcreteModel(
+        name="two_stage_tso_managed" if feeder_limits else "two_stage_transmission_view"
+    )
     tarr, fleet = system.transmission, system.fleet
     arrays = [f.arrays for f in system.feeders]
     parts: dict[str, Part] = {}
@@ -534,6 +543,7 @@ def build_two_stage(
             voltage_margin_pu=o.voltage_margin_pu,
             flow_bound_mva=_flow_bound_mva(feeder.arrays, fleet, fi),
             mutable_voltage_limits=o.ac_correction_iterations > 0,
+            limits=feeder_limits,
         )
         parts[part.name] = part
         ldfs.append(ldf)

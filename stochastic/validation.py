@@ -35,6 +35,7 @@ __all__ = [
     "FeederRows",
     "Validation",
     "feeder_rows",
+    "limit_violations",
     "validate_bids",
 ]
 
@@ -168,6 +169,7 @@ def validate_bids(
     bid_down_mw: np.ndarray,
     fairness: str = "proportional",
     priority: str = "dso_first",
+    storage: dict[str, np.ndarray] | None = None,
     tol: float = 1e-7,
 ) -> Validation:
     """The largest accepted volumes such that any dispatch inside them is feasible.
@@ -189,6 +191,11 @@ def validate_bids(
     priority : {"dso_first", "tso_first"}
         Whether the DSO's own need (``shift``) or the volume passed to the TSO is settled
         first when both need the same flexibility.
+    storage : dict, optional
+        Energy limits of the DER that store energy, arrays (der,) with ``nan`` for the
+        others: ``e_init_mwh``, ``e_max_mwh``, ``e_end_min_mwh``, ``efficiency`` (one
+        way), and the scalar ``period_h``: the DSO's own shifts of a storage unit keep its
+        energy within ``[0, e_max]`` and end at least at ``e_end_min``.
     """
     if fairness not in FAIRNESS_RULES:
         raise ValueError(f"fairness must be one of {FAIRNESS_RULES}, got {fairness!r}")
@@ -235,6 +242,8 @@ def validate_bids(
             -g[pr, rr],
         )
         idx = np.arange(n_p * n_u).reshape(n_p, n_u)
+        if storage is not None:
+            _storage_rows(m, sp, sn, storage, n_p, n_u)
         add_rows(
             m,
             "box_up",
@@ -338,3 +347,66 @@ def validate_bids(
         binding_rows=int(np.sum(worst > -1e-6)),
         problems_solved=len(order),
     )
+
+
+def _storage_rows(m, sp, sn, storage: dict, n_p: int, n_u: int) -> None:
+    """Energy of storage units under the DSO's shifts: within [0, e_max] after every
+    period, at least ``e_end_min`` at the end (discharge at 1/eff, charge at eff)."""
+    units = np.flatnonzero(np.isfinite(storage["e_init_mwh"]))
+    if not len(units):
+        return
+    h = float(storage["period_h"])
+    eff = storage["efficiency"][units]
+    e0 = storage["e_init_mwh"][units]
+    rows = np.arange(n_p * len(units)).reshape(n_p, len(units))
+    # energy after period p: e0 - h sum_{q <= p} (sp_q / eff - sn_q * eff)
+    r, q, j = np.nonzero(np.tril(np.ones((n_p, n_p)))[:, :, None] * np.ones(len(units)))
+    cols = q * n_u + units[j]
+    row = rows[r, j]
+    body = [terms(sp, row, cols, -h / eff[j]), terms(sn, row, cols, h * eff[j])]
+    lo = np.broadcast_to(-e0, (n_p, len(units))).copy()
+    lo[-1] = np.maximum(storage["e_end_min_mwh"][units], 0.0) - e0
+    hi = np.broadcast_to(storage["e_max_mwh"][units] - e0, (n_p, len(units)))
+    add_rows(m, "storage_energy", (n_p, len(units)), ("period", "storage"), body, lo, hi)
+
+
+def limit_violations(
+    f: FeederArrays,
+    p_mw: np.ndarray,
+    q_mvar: np.ndarray,
+    vm_pu: np.ndarray,
+    polygon_sides: int = 8,
+    tol: float = 1e-6,
+) -> dict[str, float]:
+    """How far a feeder's LinDistFlow state breaks its limits (no margin).
+
+    Parameters
+    ----------
+    p_mw, q_mvar : ndarray (scenario, time, branch)
+    vm_pu : ndarray (scenario, time, bus)
+
+    Returns
+    -------
+    dict
+        ``steps``: (scenario, time) pairs with any violation; ``worst_vm_pu``: largest
+        voltage excursion outside the band [pu]; ``worst_flow_mva``: largest excess of a
+        branch over its apparent-power polygon [MVA].
+    """
+    vm = vm_pu[..., 1:]
+    dv = np.maximum(np.maximum(vm - f.vm_max_pu[1:], f.vm_min_pu[1:] - vm), 0.0)
+    rated = np.flatnonzero(np.isfinite(f.branch_rating_mva))
+    excess = np.zeros(p_mw.shape[:2])
+    if len(rated):
+        t = polygon_directions(polygon_sides)
+        proj = np.abs(
+            p_mw[..., rated, None] * np.cos(t) + q_mvar[..., rated, None] * np.sin(t)
+        ).max(axis=-1)
+        excess = np.maximum(proj - f.branch_rating_mva[rated] * np.cos(np.pi / polygon_sides), 0.0)
+        excess = excess.max(axis=-1)
+    worst_v = dv.max(axis=-1) if dv.size else np.zeros(p_mw.shape[:2])
+    bad = (worst_v > tol) | (excess > tol)
+    return {
+        "steps": int(bad.sum()),
+        "worst_vm_pu": float(worst_v.max()) if worst_v.size else 0.0,
+        "worst_flow_mva": float(excess.max()) if np.size(excess) else 0.0,
+    }

@@ -170,22 +170,29 @@ def voltage_setpoints(
     for idx in tnet.ext_grid.index:
         pp.create_poly_cost(tnet, int(idx), "ext_grid", cp1_eur_per_mw=1.0)
     tnet.gen["controllable"] = True
-    # headroom for what the OPF does not see (the feeders' own reactive flows, the steps
-    # within the hour, the other scenarios): the OPF keeps this margin inside the limits
-    lo_vm = tnet.bus.min_vm_pu.fillna(0.9) if "min_vm_pu" in tnet.bus else 0.9
-    hi_vm = tnet.bus.max_vm_pu.fillna(1.1) if "max_vm_pu" in tnet.bus else 1.1
-    tnet.bus["min_vm_pu"] = lo_vm + SETPOINT_MARGIN_PU
-    tnet.bus["max_vm_pu"] = hi_vm - SETPOINT_MARGIN_PU
-    # under-excited operation: each unit may absorb as much reactive power as it can
-    # produce (case39's minimum outputs of up to +150 Mvar were set for peak load; with
-    # them no dispatch holds 1.06 pu at light load)
-    tnet.gen["min_q_mvar"] = np.minimum(tnet.gen["min_q_mvar"], -tnet.gen["max_q_mvar"].abs())
     case_vm = np.array(
         [
             float(tnet[table].at[el, "vm_pu"])
             for table, el in zip(tarr.gen_kind, tarr.gen_element, strict=True)
         ]
     )
+    # headroom for what the OPF does not see (the feeders' own reactive flows, the steps
+    # within the hour, the other scenarios): the OPF keeps this margin inside the limits
+    lo_vm = tnet.bus.min_vm_pu.fillna(0.9) if "min_vm_pu" in tnet.bus else 0.9
+    hi_vm = tnet.bus.max_vm_pu.fillna(1.1) if "max_vm_pu" in tnet.bus else 1.1
+    tnet.bus["min_vm_pu"] = lo_vm + SETPOINT_MARGIN_PU
+    tnet.bus["max_vm_pu"] = hi_vm - SETPOINT_MARGIN_PU
+    # the OPF's starting set-points inside the band (pandapower warns on each call else)
+    gbus = tnet.gen.bus.to_numpy()
+    tnet.gen["vm_pu"] = np.clip(
+        tnet.gen.vm_pu.to_numpy(),
+        tnet.bus.min_vm_pu.loc[gbus].to_numpy(),
+        tnet.bus.max_vm_pu.loc[gbus].to_numpy(),
+    )
+    # under-excited operation: each unit may absorb as much reactive power as it can
+    # produce (case39's minimum outputs of up to +150 Mvar were set for peak load; with
+    # them no dispatch holds 1.06 pu at light load)
+    tnet.gen["min_q_mvar"] = np.minimum(tnet.gen["min_q_mvar"], -tnet.gen["max_q_mvar"].abs())
     vm = np.tile(case_vm, (P, 1))
     ok = np.zeros(P, dtype=bool)
     for p in range(P):

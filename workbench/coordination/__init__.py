@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cases.study import COORDINATION_MODELS
-from workbench.coordination import tso_managed
+from workbench.coordination import hybrid, tso_managed
 from workbench.coordination.common import DayOutcome
 
 __all__ = ["MODELS", "CoordinationModel", "DayOutcome", "coordination_model"]
@@ -41,6 +41,12 @@ MODELS: dict[str, CoordinationModel] = {
         "tso_managed",
         "TSO-managed: one centralised two-stage problem with transmission and every feeder",
         tso_managed.schedule_days,
+    ),
+    "hybrid": CoordinationModel(
+        "hybrid",
+        "TSO-DSO hybrid: DSOs validate the DER bids, the TSO dispatches them with its "
+        "transmission-only view",
+        hybrid.schedule_days,
     ),
 }
 

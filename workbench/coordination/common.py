@@ -1,15 +1,19 @@
-"""What every coordination model returns: one outcome per day."""
+"""What every coordination model shares: the day loop and one outcome per day."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import xarray as xr
 
-from stochastic.twostage import DayData
+from stochastic.solve import SolverError
+from stochastic.twostage import DayData, TwoStageOptions
+from workbench.threads import limit_threads
 
-__all__ = ["DayOutcome"]
+__all__ = ["DayOutcome", "DaySolve", "exchange_variables", "run_days"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,3 +39,96 @@ class DayOutcome:
     status: str
     message: str
     wall_seconds: float
+
+
+def exchange_variables(counts: dict[str, int]) -> dict[str, xr.DataArray]:
+    """The ledger of numbers exchanged per day as result variables."""
+    return {
+        f"exchange_{key}_values": xr.DataArray(
+            int(value),
+            attrs={"units": "1", "long_name": f"numbers exchanged {key.replace('_', ' ')} per day"},
+        )
+        for key, value in counts.items()
+    }
+
+
+@dataclass
+class DaySolve:
+    """What a model's day step returns to :func:`run_days`.
+
+    Attributes
+    ----------
+    schedule : xarray.Dataset
+    tsm : TwoStageModel
+        The solved model whose storage state the next day inherits.
+    data : DayData
+        The data the schedule was made for (the AC check uses it).
+    exchange : dict
+        Numbers exchanged, by direction.
+    problems_solved : int
+    """
+
+    schedule: xr.Dataset
+    tsm: object
+    data: DayData
+    exchange: dict
+    problems_solved: int
+
+
+def run_days(
+    model: str,
+    system,
+    study,
+    days: list[dt.date],
+    seed: int,
+    forecaster,
+    state,
+    solve_day: Callable,
+) -> list[DayOutcome]:
+    """The day loop every coordination model shares.
+
+    For each day: the scenario set and model data from the carried state, the model's
+    ``solve_day(day, scenarios, data) -> DaySolve``, the start state and the exchange
+    ledger written into the schedule, and the next day's state (``carried``). A day
+    whose solve fails is recorded with its message and passes its start state on.
+    """
+    from workbench.scenarios import fit_study_forecaster
+    from workbench.state import day_inputs, initial_state, next_state
+
+    limit_threads()
+    if forecaster is None:
+        forecaster = fit_study_forecaster(study, seed)
+    options = TwoStageOptions.from_study(study)
+    state = initial_state(system.fleet) if state is None else state
+    carried = study.model.storage_state == "carried"
+    out: list[DayOutcome] = []
+    for day in days:
+        tick = time.perf_counter()
+        scenarios, data = day_inputs(system, study, day, seed, forecaster, state, options)
+        try:
+            solved = solve_day(day, scenarios, data)
+        except SolverError as exc:
+            out.append(
+                DayOutcome(model, day, None, data, "failed", str(exc), time.perf_counter() - tick)
+            )
+            continue
+        ds = solved.schedule.merge(state.dataset(system.fleet))
+        if carried:
+            state = next_state(solved.tsm, solved.data, scenarios)
+        ds["problems_solved"] = xr.DataArray(
+            int(solved.problems_solved),
+            attrs={"units": "1", "long_name": "optimisation problems solved for the day"},
+        )
+        ds = ds.assign(exchange_variables(solved.exchange))
+        out.append(
+            DayOutcome(
+                model,
+                day,
+                ds,
+                solved.data,
+                str(ds["solver_status"].values),
+                "",
+                time.perf_counter() - tick,
+            )
+        )
+    return out

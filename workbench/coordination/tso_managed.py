@@ -10,7 +10,6 @@ every feeder. The volume of data crossing the TSO-DSO boundary is counted in num
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import xarray as xr
 
@@ -18,13 +17,11 @@ from cases.study import StudyConfig
 from cases.system import IntegratedSystem
 from forecasts.generate import ScenarioForecaster
 from stochastic.extract import extract_two_stage
-from stochastic.solve import PersistentSolver, SolverError
+from stochastic.solve import PersistentSolver
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
 from workbench.ac_correction import correct_against_ac
-from workbench.coordination.common import DayOutcome
-from workbench.scenarios import fit_study_forecaster
-from workbench.state import DayState, day_inputs, initial_state, next_state
-from workbench.threads import limit_threads
+from workbench.coordination.common import DayOutcome, DaySolve, run_days
+from workbench.state import DayState
 
 __all__ = ["data_exchange", "schedule_days"]
 
@@ -86,36 +83,25 @@ def schedule_days(
     forecaster : ScenarioForecaster, optional
         Fitted forecasters (``scenarios.method: forecast``); fitted here if missing.
     state : DayState, optional
-        State at the start of the first day (default: :func:`initial_state`).
+        State at the start of the first day (default: the initial state).
     """
-    limit_threads()
-    if forecaster is None:
-        forecaster = fit_study_forecaster(study, seed)
     options = TwoStageOptions.from_study(study)
-    out: list[DayOutcome] = []
-    tsm = solver = None
-    state = initial_state(system.fleet) if state is None else state
-    carried = study.model.storage_state == "carried"
-    for day in days:
-        tick = time.perf_counter()
-        scenarios, data = day_inputs(system, study, day, seed, forecaster, state, options)
-        if tsm is None:
-            tsm = build_two_stage(system, data, options)
-            solver = PersistentSolver(
+    built: dict = {}
+
+    def solve_day(day: dt.date, scenarios, data: DayData) -> DaySolve:
+        if not built:
+            built["tsm"] = tsm = build_two_stage(system, data, options)
+            built["solver"] = PersistentSolver(
                 tsm.model, threads=threads, options={"solver": study.model.lp_method}
             )
             build_s = tsm.build_seconds
         else:
+            tsm = built["tsm"]
             tsm.set_data(data)
-            solver.update_parameters(warm_start=False)
+            built["solver"].update_parameters(warm_start=False)
             build_s = 0.0
-        try:
-            result = solver.solve()
-        except SolverError as exc:
-            out.append(
-                DayOutcome(MODEL, day, None, data, "failed", str(exc), time.perf_counter() - tick)
-            )
-            continue
+        solver = built["solver"]
+        result = solver.solve()
         rounds = study.model.ac_correction_iterations
         if rounds:
             result, ds, errors, losses = correct_against_ac(
@@ -137,23 +123,7 @@ def schedule_days(
             )
         else:
             ds = extract_two_stage(tsm, data, result)
-        ds = ds.merge(state.dataset(system.fleet))
-        if carried:
-            state = next_state(tsm, data, scenarios)
         ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
-        ds["problems_solved"] = xr.DataArray(
-            1 + rounds,
-            attrs={"units": "1", "long_name": "optimisation problems solved for the day"},
-        )
-        for key, value in data_exchange(system, data).items():
-            ds[f"exchange_{key}_values"] = xr.DataArray(
-                value,
-                attrs={
-                    "units": "1",
-                    "long_name": f"numbers exchanged {key.replace('_', ' ')} per day",
-                },
-            )
-        out.append(
-            DayOutcome(MODEL, day, ds, data, result.status.value, "", time.perf_counter() - tick)
-        )
-    return out
+        return DaySolve(ds, tsm, data, data_exchange(system, data), 1 + rounds)
+
+    return run_days(MODEL, system, study, days, seed, forecaster, state, solve_day)

@@ -1,0 +1,291 @@
+"""TSO-DSO hybrid-managed coordination.
+
+DER send their bids (:func:`stochastic.bids.der_bids`) to the TSO's market; each DSO
+sees the bids of its feeder and validates them against its own network
+(:func:`stochastic.validation.validate_bids`): per DER and hour the largest up/down
+volumes such that any dispatch inside them keeps the feeder within its limits in every
+scenario, after the DSO's own need (``shift``: a DER deviation the feeder itself needs,
+e.g. a PV export cap against over-voltage). The TSO then schedules TER and dispatches
+the validated bids with its transmission-only view of the system (feeders as net demand
+at their interfaces, no distribution limits). Finally the DSO checks the TSO's dispatch
+against its feeder model and reports any residual violation.
+
+Variants: ``validation: post`` (the DSO validates the bids after they reach the TSO) or
+``pre`` (the DSO publishes limits for every DER's full capability before the DER bid; the
+DER then bid within them). ``priority``: ``dso_first`` or ``tso_first`` when the DSO's
+own need and the TSO compete for the same flexibility; ``fairness``: ``proportional`` or
+``max_min`` among the DER of a feeder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import numpy as np
+import xarray as xr
+
+from cases.study import StudyConfig
+from cases.system import IntegratedSystem
+from forecasts.generate import ScenarioForecaster
+from stochastic.bids import der_bids
+from stochastic.extract import extract_two_stage
+from stochastic.risk import cvar
+from stochastic.solve import PersistentSolver
+from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
+from stochastic.validation import feeder_rows, limit_violations, validate_bids
+from workbench.coordination.common import DayOutcome, DaySolve, run_days
+from workbench.state import DayState
+
+__all__ = ["baseline_net_demand", "data_exchange", "feeder_check", "schedule_days"]
+
+MODEL = "hybrid"
+
+
+def baseline_net_demand(
+    system: IntegratedSystem, data: DayData, bids: xr.Dataset, feeder: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Net demand of every bus of a feeder with its DER at their bid schedules.
+
+    PV at its available output (scenario by scenario), batteries idle, EV pools at
+    their scheduled charging. Returns (scenario, time, bus) [MW], [Mvar].
+    """
+    p = np.concatenate([data.feeder_root_p_mw[feeder][..., None], data.feeder_p_rhs_mw[feeder]], 2)
+    q = np.concatenate(
+        [data.feeder_root_q_mvar[feeder][..., None], data.feeder_q_rhs_mvar[feeder]], 2
+    )
+    p = p.copy()
+    sel = (bids.feeder.values == feeder) & (bids.der_type.values != "pv")
+    for j in np.flatnonzero(sel):
+        # schedule is an injection: net demand falls by it, step by step in its period
+        p[..., int(bids.bus.values[j])] -= np.repeat(bids.schedule_mw.values[:, j], k)
+    return p, q
+
+
+def _cap_pv(system: IntegratedSystem, data: DayData, cap_mw: np.ndarray) -> DayData:
+    """Day data with each PV unit's output capped by the DSO (``cap_mw`` (S, T, pv))."""
+    fleet = system.fleet
+    if not cap_mw.any():
+        return data
+    rhs = [x.copy() for x in data.feeder_p_rhs_mw]
+    for j, (f, b) in enumerate(zip(fleet.pv.feeder, fleet.pv.bus, strict=True)):
+        rhs[int(f)][..., int(b) - 1] += cap_mw[..., j]
+    return replace(data, pv_available_mw=data.pv_available_mw - cap_mw, feeder_p_rhs_mw=rhs)
+
+
+def feeder_check(system: IntegratedSystem, tsm, polygon_sides: int) -> dict[str, float]:
+    """The dispatch's LinDistFlow state of every feeder against its limits (summed)."""
+    total = {"steps": 0, "worst_vm_pu": 0.0, "worst_flow_mva": 0.0}
+    for i, feeder in enumerate(system.feeders):
+        part = tsm.parts[f"feeder_{i}"]
+        out = limit_violations(
+            feeder.arrays,
+            part.vars["p_mw"].values(),
+            part.vars["q_mvar"].values(),
+            tsm.feeders[i].vm_pu(),
+            polygon_sides,
+        )
+        total["steps"] += out["steps"]
+        total["worst_vm_pu"] = max(total["worst_vm_pu"], out["worst_vm_pu"])
+        total["worst_flow_mva"] = max(total["worst_flow_mva"], out["worst_flow_mva"])
+    return total
+
+
+def data_exchange(
+    system: IntegratedSystem, data: DayData, validation: str = "post"
+) -> dict[str, int]:
+    """Numbers exchanged per day under the hybrid model.
+
+    * DER -> TSO: per DER and period the schedule, up and down volumes (3), and two prices.
+    * TSO -> DSO (``post``): the bids of the DSO's DER (3 per DER and period); and the
+      dispatch of its DER for the final check (1 per DER and step).
+    * DSO -> DER (``pre``): the published limits (2 per DER and period).
+    * DSO -> TSO: validated volumes and the DSO's own use (3 per DER and period), the
+      feeder's net demand forecast at the interface (P and Q per scenario and step).
+    * TSO -> DER: the dispatch (1 per DER and step).
+    """
+    s, t, p = data.n_scenarios, data.n_steps, len(data.period)
+    n_der = system.fleet.n_units
+    n_if = len(system.feeders)
+    bids = 3 * n_der * p
+    return {
+        "der_to_tso": int(bids + 2 * n_der),
+        "tso_to_dso": int((bids if validation == "post" else 0) + n_der * t),
+        "dso_to_der": int(2 * n_der * p if validation == "pre" else 0),
+        "dso_to_tso": int(3 * n_der * p + 2 * s * t * n_if),
+        "tso_to_der": int(n_der * t),
+    }
+
+
+def _validate(system, data, bids, options, hopt) -> dict[str, np.ndarray]:
+    """Validated up/down volumes and the DSO's own use, (period, der), every feeder."""
+    k = options.steps_per_period
+    P, n = bids.sizes["period"], bids.sizes["der"]
+    out = {key: np.zeros((P, n)) for key in ("up", "down", "shift")}
+    period = np.repeat(np.arange(P), k)
+    stats = {"binding": 0, "solves": 0, "residual": 0.0}
+    storage = _storage(system, data, bids, options)
+    for i, feeder in enumerate(system.feeders):
+        sel = np.flatnonzero(bids.feeder.values == i)
+        if not len(sel):
+            continue
+        rows = feeder_rows(feeder.arrays, options.polygon_sides, options.voltage_margin_pu)
+        base_p, base_q = baseline_net_demand(system, data, bids, i, k)
+        v = validate_bids(
+            rows,
+            base_p,
+            base_q,
+            period,
+            bids.bus.values[sel].astype(int),
+            bids.up_mw.values[:, sel],
+            bids.down_mw.values[:, sel],
+            fairness=hopt.fairness,
+            priority=hopt.priority,
+            storage={
+                key: (value[sel] if key != "period_h" else value) for key, value in storage.items()
+            },
+        )
+        out["up"][:, sel], out["down"][:, sel], out["shift"][:, sel] = (
+            v.up_mw,
+            v.down_mw,
+            v.shift_mw,
+        )
+        stats["binding"] += v.binding_rows
+        stats["solves"] += v.problems_solved
+        stats["residual"] = max(stats["residual"], float(v.residual.max(initial=0.0)))
+    return out | stats
+
+
+def _storage(system, data: DayData, bids: xr.Dataset, options) -> dict:
+    """Energy limits of the batteries on the bids' ``der`` axis (``nan`` elsewhere)."""
+    n = bids.sizes["der"]
+    out = {
+        key: np.full(n, np.nan)
+        for key in ("e_init_mwh", "e_max_mwh", "e_end_min_mwh", "efficiency")
+    }
+    bat = np.flatnonzero(bids.der_type.values == "battery")
+    fleet = system.fleet
+    out["e_init_mwh"][bat] = data.battery_e_init_mwh
+    out["e_max_mwh"][bat] = fleet.battery.e_mwh.to_numpy(dtype=float)
+    out["e_end_min_mwh"][bat] = data.battery_e_end_min_mwh
+    out["efficiency"][bat] = fleet.battery.efficiency.to_numpy(dtype=float)
+    return out | {"period_h": options.period_h}
+
+
+def _apply(solver: PersistentSolver, tsm, bids: xr.Dataset, val: dict) -> None:
+    """Bound the TSO's acceptance by the validated volumes; fix the bid schedules."""
+    kinds = bids.der_type.values
+    der = tsm.parts["der"].vars
+    for kind in ("battery", "ev"):
+        sel = np.flatnonzero(kinds == kind)
+        if not len(sel):
+            continue
+        solver.fix(
+            der[f"{kind}_schedule_mw"], bids.schedule_mw.values[:, sel] + val["shift"][:, sel]
+        )
+        solver.set_bounds(der[f"{kind}_flex_up_mw"], 0.0, val["up"][:, sel])
+        solver.set_bounds(der[f"{kind}_flex_down_mw"], 0.0, val["down"][:, sel])
+    sel = np.flatnonzero(kinds == "pv")
+    if len(sel):
+        solver.set_bounds(der["pv_flex_down_mw"], 0.0, val["down"][:, sel])
+        solver.fix(der["pv_q_mvar"], 0.0)  # active-power bids only
+
+
+def _dso_cost(bids, val, cap_mwh: np.ndarray, options: TwoStageOptions) -> np.ndarray:
+    """The DSO's own use of flexibility per scenario [EUR]: PV caps at the curtailment
+    price, battery and EV shifts at the activation price."""
+    kinds = bids.der_type.values
+    other = np.abs(val["shift"][:, kinds != "pv"]).sum() * options.period_h
+    return cap_mwh * options.pv_curtailment_eur_per_mwh + other * options.der_activation_eur_per_mwh
+
+
+def schedule_days(
+    system: IntegratedSystem,
+    study: StudyConfig,
+    days: list[dt.date],
+    seed: int,
+    threads: int = 1,
+    forecaster: ScenarioForecaster | None = None,
+    state: DayState | None = None,
+) -> list[DayOutcome]:
+    """Schedule consecutive days with the hybrid model (see the module docstring).
+
+    Parameters as for :func:`workbench.coordination.tso_managed.schedule_days`.
+    """
+    options = TwoStageOptions.from_study(study)
+    hopt = study.coordination.hybrid
+    built: dict = {}
+    k = options.steps_per_period
+
+    def solve_day(day: dt.date, scenarios, data: DayData) -> DaySolve:
+        bids = der_bids(system, data, options)
+        val = _validate(system, data, bids, options, hopt)
+        pv = bids.der_type.values == "pv"
+        # the DSO's PV export caps: its own (negative) shift, as far as the PV is available
+        cap = np.minimum(
+            np.repeat(np.maximum(-val["shift"][:, pv], 0.0), k, axis=0)[None],
+            data.pv_available_mw,
+        )
+        view = _cap_pv(system, data, cap)
+        if not built:
+            built["tsm"] = tsm = build_two_stage(system, view, options, feeder_limits=False)
+            built["solver"] = PersistentSolver(
+                tsm.model, threads=threads, options={"solver": study.model.lp_method}
+            )
+            build_s = tsm.build_seconds
+        else:
+            tsm = built["tsm"]
+            tsm.set_data(view)
+            built["solver"].update_parameters(warm_start=False)
+            build_s = 0.0
+        solver = built["solver"]
+        _apply(solver, tsm, bids, val)
+        result = solver.solve()
+        ds = extract_two_stage(tsm, view, result)
+        ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
+        cap_mwh = cap.sum(axis=(1, 2)) * options.dt_h
+        dso = _dso_cost(bids, val, cap_mwh, options)
+        total = ds.scenario_cost_eur.values + dso
+        w = view.weight
+        ds["scenario_cost_eur"] = ds.scenario_cost_eur.copy(data=total)
+        ds["expected_cost_eur"] = ds.expected_cost_eur.copy(data=float(w @ total))
+        ds["cvar_eur"] = ds.cvar_eur.copy(data=cvar(total, w, options.alpha))
+        ds["dso_own_cost_eur"] = xr.DataArray(
+            float(w @ dso),
+            attrs={"units": "EUR", "long_name": "expected cost of the DSOs' own use of DER"},
+        )
+        ds["curtailment_mwh"] = ds.curtailment_mwh.copy(
+            data=float(ds.curtailment_mwh) + float(w @ cap_mwh)
+        )
+        check = feeder_check(system, tsm, options.polygon_sides)
+        per = ("period", "der")
+        ds = ds.assign(
+            der_validated_up_mw=(per, val["up"], {"units": "MW", "long_name": "validated up"}),
+            der_validated_down_mw=(
+                per,
+                val["down"],
+                {"units": "MW", "long_name": "validated down"},
+            ),
+            dso_shift_mw=(
+                per,
+                val["shift"],
+                {"units": "MW", "long_name": "DSO's own use of DER (injection change)"},
+            ),
+            validation_binding_rows=((), val["binding"], {"units": "1"}),
+            validation_residual=(
+                (),
+                val["residual"],
+                {"long_name": "feeder limit excess no flexibility removes (pu^2 or MVA)"},
+            ),
+            feeder_violation_steps=(
+                (),
+                check["steps"],
+                {"units": "1", "long_name": "scenario-steps breaking a feeder limit"},
+            ),
+            feeder_worst_vm_violation_pu=((), check["worst_vm_pu"], {"units": "pu"}),
+            feeder_worst_flow_violation_mva=((), check["worst_flow_mva"], {"units": "MVA"}),
+        )
+        exchange = data_exchange(system, data, hopt.validation)
+        return DaySolve(ds, tsm, view, exchange, 1 + val["solves"])
+
+    return run_days(MODEL, system, study, days, seed, forecaster, state, solve_day)
