@@ -23,9 +23,10 @@ import numpy as np
 import xarray as xr
 
 from cases.system import IntegratedSystem
-from stochastic.twostage import DayData, TwoStageOptions
+from stochastic.solve import PersistentSolver
+from stochastic.twostage import DayData, TwoStageModel, TwoStageOptions
 
-__all__ = ["der_bids"]
+__all__ = ["apply_bids", "bid_variables", "der_bids"]
 
 
 def _period_stat(x: np.ndarray, k: int, how: str) -> np.ndarray:
@@ -103,3 +104,47 @@ def der_bids(system: IntegratedSystem, data: DayData, options: TwoStageOptions) 
     )
     ds.attrs["description"] = "day-ahead DER bids (injection sign: positive = into the grid)"
     return ds
+
+
+def apply_bids(
+    solver: PersistentSolver,
+    tsm: TwoStageModel,
+    bids: xr.Dataset,
+    up_mw: np.ndarray | None = None,
+    down_mw: np.ndarray | None = None,
+    shift_mw: np.ndarray | None = None,
+    reactive: bool = True,
+) -> None:
+    """Make the DER of a built model follow their bids.
+
+    The battery and EV schedules are fixed at the bids' schedules (plus a DSO's
+    ``shift``); the accepted flexibility is bounded by ``up_mw`` / ``down_mw``
+    (period, der) (default: the offered volumes). ``reactive=False`` holds the PV
+    inverters' reactive power at zero (active-power bids only).
+    """
+    up = bids.up_mw.values if up_mw is None else up_mw
+    down = bids.down_mw.values if down_mw is None else down_mw
+    shift = np.zeros_like(up) if shift_mw is None else shift_mw
+    kinds = bids.der_type.values
+    der = tsm.parts["der"].vars
+    for kind in ("battery", "ev"):
+        sel = np.flatnonzero(kinds == kind)
+        if not len(sel):
+            continue
+        solver.fix(der[f"{kind}_schedule_mw"], bids.schedule_mw.values[:, sel] + shift[:, sel])
+        solver.set_bounds(der[f"{kind}_flex_up_mw"], 0.0, up[:, sel])
+        solver.set_bounds(der[f"{kind}_flex_down_mw"], 0.0, down[:, sel])
+    sel = np.flatnonzero(kinds == "pv")
+    if len(sel):
+        solver.set_bounds(der["pv_flex_down_mw"], 0.0, down[:, sel])
+        if not reactive:
+            solver.fix(der["pv_q_mvar"], 0.0)
+
+
+def bid_variables(bids: xr.Dataset) -> dict[str, xr.DataArray]:
+    """The bids as result variables on (period, der)."""
+    return {
+        "der_bid_schedule_mw": bids.schedule_mw.drop_vars(["der_type", "feeder", "bus", "der"]),
+        "der_offered_up_mw": bids.up_mw.drop_vars(["der_type", "feeder", "bus", "der"]),
+        "der_offered_down_mw": bids.down_mw.drop_vars(["der_type", "feeder", "bus", "der"]),
+    }

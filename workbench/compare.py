@@ -36,8 +36,10 @@ def compare_models(ds: xr.Dataset) -> dict:
     ``ac_violations`` (= transmission + distribution voltage violations + overloads, in
     bus-steps / branch-steps of the checked sample), ``ac_violations_transmission``,
     ``ac_violations_distribution``, ``worst_vm_pu`` (the AC voltage farthest from 1 pu),
-    ``worst_loading_percent``, ``problems_solved``, ``solver_s``, ``wall_s``,
-    ``data_exchanged_values`` and ``data_exchanged_bytes``.
+    ``worst_loading_percent``, ``feeder_limit_violations`` (scenario-steps of the final
+    dispatch outside a feeder's LinDistFlow limits), ``problems_solved``, ``solver_s``,
+    ``wall_s``, ``data_exchanged_values``, ``data_exchanged_bytes`` and
+    ``cost_gap_to_centralised_eur`` (expected cost minus the TSO-managed model's).
     """
     period_h = float(
         (ds.period.values[1] - ds.period.values[0]) / np.timedelta64(1, "h")
@@ -87,6 +89,9 @@ def compare_models(ds: xr.Dataset) -> dict:
             row["worst_loading_percent"] = float(np.nanmax(d["loading_percent_ac"].values))
         else:
             row["worst_vm_pu"] = row["worst_loading_percent"] = None
+        row["feeder_limit_violations"] = (
+            int(_sum(d, "feeder_violation_steps") or 0) if "feeder_violation_steps" in d else None
+        )
         row["problems_solved"] = int(_sum(d, "problems_solved") or 0)
         row["solver_s"] = _sum(d, "solver_seconds")
         row["wall_s"] = _sum(d, "wall_seconds")
@@ -98,6 +103,12 @@ def compare_models(ds: xr.Dataset) -> dict:
         row["data_exchanged_values"] = values
         row["data_exchanged_bytes"] = values * BYTES_PER_VALUE
         out[str(model)] = row
+    central = out.get("tso_managed", {}).get("expected_cost_eur")
+    for row in out.values():
+        cost = row["expected_cost_eur"]
+        row["cost_gap_to_centralised_eur"] = (
+            cost - central if central is not None and cost is not None else None
+        )
     return {"models": out}
 
 

@@ -31,6 +31,7 @@ import yaml
 from cases.study import StudyConfig, parse_study
 from cases.system import IntegratedSystem, build_system
 from forecasts.generate import ScenarioForecaster
+from stochastic.bids import apply_bids, der_bids
 from stochastic.extract import first_stage_values, first_stage_vars, scenario_summary
 from stochastic.risk import cvar
 from stochastic.solve import PersistentSolver, SolverError
@@ -107,9 +108,10 @@ def _solve_batch(
     indices: list[int],
     first_stage: xr.DataArray | None,
     state: DayState,
+    bids: xr.Dataset,
 ) -> list[dict]:
-    """Solve each scenario of ``indices`` alone, first stage fixed (or free: wait-and-see),
-    from the day's start ``state``."""
+    """Solve each scenario of ``indices`` alone, first stage fixed (or free: wait-and-see,
+    the DER following the day's ``bids``), from the day's start ``state``."""
     limit_threads()
     options = _options(study)
     out, tsm, solver = [], None, None
@@ -120,6 +122,8 @@ def _solve_batch(
             solver = PersistentSolver(tsm.model)
             if first_stage is not None:
                 fix_first_stage(tsm, solver, first_stage)
+            else:
+                apply_bids(solver, tsm, bids)
         else:
             tsm.set_data(data)
             solver.update_parameters(warm_start=True)
@@ -134,14 +138,20 @@ def _solve_batch(
 
 
 def _ev_first_stage(
-    system: IntegratedSystem, study: StudyConfig, scenarios: xr.Dataset, state: DayState
+    system: IntegratedSystem,
+    study: StudyConfig,
+    scenarios: xr.Dataset,
+    state: DayState,
+    bids: xr.Dataset,
 ) -> xr.DataArray:
     """First stage of the expected-value problem (one scenario: the mean)."""
     limit_threads()
     options = _options(study)
     data = day_data(system, mean_scenario(scenarios), options, state.battery_e_mwh)
     tsm = build_two_stage(system, data, options)
-    PersistentSolver(tsm.model).solve()
+    solver = PersistentSolver(tsm.model)
+    apply_bids(solver, tsm, bids)
+    solver.solve()
     return first_stage_values(tsm)
 
 
@@ -228,9 +238,14 @@ def evaluate_results(
                 fresh, _ = day_inputs(
                     system, study, date, seed, forecaster, state, options, n_scenarios, FRESH_STREAM
                 )
-                inside, _ = day_inputs(system, study, date, seed, forecaster, state, options)
+                inside, inside_data = day_inputs(
+                    system, study, date, seed, forecaster, state, options
+                )
+                bids = der_bids(system, inside_data, options)
                 x_rp = results["first_stage_value"].sel(model=model, day=day).dropna("first_stage")
-                x_ev = dask.delayed(_ev_first_stage, pure=False)(sys_d, study_d, inside, state)
+                x_ev = dask.delayed(_ev_first_stage, pure=False)(
+                    sys_d, study_d, inside, state, bids
+                )
                 fresh_d = dask.delayed(fresh, traverse=False)
                 inside_d = dask.delayed(inside, traverse=False)
                 plan = [("oos", fresh_d, n_scenarios, x_rp), ("eev", fresh_d, n_scenarios, x_ev)]
@@ -240,7 +255,7 @@ def evaluate_results(
                 for kind, scen, n, x in plan:
                     for batch in _batches(n, n_batches):
                         task = dask.delayed(_solve_batch, pure=False)(
-                            sys_d, study_d, scen, batch, x, state
+                            sys_d, study_d, scen, batch, x, state, bids
                         )
                         jobs.append((str(model), date, kind, task))
         done = ex.compute([j[3] for j in jobs], progress=progress, label="evaluation")

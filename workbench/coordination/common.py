@@ -11,9 +11,10 @@ import xarray as xr
 
 from stochastic.solve import SolverError
 from stochastic.twostage import DayData, TwoStageOptions
+from stochastic.validation import limit_violations
 from workbench.threads import limit_threads
 
-__all__ = ["DayOutcome", "DaySolve", "exchange_variables", "run_days"]
+__all__ = ["DayOutcome", "DaySolve", "exchange_variables", "feeder_check", "run_days"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +40,39 @@ class DayOutcome:
     status: str
     message: str
     wall_seconds: float
+
+
+def feeder_check(system, tsm, polygon_sides: int) -> dict[str, xr.DataArray]:
+    """The final dispatch's LinDistFlow state of every feeder against its limits (no
+    margin), as result variables: what a DSO checks after the TSO's clearing."""
+    steps, worst_v, worst_f = 0, 0.0, 0.0
+    for i, feeder in enumerate(system.feeders):
+        part = tsm.parts[f"feeder_{i}"]
+        out = limit_violations(
+            feeder.arrays,
+            part.vars["p_mw"].values(),
+            part.vars["q_mvar"].values(),
+            tsm.feeders[i].vm_pu(),
+            polygon_sides,
+        )
+        steps += out["steps"]
+        worst_v = max(worst_v, out["worst_vm_pu"])
+        worst_f = max(worst_f, out["worst_flow_mva"])
+    return {
+        "feeder_violation_steps": xr.DataArray(
+            steps,
+            attrs={
+                "units": "1",
+                "long_name": "scenario-steps of a feeder breaking a LinDistFlow limit",
+            },
+        ),
+        "feeder_worst_vm_violation_pu": xr.DataArray(
+            worst_v, attrs={"units": "pu", "long_name": "largest voltage outside the band"}
+        ),
+        "feeder_worst_flow_violation_mva": xr.DataArray(
+            worst_f, attrs={"units": "MVA", "long_name": "largest branch flow above its rating"}
+        ),
+    }
 
 
 def exchange_variables(counts: dict[str, int]) -> dict[str, xr.DataArray]:
@@ -120,6 +154,7 @@ def run_days(
             attrs={"units": "1", "long_name": "optimisation problems solved for the day"},
         )
         ds = ds.assign(exchange_variables(solved.exchange))
+        ds = ds.assign(feeder_check(system, solved.tsm, options.polygon_sides))
         out.append(
             DayOutcome(
                 model,

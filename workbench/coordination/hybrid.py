@@ -8,7 +8,8 @@ scenario, after the DSO's own need (``shift``: a DER deviation the feeder itself
 e.g. a PV export cap against over-voltage). The TSO then schedules TER and dispatches
 the validated bids with its transmission-only view of the system (feeders as net demand
 at their interfaces, no distribution limits). Finally the DSO checks the TSO's dispatch
-against its feeder model and reports any residual violation.
+against its feeder model (:func:`workbench.coordination.common.feeder_check`, for every
+model) and reports any residual violation.
 
 Variants: ``validation: post`` (the DSO validates the bids after they reach the TSO) or
 ``pre`` (the DSO publishes limits for every DER's full capability before the DER bid; the
@@ -28,16 +29,16 @@ import xarray as xr
 from cases.study import StudyConfig
 from cases.system import IntegratedSystem
 from forecasts.generate import ScenarioForecaster
-from stochastic.bids import der_bids
+from stochastic.bids import apply_bids, bid_variables, der_bids
 from stochastic.extract import extract_two_stage
 from stochastic.risk import cvar
 from stochastic.solve import PersistentSolver
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
-from stochastic.validation import feeder_rows, limit_violations, validate_bids
+from stochastic.validation import feeder_rows, validate_bids
 from workbench.coordination.common import DayOutcome, DaySolve, run_days
 from workbench.state import DayState
 
-__all__ = ["baseline_net_demand", "data_exchange", "feeder_check", "schedule_days"]
+__all__ = ["baseline_net_demand", "data_exchange", "schedule_days"]
 
 MODEL = "hybrid"
 
@@ -71,24 +72,6 @@ def _cap_pv(system: IntegratedSystem, data: DayData, cap_mw: np.ndarray) -> DayD
     for j, (f, b) in enumerate(zip(fleet.pv.feeder, fleet.pv.bus, strict=True)):
         rhs[int(f)][..., int(b) - 1] += cap_mw[..., j]
     return replace(data, pv_available_mw=data.pv_available_mw - cap_mw, feeder_p_rhs_mw=rhs)
-
-
-def feeder_check(system: IntegratedSystem, tsm, polygon_sides: int) -> dict[str, float]:
-    """The dispatch's LinDistFlow state of every feeder against its limits (summed)."""
-    total = {"steps": 0, "worst_vm_pu": 0.0, "worst_flow_mva": 0.0}
-    for i, feeder in enumerate(system.feeders):
-        part = tsm.parts[f"feeder_{i}"]
-        out = limit_violations(
-            feeder.arrays,
-            part.vars["p_mw"].values(),
-            part.vars["q_mvar"].values(),
-            tsm.feeders[i].vm_pu(),
-            polygon_sides,
-        )
-        total["steps"] += out["steps"]
-        total["worst_vm_pu"] = max(total["worst_vm_pu"], out["worst_vm_pu"])
-        total["worst_flow_mva"] = max(total["worst_flow_mva"], out["worst_flow_mva"])
-    return total
 
 
 def data_exchange(
@@ -172,25 +155,6 @@ def _storage(system, data: DayData, bids: xr.Dataset, options) -> dict:
     return out | {"period_h": options.period_h}
 
 
-def _apply(solver: PersistentSolver, tsm, bids: xr.Dataset, val: dict) -> None:
-    """Bound the TSO's acceptance by the validated volumes; fix the bid schedules."""
-    kinds = bids.der_type.values
-    der = tsm.parts["der"].vars
-    for kind in ("battery", "ev"):
-        sel = np.flatnonzero(kinds == kind)
-        if not len(sel):
-            continue
-        solver.fix(
-            der[f"{kind}_schedule_mw"], bids.schedule_mw.values[:, sel] + val["shift"][:, sel]
-        )
-        solver.set_bounds(der[f"{kind}_flex_up_mw"], 0.0, val["up"][:, sel])
-        solver.set_bounds(der[f"{kind}_flex_down_mw"], 0.0, val["down"][:, sel])
-    sel = np.flatnonzero(kinds == "pv")
-    if len(sel):
-        solver.set_bounds(der["pv_flex_down_mw"], 0.0, val["down"][:, sel])
-        solver.fix(der["pv_q_mvar"], 0.0)  # active-power bids only
-
-
 def _dso_cost(bids, val, cap_mwh: np.ndarray, options: TwoStageOptions) -> np.ndarray:
     """The DSO's own use of flexibility per scenario [EUR]: PV caps at the curtailment
     price, battery and EV shifts at the activation price."""
@@ -239,10 +203,11 @@ def schedule_days(
             built["solver"].update_parameters(warm_start=False)
             build_s = 0.0
         solver = built["solver"]
-        _apply(solver, tsm, bids, val)
+        apply_bids(solver, tsm, bids, val["up"], val["down"], val["shift"], reactive=False)
         result = solver.solve()
         ds = extract_two_stage(tsm, view, result)
         ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
+        ds = ds.assign(bid_variables(bids))
         cap_mwh = cap.sum(axis=(1, 2)) * options.dt_h
         dso = _dso_cost(bids, val, cap_mwh, options)
         total = ds.scenario_cost_eur.values + dso
@@ -257,7 +222,6 @@ def schedule_days(
         ds["curtailment_mwh"] = ds.curtailment_mwh.copy(
             data=float(ds.curtailment_mwh) + float(w @ cap_mwh)
         )
-        check = feeder_check(system, tsm, options.polygon_sides)
         per = ("period", "der")
         ds = ds.assign(
             der_validated_up_mw=(per, val["up"], {"units": "MW", "long_name": "validated up"}),
@@ -277,13 +241,6 @@ def schedule_days(
                 val["residual"],
                 {"long_name": "feeder limit excess no flexibility removes (pu^2 or MVA)"},
             ),
-            feeder_violation_steps=(
-                (),
-                check["steps"],
-                {"units": "1", "long_name": "scenario-steps breaking a feeder limit"},
-            ),
-            feeder_worst_vm_violation_pu=((), check["worst_vm_pu"], {"units": "pu"}),
-            feeder_worst_flow_violation_mva=((), check["worst_flow_mva"], {"units": "MVA"}),
         )
         exchange = data_exchange(system, data, hopt.validation)
         return DaySolve(ds, tsm, view, exchange, 1 + val["solves"])

@@ -16,6 +16,7 @@ import xarray as xr
 from cases.study import StudyConfig
 from cases.system import IntegratedSystem
 from forecasts.generate import ScenarioForecaster
+from stochastic.bids import apply_bids, bid_variables, der_bids
 from stochastic.extract import extract_two_stage
 from stochastic.solve import PersistentSolver
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
@@ -101,6 +102,8 @@ def schedule_days(
             built["solver"].update_parameters(warm_start=False)
             build_s = 0.0
         solver = built["solver"]
+        bids = der_bids(system, data, options)
+        apply_bids(solver, tsm, bids)  # the TSO accepts flexibility around the DER schedules
         result = solver.solve()
         rounds = study.model.ac_correction_iterations
         if rounds:
@@ -124,6 +127,7 @@ def schedule_days(
         else:
             ds = extract_two_stage(tsm, data, result)
         ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
+        ds = ds.assign(bid_variables(bids))
         return DaySolve(ds, tsm, data, data_exchange(system, data), 1 + rounds)
 
     return run_days(MODEL, system, study, days, seed, forecaster, state, solve_day)
