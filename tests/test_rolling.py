@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cases import build_system, parse_study
+from stochastic.bids import apply_bids, der_bids
 from stochastic.solve import PersistentSolver
 from stochastic.twostage import TwoStageOptions, build_two_stage
 from workbench.coordination.tso_managed import schedule_days
@@ -77,13 +78,16 @@ def _two_day_problem(study, system):
         else:
             glue[field.name] = np.concatenate([a, b], axis=1)
     both = dataclasses.replace(data[0], **glue)
-    tsm = build_two_stage(system, both, dataclasses.replace(options, horizon_hours=48))
+    options48 = dataclasses.replace(options, horizon_hours=48)
+    tsm = build_two_stage(system, both, options48)
     energy = tsm.var("der", "battery_energy_mwh")
     midnight = energy.index()[:, 23, :]
     comp = tsm.model.component("der").component("battery_energy_mwh")
     for i, floor in zip(midnight[0], data[0].battery_e_end_min_mwh, strict=True):
         comp[int(i)].setlb(float(floor))
-    result = PersistentSolver(tsm.model).solve()
+    solver = PersistentSolver(tsm.model)
+    apply_bids(solver, tsm, der_bids(system, both, options48))  # as the rolling days do
+    result = solver.solve()
     return tsm, result, data[0]
 
 

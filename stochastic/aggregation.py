@@ -1,0 +1,148 @@
+"""DSO-managed model: a feeder's DER bids aggregated into P-Q regions at its interface.
+
+Per first-stage period the region is the set of interface deviations ``(dP, dQ)`` from
+the baseline (DER at their bid schedules) that the feeder can deliver in **every**
+scenario and step of the period with a DER dispatch inside the bids and the feeder's
+LinDistFlow limits (robust over the scenario set). It is computed by a direction sweep
+(:func:`stochastic.flexibility.sweep_directions`): an inner polygon (every point
+deliverable) and an outer one (nothing outside deliverable).
+
+Per-period regions treat storage by its power alone: energy couples the periods, so a
+TSO asking in every hour for what the batteries can deliver only in some is served only
+in part; :func:`regions` reports the storage energy the offer may not exceed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+
+from stochastic.flexibility import SweepResult, sweep_directions
+from stochastic.linear import add_rows, add_var, terms
+from stochastic.validation import FeederRows
+
+__all__ = ["PeriodRegions", "period_model", "regions"]
+
+
+@dataclass(frozen=True)
+class PeriodRegions:
+    """The P-Q regions of one feeder, one per first-stage period.
+
+    Attributes
+    ----------
+    sweeps : list of SweepResult
+        Inner and outer polygons of ``(dP, dQ)`` [MW, Mvar], import sign (positive: more
+        drawn from the transmission grid), per period.
+    problems_solved : int
+    solver_seconds : float [s]
+    """
+
+    sweeps: list[SweepResult]
+    problems_solved: int
+    solver_seconds: float
+
+    def p_range_mw(self) -> np.ndarray:
+        """(period, 2): the smallest and largest ``dP`` of each inner polygon [MW]."""
+        return np.array(
+            [[s.inner.vertices[:, 0].min(), s.inner.vertices[:, 0].max()] for s in self.sweeps]
+        )
+
+
+def period_model(
+    rows: FeederRows,
+    base_p_mw: np.ndarray,
+    base_q_mvar: np.ndarray,
+    der_bus: np.ndarray,
+    up_mw: np.ndarray,
+    down_mw: np.ndarray,
+    q_max_mvar: np.ndarray,
+    tol: float = 1e-9,
+):
+    """LP of one period: a DER dispatch per scenario and step meeting a common deviation.
+
+    Parameters
+    ----------
+    base_p_mw, base_q_mvar : ndarray (scenario, step, bus)
+        Net demand with the DER at their schedules, for the steps of the period.
+    der_bus : ndarray of int (der,)
+    up_mw, down_mw : ndarray (scenario, step, der)
+        How much more / less each DER can inject than its schedule [MW].
+    q_max_mvar : ndarray (der,)
+        Reactive power each DER can give or take [Mvar].
+
+    Returns
+    -------
+    (model, dP expression, dQ expression, p VarArray, q VarArray)
+    """
+    S, K, _ = base_p_mw.shape
+    U = len(der_bus)
+    m = pyo.ConcreteModel(name="feeder_period_region")
+    x = add_var(m, "p_mw", (S, K, U), ("scenario", "step", "der"), -down_mw, up_mw)
+    q = add_var(m, "q_mvar", (S, K, U), ("scenario", "step", "der"), -q_max_mvar, q_max_mvar)
+    m.dp = pyo.Var(bounds=(None, None))
+    m.dq = pyo.Var(bounds=(None, None))
+    slack = rows.slack(base_p_mw, base_q_mvar)  # (S, K, row)
+    cp = -rows.h_p[:, der_bus]  # (row, der): row change per MW more injection
+    cq = -rows.h_q[:, der_bus]
+    reach = slack + (
+        np.abs(cp) @ np.maximum(up_mw, down_mw).max(axis=(0, 1)) + np.abs(cq) @ q_max_mvar
+    )
+    s_i, k_i, r_i = np.nonzero(reach > -tol)
+    n = len(r_i)
+    cols = (s_i * K + k_i)[:, None] * U + np.arange(U)[None, :]
+    row = np.arange(n)[:, None]
+    add_rows(
+        m,
+        "limits",
+        (n,),
+        ("row",),
+        [terms(x, row, cols, cp[r_i]), terms(q, row, cols, cq[r_i])],
+        None,
+        -slack[s_i, k_i, r_i],
+    )
+    st = np.arange(S * K)[:, None]
+    all_cols = st * U + np.arange(U)[None, :]
+    m.dp_rows = pyo.Constraint(
+        range(S * K), rule=lambda _, i: m.dp + sum(x.data[c] for c in all_cols[i]) == 0
+    )
+    m.dq_rows = pyo.Constraint(
+        range(S * K), rule=lambda _, i: m.dq + sum(q.data[c] for c in all_cols[i]) == 0
+    )
+    return m, m.dp, m.dq, x, q
+
+
+def regions(
+    rows: FeederRows,
+    base_p_mw: np.ndarray,
+    base_q_mvar: np.ndarray,
+    step_period: np.ndarray,
+    der_bus: np.ndarray,
+    up_mw: np.ndarray,
+    down_mw: np.ndarray,
+    q_max_mvar: np.ndarray,
+    n_directions: int = 16,
+) -> PeriodRegions:
+    """Robust P-Q region of each period at the feeder's interface.
+
+    Parameters as for :func:`period_model`, over the whole horizon (time instead of
+    step), with ``step_period`` (time,) mapping steps to periods.
+    """
+    sweeps, solves, seconds = [], 0, 0.0
+    for p in range(int(step_period.max()) + 1):
+        sel = step_period == p
+        m, dp, dq, _, _ = period_model(
+            rows,
+            base_p_mw[:, sel],
+            base_q_mvar[:, sel],
+            der_bus,
+            up_mw[:, sel],
+            down_mw[:, sel],
+            q_max_mvar,
+        )
+        sweep = sweep_directions(m, dp, dq, n_directions)
+        sweeps.append(sweep)
+        solves += n_directions
+        seconds += sweep.solver_seconds
+    return PeriodRegions(sweeps, solves, seconds)
