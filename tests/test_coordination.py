@@ -75,3 +75,11 @@ def test_run_and_compare_both_models():
     assert out["tso_managed"]["cost_gap_to_centralised_eur"] == pytest.approx(0.0)
     assert out["hybrid"]["cost_gap_to_centralised_eur"] >= -1e-6
     assert out["hybrid"]["feeder_limit_violations"] == 0
+
+
+def test_unknown_model_on_the_command_line_is_one_clear_error(capsys):
+    from workbench.cli import main
+
+    assert main(["run", "--models", "tso,foo", "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "foo" in err[0] and "--models" in err[0]

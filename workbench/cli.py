@@ -48,6 +48,27 @@ def _load(study: str):
     return cfg
 
 
+#: short names of the coordination models on the command line
+MODEL_ALIASES = {"tso": "tso_managed", "tso_managed": "tso_managed", "hybrid": "hybrid"}
+
+
+def _model_names(text: str) -> tuple[str, ...]:
+    """``--models`` as coordination model names (``all`` or a comma-separated list)."""
+    from cases.study import COORDINATION_MODELS
+
+    if text.strip() == "all":
+        return tuple(COORDINATION_MODELS)
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in MODEL_ALIASES]
+    if bad or not names:
+        raise click.BadParameter(
+            f"unknown model(s) {bad or [text]}; use {', '.join(MODEL_ALIASES)} or all",
+            param_hint="--models",
+        )
+    full = tuple(dict.fromkeys(MODEL_ALIASES[n] for n in names))
+    return full
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Stochastic day-ahead scheduling under TSO-DSO coordination."""
@@ -77,6 +98,13 @@ def cli() -> None:
 @click.option(
     "--seed", type=click.IntRange(min=0), default=None, help="Override the study's random seed."
 )
+@click.option(
+    "--models",
+    default=None,
+    metavar="LIST",
+    help="Coordination models to run, comma-separated (tso_managed or tso, hybrid) or "
+    "'all'; default: the study's 'models'.",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--no-plots", is_flag=True, help="Do not write PNG plots.")
 def run(
@@ -85,6 +113,7 @@ def run(
     workers: int | None,
     scheduler: str | None,
     seed: int | None,
+    models: str | None,
     no_progress: bool,
     no_plots: bool,
 ) -> None:
@@ -100,6 +129,8 @@ def run(
             f"must be a positive integer, got {workers}", param_hint="--workers"
         )
     cfg = _load(study)
+    if models is not None:
+        cfg = cfg.model_copy(update={"models": _model_names(models)})
     out = out or Path("results") / f"{cfg.name}.nc"
     if out.suffix.lower() not in (".nc", ".zarr"):
         raise click.BadParameter(f"'{out}' must end in .nc or .zarr", param_hint="--out")
