@@ -304,7 +304,10 @@ class ModelConfig(_Frozen):
     days: each day's batteries start with the expected energy the previous day's schedule
     ends with, and EVs still plugged in at midnight with the charging it deferred; days run
     in order) or ``cyclic`` (every day starts from ``soc_init`` and uncontrolled charging
-    before midnight; days are independent).
+    before midnight; days are independent). ``oltc``: the on-load tap changers of the
+    coupling transformers become a decision: each feeder's root voltage may move within
+    ``oltc_range_pu`` of its set-point in every step (continuous relaxation; the AC check
+    applies it rounded to the 1 % tap steps).
     """
 
     polygon_sides: Literal[4, 8, 12, 16, 24, 32] = 8
@@ -314,6 +317,8 @@ class ModelConfig(_Frozen):
     lp_method: Literal["ipm", "simplex", "choose"] = "ipm"
     ac_correction_iterations: Annotated[int, Field(ge=0, le=10)] = 0
     storage_state: Literal["carried", "cyclic"] = "carried"
+    oltc: bool = False
+    oltc_range_pu: Annotated[float, Field(gt=0.0, le=0.2)] = 0.05
 
 
 class HybridConfig(_Frozen):

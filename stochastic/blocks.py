@@ -435,6 +435,7 @@ def define_feeder(
     flow_bound_mva: float,
     mutable_voltage_limits: bool = False,
     limits: bool = True,
+    root_range_pu: float = 0.0,
 ) -> tuple[Part, LinDistFlow]:
     """One radial feeder: LinDistFlow with sheddable demand at every non-root bus.
 
@@ -457,6 +458,10 @@ def define_feeder(
         ``False``: no voltage or branch limits (the flows and voltages are only
         computed): the feeder as the TSO sees it in a transmission-only model, whose
         interface power is the feeder's net demand.
+    root_range_pu : float [pu]
+        On-load tap changer at the feeder's coupling transformer: the root voltage is a
+        recourse decision within this range of its set-point (continuous relaxation of
+        the taps); 0 holds it at the set-point.
     """
     name = f"feeder_{index}"
     blk = _new_block(model, name)
@@ -488,12 +493,18 @@ def define_feeder(
         w_bounds = (lo, hi)
         flow_bound_mva = 0.0  # no branch can bind: no polygon rows, free flows
     elif mutable_voltage_limits:
-        lo, hi = w_limits(arrays, voltage_margin_pu)
+        lo, hi = w_limits(arrays, voltage_margin_pu, root_range_pu=root_range_pu)
         w_bounds = tuple(
             part.params.setdefault(
                 key, add_param(blk, key, np.broadcast_to(v, (S, T, arrays.n_bus)), (*SD, "bus"))
             )
             for key, v in (("w_min", lo), ("w_max", hi))
+        )
+    elif root_range_pu > 0:
+        lo, hi = w_limits(arrays, voltage_margin_pu, root_range_pu=root_range_pu)
+        w_bounds = (
+            np.broadcast_to(lo, (S, T, arrays.n_bus)),
+            np.broadcast_to(hi, (S, T, arrays.n_bus)),
         )
     ldf = add_lindistflow(
         blk,

@@ -190,14 +190,18 @@ W_SCALE = 1000.0
 
 
 def w_limits(
-    f: FeederArrays, voltage_margin_pu: float = 0.0, offset_pu: np.ndarray | float = 0.0
+    f: FeederArrays,
+    voltage_margin_pu: float = 0.0,
+    offset_pu: np.ndarray | float = 0.0,
+    root_range_pu: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of the LinDistFlow voltage variable ``w`` [1e-3 pu^2], shaped like ``offset_pu``.
 
     ``(vmin + margin - offset)^2 <= w <= (vmax - margin - offset)^2`` at every bus but the
-    root, which is held at its set-point. ``offset_pu`` (broadcast against (bus,)) is an
-    estimate of ``V_AC - V_linear``: the linear voltages are kept where the AC ones are
-    within the limits.
+    root, which is held at its set-point, or, with an on-load tap changer
+    (``root_range_pu`` > 0), moves within ``root_range_pu`` of it and the root's band.
+    ``offset_pu`` (broadcast against (bus,)) is an estimate of ``V_AC - V_linear``: the
+    linear voltages are kept where the AC ones are within the limits.
     """
     off = np.asarray(offset_pu, dtype=float)
     vmin = np.minimum(f.vm_min_pu + voltage_margin_pu, f.vm_max_pu - voltage_margin_pu) - off
@@ -207,7 +211,14 @@ def w_limits(
     hi = W_SCALE * np.maximum(vmax, 0.0) ** 2
     lo, hi = np.broadcast_arrays(lo, hi)
     lo, hi = lo.copy(), hi.copy()
-    lo[..., 0] = hi[..., 0] = W_SCALE * f.v_root_pu**2
+    v0 = f.v_root_pu
+    if root_range_pu > 0:
+        r_lo = max(v0 - root_range_pu, float(np.min(np.atleast_1d(vmin)[..., 0])))
+        r_hi = min(v0 + root_range_pu, float(np.max(np.atleast_1d(vmax)[..., 0])))
+        lo[..., 0] = W_SCALE * min(r_lo, v0) ** 2
+        hi[..., 0] = W_SCALE * max(r_hi, v0) ** 2
+    else:
+        lo[..., 0] = hi[..., 0] = W_SCALE * v0**2
     return lo, hi
 
 

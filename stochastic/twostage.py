@@ -88,6 +88,9 @@ class TwoStageOptions:
     recourse_efficiency_weight : float [-]
         Weight of the expected second-stage cost added to the objective, so every
         scenario's recourse stays cost-efficient also where the CVaR ignores it (beta = 1).
+    oltc_range_pu : float [pu]
+        Range of the feeder root voltages around their set-points that the on-load tap
+        changers of the coupling transformers may use (0: roots held at the set-point).
     ac_correction_iterations : int
         Rounds of correction of the feeder voltages and losses against an AC power flow
         (``workbench.ac_correction``); > 0 makes the voltage limits mutable.
@@ -109,6 +112,7 @@ class TwoStageOptions:
     schedule_following: str = "ramp"
     recourse_efficiency_weight: float = 1e-3
     ac_correction_iterations: int = 0
+    oltc_range_pu: float = 0.0
     voll_eur_per_mwh: float = 3000.0
     deviation_eur_per_mwh: float = 2.0
     spill_eur_per_mwh: float = 200.0
@@ -153,6 +157,7 @@ class TwoStageOptions:
             schedule_following=study.model.schedule_following,
             recourse_efficiency_weight=study.risk.recourse_efficiency_weight,
             ac_correction_iterations=study.model.ac_correction_iterations,
+            oltc_range_pu=study.model.oltc_range_pu if study.model.oltc else 0.0,
             **study.prices.model_dump(),
         )
 
@@ -423,7 +428,11 @@ class TwoStageModel:
             f["root_p_mw"].set(data.feeder_root_p_mw[i])
             f["root_q_mvar"].set(data.feeder_root_q_mvar[i])
             if "w_min" in f:  # corrections against AC start afresh every day
-                lo, hi = w_limits(self.system.feeders[i].arrays, self.options.voltage_margin_pu)
+                lo, hi = w_limits(
+                    self.system.feeders[i].arrays,
+                    self.options.voltage_margin_pu,
+                    root_range_pu=self.options.oltc_range_pu,
+                )
                 f["w_min"].set(lo)
                 f["w_max"].set(hi)
         d = self.parts["der"].params
@@ -544,6 +553,7 @@ def build_two_stage(
             flow_bound_mva=_flow_bound_mva(feeder.arrays, fleet, fi),
             mutable_voltage_limits=o.ac_correction_iterations > 0,
             limits=feeder_limits,
+            root_range_pu=o.oltc_range_pu,
         )
         parts[part.name] = part
         ldfs.append(ldf)

@@ -105,6 +105,10 @@ def _violation_counts(
     )
 
 
+#: voltage step of one tap of the coupling transformers' on-load tap changers [pu]
+TAP_STEP_PU = 0.01
+
+
 def _run(net: pp.pandapowerNet, init: str) -> bool:
     """Newton-Raphson with the tap controllers; False when it does not converge."""
     try:
@@ -305,6 +309,9 @@ def ac_check(
     lo, hi = _vm_limits(system, inet.bus_names)
     is_t = np.char.startswith(inet.bus_names.astype(str), "transmission/")
     k = max(1, T // len(schedule.period)) if "period" in schedule.dims else 1
+    vm_lin = schedule["vm_pu_linear"].to_numpy()
+    ctrl_of = {int(c.element_index): c for c in net.controller.object if hasattr(c, "vm_set_pu")}
+    oltc = [ctrl_of[int(tr)] for tr in inet.coupling_trafo]
     base_counts = np.full((S, T, 3), -1, dtype=int)
     for s, (sc, t) in ((i, (sc, t)) for i, sc in enumerate(scenarios) for t in steps):
         served = demand[sc, t] - shed[sc, t]
@@ -320,6 +327,11 @@ def ac_check(
                 net[table].at[el, "p_mw"] = ter[sc, t, g]
             if vm_setpoints is not None and table in ("gen", "ext_grid"):
                 net[table].at[el, "vm_pu"] = vm_setpoints[t // k, g]
+        for fi, ctrl in enumerate(oltc):
+            # the scheduled root voltage, rounded to the coupling transformer's tap steps
+            v0 = system.feeders[fi].arrays.v_root_pu
+            v = v0 + TAP_STEP_PU * np.round((vm_lin[sc, t, offsets[fi]] - v0) / TAP_STEP_PU)
+            ctrl.vm_set_pu = float(v) if np.isfinite(v) else v0
         net.sgen.loc[inet.pv_sgen, "p_mw"] = der_p[sc, t, :npv]
         net.sgen.loc[inet.pv_sgen, "q_mvar"] = der_q[sc, t, :npv]
         net.sgen.loc[inet.fixed_sgen, "p_mw"] = data.fixed_p_mw[sc, t]

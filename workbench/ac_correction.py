@@ -88,7 +88,9 @@ def correct_against_ac(
             break
         for fi, feeder in enumerate(system.feeders):
             params = tsm.parts[f"feeder_{fi}"].params
-            lo, hi = w_limits(feeder.arrays, margin, errors[fi])
+            lo, hi = w_limits(
+                feeder.arrays, margin, errors[fi], root_range_pu=tsm.options.oltc_range_pu
+            )
             params["w_min"].set(lo)
             params["w_max"].set(hi)
             params["root_p_mw"].set(data.feeder_root_p_mw[fi] + losses[fi])
