@@ -64,7 +64,7 @@ def test_the_hybrid_ledger_counts_bids_validation_and_dispatch(binding):
     assert int(hyb.problems_solved) > 1
 
 
-def test_run_and_compare_both_models():
+def test_run_and_compare_both_models(tmp_path):
     study = _study(loose=False)
     study = study.model_copy(
         update={"ac_check": study.ac_check.model_copy(update={"enabled": False})}
@@ -75,6 +75,10 @@ def test_run_and_compare_both_models():
     assert out["tso_managed"]["cost_gap_to_centralised_eur"] == pytest.approx(0.0)
     assert out["hybrid"]["cost_gap_to_centralised_eur"] >= -1e-6
     assert out["hybrid"]["feeder_limit_violations"] == 0
+    from workbench.plots import write_comparison_plots
+
+    paths = write_comparison_plots(ds, {"models": out}, tmp_path / "run.nc")
+    assert len(paths) == 3 and all(p.stat().st_size > 10_000 for p in paths)
 
 
 def test_unknown_model_on_the_command_line_is_one_clear_error(capsys):

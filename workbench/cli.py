@@ -375,8 +375,12 @@ def evaluate(
 @cli.command()
 @click.argument("results", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def compare(results: Path, as_json: bool) -> None:
-    """Compare the coordination models of a results file (one entry per model)."""
+@click.option("--no-plots", is_flag=True, help="Do not write PNG plots.")
+def compare(results: Path, as_json: bool, no_plots: bool) -> None:
+    """Compare the coordination models of a results file (one entry per model).
+
+    Writes <results>_compare_{bars,der,voltages}.png beside the file unless --no-plots.
+    """
     from workbench.compare import compare_models, compare_table
     from workbench.results import read_results
 
@@ -386,6 +390,11 @@ def compare(results: Path, as_json: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     summary = compare_models(ds)
     click.echo(json.dumps(summary) if as_json else compare_table(summary))
+    if not no_plots:
+        from workbench.plots import write_comparison_plots
+
+        for p in write_comparison_plots(ds, summary, Path(results)):
+            click.echo(f"plot: {p}", err=as_json)
 
 
 @cli.command()

@@ -13,11 +13,15 @@ import pandas as pd
 import xarray as xr
 
 __all__ = [
+    "plot_comparison",
+    "plot_der_by_model",
     "plot_dispatch",
     "plot_evaluation",
     "plot_forecast_fan",
     "plot_interfaces",
+    "plot_voltage_envelopes",
     "plot_voltages",
+    "write_comparison_plots",
     "write_plots",
 ]
 
@@ -193,3 +197,92 @@ def plot_evaluation(scores: dict, details: dict, path: Path) -> Path:
         ax.set_ylabel(f"[{s.extra.get('units', 'pu')}]")
         ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def _model_colors(models) -> dict:
+    palette = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
+    return {m: palette[i % len(palette)] for i, m in enumerate(models)}
+
+
+def plot_comparison(summary: dict, path: Path) -> Path:
+    """Bar chart of the coordination models: cost, curtailment, violations, exchange."""
+    models = list(summary["models"])
+    panels = [
+        ("expected_cost_eur", "expected cost [EUR]"),
+        ("cost_gap_to_centralised_eur", "cost gap to TSO-managed [EUR]"),
+        ("curtailment_mwh", "curtailment [MWh]"),
+        ("der_dispatched_mwh", "DER flexibility dispatched [MWh]"),
+        ("feeder_limit_violations", "feeder limit violations [scenario-steps]"),
+        ("data_exchanged_values", "numbers exchanged"),
+    ]
+    colors = _model_colors(models)
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6))
+    for ax, (key, label) in zip(axes.ravel(), panels, strict=True):
+        vals = [summary["models"][m].get(key) for m in models]
+        vals = [np.nan if v is None else float(v) for v in vals]
+        ax.bar(models, vals, color=[colors[m] for m in models])
+        ax.set_title(label, fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    days = {summary["models"][m]["days"] for m in models}
+    fig.suptitle(f"Coordination models compared (sums over {', '.join(map(str, days))} day(s))")
+    return _save(fig, path)
+
+
+def plot_der_by_model(ds: xr.Dataset, path: Path) -> Path:
+    """Expected DER injection by type for every model (first day)."""
+    d0 = ds.isel(day=0) if "day" in ds.dims else ds
+    models = [str(m) for m in d0.model.values]
+    h = _hours(d0)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharex=True)
+    colors = _model_colors(models)
+    for ax, kind in zip(axes, ("pv", "battery", "ev"), strict=True):
+        sel = d0["der_type"] == kind
+        for m in models:
+            d = d0.sel(model=m)
+            if d["solver_status"].item() != "optimal" or not int(sel.sum()):
+                continue
+            inj = (d["der_p_mw"].where(sel).sum("der") * d["weight"]).sum("scenario")
+            ax.plot(h, inj, color=colors[m], label=m)
+        ax.set_title(f"{kind} injection, expected [MW]", fontsize=9)
+        ax.set_xlabel("hour of day [h]")
+    axes[0].legend(fontsize=8)
+    day = str(np.datetime_as_string(ds.day.values[0], unit="D")) if "day" in ds.dims else ""
+    fig.suptitle(f"DER dispatch per model, {day} (batteries: + discharge, EV: - charging)")
+    return _save(fig, path)
+
+
+def plot_voltage_envelopes(ds: xr.Dataset, path: Path) -> Path:
+    """Lowest and highest feeder voltage over scenarios per step, every model (first day)."""
+    d0 = ds.isel(day=0) if "day" in ds.dims else ds
+    models = [str(m) for m in d0.model.values]
+    h = _hours(d0)
+    fig, ax = plt.subplots(figsize=(9, 4))
+    colors = _model_colors(models)
+    feeder = ~np.char.startswith(d0.bus.values.astype(str), "transmission/")
+    source = "vm_pu_ac" if "vm_pu_ac" in d0 else "vm_pu_linear"
+    for m in models:
+        d = d0.sel(model=m)
+        if d["solver_status"].item() != "optimal":
+            continue
+        vm = d[source].values[..., feeder]
+        lo = np.nanmin(vm, axis=(0, 2))
+        hi = np.nanmax(vm, axis=(0, 2))
+        ax.fill_between(h, lo, hi, color=colors[m], alpha=0.25, label=f"{m}")
+    ax.axhline(0.95, color="k", ls=":", lw=1, label="voltage limits")
+    ax.axhline(1.05, color="k", ls=":", lw=1)
+    ax.set_xlabel("hour of day [h]")
+    ax.set_ylabel("feeder bus voltage [pu]")
+    kind = "AC power flow" if source == "vm_pu_ac" else "LinDistFlow"
+    ax.set_title(f"Feeder voltage envelopes per model ({kind}, all scenarios and buses)")
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def write_comparison_plots(ds: xr.Dataset, summary: dict, out: Path) -> list[Path]:
+    """The comparison plots beside ``out``: ``<stem>_compare_{bars,der,voltages}.png``."""
+    stem = out.with_suffix("")
+    return [
+        plot_comparison(summary, Path(f"{stem}_compare_bars.png")),
+        plot_der_by_model(ds, Path(f"{stem}_compare_der.png")),
+        plot_voltage_envelopes(ds, Path(f"{stem}_compare_voltages.png")),
+    ]
