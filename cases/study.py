@@ -44,7 +44,7 @@ __all__ = [
     "load_study",
 ]
 
-COORDINATION_MODELS = ("tso_managed", "hybrid")
+COORDINATION_MODELS = ("tso_managed", "hybrid", "dso_managed")
 PROFILE_YEAR = 2016
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
@@ -336,10 +336,17 @@ class HybridConfig(_Frozen):
     validation: Literal["post", "pre"] = "post"
 
 
+class DsoConfig(_Frozen):
+    """DSO-managed model: directions of the sweep of each feeder's P-Q region."""
+
+    directions: Annotated[int, Field(ge=4, le=360)] = 16
+
+
 class CoordinationConfig(_Frozen):
     """Options of the coordination models."""
 
     hybrid: HybridConfig = HybridConfig()
+    dso: DsoConfig = DsoConfig()
 
 
 class AcCheckConfig(_Frozen):
@@ -360,7 +367,7 @@ class StudyConfig(_Frozen):
     n_days: Annotated[int, Field(ge=1, le=366)] = 1
     start_hour: Annotated[int, Field(ge=0, le=23)] = 0
     horizon_hours: Annotated[int, Field(ge=1, le=24)] = 24
-    models: tuple[Literal["tso_managed", "hybrid"], ...] = ("tso_managed",)
+    models: tuple[Literal["tso_managed", "hybrid", "dso_managed"], ...] = ("tso_managed",)
     transmission: TransmissionConfig = Field(default_factory=TransmissionConfig)
     feeders: tuple[FeederConfig, ...] = Field(default=(), max_length=64)
     resolution: ResolutionConfig = ResolutionConfig()

@@ -14,16 +14,20 @@ in part; :func:`regions` reports the storage energy the offer may not exceed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
+from cases.der import BATTERY_COLUMNS, EV_COLUMNS, PV_COLUMNS, DerFleet
+from cases.system import IntegratedSystem
 from stochastic.flexibility import SweepResult, sweep_directions
 from stochastic.linear import add_rows, add_var, terms
+from stochastic.twostage import DayData
 from stochastic.validation import FeederRows
 
-__all__ = ["PeriodRegions", "period_model", "regions"]
+__all__ = ["PeriodRegions", "aggregate_fleet", "period_model", "regions"]
 
 
 @dataclass(frozen=True)
@@ -146,3 +150,86 @@ def regions(
         solves += n_directions
         seconds += sweep.solver_seconds
     return PeriodRegions(sweeps, solves, seconds)
+
+
+def aggregate_fleet(system: IntegratedSystem, data: DayData) -> tuple[IntegratedSystem, DayData]:
+    """The DSOs' aggregated offer as the TSO sees it: per feeder one PV, one battery and
+    one EV pool (sums of power, energy and envelopes) at the feeder's first bus.
+
+    Exact for the TSO's copper-plate view when a feeder's batteries share their energy to
+    power ratio, efficiency and state of charge (sums of proportional batteries) and a
+    feeder has one EV pool; a relaxation otherwise. Fixed units stay as they are.
+    """
+    fleet = system.fleet
+    pv, bat, ev = [], [], []
+    pv_av, e0, e_end, ev_arr = [], [], [], {k: [] for k in _EV_KEYS}
+    rhs = [x.copy() for x in data.feeder_p_rhs_mw]
+    for f in range(len(system.feeders)):
+        sel = np.flatnonzero(fleet.pv.feeder.to_numpy() == f)
+        if len(sel):
+            units = fleet.pv.iloc[sel]
+            pv.append((f"feeder{f}/pv/aggregate", f, 1, units.p_mw.sum(), units.s_mva.sum()))
+            avail = data.pv_available_mw[..., sel]
+            for j, b in enumerate(units.bus.to_numpy(dtype=int)):
+                rhs[f][..., b - 1] += avail[..., j]  # out of its own bus ...
+            rhs[f][..., 0] -= avail.sum(axis=-1)  # ... into the first bus
+            pv_av.append(avail.sum(axis=-1))
+        sel = np.flatnonzero(fleet.battery.feeder.to_numpy() == f)
+        if len(sel):
+            u = fleet.battery.iloc[sel]
+            e = u.e_mwh.to_numpy(dtype=float)
+            share = e / e.sum()
+            bat.append(
+                (
+                    f"feeder{f}/battery/aggregate",
+                    f,
+                    1,
+                    u.p_mw.sum(),
+                    e.sum(),
+                    float(share @ u.efficiency.to_numpy(dtype=float)),
+                    float(share @ u.soc_init.to_numpy(dtype=float)),
+                    float(share @ u.soc_end_min.to_numpy(dtype=float)),
+                )
+            )
+            e0.append(data.battery_e_init_mwh[sel].sum())
+            e_end.append(data.battery_e_end_min_mwh[sel].sum())
+        sel = np.flatnonzero(fleet.ev.feeder.to_numpy() == f)
+        if len(sel):
+            u = fleet.ev.iloc[sel]
+            ev.append(
+                (
+                    f"feeder{f}/ev/aggregate",
+                    f,
+                    1,
+                    u.p_mw.sum(),
+                    int(u.n_chargers.sum()),
+                    str(u.charger_type.iloc[0]),
+                    float(u.plug_in_probability.mean()),
+                    float(u.efficiency.mean()),
+                )
+            )
+            for key in _EV_KEYS:
+                ev_arr[key].append(getattr(data, key)[..., sel].sum(axis=-1))
+    agg = DerFleet(
+        pd.DataFrame(pv, columns=PV_COLUMNS),
+        pd.DataFrame(bat, columns=BATTERY_COLUMNS),
+        pd.DataFrame(ev, columns=EV_COLUMNS),
+        fleet.fixed,
+    )
+    S, T = data.pv_available_mw.shape[:2]
+
+    def stack(items: list) -> np.ndarray:
+        return np.stack(items, axis=-1) if items else np.zeros((S, T, 0))
+
+    out = replace(
+        data,
+        pv_available_mw=stack(pv_av),
+        feeder_p_rhs_mw=rhs,
+        battery_e_init_mwh=np.array(e0, dtype=float),
+        battery_e_end_min_mwh=np.array(e_end, dtype=float),
+        **{key: stack(items) for key, items in ev_arr.items()},
+    )
+    return replace(system, fleet=agg), out
+
+
+_EV_KEYS = ("ev_p_max_mw", "ev_e_min_mwh", "ev_e_max_mwh", "ev_p_uncontrolled_mw")

@@ -17,7 +17,7 @@ from workbench.runner import run_study
 def _study(loose: bool):
     spec = copy.deepcopy(SMALL_STUDY)
     spec["scenarios"] = {"n_scenarios": 4, "method": "profile_noise", "pv_sigma": 0.4}
-    spec["models"] = ["tso_managed", "hybrid"]
+    spec["models"] = ["tso_managed", "hybrid", "dso_managed"]
     if loose:  # a band no dispatch reaches, placeholder ratings: no limit binds
         for f in spec["feeders"]:
             f["network"] = "case33bw"
@@ -40,7 +40,10 @@ def binding():
 
 def test_models_agree_where_no_distribution_limit_binds():
     days = _days(_study(loose=True))
-    tso, hyb = days["tso_managed"].schedule, days["hybrid"].schedule
+    tso, hyb, dso = (days[m].schedule for m in ("tso_managed", "hybrid", "dso_managed"))
+    assert float(dso.expected_cost_eur) == pytest.approx(float(tso.expected_cost_eur), rel=1e-6)
+    assert float(dso.interface_shortfall_mwh) == pytest.approx(0.0, abs=1e-6)
+    assert np.isnan(dso.offer_range_lo_mw.values).all()  # the network cuts nothing
     assert int(hyb.validation_binding_rows) == 0
     for direction in ("up", "down"):  # nothing cut
         np.testing.assert_allclose(
@@ -50,18 +53,27 @@ def test_models_agree_where_no_distribution_limit_binds():
 
 
 def test_centralised_is_cheapest_and_no_dispatch_breaks_a_feeder_limit(binding):
-    tso, hyb = binding["tso_managed"].schedule, binding["hybrid"].schedule
+    tso, hyb, dso = (binding[m].schedule for m in ("tso_managed", "hybrid", "dso_managed"))
     assert int(hyb.validation_binding_rows) > 0  # the feeders cut the bids
     assert float(tso.expected_cost_eur) <= float(hyb.expected_cost_eur) + 1e-6
-    for ds in (tso, hyb):
+    assert float(tso.expected_cost_eur) <= float(dso.expected_cost_eur) * (1 + 1e-7)
+    for ds in (tso, hyb, dso):
         assert int(ds.feeder_violation_steps) == 0
         assert float(ds.feeder_worst_vm_violation_pu) == 0.0
 
 
-def test_the_hybrid_ledger_counts_bids_validation_and_dispatch(binding):
+def test_the_ledgers_count_what_crosses_the_boundary(binding):
     hyb = binding["hybrid"].schedule
     assert int(hyb.exchange_dso_to_tso_values) > 0 and int(hyb.exchange_tso_to_dso_values) > 0
     assert int(hyb.problems_solved) > 1
+
+    def total(ds):
+        return sum(int(ds[v]) for v in ds.data_vars if v.startswith("exchange_"))
+
+    # the centralised model needs every feeder's network and bus-level forecasts
+    tso, dso = binding["tso_managed"].schedule, binding["dso_managed"].schedule
+    assert total(tso) > total(dso)
+    assert int(dso.problems_solved) > 2
 
 
 def test_run_and_compare_both_models(tmp_path):
@@ -71,7 +83,7 @@ def test_run_and_compare_both_models(tmp_path):
     )
     ds = run_study(study, scheduler="sync", progress=False)
     out = compare_models(ds)["models"]
-    assert set(out) == {"tso_managed", "hybrid"}
+    assert set(out) == {"tso_managed", "hybrid", "dso_managed"}
     assert out["tso_managed"]["cost_gap_to_centralised_eur"] == pytest.approx(0.0)
     assert out["hybrid"]["cost_gap_to_centralised_eur"] >= -1e-6
     assert out["hybrid"]["feeder_limit_violations"] == 0

@@ -49,7 +49,13 @@ def _load(study: str):
 
 
 #: short names of the coordination models on the command line
-MODEL_ALIASES = {"tso": "tso_managed", "tso_managed": "tso_managed", "hybrid": "hybrid"}
+MODEL_ALIASES = {
+    "tso": "tso_managed",
+    "tso_managed": "tso_managed",
+    "hybrid": "hybrid",
+    "dso": "dso_managed",
+    "dso_managed": "dso_managed",
+}
 
 
 def _model_names(text: str) -> tuple[str, ...]:
@@ -102,7 +108,7 @@ def cli() -> None:
     "--models",
     default=None,
     metavar="LIST",
-    help="Coordination models to run, comma-separated (tso_managed or tso, hybrid) or "
+    help="Coordination models to run, comma-separated (tso, hybrid, dso) or "
     "'all'; default: the study's 'models'.",
 )
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")

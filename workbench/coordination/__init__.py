@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cases.study import COORDINATION_MODELS
-from workbench.coordination import hybrid, tso_managed
+from workbench.coordination import dso_managed, hybrid, tso_managed
 from workbench.coordination.common import DayOutcome
 
 __all__ = ["MODELS", "CoordinationModel", "DayOutcome", "coordination_model"]
@@ -47,6 +47,12 @@ MODELS: dict[str, CoordinationModel] = {
         "TSO-DSO hybrid: DSOs validate the DER bids, the TSO dispatches them with its "
         "transmission-only view",
         hybrid.schedule_days,
+    ),
+    "dso_managed": CoordinationModel(
+        "dso_managed",
+        "DSO-managed: DSOs aggregate their DER into offers at the interfaces, the TSO "
+        "dispatches the offers, the DSOs disaggregate the set-points",
+        dso_managed.schedule_days,
     ),
 }
 

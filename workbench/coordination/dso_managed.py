@@ -1,0 +1,315 @@
+"""DSO-managed coordination.
+
+DER bid to their DSO. Each DSO aggregates the bids of its feeder into one offer at its
+interface: the aggregated devices (one PV, one battery, one EV pool per feeder, sums of
+the bids; :func:`stochastic.aggregation.aggregate_fleet`) and, per period, the range of
+interface power its network lets them move (:func:`stochastic.aggregation.regions`: the
+P-Q region deliverable in every scenario, from a direction sweep over the detailed
+feeder model). The TSO schedules TER and dispatches the aggregated offers with its
+transmission-only view, inside the ranges where the network cuts into what the devices
+could do. Each DSO then disaggregates the TSO's interface set-points to its individual
+DER at least cost within its network limits (the TSO's day-ahead TER decisions fixed);
+a set-point it cannot meet is a shortfall, priced at the spill price and reported.
+
+The aggregated battery carries the feeder's storage energy across the periods (the time
+coupling a per-period region lacks); ``region_overstatement_mwh`` measures how much
+energy per-period regions alone would promise beyond what the batteries hold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyomo.environ as pyo
+import xarray as xr
+
+from cases.study import StudyConfig
+from cases.system import IntegratedSystem
+from forecasts.generate import ScenarioForecaster
+from stochastic.aggregation import aggregate_fleet, regions
+from stochastic.bids import apply_bids, bid_variables, der_bids
+from stochastic.extract import extract_two_stage
+from stochastic.linear import add_param, add_rows, add_var, terms
+from stochastic.risk import cvar
+from stochastic.solve import PersistentSolver
+from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
+from stochastic.validation import feeder_rows
+from workbench.coordination.common import DayOutcome, DaySolve, run_days
+from workbench.coordination.hybrid import baseline_net_demand
+from workbench.state import DayState
+
+__all__ = ["data_exchange", "interface_ranges", "schedule_days"]
+
+MODEL = "dso_managed"
+#: "no limit" for a range the network does not cut [MW]
+FREE_MW = 1e6
+
+
+def interface_ranges(
+    system: IntegratedSystem, data: DayData, bids: xr.Dataset, options: TwoStageOptions, n_dir: int
+) -> dict:
+    """Per feeder and period the interface import range the network allows.
+
+    Returns ``lo``/``hi`` (period, feeder) [MW] relative to the baseline import, ``cut``
+    (whether the network is tighter than the devices), ``base`` (scenario, time, feeder)
+    [MW], the regions and the number of sweep solves.
+    """
+    k = options.steps_per_period
+    P, F = options.n_periods, len(system.feeders)
+    S, T = data.n_scenarios, data.n_steps
+    period = np.repeat(np.arange(P), k)
+    lo = np.full((P, F), -FREE_MW)
+    hi = np.full((P, F), FREE_MW)
+    base = np.zeros((S, T, F))
+    kinds = bids.der_type.values
+    fleet = system.fleet
+    q_pv = np.sqrt(
+        np.maximum(fleet.pv.s_mva.to_numpy(float) ** 2 - fleet.pv.p_mw.to_numpy(float) ** 2, 0)
+    )
+    out = {"regions": [], "solves": 0, "seconds": 0.0}
+    for f, feeder in enumerate(system.feeders):
+        bp, bq = baseline_net_demand(system, data, bids, f, k)
+        base[..., f] = bp.sum(axis=-1)
+        sel = np.flatnonzero(bids.feeder.values == f)
+        if not len(sel):
+            out["regions"].append(None)
+            continue
+        up = np.broadcast_to(bids.up_mw.values[period][None, :, sel], (S, T, len(sel))).copy()
+        down = np.broadcast_to(bids.down_mw.values[period][None, :, sel], (S, T, len(sel))).copy()
+        pv = np.flatnonzero(kinds[sel] == "pv")
+        pv_units = np.flatnonzero(fleet.pv.feeder.to_numpy() == f)
+        down[..., pv] = np.minimum(down[..., pv], data.pv_available_mw[..., pv_units])
+        q_max = np.zeros(len(sel))
+        q_max[pv] = q_pv[pv_units]
+        rows = feeder_rows(feeder.arrays, options.polygon_sides, options.voltage_margin_pu)
+        reg = regions(
+            rows, bp, bq, period, bids.bus.values[sel].astype(int), up, down, q_max, n_dir
+        )
+        out["regions"].append(reg)
+        out["solves"] += reg.problems_solved
+        out["seconds"] += reg.solver_seconds
+        net = reg.p_range_mw()  # (P, 2), import sign
+        # what the devices alone could do (robust over the period's scenario-steps)
+        dev_lo = -np.array([up[:, period == p].sum(axis=-1).min() for p in range(P)])
+        dev_hi = np.array([down[:, period == p].sum(axis=-1).min() for p in range(P)])
+        tol = 1e-6
+        cut_lo = net[:, 0] > dev_lo + tol
+        cut_hi = net[:, 1] < dev_hi - tol
+        lo[cut_lo, f] = net[cut_lo, 0]
+        hi[cut_hi, f] = net[cut_hi, 1]
+    return out | {"lo": lo, "hi": hi, "base": base, "cut": (lo > -FREE_MW) | (hi < FREE_MW)}
+
+
+def data_exchange(system: IntegratedSystem, data: DayData) -> dict[str, int]:
+    """Numbers exchanged per day under the DSO-managed model.
+
+    * DER -> DSO: the bids (3 per DER and period, 2 prices per DER).
+    * DSO -> TSO, per feeder: the aggregated PV availability (1) and EV envelopes (4) per
+      scenario and step, the aggregated battery (5), the aggregated bids (3 per device
+      kind and period), the baseline import per scenario and step (1) and the import
+      range per period (2).
+    * TSO -> DSO: the interface set-point per scenario and step.
+    * DSO -> DER: the dispatch (1 per DER and step).
+    """
+    s, t, p = data.n_scenarios, data.n_steps, len(data.period)
+    n_der, n_if = system.fleet.n_units, len(system.feeders)
+    return {
+        "der_to_dso": int(3 * n_der * p + 2 * n_der),
+        "dso_to_tso": int(n_if * (6 * s * t + 5 + 9 * p + 2 * p)),
+        "tso_to_dso": int(n_if * s * t),
+        "dso_to_der": int(n_der * t),
+    }
+
+
+def _range_rows(tsm, F: int, S: int, T: int) -> None:
+    """Mutable bounds on each feeder's interface import in the TSO's view."""
+    m = tsm.model
+    m.dso_offer = pyo.Block()
+    idx = np.arange(S * T).reshape(S, T)
+    for f in range(F):
+        var = tsm.parts[f"feeder_{f}"].vars["interface_p_mw"]
+        sub = pyo.Block()
+        m.dso_offer.add_component(f"feeder_{f}", sub)
+        lo = add_param(sub, "lo", np.full((S, T), -FREE_MW), ("scenario", "time"))
+        hi = add_param(sub, "hi", np.full((S, T), FREE_MW), ("scenario", "time"))
+        add_rows(sub, "range", (S, T), ("scenario", "time"), [terms(var, idx, idx)], lo, hi)
+
+
+def _set(component, values: np.ndarray) -> None:
+    for i, v in enumerate(np.asarray(values, dtype=float).ravel().tolist()):
+        component[i].set_value(v)
+
+
+def schedule_days(
+    system: IntegratedSystem,
+    study: StudyConfig,
+    days: list[dt.date],
+    seed: int,
+    threads: int = 1,
+    forecaster: ScenarioForecaster | None = None,
+    state: DayState | None = None,
+) -> list[DayOutcome]:
+    """Schedule consecutive days with the DSO-managed model (see the module docstring).
+
+    Parameters as for :func:`workbench.coordination.tso_managed.schedule_days`.
+    """
+    options = TwoStageOptions.from_study(study)
+    F = len(system.feeders)
+    n_dir = study.coordination.dso.directions
+    built: dict = {}
+
+    def solve_day(day: dt.date, scenarios, data: DayData) -> DaySolve:
+        S, T = data.n_scenarios, data.n_steps
+        k = options.steps_per_period
+        bids = der_bids(system, data, options)
+        ranges = interface_ranges(system, data, bids, options, n_dir)
+        agg_system, agg_data = aggregate_fleet(system, data)
+        agg_bids = der_bids(agg_system, agg_data, options)
+        if not built:
+            tso = build_two_stage(agg_system, agg_data, options, feeder_limits=False)
+            _range_rows(tso, F, S, T)
+            dso = build_two_stage(system, data, options)
+            _shortfall(dso, F, S, T, options)
+            built.update(
+                tso=tso,
+                dso=dso,
+                tso_solver=PersistentSolver(
+                    tso.model, threads=threads, options={"solver": study.model.lp_method}
+                ),
+                dso_solver=PersistentSolver(
+                    dso.model, threads=threads, options={"solver": study.model.lp_method}
+                ),
+            )
+            build_s = tso.build_seconds + dso.build_seconds
+        else:
+            built["tso"].set_data(agg_data)
+            built["dso"].set_data(data)
+            build_s = 0.0
+        tso, dso = built["tso"], built["dso"]
+        # the TSO: TER and the aggregated offers inside the network's ranges
+        for f in range(F):
+            blk = tso.model.dso_offer.component(f"feeder_{f}")
+            base = ranges["base"][..., f]
+            lo = np.repeat(ranges["lo"][:, f], k)[None]
+            hi = np.repeat(ranges["hi"][:, f], k)[None]
+            _set(blk.component("lo"), np.where(lo > -FREE_MW, base + lo, -FREE_MW))
+            _set(blk.component("hi"), np.where(hi < FREE_MW, base + hi, FREE_MW))
+        tso_solver = built["tso_solver"]
+        tso_solver.update_parameters(warm_start=False)
+        apply_bids(tso_solver, tso, agg_bids, reactive=False)
+        tso_result = tso_solver.solve()
+        setpoint = np.stack(
+            [tso.parts[f"feeder_{f}"].vars["interface_p_mw"].values() for f in range(F)], axis=-1
+        )
+        # each DSO: its DER meet the set-points at least cost, TER day-ahead fixed
+        dso_solver = built["dso_solver"]
+        for f in range(F):
+            _set(
+                dso.model.dso_setpoint.component(f"feeder_{f}").component("setpoint"),
+                setpoint[..., f],
+            )
+        dso_solver.update_parameters(warm_start=False)
+        apply_bids(dso_solver, dso, bids)
+        for name in tso.parts["ter"].first_stage:
+            dso_solver.fix(dso.var("ter", name), tso.var("ter", name).values())
+        result = dso_solver.solve()
+        ds = extract_two_stage(dso, data, result)
+        ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
+        ds["solver_seconds"] = ds["solver_seconds"].copy(
+            data=float(ds["solver_seconds"]) + tso_result.solver_seconds + ranges["seconds"]
+        )
+        ds = ds.assign(bid_variables(bids))
+        short = _shortfall_values(dso, F, S, T)
+        dt_h = options.dt_h
+        w = data.weight
+        short_mwh = short.sum(axis=(1, 2)) * dt_h  # (S,)
+        penalty = short_mwh * options.spill_eur_per_mwh
+        total = ds.scenario_cost_eur.values + penalty
+        ds["scenario_cost_eur"] = ds.scenario_cost_eur.copy(data=total)
+        ds["expected_cost_eur"] = ds.expected_cost_eur.copy(data=float(w @ total))
+        ds["cvar_eur"] = ds.cvar_eur.copy(data=cvar(total, w, options.alpha))
+        per = ("period", "interface")
+        ds = ds.assign(
+            interface_setpoint_mw=(
+                ("scenario", "time", "interface"),
+                setpoint,
+                {"units": "MW", "long_name": "TSO set-point of the feeder import"},
+            ),
+            interface_shortfall_mwh=(
+                (),
+                float(w @ short_mwh),
+                {"units": "MWh", "long_name": "expected energy by which set-points were missed"},
+            ),
+            offer_range_lo_mw=(
+                per,
+                np.where(ranges["lo"] > -FREE_MW, ranges["lo"], np.nan),
+                {
+                    "units": "MW",
+                    "long_name": "lowest import change the network allows (nan: not cut)",
+                },
+            ),
+            offer_range_hi_mw=(
+                per,
+                np.where(ranges["hi"] < FREE_MW, ranges["hi"], np.nan),
+                {
+                    "units": "MW",
+                    "long_name": "highest import change the network allows (nan: not cut)",
+                },
+            ),
+            tso_view_expected_cost_eur=(
+                (),
+                float(w @ (tso.risk.cost.values() + float(pyo.value(tso.first_stage_cost)))),
+                {"units": "EUR"},
+            ),
+        )
+        return DaySolve(ds, dso, data, data_exchange(system, data), ranges["solves"] + 2)
+
+    return run_days(MODEL, system, study, days, seed, forecaster, state, solve_day)
+
+
+def _shortfall(tsm, F: int, S: int, T: int, options: TwoStageOptions) -> None:
+    """Soft interface set-points for the DSO's disaggregation, the miss priced."""
+    m = tsm.model
+    m.dso_setpoint = pyo.Block()
+    idx = np.arange(S * T).reshape(S, T)
+    penalty = []
+    for f in range(F):
+        sub = pyo.Block()
+        m.dso_setpoint.add_component(f"feeder_{f}", sub)
+        sp = add_param(sub, "setpoint", np.zeros((S, T)), ("scenario", "time"))
+        up = add_var(sub, "short_up", (S, T), ("scenario", "time"), 0.0)
+        dn = add_var(sub, "short_down", (S, T), ("scenario", "time"), 0.0)
+        var = tsm.parts[f"feeder_{f}"].vars["interface_p_mw"]
+        add_rows(
+            sub,
+            "meet",
+            (S, T),
+            ("scenario", "time"),
+            [terms(var, idx, idx), terms(up, idx, idx), terms(dn, idx, idx, -1.0)],
+            sp,
+            sp,
+        )
+        for v in (up, dn):
+            penalty.extend(
+                tsm.risk.weight.data[s]
+                * options.spill_eur_per_mwh
+                * options.dt_h
+                * v.data[s * T + t]
+                for s in range(S)
+                for t in range(T)
+            )
+    expr = m.objective.expr
+    m.objective.deactivate()
+    m.objective_with_setpoints = pyo.Objective(expr=expr + sum(penalty))
+
+
+def _shortfall_values(tsm, F: int, S: int, T: int) -> np.ndarray:
+    """|interface - set-point| (scenario, time, feeder) [MW] after the solve."""
+    out = np.zeros((F, S, T))
+    for f in range(F):
+        sub = tsm.model.dso_setpoint.component(f"feeder_{f}")
+        up = np.array([pyo.value(sub.short_up[i]) for i in range(S * T)]).reshape(S, T)
+        dn = np.array([pyo.value(sub.short_down[i]) for i in range(S * T)]).reshape(S, T)
+        out[f] = up + dn
+    return out.transpose(1, 2, 0)
