@@ -83,8 +83,8 @@ def test_run_and_compare_both_models(tmp_path):
     )
     ds = run_study(study, scheduler="sync", progress=False)
     out = compare_models(ds)["models"]
-    assert set(out) == {"tso_managed", "hybrid", "dso_managed"}
-    assert out["tso_managed"]["cost_gap_to_centralised_eur"] == pytest.approx(0.0)
+    assert set(out) == {"tso", "hybrid", "dso"}
+    assert out["tso"]["cost_gap_to_centralised_eur"] == pytest.approx(0.0)
     assert out["hybrid"]["cost_gap_to_centralised_eur"] >= -1e-6
     assert out["hybrid"]["feeder_limit_violations"] == 0
     from workbench.plots import write_comparison_plots

@@ -232,7 +232,7 @@ def test_compare_prints_one_entry_per_model(evaluated, capsys):
     capsys.readouterr()
     assert main(["compare", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    row = summary["models"]["tso_managed"]
+    row = summary["models"]["tso"]
     for key in (
         "expected_cost_eur",
         "cvar_eur",

@@ -28,8 +28,14 @@ def _expected(d: xr.Dataset, da: xr.DataArray, dims: tuple[str, ...], hours: flo
     return float((per_scenario * d["weight"]).sum())
 
 
+#: keys of the comparison: the models' short names
+SHORT_NAMES = {"tso_managed": "tso", "hybrid": "hybrid", "dso_managed": "dso"}
+
+
 def compare_models(ds: xr.Dataset) -> dict:
     """The comparison as a JSON-ready dict: ``{"models": {name: {...}}}``.
+
+    Models are keyed by their short names (``tso``, ``hybrid``, ``dso``).
 
     Per model: ``expected_cost_eur``, ``cvar_eur``, ``der_offered_mwh``,
     ``der_accepted_mwh``, ``der_dispatched_mwh``, ``curtailment_mwh``, ``load_shed_mwh``,
@@ -102,8 +108,8 @@ def compare_models(ds: xr.Dataset) -> dict:
         )
         row["data_exchanged_values"] = values
         row["data_exchanged_bytes"] = values * BYTES_PER_VALUE
-        out[str(model)] = row
-    central = out.get("tso_managed", {}).get("expected_cost_eur")
+        out[SHORT_NAMES.get(str(model), str(model))] = row
+    central = out.get("tso", {}).get("expected_cost_eur")
     for row in out.values():
         cost = row["expected_cost_eur"]
         row["cost_gap_to_centralised_eur"] = (
