@@ -90,7 +90,7 @@ def test_run_and_compare_both_models(tmp_path):
     from workbench.plots import write_comparison_plots
 
     paths = write_comparison_plots(ds, {"models": out}, tmp_path / "run.nc")
-    assert len(paths) == 3 and all(p.stat().st_size > 10_000 for p in paths)
+    assert len(paths) == 4 and all(p.stat().st_size > 10_000 for p in paths)
 
 
 def test_unknown_model_on_the_command_line_is_one_clear_error(capsys):

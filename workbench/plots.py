@@ -19,6 +19,7 @@ __all__ = [
     "plot_evaluation",
     "plot_forecast_fan",
     "plot_interfaces",
+    "plot_regions",
     "plot_voltage_envelopes",
     "plot_voltages",
     "write_comparison_plots",
@@ -221,6 +222,8 @@ def plot_comparison(summary: dict, path: Path) -> Path:
         vals = [summary["models"][m].get(key) for m in models]
         vals = [np.nan if v is None else float(v) for v in vals]
         ax.bar(models, vals, color=[colors[m] for m in models])
+        if np.nanmin(np.r_[vals, 0.0]) >= 0:
+            ax.set_ylim(bottom=0, top=max(np.nanmax(np.r_[vals, 0.0]) * 1.1, 1.0))
         ax.set_title(label, fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
     days = {summary["models"][m]["days"] for m in models}
@@ -278,11 +281,57 @@ def plot_voltage_envelopes(ds: xr.Dataset, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_regions(ds: xr.Dataset, path: Path) -> Path:
+    """DSO-managed offers: each feeder's P-Q region every 4 hours, with the range of the
+    TSO's set-points (change of import from the baseline over the scenarios)."""
+    d = ds.sel(model="dso_managed")
+    d = d.isel(day=0) if "day" in d.dims else d
+    names = [str(i) for i in d.interface.values]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    n_p = d.sizes["period"]
+    k = d.sizes["time"] // n_p
+    for ax, (f, name) in zip(axes[0], enumerate(names), strict=True):
+        for p in range(0, n_p, 4):
+            pv = d.offer_region_p_mw.values[p, f]
+            qv = d.offer_region_q_mvar.values[p, f]
+            ok = np.isfinite(pv)
+            if ok.sum() < 1:
+                continue
+            color = cmap(p / max(n_p - 1, 1))
+            x, y = np.r_[pv[ok], pv[ok][:1]], np.r_[qv[ok], qv[ok][:1]]
+            hour = (
+                float(d.period.values[p] / np.timedelta64(1, "h"))
+                if np.issubdtype(d.period.dtype, np.timedelta64)
+                else float(p)
+            )
+            ax.plot(x, y, color=color, label=f"{int(hour):02d}:00")
+            dp = (d.interface_setpoint_mw - d.interface_baseline_mw).values[
+                :, p * k : (p + 1) * k, f
+            ]
+            ax.plot([dp.min(), dp.max()], [0, 0], color=color, lw=4, alpha=0.6)
+        ax.set_xlabel("import change dP [MW]")
+        ax.set_ylabel("reactive import change dQ [Mvar]")
+        ax.set_title(
+            f"{name}: region deliverable in every scenario (lines),\n"
+            "TSO set-points over the scenarios (bars)",
+            fontsize=9,
+        )
+        ax.legend(fontsize=7)
+    day = str(np.datetime_as_string(ds.day.values[0], unit="D")) if "day" in ds.dims else ""
+    fig.suptitle(f"DSO-managed flexibility offers, {day}")
+    return _save(fig, path)
+
+
 def write_comparison_plots(ds: xr.Dataset, summary: dict, out: Path) -> list[Path]:
-    """The comparison plots beside ``out``: ``<stem>_compare_{bars,der,voltages}.png``."""
+    """The comparison plots beside ``out``: ``<stem>_compare_{bars,der,voltages}.png``
+    and, with the DSO-managed model, ``<stem>_compare_regions.png``."""
     stem = out.with_suffix("")
-    return [
+    paths = [
         plot_comparison(summary, Path(f"{stem}_compare_bars.png")),
         plot_der_by_model(ds, Path(f"{stem}_compare_der.png")),
         plot_voltage_envelopes(ds, Path(f"{stem}_compare_voltages.png")),
     ]
+    if "dso_managed" in ds.model.values and "offer_region_p_mw" in ds:
+        paths.append(plot_regions(ds, Path(f"{stem}_compare_regions.png")))
+    return paths

@@ -230,6 +230,29 @@ def schedule_days(
         ds["expected_cost_eur"] = ds.expected_cost_eur.copy(data=float(w @ total))
         ds["cvar_eur"] = ds.cvar_eur.copy(data=cvar(total, w, options.alpha))
         per = ("period", "interface")
+        poly = np.full((2, options.n_periods, F, n_dir), np.nan)
+        for f, reg in enumerate(ranges["regions"]):
+            for p, sweep in enumerate(reg.sweeps if reg is not None else []):
+                v = sweep.inner.vertices
+                poly[:, p, f, : len(v)] = v.T
+        vdims = ("period", "interface", "vertex")
+        ds = ds.assign(
+            offer_region_p_mw=(
+                vdims,
+                poly[0],
+                {"units": "MW", "long_name": "P-Q region vertices: import change (nan: pad)"},
+            ),
+            offer_region_q_mvar=(
+                vdims,
+                poly[1],
+                {"units": "Mvar", "long_name": "P-Q region vertices: reactive import change"},
+            ),
+            interface_baseline_mw=(
+                ("scenario", "time", "interface"),
+                ranges["base"],
+                {"units": "MW", "long_name": "feeder import with the DER at their bids"},
+            ),
+        )
         ds = ds.assign(
             interface_setpoint_mw=(
                 ("scenario", "time", "interface"),
