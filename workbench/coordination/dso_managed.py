@@ -219,6 +219,9 @@ def schedule_days(
         ds["solver_seconds"] = ds["solver_seconds"].copy(
             data=float(ds["solver_seconds"]) + tso_result.solver_seconds + ranges["seconds"]
         )
+        ds["translate_seconds"] = ds["translate_seconds"].copy(
+            data=float(ds["translate_seconds"]) + tso_result.translate_seconds
+        )
         ds = ds.assign(bid_variables(bids))
         short = _shortfall_values(dso, F, S, T)
         dt_h = options.dt_h
