@@ -74,6 +74,8 @@ def test_the_ledgers_count_what_crosses_the_boundary(binding):
     tso, dso = binding["tso_managed"].schedule, binding["dso_managed"].schedule
     assert total(tso) > total(dso)
     assert int(dso.problems_solved) > 2
+    # per-hour regions would promise battery energy the batteries do not hold
+    assert float(dso.region_storage_overstatement_mwh.sum()) > 0
 
 
 def test_run_and_compare_both_models(tmp_path):

@@ -98,6 +98,11 @@ def compare_models(ds: xr.Dataset) -> dict:
         row["feeder_limit_violations"] = (
             int(_sum(d, "feeder_violation_steps") or 0) if "feeder_violation_steps" in d else None
         )
+        row["region_storage_overstatement_mwh"] = (
+            float(d["region_storage_overstatement_mwh"].sum())
+            if "region_storage_overstatement_mwh" in d
+            else None
+        )
         row["problems_solved"] = int(_sum(d, "problems_solved") or 0)
         row["solver_s"] = _sum(d, "solver_seconds")
         row["wall_s"] = _sum(d, "wall_seconds")

@@ -39,7 +39,7 @@ from workbench.coordination.common import DayOutcome, DaySolve, run_days
 from workbench.coordination.hybrid import baseline_net_demand
 from workbench.state import DayState
 
-__all__ = ["data_exchange", "interface_ranges", "schedule_days"]
+__all__ = ["data_exchange", "interface_ranges", "schedule_days", "storage_overstatement"]
 
 MODEL = "dso_managed"
 #: "no limit" for a range the network does not cut [MW]
@@ -99,6 +99,33 @@ def interface_ranges(
         lo[cut_lo, f] = net[cut_lo, 0]
         hi[cut_hi, f] = net[cut_hi, 1]
     return out | {"lo": lo, "hi": hi, "base": base, "cut": (lo > -FREE_MW) | (hi < FREE_MW)}
+
+
+def storage_overstatement(
+    system: IntegratedSystem, data: DayData, options: TwoStageOptions
+) -> np.ndarray:
+    """Energy per-hour regions promise from the batteries beyond what they hold [MWh].
+
+    A per-hour region offers each feeder's battery power in every hour: asked in the
+    same direction all day, the batteries would deliver ``P * 24 h`` up (discharging) and
+    down (charging), while their energy allows ``(e0 - e_end_min) * eff`` up and
+    ``(e_max - e0) / eff`` down. Returns (feeder, direction) with direction (up, down).
+    """
+    fleet = system.fleet
+    out = np.zeros((len(system.feeders), 2))
+    hours = options.horizon_hours
+    for f in range(len(system.feeders)):
+        sel = np.flatnonzero(fleet.battery.feeder.to_numpy() == f)
+        if not len(sel):
+            continue
+        b = fleet.battery.iloc[sel]
+        p = b.p_mw.to_numpy(float)
+        eff = b.efficiency.to_numpy(float)
+        e0 = data.battery_e_init_mwh[sel]
+        up = np.minimum(p * hours, (e0 - data.battery_e_end_min_mwh[sel]).clip(0) * eff)
+        down = np.minimum(p * hours, (b.e_mwh.to_numpy(float) - e0).clip(0) / eff)
+        out[f] = [(p * hours).sum() - up.sum(), (p * hours).sum() - down.sum()]
+    return out
 
 
 def data_exchange(system: IntegratedSystem, data: DayData) -> dict[str, int]:
@@ -257,6 +284,16 @@ def schedule_days(
             ),
         )
         ds = ds.assign(
+            region_storage_overstatement_mwh=(
+                ("interface", "direction"),
+                storage_overstatement(system, data, options),
+                {
+                    "units": "MWh",
+                    "long_name": "battery energy per-hour regions promise beyond what the "
+                    "batteries hold (direction: up, down); the aggregated battery of the "
+                    "offer prevents it",
+                },
+            ),
             interface_setpoint_mw=(
                 ("scenario", "time", "interface"),
                 setpoint,
