@@ -62,6 +62,7 @@ def period_model(
     up_mw: np.ndarray,
     down_mw: np.ndarray,
     q_max_mvar: np.ndarray,
+    root_range: tuple[float, float] = (0.0, 0.0),
     tol: float = 1e-9,
 ):
     """LP of one period: a DER dispatch per scenario and step meeting a common deviation.
@@ -75,6 +76,9 @@ def period_model(
         How much more / less each DER can inject than its schedule [MW].
     q_max_mvar : ndarray (der,)
         Reactive power each DER can give or take [Mvar].
+    root_range : (float, float)
+        On-load tap changer: the root's squared voltage may move within this range of its
+        set-point in every scenario and step [pu^2]; (0, 0): held.
 
     Returns
     -------
@@ -93,8 +97,10 @@ def period_model(
     reach = slack + (
         np.abs(cp) @ np.maximum(up_mw, down_mw).max(axis=(0, 1)) + np.abs(cq) @ q_max_mvar
     )
+    reach = reach + np.abs(rows.root_coef) * max(abs(root_range[0]), abs(root_range[1]))
     s_i, k_i, r_i = np.nonzero(reach > -tol)
     n = len(r_i)
+    tap = add_var(m, "root_w", (S, K), ("scenario", "step"), root_range[0], root_range[1])
     cols = (s_i * K + k_i)[:, None] * U + np.arange(U)[None, :]
     row = np.arange(n)[:, None]
     add_rows(
@@ -102,7 +108,11 @@ def period_model(
         "limits",
         (n,),
         ("row",),
-        [terms(x, row, cols, cp[r_i]), terms(q, row, cols, cq[r_i])],
+        [
+            terms(x, row, cols, cp[r_i]),
+            terms(q, row, cols, cq[r_i]),
+            terms(tap, row[:, 0], s_i * K + k_i, rows.root_coef[r_i]),
+        ],
         None,
         -slack[s_i, k_i, r_i],
     )
@@ -127,6 +137,7 @@ def regions(
     down_mw: np.ndarray,
     q_max_mvar: np.ndarray,
     n_directions: int = 16,
+    root_range: tuple[float, float] = (0.0, 0.0),
 ) -> PeriodRegions:
     """Robust P-Q region of each period at the feeder's interface.
 
@@ -144,6 +155,7 @@ def regions(
             up_mw[:, sel],
             down_mw[:, sel],
             q_max_mvar,
+            root_range,
         )
         sweep = sweep_directions(m, dp, dq, n_directions)
         sweeps.append(sweep)

@@ -36,6 +36,7 @@ __all__ = [
     "Validation",
     "feeder_rows",
     "limit_violations",
+    "root_w_range",
     "validate_bids",
 ]
 
@@ -68,6 +69,24 @@ class FeederRows:
     def slack(self, d_p: np.ndarray, d_q: np.ndarray) -> np.ndarray:
         """``y - upper`` (..., row) for net demands (..., bus): > 0 is a violation."""
         return d_p @ self.h_p.T + d_q @ self.h_q.T + self.y0 - self.upper
+
+    @property
+    def root_coef(self) -> np.ndarray:
+        """(row,): change of each row per unit of the root's squared voltage [pu^2]
+        (+1 upper voltage rows, -1 lower ones, 0 flows): an on-load tap changer moves the
+        whole feeder's voltages with its root."""
+        return np.where(self.kind == "vm_max", 1.0, np.where(self.kind == "vm_min", -1.0, 0.0))
+
+
+def root_w_range(f: FeederArrays, range_pu: float, margin_pu: float = 0.0) -> tuple[float, float]:
+    """Squared root voltages an on-load tap changer can reach, relative to the set-point
+    [pu^2]: ``(lo, hi)`` with ``lo <= 0 <= hi`` (both 0 without a tap changer)."""
+    if range_pu <= 0:
+        return 0.0, 0.0
+    v0 = f.v_root_pu
+    lo = max(v0 - range_pu, f.vm_min_pu[0] + margin_pu)
+    hi = min(v0 + range_pu, f.vm_max_pu[0] - margin_pu)
+    return min(lo, v0) ** 2 - v0**2, max(hi, v0) ** 2 - v0**2
 
 
 def path_matrix(f: FeederArrays) -> np.ndarray:
@@ -143,6 +162,8 @@ class Validation:
     shift_mw : ndarray (period, der)
         The DSO's own use of the flexibility (deviation from the baseline it needs to
         keep the feeder within limits) [MW].
+    root_dw : ndarray (period,)
+        Change of the root's squared voltage the DSO sets by its tap changer [pu^2].
     residual : ndarray (period, row)
         Worst violation no available flexibility removes (> 0: the baseline itself is
         infeasible) in the rows' units.
@@ -154,6 +175,7 @@ class Validation:
     up_mw: np.ndarray
     down_mw: np.ndarray
     shift_mw: np.ndarray
+    root_dw: np.ndarray
     residual: np.ndarray
     binding_rows: int
     problems_solved: int
@@ -170,6 +192,7 @@ def validate_bids(
     fairness: str = "proportional",
     priority: str = "dso_first",
     storage: dict[str, np.ndarray] | None = None,
+    root_range: tuple[float, float] = (0.0, 0.0),
     tol: float = 1e-7,
 ) -> Validation:
     """The largest accepted volumes such that any dispatch inside them is feasible.
@@ -196,6 +219,9 @@ def validate_bids(
         others: ``e_init_mwh``, ``e_max_mwh``, ``e_end_min_mwh``, ``efficiency`` (one
         way), and the scalar ``period_h``: the DSO's own shifts of a storage unit keep its
         energy within ``[0, e_max]`` and end at least at ``e_end_min``.
+    root_range : (float, float)
+        On-load tap changer: the DSO sets the root's squared voltage per period within
+        this range of its set-point [pu^2] (:func:`root_w_range`); (0, 0): held.
     """
     if fairness not in FAIRNESS_RULES:
         raise ValueError(f"fairness must be one of {FAIRNESS_RULES}, got {fairness!r}")
@@ -212,7 +238,8 @@ def validate_bids(
             g[p] = slack[:, sel].max(axis=(0, 1))
     coef = -rows.h_p[:, der_bus]  # (row, der): row change per MW of more injection
     cap = np.abs(coef) @ np.maximum(bid_up_mw, bid_down_mw).T  # (row, period)
-    relevant = g + cap.T > -tol  # rows some box could reach
+    reach_root = np.abs(rows.root_coef) * max(abs(root_range[0]), abs(root_range[1]))
+    relevant = g + cap.T + reach_root > -tol  # rows some box (or tap) could reach
     pr, rr = np.nonzero(relevant)
 
     def build(stage: list[str], bounds: dict[str, float]) -> tuple:
@@ -222,6 +249,7 @@ def validate_bids(
         sp = add_var(m, "shift_up_mw", (n_p, n_u), ("period", "der"), 0.0, bid_up_mw)
         sn = add_var(m, "shift_down_mw", (n_p, n_u), ("period", "der"), 0.0, bid_down_mw)
         sig = add_var(m, "residual", (len(pr),), ("row",), 0.0)
+        tap = add_var(m, "root_w", (n_p,), ("period",), root_range[0], root_range[1])
         pu = np.arange(n_p * n_u).reshape(n_p, n_u)
         k = np.arange(len(pr))[:, None]
         cols = pu[pr]  # (row, der)
@@ -237,6 +265,7 @@ def validate_bids(
                 terms(up, k, cols, np.maximum(c, 0.0)),
                 terms(dn, k, cols, np.maximum(-c, 0.0)),
                 terms(sig, k[:, 0], k[:, 0], -1.0),
+                terms(tap, k[:, 0], pr, rows.root_coef[rr]),
             ],
             None,
             -g[pr, rr],
@@ -316,7 +345,7 @@ def validate_bids(
         key = stage[-1]
         sense = pyo.maximize if key == "volume" else pyo.minimize
         m.objective = pyo.Objective(expr=linear_sum(exprs[key]), sense=sense)
-        return m, up, dn, sp, sn, sig
+        return m, up, dn, sp, sn, sig, tap
 
     order = (
         ["residual", "need", "volume"]
@@ -325,7 +354,7 @@ def validate_bids(
     )
     bounds: dict[str, float] = {}
     for i, key in enumerate(order):
-        m, up, dn, sp, sn, sig = build(order[: i + 1], bounds)
+        m, up, dn, sp, sn, sig, tap = build(order[: i + 1], bounds)
         res = PersistentSolver(m).solve()
         bounds[key] = float(res.objective)
     up_v, dn_v = np.maximum(up.values(), 0.0), np.maximum(dn.values(), 0.0)
@@ -335,6 +364,7 @@ def validate_bids(
     c = coef[rr]
     worst = (
         g[pr, rr]
+        + rows.root_coef[rr] * tap.values()[pr]
         + np.sum(c * shift[pr], axis=1)
         + np.sum(np.maximum(c, 0.0) * up_v[pr] + np.maximum(-c, 0.0) * dn_v[pr], axis=1)
         - residual[pr, rr]
@@ -343,6 +373,7 @@ def validate_bids(
         up_mw=up_v,
         down_mw=dn_v,
         shift_mw=shift,
+        root_dw=tap.values(),
         residual=residual,
         binding_rows=int(np.sum(worst > -1e-6)),
         problems_solved=len(order),

@@ -82,3 +82,23 @@ def test_robust_region_shrinks_with_the_worst_scenario(feeder_case):
     )
     for all_s, single in zip(reg.sweeps, one.sweeps, strict=True):
         assert all_s.inner.area <= single.outer.area + 1e-9
+
+
+def test_a_tap_changer_never_shrinks_a_region(feeder_case, small_system):
+    from stochastic.validation import root_w_range
+
+    rows, base_p, base_q, period, bus, up, down, q_max, reg = feeder_case
+    tap = regions(
+        rows,
+        base_p,
+        base_q,
+        period,
+        bus,
+        up,
+        down,
+        q_max,
+        n_directions=12,
+        root_range=root_w_range(small_system.feeders[0].arrays, 0.05),
+    )
+    for held, moved in zip(reg.sweeps, tap.sweeps, strict=True):
+        assert moved.inner.area >= held.inner.area - 1e-9

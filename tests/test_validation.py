@@ -104,3 +104,23 @@ def test_the_dso_uses_flexibility_first_for_its_own_need(small_system, small_sce
     assert np.abs(dso.shift_mw).sum() > 1e-4
     assert np.abs(dso.shift_mw).sum() <= np.abs(tso.shift_mw).sum() + 1e-6
     assert (tso.up_mw + tso.down_mw).sum() >= (dso.up_mw + dso.down_mw).sum() - 1e-6
+
+
+def test_a_tap_changer_never_shrinks_the_validated_volumes(small_system, small_scenarios):
+    from stochastic.validation import root_w_range
+
+    rows, base_p, base_q, period, bus, up, down = _feeder_case(
+        small_system, small_scenarios, 0.004
+    )
+    held = validate_bids(rows, base_p, base_q, period, bus, up, down)
+    arrays = small_system.feeders[0].arrays
+    tap = validate_bids(
+        rows, base_p, base_q, period, bus, up, down, root_range=root_w_range(arrays, 0.05)
+    )
+    assert (tap.up_mw + tap.down_mw).sum() >= (held.up_mw + held.down_mw).sum() - 1e-6
+    assert (tap.up_mw + tap.down_mw).sum() > (held.up_mw + held.down_mw).sum() + 1e-3
+    # any dispatch inside the wider volumes is feasible at the DSO's tap positions
+    d_p = base_p.copy()
+    np.add.at(d_p, (slice(None), slice(None), bus), tap.down_mw[period])  # least injection
+    slack = rows.slack(d_p, base_q) + rows.root_coef * tap.root_dw[period][None, :, None]
+    assert slack.max() <= 1e-6

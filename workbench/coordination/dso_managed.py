@@ -34,7 +34,7 @@ from stochastic.linear import add_param, add_rows, add_var, terms
 from stochastic.risk import cvar
 from stochastic.solve import PersistentSolver
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
-from stochastic.validation import feeder_rows
+from stochastic.validation import feeder_rows, root_w_range
 from workbench.coordination.common import DayOutcome, DaySolve, run_days
 from workbench.coordination.hybrid import baseline_net_demand
 from workbench.state import DayState
@@ -84,7 +84,16 @@ def interface_ranges(
         q_max[pv] = q_pv[pv_units]
         rows = feeder_rows(feeder.arrays, options.polygon_sides, options.voltage_margin_pu)
         reg = regions(
-            rows, bp, bq, period, bids.bus.values[sel].astype(int), up, down, q_max, n_dir
+            rows,
+            bp,
+            bq,
+            period,
+            bids.bus.values[sel].astype(int),
+            up,
+            down,
+            q_max,
+            n_dir,
+            root_w_range(feeder.arrays, options.oltc_range_pu, options.voltage_margin_pu),
         )
         out["regions"].append(reg)
         out["solves"] += reg.problems_solved

@@ -34,7 +34,7 @@ from stochastic.extract import extract_two_stage
 from stochastic.risk import cvar
 from stochastic.solve import PersistentSolver
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
-from stochastic.validation import feeder_rows, validate_bids
+from stochastic.validation import feeder_rows, root_w_range, validate_bids
 from workbench.coordination.common import DayOutcome, DaySolve, run_days
 from workbench.state import DayState
 
@@ -127,6 +127,9 @@ def _validate(system, data, bids, options, hopt) -> dict[str, np.ndarray]:
             storage={
                 key: (value[sel] if key != "period_h" else value) for key, value in storage.items()
             },
+            root_range=root_w_range(
+                feeder.arrays, options.oltc_range_pu, options.voltage_margin_pu
+            ),
         )
         out["up"][:, sel], out["down"][:, sel], out["shift"][:, sel] = (
             v.up_mw,
