@@ -269,6 +269,18 @@ class PersistentSolver:
             item.setub(b)
         self._update_variables(var)
 
+    def set_element_bounds(
+        self, var: VarArray, index: np.ndarray, lb: np.ndarray, ub: np.ndarray
+    ) -> None:
+        """Change the bounds of the elements ``index`` (flat positions) of ``var``."""
+        items = [var.data[int(i)] for i in np.ravel(index)]
+        for item, a, b in zip(items, np.ravel(lb).tolist(), np.ravel(ub).tolist(), strict=True):
+            item.setlb(a)
+            item.setub(b)
+        tick = time.perf_counter()
+        self._solver.update_variables(items)
+        self._pending_translate += time.perf_counter() - tick
+
     def unfix(self, var: VarArray) -> None:
         """Release every element of ``var`` (back to its bounds)."""
         for item in var.data:

@@ -109,9 +109,7 @@ def test_the_dso_uses_flexibility_first_for_its_own_need(small_system, small_sce
 def test_a_tap_changer_never_shrinks_the_validated_volumes(small_system, small_scenarios):
     from stochastic.validation import root_w_range
 
-    rows, base_p, base_q, period, bus, up, down = _feeder_case(
-        small_system, small_scenarios, 0.004
-    )
+    rows, base_p, base_q, period, bus, up, down = _feeder_case(small_system, small_scenarios, 0.004)
     held = validate_bids(rows, base_p, base_q, period, bus, up, down)
     arrays = small_system.feeders[0].arrays
     tap = validate_bids(

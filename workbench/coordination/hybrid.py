@@ -31,6 +31,7 @@ from cases.system import IntegratedSystem
 from forecasts.generate import ScenarioForecaster
 from stochastic.bids import apply_bids, bid_variables, der_bids
 from stochastic.extract import extract_two_stage
+from stochastic.network import W_SCALE
 from stochastic.risk import cvar
 from stochastic.solve import PersistentSolver
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
@@ -105,6 +106,7 @@ def _validate(system, data, bids, options, hopt) -> dict[str, np.ndarray]:
     k = options.steps_per_period
     P, n = bids.sizes["period"], bids.sizes["der"]
     out = {key: np.zeros((P, n)) for key in ("up", "down", "shift")}
+    out["root_dw"] = np.zeros((P, len(system.feeders)))
     period = np.repeat(np.arange(P), k)
     stats = {"binding": 0, "solves": 0, "residual": 0.0}
     storage = _storage(system, data, bids, options)
@@ -136,6 +138,7 @@ def _validate(system, data, bids, options, hopt) -> dict[str, np.ndarray]:
             v.down_mw,
             v.shift_mw,
         )
+        out["root_dw"][:, i] = v.root_dw
         stats["binding"] += v.binding_rows
         stats["solves"] += v.problems_solved
         stats["residual"] = max(stats["residual"], float(v.residual.max(initial=0.0)))
@@ -156,6 +159,17 @@ def _storage(system, data: DayData, bids: xr.Dataset, options) -> dict:
     out["e_end_min_mwh"][bat] = data.battery_e_end_min_mwh
     out["efficiency"][bat] = fleet.battery.efficiency.to_numpy(dtype=float)
     return out | {"period_h": options.period_h}
+
+
+def _hold_roots(solver, tsm, system, root_dw: np.ndarray, k: int) -> None:
+    """Each feeder root at the voltage its DSO set by the tap changer, hour by hour."""
+    for f, feeder in enumerate(system.feeders):
+        w = tsm.feeders[f].w
+        S, T, nb = w.shape
+        value = W_SCALE * (feeder.arrays.v_root_pu**2 + np.repeat(root_dw[:, f], k))  # (T,)
+        index = np.arange(S * T).reshape(S, T) * nb  # bus 0 of every (scenario, step)
+        values = np.broadcast_to(value, (S, T))
+        solver.set_element_bounds(w, index, values, values)
 
 
 def _dso_cost(bids, val, cap_mwh: np.ndarray, options: TwoStageOptions) -> np.ndarray:
@@ -207,6 +221,7 @@ def schedule_days(
             build_s = 0.0
         solver = built["solver"]
         apply_bids(solver, tsm, bids, val["up"], val["down"], val["shift"], reactive=False)
+        _hold_roots(solver, tsm, system, val["root_dw"], k)
         result = solver.solve()
         ds = extract_two_stage(tsm, view, result)
         ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
@@ -232,6 +247,14 @@ def schedule_days(
                 per,
                 val["down"],
                 {"units": "MW", "long_name": "validated down"},
+            ),
+            root_vm_pu=(
+                ("period", "interface"),
+                np.sqrt(
+                    np.array([f.arrays.v_root_pu**2 for f in system.feeders])[None, :]
+                    + val["root_dw"]
+                ),
+                {"units": "pu", "long_name": "feeder root voltage set by the DSO's tap changer"},
             ),
             dso_shift_mw=(
                 per,
