@@ -295,43 +295,27 @@ def validate_bids(
         scale_up = np.where(bid_up_mw > 0, 1.0 / np.maximum(bid_up_mw, 1e-12), 0.0)
         scale_dn = np.where(bid_down_mw > 0, 1.0 / np.maximum(bid_down_mw, 1e-12), 0.0)
         rp = np.arange(n_p)[:, None] * 2
-        if fairness == "proportional":
-            # up = ratio_up * bid_up for every DER (a DER without a bid takes nothing)
-            for name, var, bid, col in (
-                ("fair_up", up, bid_up_mw, 0),
-                ("fair_down", dn, bid_down_mw, 1),
-            ):
-                add_rows(
-                    m,
-                    name,
-                    (n_p, n_u),
-                    ("period", "der"),
-                    [terms(var, idx, idx), terms(ratio, idx, rp + col, -bid)],
-                    0.0,
-                    0.0,
-                )
-            volume = [terms(ratio, 0, np.arange(2 * n_p), 1.0)]
-        else:
-            # every DER gets at least the period's common ratio; then as much as possible
-            for name, var, bid, col in (
-                ("fair_up", up, bid_up_mw, 0),
-                ("fair_down", dn, bid_down_mw, 1),
-            ):
-                add_rows(
-                    m,
-                    name,
-                    (n_p, n_u),
-                    ("period", "der"),
-                    [terms(var, idx, idx), terms(ratio, idx, rp + col, -bid)],
-                    0.0,
-                    None,
-                )
+        # proportional: up = ratio_up * bid_up for every DER (a DER without a bid takes
+        # nothing); max_min: every DER gets at least the period's common ratio, then as
+        # much as possible
+        zero = 0.0
+        for name, var, bid, col in (
+            ("fair_up", up, bid_up_mw, 0),
+            ("fair_down", dn, bid_down_mw, 1),
+        ):
+            add_rows(
+                m,
+                name,
+                (n_p, n_u),
+                ("period", "der"),
+                [terms(var, idx, idx), terms(ratio, idx, rp + col, -bid)],
+                zero,
+                zero if fairness == "proportional" else None,
+            )
+        volume = [terms(ratio, 0, np.arange(2 * n_p), 1.0)]
+        if fairness == "max_min":
             eps = 1e-3 / max(n_u, 1)
-            volume = [
-                terms(ratio, 0, np.arange(2 * n_p), 1.0),
-                terms(up, 0, idx, eps * scale_up),
-                terms(dn, 0, idx, eps * scale_dn),
-            ]
+            volume += [terms(up, 0, idx, eps * scale_up), terms(dn, 0, idx, eps * scale_dn)]
         need = [terms(sp, 0, idx, 1.0), terms(sn, 0, idx, 1.0)]
         residual = [terms(sig, 0, np.arange(len(pr)), 1.0)]
         exprs = {"residual": residual, "need": need, "volume": volume}

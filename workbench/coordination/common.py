@@ -7,14 +7,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import xarray as xr
 
-from stochastic.solve import SolverError
+from stochastic.risk import cvar
+from stochastic.solve import PersistentSolver, SolverError
 from stochastic.twostage import DayData, TwoStageOptions
 from stochastic.validation import limit_violations
 from workbench.threads import limit_threads
 
-__all__ = ["DayOutcome", "DaySolve", "exchange_variables", "feeder_check", "run_days"]
+__all__ = [
+    "DayOutcome",
+    "DaySolve",
+    "ModelSlot",
+    "add_scenario_cost",
+    "exchange_variables",
+    "feeder_check",
+    "run_days",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +50,57 @@ class DayOutcome:
     status: str
     message: str
     wall_seconds: float
+
+
+class ModelSlot:
+    """One two-stage model built on the first day and re-used for the next ones.
+
+    Parameters
+    ----------
+    build : callable
+        ``DayData -> TwoStageModel`` (builds, never solves).
+    threads : int
+        HiGHS threads.
+    lp_method : str
+        HiGHS ``solver`` option (``ipm``, ``simplex``, ``choose``).
+    """
+
+    def __init__(self, build: Callable, threads: int, lp_method: str) -> None:
+        self._build, self._threads, self._method = build, threads, lp_method
+        self.tsm = None
+        self.solver: PersistentSolver | None = None
+
+    def load(self, data: DayData, prepare: Callable | None = None) -> float:
+        """Put ``data`` into the model (building it the first time), run ``prepare(tsm)``
+        for any further parameters, and hand the changes to HiGHS (another day's basis
+        is a poor start: the next solve starts from presolve).
+
+        Returns the build time [s] (0 after the first day).
+        """
+        if self.tsm is None:
+            self.tsm = self._build(data)
+            if prepare is not None:
+                prepare(self.tsm)
+            self.solver = PersistentSolver(
+                self.tsm.model, threads=self._threads, options={"solver": self._method}
+            )
+            return self.tsm.build_seconds
+        self.tsm.set_data(data)
+        if prepare is not None:
+            prepare(self.tsm)
+        self.solver.update_parameters(warm_start=False)
+        return 0.0
+
+
+def add_scenario_cost(
+    ds: xr.Dataset, extra_eur: np.ndarray, weight: np.ndarray, alpha: float
+) -> xr.Dataset:
+    """Add a cost per scenario to a schedule's scenario costs, expected cost and CVaR."""
+    total = ds.scenario_cost_eur.values + extra_eur
+    ds["scenario_cost_eur"] = ds.scenario_cost_eur.copy(data=total)
+    ds["expected_cost_eur"] = ds.expected_cost_eur.copy(data=float(weight @ total))
+    ds["cvar_eur"] = ds.cvar_eur.copy(data=cvar(total, weight, alpha))
+    return ds
 
 
 def feeder_check(system, tsm, polygon_sides: int) -> dict[str, xr.DataArray]:

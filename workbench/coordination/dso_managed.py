@@ -31,11 +31,15 @@ from stochastic.aggregation import aggregate_fleet, regions
 from stochastic.bids import apply_bids, bid_variables, der_bids
 from stochastic.extract import extract_two_stage
 from stochastic.linear import add_param, add_rows, add_var, terms
-from stochastic.risk import cvar
-from stochastic.solve import PersistentSolver
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
 from stochastic.validation import feeder_rows, root_w_range
-from workbench.coordination.common import DayOutcome, DaySolve, run_days
+from workbench.coordination.common import (
+    DayOutcome,
+    DaySolve,
+    ModelSlot,
+    add_scenario_cost,
+    run_days,
+)
 from workbench.coordination.hybrid import baseline_net_demand
 from workbench.state import DayState
 
@@ -177,6 +181,69 @@ def _set(component, values: np.ndarray) -> None:
         component[i].set_value(v)
 
 
+def _set_ranges(tsm, ranges: dict, k: int) -> None:
+    """The TSO's view: each feeder's import inside the range its network allows."""
+    for f in range(ranges["base"].shape[-1]):
+        blk = tsm.model.dso_offer.component(f"feeder_{f}")
+        base = ranges["base"][..., f]
+        lo = np.repeat(ranges["lo"][:, f], k)[None]
+        hi = np.repeat(ranges["hi"][:, f], k)[None]
+        _set(blk.component("lo"), np.where(lo > -FREE_MW, base + lo, -FREE_MW))
+        _set(blk.component("hi"), np.where(hi < FREE_MW, base + hi, FREE_MW))
+
+
+def _set_setpoints(tsm, setpoint: np.ndarray) -> None:
+    """The DSOs' disaggregation: each feeder's (soft) import set-point from the TSO."""
+    for f in range(setpoint.shape[-1]):
+        _set(
+            tsm.model.dso_setpoint.component(f"feeder_{f}").component("setpoint"),
+            setpoint[..., f],
+        )
+
+
+def _offer_variables(ranges: dict, n_periods: int, n_dir: int) -> dict:
+    """The DSOs' offers as result variables: P-Q region vertices, import ranges,
+    baseline imports."""
+    F = ranges["base"].shape[-1]
+    poly = np.full((2, n_periods, F, n_dir), np.nan)
+    for f, reg in enumerate(ranges["regions"]):
+        for p, sweep in enumerate(reg.sweeps if reg is not None else []):
+            v = sweep.inner.vertices
+            poly[:, p, f, : len(v)] = v.T
+    vdims = ("period", "interface", "vertex")
+    per = ("period", "interface")
+    return {
+        "offer_region_p_mw": (
+            vdims,
+            poly[0],
+            {"units": "MW", "long_name": "P-Q region vertices: import change (nan: pad)"},
+        ),
+        "offer_region_q_mvar": (
+            vdims,
+            poly[1],
+            {"units": "Mvar", "long_name": "P-Q region vertices: reactive import change"},
+        ),
+        "interface_baseline_mw": (
+            ("scenario", "time", "interface"),
+            ranges["base"],
+            {"units": "MW", "long_name": "feeder import with the DER at their bids"},
+        ),
+        "offer_range_lo_mw": (
+            per,
+            np.where(ranges["lo"] > -FREE_MW, ranges["lo"], np.nan),
+            {"units": "MW", "long_name": "lowest import change the network allows (nan: not cut)"},
+        ),
+        "offer_range_hi_mw": (
+            per,
+            np.where(ranges["hi"] < FREE_MW, ranges["hi"], np.nan),
+            {
+                "units": "MW",
+                "long_name": "highest import change the network allows (nan: not cut)",
+            },
+        ),
+    }
+
+
 def schedule_days(
     system: IntegratedSystem,
     study: StudyConfig,
@@ -193,63 +260,43 @@ def schedule_days(
     options = TwoStageOptions.from_study(study)
     F = len(system.feeders)
     n_dir = study.coordination.dso.directions
-    built: dict = {}
+    k = options.steps_per_period
+
+    view: dict = {}  # the TSO's view of the system: the aggregated fleet (same every day)
+
+    def tso_view(agg_data: DayData):
+        tsm = build_two_stage(view["system"], agg_data, options, feeder_limits=False)
+        _range_rows(tsm, F, agg_data.n_scenarios, agg_data.n_steps)
+        return tsm
+
+    def dso_model(data: DayData):
+        tsm = build_two_stage(system, data, options)
+        _shortfall(tsm, F, data.n_scenarios, data.n_steps, options)
+        return tsm
+
+    tso_slot = ModelSlot(tso_view, threads, study.model.lp_method)
+    dso_slot = ModelSlot(dso_model, threads, study.model.lp_method)
 
     def solve_day(day: dt.date, scenarios, data: DayData) -> DaySolve:
-        S, T = data.n_scenarios, data.n_steps
-        k = options.steps_per_period
         bids = der_bids(system, data, options)
         ranges = interface_ranges(system, data, bids, options, n_dir)
-        agg_system, agg_data = aggregate_fleet(system, data)
-        agg_bids = der_bids(agg_system, agg_data, options)
-        if not built:
-            tso = build_two_stage(agg_system, agg_data, options, feeder_limits=False)
-            _range_rows(tso, F, S, T)
-            dso = build_two_stage(system, data, options)
-            _shortfall(dso, F, S, T, options)
-            built.update(
-                tso=tso,
-                dso=dso,
-                tso_solver=PersistentSolver(
-                    tso.model, threads=threads, options={"solver": study.model.lp_method}
-                ),
-                dso_solver=PersistentSolver(
-                    dso.model, threads=threads, options={"solver": study.model.lp_method}
-                ),
-            )
-            build_s = tso.build_seconds + dso.build_seconds
-        else:
-            built["tso"].set_data(agg_data)
-            built["dso"].set_data(data)
-            build_s = 0.0
-        tso, dso = built["tso"], built["dso"]
         # the TSO: TER and the aggregated offers inside the network's ranges
-        for f in range(F):
-            blk = tso.model.dso_offer.component(f"feeder_{f}")
-            base = ranges["base"][..., f]
-            lo = np.repeat(ranges["lo"][:, f], k)[None]
-            hi = np.repeat(ranges["hi"][:, f], k)[None]
-            _set(blk.component("lo"), np.where(lo > -FREE_MW, base + lo, -FREE_MW))
-            _set(blk.component("hi"), np.where(hi < FREE_MW, base + hi, FREE_MW))
-        tso_solver = built["tso_solver"]
-        tso_solver.update_parameters(warm_start=False)
-        apply_bids(tso_solver, tso, agg_bids, reactive=False)
-        tso_result = tso_solver.solve()
+        view["system"], agg_data = aggregate_fleet(system, data)
+        build_s = tso_slot.load(agg_data, lambda t: _set_ranges(t, ranges, k))
+        tso = tso_slot.tsm
+        agg_bids = der_bids(view["system"], agg_data, options)
+        apply_bids(tso_slot.solver, tso, agg_bids, reactive=False)
+        tso_result = tso_slot.solver.solve()
         setpoint = np.stack(
             [tso.parts[f"feeder_{f}"].vars["interface_p_mw"].values() for f in range(F)], axis=-1
         )
-        # each DSO: its DER meet the set-points at least cost, TER day-ahead fixed
-        dso_solver = built["dso_solver"]
-        for f in range(F):
-            _set(
-                dso.model.dso_setpoint.component(f"feeder_{f}").component("setpoint"),
-                setpoint[..., f],
-            )
-        dso_solver.update_parameters(warm_start=False)
-        apply_bids(dso_solver, dso, bids)
+        # each DSO: its DER meet the set-points at least cost, the TER day-ahead fixed
+        build_s += dso_slot.load(data, lambda t: _set_setpoints(t, setpoint))
+        dso = dso_slot.tsm
+        apply_bids(dso_slot.solver, dso, bids)
         for name in tso.parts["ter"].first_stage:
-            dso_solver.fix(dso.var("ter", name), tso.var("ter", name).values())
-        result = dso_solver.solve()
+            dso_slot.solver.fix(dso.var("ter", name), tso.var("ter", name).values())
+        result = dso_slot.solver.solve()
         ds = extract_two_stage(dso, data, result)
         ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
         ds["solver_seconds"] = ds["solver_seconds"].copy(
@@ -258,39 +305,12 @@ def schedule_days(
         ds["translate_seconds"] = ds["translate_seconds"].copy(
             data=float(ds["translate_seconds"]) + tso_result.translate_seconds
         )
-        ds = ds.assign(bid_variables(bids))
-        short = _shortfall_values(dso, F, S, T)
-        dt_h = options.dt_h
         w = data.weight
-        short_mwh = short.sum(axis=(1, 2)) * dt_h  # (S,)
-        penalty = short_mwh * options.spill_eur_per_mwh
-        total = ds.scenario_cost_eur.values + penalty
-        ds["scenario_cost_eur"] = ds.scenario_cost_eur.copy(data=total)
-        ds["expected_cost_eur"] = ds.expected_cost_eur.copy(data=float(w @ total))
-        ds["cvar_eur"] = ds.cvar_eur.copy(data=cvar(total, w, options.alpha))
-        per = ("period", "interface")
-        poly = np.full((2, options.n_periods, F, n_dir), np.nan)
-        for f, reg in enumerate(ranges["regions"]):
-            for p, sweep in enumerate(reg.sweeps if reg is not None else []):
-                v = sweep.inner.vertices
-                poly[:, p, f, : len(v)] = v.T
-        vdims = ("period", "interface", "vertex")
-        ds = ds.assign(
-            offer_region_p_mw=(
-                vdims,
-                poly[0],
-                {"units": "MW", "long_name": "P-Q region vertices: import change (nan: pad)"},
-            ),
-            offer_region_q_mvar=(
-                vdims,
-                poly[1],
-                {"units": "Mvar", "long_name": "P-Q region vertices: reactive import change"},
-            ),
-            interface_baseline_mw=(
-                ("scenario", "time", "interface"),
-                ranges["base"],
-                {"units": "MW", "long_name": "feeder import with the DER at their bids"},
-            ),
+        short_mwh = _shortfall_values(dso, F, data.n_scenarios, data.n_steps).sum(axis=(1, 2))
+        short_mwh = short_mwh * options.dt_h  # (scenario,)
+        ds = add_scenario_cost(ds, short_mwh * options.spill_eur_per_mwh, w, options.alpha)
+        ds = ds.assign(bid_variables(bids)).assign(
+            _offer_variables(ranges, options.n_periods, n_dir)
         )
         ds = ds.assign(
             region_storage_overstatement_mwh=(
@@ -312,22 +332,6 @@ def schedule_days(
                 (),
                 float(w @ short_mwh),
                 {"units": "MWh", "long_name": "expected energy by which set-points were missed"},
-            ),
-            offer_range_lo_mw=(
-                per,
-                np.where(ranges["lo"] > -FREE_MW, ranges["lo"], np.nan),
-                {
-                    "units": "MW",
-                    "long_name": "lowest import change the network allows (nan: not cut)",
-                },
-            ),
-            offer_range_hi_mw=(
-                per,
-                np.where(ranges["hi"] < FREE_MW, ranges["hi"], np.nan),
-                {
-                    "units": "MW",
-                    "long_name": "highest import change the network allows (nan: not cut)",
-                },
             ),
             tso_view_expected_cost_eur=(
                 (),

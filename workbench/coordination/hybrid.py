@@ -32,11 +32,15 @@ from forecasts.generate import ScenarioForecaster
 from stochastic.bids import apply_bids, bid_variables, der_bids
 from stochastic.extract import extract_two_stage
 from stochastic.network import W_SCALE
-from stochastic.risk import cvar
-from stochastic.solve import PersistentSolver
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
 from stochastic.validation import feeder_rows, root_w_range, validate_bids
-from workbench.coordination.common import DayOutcome, DaySolve, run_days
+from workbench.coordination.common import (
+    DayOutcome,
+    DaySolve,
+    ModelSlot,
+    add_scenario_cost,
+    run_days,
+)
 from workbench.state import DayState
 
 __all__ = ["baseline_net_demand", "data_exchange", "schedule_days"]
@@ -195,7 +199,11 @@ def schedule_days(
     """
     options = TwoStageOptions.from_study(study)
     hopt = study.coordination.hybrid
-    built: dict = {}
+    slot = ModelSlot(
+        lambda view: build_two_stage(system, view, options, feeder_limits=False),
+        threads,
+        study.model.lp_method,
+    )
     k = options.steps_per_period
 
     def solve_day(day: dt.date, scenarios, data: DayData) -> DaySolve:
@@ -208,18 +216,8 @@ def schedule_days(
             data.pv_available_mw,
         )
         view = _cap_pv(system, data, cap)
-        if not built:
-            built["tsm"] = tsm = build_two_stage(system, view, options, feeder_limits=False)
-            built["solver"] = PersistentSolver(
-                tsm.model, threads=threads, options={"solver": study.model.lp_method}
-            )
-            build_s = tsm.build_seconds
-        else:
-            tsm = built["tsm"]
-            tsm.set_data(view)
-            built["solver"].update_parameters(warm_start=False)
-            build_s = 0.0
-        solver = built["solver"]
+        build_s = slot.load(view)
+        tsm, solver = slot.tsm, slot.solver
         apply_bids(solver, tsm, bids, val["up"], val["down"], val["shift"], reactive=False)
         _hold_roots(solver, tsm, system, val["root_dw"], k)
         result = solver.solve()
@@ -228,11 +226,8 @@ def schedule_days(
         ds = ds.assign(bid_variables(bids))
         cap_mwh = cap.sum(axis=(1, 2)) * options.dt_h
         dso = _dso_cost(bids, val, cap_mwh, options)
-        total = ds.scenario_cost_eur.values + dso
         w = view.weight
-        ds["scenario_cost_eur"] = ds.scenario_cost_eur.copy(data=total)
-        ds["expected_cost_eur"] = ds.expected_cost_eur.copy(data=float(w @ total))
-        ds["cvar_eur"] = ds.cvar_eur.copy(data=cvar(total, w, options.alpha))
+        ds = add_scenario_cost(ds, dso, w, options.alpha)
         ds["dso_own_cost_eur"] = xr.DataArray(
             float(w @ dso),
             attrs={"units": "EUR", "long_name": "expected cost of the DSOs' own use of DER"},

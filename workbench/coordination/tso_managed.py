@@ -18,10 +18,9 @@ from cases.system import IntegratedSystem
 from forecasts.generate import ScenarioForecaster
 from stochastic.bids import apply_bids, bid_variables, der_bids
 from stochastic.extract import extract_two_stage
-from stochastic.solve import PersistentSolver
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
 from workbench.ac_correction import correct_against_ac
-from workbench.coordination.common import DayOutcome, DaySolve, run_days
+from workbench.coordination.common import DayOutcome, DaySolve, ModelSlot, run_days
 from workbench.state import DayState
 
 __all__ = ["data_exchange", "schedule_days"]
@@ -87,21 +86,13 @@ def schedule_days(
         State at the start of the first day (default: the initial state).
     """
     options = TwoStageOptions.from_study(study)
-    built: dict = {}
+    slot = ModelSlot(
+        lambda data: build_two_stage(system, data, options), threads, study.model.lp_method
+    )
 
     def solve_day(day: dt.date, scenarios, data: DayData) -> DaySolve:
-        if not built:
-            built["tsm"] = tsm = build_two_stage(system, data, options)
-            built["solver"] = PersistentSolver(
-                tsm.model, threads=threads, options={"solver": study.model.lp_method}
-            )
-            build_s = tsm.build_seconds
-        else:
-            tsm = built["tsm"]
-            tsm.set_data(data)
-            built["solver"].update_parameters(warm_start=False)
-            build_s = 0.0
-        solver = built["solver"]
+        build_s = slot.load(data)
+        tsm, solver = slot.tsm, slot.solver
         bids = der_bids(system, data, options)
         apply_bids(solver, tsm, bids)  # the TSO accepts flexibility around the DER schedules
         result = solver.solve()
