@@ -224,6 +224,99 @@ def voltage_setpoints(
     return vm, ok
 
 
+@dataclass(frozen=True, eq=False)
+class _StepSetter:
+    """Puts one (scenario, step) of a schedule into the integrated network: served demand
+    with its nominal power factor, TER output and voltage set-points, the feeder roots'
+    tap set-points, DER and fixed injections."""
+
+    inet: IntegratedNet
+    system: IntegratedSystem
+    data: DayData
+    ter: np.ndarray
+    served: np.ndarray
+    der_p: np.ndarray
+    der_q: np.ndarray
+    vm_linear: np.ndarray
+    t_tan: np.ndarray
+    f_tan: list
+    offsets: np.ndarray
+    vm_setpoints: np.ndarray | None
+    steps_per_period: int
+    oltc: list
+
+    @classmethod
+    def from_schedule(cls, system, inet, data, schedule, vm_setpoints) -> _StepSetter:
+        tarr = system.transmission
+        # nominal reactive/active ratio of every load
+        tnet = system.transmission_net
+        tl = tnet.load[tnet.load.in_service]
+        t_q = (tl.q_mvar * tl.scaling).groupby(tl.bus).sum()
+        t_p = (tl.p_mw * tl.scaling).groupby(tl.bus).sum()
+        t_tan = np.array(
+            [t_q.get(b, 0.0) / t_p[b] if t_p.get(b, 0.0) > 0 else 0.0 for b in tarr.bus_index]
+        )
+        f_tan = [
+            np.divide(
+                f.arrays.load_q_mvar,
+                f.arrays.load_p_mw,
+                out=np.zeros(f.arrays.n_bus),
+                where=f.arrays.load_p_mw > 0,
+            )
+            for f in system.feeders
+        ]
+        T = data.n_steps
+        ctrl_of = {
+            int(c.element_index): c for c in inet.net.controller.object if hasattr(c, "vm_set_pu")
+        }
+        return cls(
+            inet=inet,
+            system=system,
+            data=data,
+            ter=schedule["ter_p_mw"].to_numpy(),
+            served=schedule["demand_mw"].to_numpy() - schedule["load_shed_mw"].to_numpy(),
+            der_p=schedule["der_p_mw"].to_numpy(),
+            der_q=schedule["der_q_mvar"].to_numpy(),
+            vm_linear=schedule["vm_pu_linear"].to_numpy(),
+            t_tan=t_tan,
+            f_tan=f_tan,
+            offsets=np.cumsum([tarr.n_bus] + [f.arrays.n_bus for f in system.feeders]),
+            vm_setpoints=vm_setpoints,
+            steps_per_period=max(1, T // len(schedule.period)) if "period" in schedule.dims else 1,
+            oltc=[ctrl_of[int(tr)] for tr in inet.coupling_trafo],
+        )
+
+    def apply(self, net, sc: int, t: int) -> None:
+        inet, tarr, offsets = self.inet, self.system.transmission, self.offsets
+        served = self.served[sc, t]
+        t_load_el = inet.transmission_load
+        has_t_load = t_load_el >= 0
+        p_t = served[: tarr.n_bus]
+        net.load.loc[t_load_el[has_t_load], "p_mw"] = p_t[has_t_load]
+        net.load.loc[t_load_el[has_t_load], "q_mvar"] = (p_t * self.t_tan)[has_t_load]
+        for fi, feeder_loads in enumerate(inet.feeder_load):
+            p_f = served[offsets[fi] : offsets[fi + 1]]
+            net.load.loc[feeder_loads, "p_mw"] = p_f
+            net.load.loc[feeder_loads, "q_mvar"] = p_f * self.f_tan[fi]
+        for g, (table, el) in enumerate(zip(tarr.gen_kind, tarr.gen_element, strict=True)):
+            if table in ("gen", "sgen"):
+                net[table].at[el, "p_mw"] = self.ter[sc, t, g]
+            if self.vm_setpoints is not None and table in ("gen", "ext_grid"):
+                net[table].at[el, "vm_pu"] = self.vm_setpoints[t // self.steps_per_period, g]
+        for fi, ctrl in enumerate(self.oltc):
+            # the scheduled root voltage, rounded to the coupling transformer's tap steps
+            v0 = self.system.feeders[fi].arrays.v_root_pu
+            v = v0 + TAP_STEP_PU * np.round((self.vm_linear[sc, t, offsets[fi]] - v0) / TAP_STEP_PU)
+            ctrl.vm_set_pu = float(v) if np.isfinite(v) else v0
+        fleet = self.system.fleet
+        npv, nbat = len(fleet.pv), len(fleet.battery)
+        net.sgen.loc[inet.pv_sgen, "p_mw"] = self.der_p[sc, t, :npv]
+        net.sgen.loc[inet.pv_sgen, "q_mvar"] = self.der_q[sc, t, :npv]
+        net.sgen.loc[inet.fixed_sgen, "p_mw"] = self.data.fixed_p_mw[sc, t]
+        net.storage.loc[inet.battery_storage, "p_mw"] = -self.der_p[sc, t, npv : npv + nbat]
+        net.load.loc[inet.ev_load, "p_mw"] = -self.der_p[sc, t, npv + nbat :]
+
+
 def ac_check(
     system: IntegratedSystem,
     data: DayData,
@@ -276,74 +369,20 @@ def ac_check(
     converged = np.zeros((S, T), dtype=bool)
     checked = np.zeros((S, T), dtype=bool)
 
-    # nominal reactive/active ratio of every load
-    tnet = system.transmission_net
-    tl = tnet.load[tnet.load.in_service]
-    t_q = (tl.q_mvar * tl.scaling).groupby(tl.bus).sum()
-    t_p = (tl.p_mw * tl.scaling).groupby(tl.bus).sum()
-    t_tan = np.array(
-        [t_q.get(b, 0.0) / t_p[b] if t_p.get(b, 0.0) > 0 else 0.0 for b in tarr.bus_index]
-    )
-    f_tan = [
-        np.divide(
-            f.arrays.load_q_mvar,
-            f.arrays.load_p_mw,
-            out=np.zeros(f.arrays.n_bus),
-            where=f.arrays.load_p_mw > 0,
-        )
-        for f in system.feeders
-    ]
-    nb_t = tarr.n_bus
-    offsets = np.cumsum([nb_t] + [f.arrays.n_bus for f in system.feeders])
-    ter = schedule["ter_p_mw"].to_numpy()
-    demand = schedule["demand_mw"].to_numpy()
-    shed = schedule["load_shed_mw"].to_numpy()
-    der_p = schedule["der_p_mw"].to_numpy()
-    der_q = schedule["der_q_mvar"].to_numpy()
-    fleet = system.fleet
-    npv, nbat = len(fleet.pv), len(fleet.battery)
-    gen_tables = tarr.gen_kind
-    ext_pos = np.flatnonzero(gen_tables == "ext_grid")
-    t_load_el = inet.transmission_load
-    has_t_load = t_load_el >= 0
+    step = _StepSetter.from_schedule(system, inet, data, schedule, vm_setpoints)
+    ext_pos = np.flatnonzero(tarr.gen_kind == "ext_grid")
     lo, hi = _vm_limits(system, inet.bus_names)
     is_t = np.char.startswith(inet.bus_names.astype(str), "transmission/")
-    k = max(1, T // len(schedule.period)) if "period" in schedule.dims else 1
-    vm_lin = schedule["vm_pu_linear"].to_numpy()
-    ctrl_of = {int(c.element_index): c for c in net.controller.object if hasattr(c, "vm_set_pu")}
-    oltc = [ctrl_of[int(tr)] for tr in inet.coupling_trafo]
     base_counts = np.full((S, T, 3), -1, dtype=int)
     for s, (sc, t) in ((i, (sc, t)) for i, sc in enumerate(scenarios) for t in steps):
-        served = demand[sc, t] - shed[sc, t]
-        p_t = served[:nb_t]
-        net.load.loc[t_load_el[has_t_load], "p_mw"] = p_t[has_t_load]
-        net.load.loc[t_load_el[has_t_load], "q_mvar"] = (p_t * t_tan)[has_t_load]
-        for fi, feeder_loads in enumerate(inet.feeder_load):
-            p_f = served[offsets[fi] : offsets[fi + 1]]
-            net.load.loc[feeder_loads, "p_mw"] = p_f
-            net.load.loc[feeder_loads, "q_mvar"] = p_f * f_tan[fi]
-        for g, (table, el) in enumerate(zip(gen_tables, tarr.gen_element, strict=True)):
-            if table in ("gen", "sgen"):
-                net[table].at[el, "p_mw"] = ter[sc, t, g]
-            if vm_setpoints is not None and table in ("gen", "ext_grid"):
-                net[table].at[el, "vm_pu"] = vm_setpoints[t // k, g]
-        for fi, ctrl in enumerate(oltc):
-            # the scheduled root voltage, rounded to the coupling transformer's tap steps
-            v0 = system.feeders[fi].arrays.v_root_pu
-            v = v0 + TAP_STEP_PU * np.round((vm_lin[sc, t, offsets[fi]] - v0) / TAP_STEP_PU)
-            ctrl.vm_set_pu = float(v) if np.isfinite(v) else v0
-        net.sgen.loc[inet.pv_sgen, "p_mw"] = der_p[sc, t, :npv]
-        net.sgen.loc[inet.pv_sgen, "q_mvar"] = der_q[sc, t, :npv]
-        net.sgen.loc[inet.fixed_sgen, "p_mw"] = data.fixed_p_mw[sc, t]
-        net.storage.loc[inet.battery_storage, "p_mw"] = -der_p[sc, t, npv : npv + nbat]
-        net.load.loc[inet.ev_load, "p_mw"] = -der_p[sc, t, npv + nbat :]
+        step.apply(net, sc, t)
         checked[s, t] = True
         if not _run(net, init="results" if converged.any() else "auto"):
             continue
         converged[s, t] = True
         vm[s, t], loading[s, t] = _results(net)
         iface[s, t] = net.res_trafo.p_hv_mw.loc[inet.coupling_trafo].to_numpy()
-        sched_ext = ter[sc, t, ext_pos].sum()
+        sched_ext = step.ter[sc, t, ext_pos].sum()
         slack[s, t] = float(net.res_ext_grid.p_mw.sum()) - sched_ext
         if base_case:
             net.sgen.loc[inet.pv_sgen, "p_mw"] = data.pv_available_mw[sc, t]
@@ -356,18 +395,46 @@ def ac_check(
     v_t, v_d, over = (
         np.where(checked, c, -1) for c in _violation_counts(vm, loading, lo, hi, is_t)
     )
+    return _ac_dataset(
+        system,
+        inet,
+        schedule.scenario.to_numpy()[scenarios],
+        schedule.time.to_numpy(),
+        {"vm": vm, "loading": loading, "iface": iface, "slack": slack},
+        (v_t, v_d, over, base_counts),
+        converged,
+        checked,
+    )
+
+
+def _ac_dataset(
+    system: IntegratedSystem,
+    inet: IntegratedNet,
+    scenario: np.ndarray,
+    time: np.ndarray,
+    flows: dict[str, np.ndarray],
+    counts: tuple,
+    converged: np.ndarray,
+    checked: np.ndarray,
+) -> xr.Dataset:
+    """The AC check's results as a Dataset (see :func:`ac_check`)."""
+    v_t, v_d, over, base_counts = counts
     sd = ("scenario", "time")
     ds = xr.Dataset(
         {
-            "vm_pu_ac": ((*sd, "bus"), vm, {"units": "pu", "long_name": "AC voltage magnitude"}),
+            "vm_pu_ac": (
+                (*sd, "bus"),
+                flows["vm"],
+                {"units": "pu", "long_name": "AC voltage magnitude"},
+            ),
             "loading_percent_ac": (
                 (*sd, "branch"),
-                loading,
+                flows["loading"],
                 {"units": "percent", "long_name": "AC branch loading"},
             ),
             "interface_p_mw_ac": (
                 (*sd, "interface"),
-                iface,
+                flows["iface"],
                 {
                     "units": "MW",
                     "long_name": "AC active power into the feeder "
@@ -376,7 +443,7 @@ def ac_check(
             ),
             "slack_p_mw_ac": (
                 sd,
-                slack,
+                flows["slack"],
                 {
                     "units": "MW",
                     "long_name": "AC slack output minus "
@@ -439,10 +506,10 @@ def ac_check(
             "ac_checked": (sd, checked, {"long_name": "step checked with AC power flow"}),
         },
         coords={
-            "scenario": schedule.scenario.to_numpy()[scenarios],
-            "time": schedule.time.to_numpy(),
+            "scenario": scenario,
+            "time": time,
             "bus": inet.bus_names,
-            "branch": branch_names,
+            "branch": np.concatenate([inet.line_names, inet.trafo_names]),
             "interface": [f.name for f in system.feeders],
         },
     )
