@@ -120,6 +120,20 @@ def _run(net: pp.pandapowerNet, init: str) -> bool:
     return True
 
 
+def _transmission_power_factors(system: IntegratedSystem) -> np.ndarray:
+    """Nominal reactive/active ratio of the load at every transmission bus [-]."""
+    tnet = system.transmission_net
+    tl = tnet.load[tnet.load.in_service]
+    t_q = (tl.q_mvar * tl.scaling).groupby(tl.bus).sum()
+    t_p = (tl.p_mw * tl.scaling).groupby(tl.bus).sum()
+    return np.array(
+        [
+            t_q.get(b, 0.0) / t_p[b] if t_p.get(b, 0.0) > 0 else 0.0
+            for b in system.transmission.bus_index
+        ]
+    )
+
+
 def voltage_setpoints(
     system: IntegratedSystem, schedule: xr.Dataset, data: DayData
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -158,12 +172,7 @@ def voltage_setpoints(
     ip = np.einsum("s,sti->ti", w, schedule["interface_p_mw"].to_numpy()).reshape(P, k, n_if)
     iq = np.einsum("s,sti->ti", w, schedule["interface_q_mvar"].to_numpy()).reshape(P, k, n_if)
     ip, iq = ip.mean(1), iq.mean(1)
-    tl = tnet.load[tnet.load.in_service]
-    t_q = (tl.q_mvar * tl.scaling).groupby(tl.bus).sum()
-    t_p = (tl.p_mw * tl.scaling).groupby(tl.bus).sum()
-    tan = np.array(
-        [t_q.get(b, 0.0) / t_p[b] if t_p.get(b, 0.0) > 0 else 0.0 for b in tarr.bus_index]
-    )
+    tan = _transmission_power_factors(system)
     tnet.load.drop(tnet.load.index, inplace=True)
     tnet.poly_cost.drop(tnet.poly_cost.index, inplace=True)
     loads = [pp.create_load(tnet, int(b), p_mw=0.0, q_mvar=0.0) for b in tarr.bus_index]
@@ -248,14 +257,7 @@ class _StepSetter:
     @classmethod
     def from_schedule(cls, system, inet, data, schedule, vm_setpoints) -> _StepSetter:
         tarr = system.transmission
-        # nominal reactive/active ratio of every load
-        tnet = system.transmission_net
-        tl = tnet.load[tnet.load.in_service]
-        t_q = (tl.q_mvar * tl.scaling).groupby(tl.bus).sum()
-        t_p = (tl.p_mw * tl.scaling).groupby(tl.bus).sum()
-        t_tan = np.array(
-            [t_q.get(b, 0.0) / t_p[b] if t_p.get(b, 0.0) > 0 else 0.0 for b in tarr.bus_index]
-        )
+        t_tan = _transmission_power_factors(system)
         f_tan = [
             np.divide(
                 f.arrays.load_q_mvar,
