@@ -181,6 +181,119 @@ class Validation:
     problems_solved: int
 
 
+@dataclass(frozen=True, eq=False)
+class _Problem:
+    """What every stage of the validation LP shares: the bids, the rows that a box can
+    reach (``pr`` period, ``rr`` row), their constants ``g`` and coefficients ``coef``."""
+
+    rows: FeederRows
+    bid_up_mw: np.ndarray
+    bid_down_mw: np.ndarray
+    coef: np.ndarray
+    g: np.ndarray
+    pr: np.ndarray
+    rr: np.ndarray
+    fairness: str
+    storage: dict | None
+    root_range: tuple[float, float]
+    tol: float
+
+
+def _validation_lp(prob: _Problem, stage: list[str], bounds: dict[str, float]) -> tuple:
+    """The validation LP optimising ``stage[-1]`` with the earlier stages' optima held."""
+    rows, bid_up_mw, bid_down_mw = prob.rows, prob.bid_up_mw, prob.bid_down_mw
+    coef, g, pr, rr = prob.coef, prob.g, prob.pr, prob.rr
+    fairness, storage, root_range, tol = prob.fairness, prob.storage, prob.root_range, prob.tol
+    n_p, n_u = bid_up_mw.shape
+    m = pyo.ConcreteModel(name="bid_validation")
+    up = add_var(m, "up_mw", (n_p, n_u), ("period", "der"), 0.0, bid_up_mw)
+    dn = add_var(m, "down_mw", (n_p, n_u), ("period", "der"), 0.0, bid_down_mw)
+    sp = add_var(m, "shift_up_mw", (n_p, n_u), ("period", "der"), 0.0, bid_up_mw)
+    sn = add_var(m, "shift_down_mw", (n_p, n_u), ("period", "der"), 0.0, bid_down_mw)
+    sig = add_var(m, "residual", (len(pr),), ("row",), 0.0)
+    tap = add_var(m, "root_w", (n_p,), ("period",), root_range[0], root_range[1])
+    pu = np.arange(n_p * n_u).reshape(n_p, n_u)
+    k = np.arange(len(pr))[:, None]
+    cols = pu[pr]  # (row, der)
+    c = coef[rr]
+    add_rows(
+        m,
+        "robust",
+        (len(pr),),
+        ("row",),
+        [
+            terms(sp, k, cols, c),
+            terms(sn, k, cols, -c),
+            terms(up, k, cols, np.maximum(c, 0.0)),
+            terms(dn, k, cols, np.maximum(-c, 0.0)),
+            terms(sig, k[:, 0], k[:, 0], -1.0),
+            terms(tap, k[:, 0], pr, rows.root_coef[rr]),
+        ],
+        None,
+        -g[pr, rr],
+    )
+    idx = np.arange(n_p * n_u).reshape(n_p, n_u)
+    if storage is not None:
+        _storage_rows(m, sp, sn, storage, n_p, n_u)
+    add_rows(
+        m,
+        "box_up",
+        (n_p, n_u),
+        ("period", "der"),
+        [terms(sp, idx, idx), terms(sn, idx, idx, -1.0), terms(up, idx, idx)],
+        None,
+        bid_up_mw,
+    )
+    add_rows(
+        m,
+        "box_down",
+        (n_p, n_u),
+        ("period", "der"),
+        [terms(sn, idx, idx), terms(sp, idx, idx, -1.0), terms(dn, idx, idx)],
+        None,
+        bid_down_mw,
+    )
+    ratio = add_var(m, "ratio", (n_p, 2), ("period", "direction"), 0.0, 1.0)
+    scale_up = np.where(bid_up_mw > 0, 1.0 / np.maximum(bid_up_mw, 1e-12), 0.0)
+    scale_dn = np.where(bid_down_mw > 0, 1.0 / np.maximum(bid_down_mw, 1e-12), 0.0)
+    rp = np.arange(n_p)[:, None] * 2
+    # proportional: up = ratio_up * bid_up for every DER (a DER without a bid takes
+    # nothing); max_min: every DER gets at least the period's common ratio, then as
+    # much as possible
+    zero = 0.0
+    for name, var, bid, col in (
+        ("fair_up", up, bid_up_mw, 0),
+        ("fair_down", dn, bid_down_mw, 1),
+    ):
+        add_rows(
+            m,
+            name,
+            (n_p, n_u),
+            ("period", "der"),
+            [terms(var, idx, idx), terms(ratio, idx, rp + col, -bid)],
+            zero,
+            zero if fairness == "proportional" else None,
+        )
+    volume = [terms(ratio, 0, np.arange(2 * n_p), 1.0)]
+    if fairness == "max_min":
+        eps = 1e-3 / max(n_u, 1)
+        volume += [terms(up, 0, idx, eps * scale_up), terms(dn, 0, idx, eps * scale_dn)]
+    need = [terms(sp, 0, idx, 1.0), terms(sn, 0, idx, 1.0)]
+    residual = [terms(sig, 0, np.arange(len(pr)), 1.0)]
+    exprs = {"residual": residual, "need": need, "volume": volume}
+    m.stage_bounds = pyo.ConstraintList()
+    for key, value in bounds.items():
+        e = linear_sum(exprs[key])
+        if key == "volume":
+            m.stage_bounds.add(e >= value - tol * (1.0 + abs(value)))
+        else:
+            m.stage_bounds.add(e <= value + tol * (1.0 + abs(value)))
+    key = stage[-1]
+    sense = pyo.maximize if key == "volume" else pyo.minimize
+    m.objective = pyo.Objective(expr=linear_sum(exprs[key]), sense=sense)
+    return m, up, dn, sp, sn, sig, tap
+
+
 def validate_bids(
     rows: FeederRows,
     base_p_mw: np.ndarray,
@@ -227,7 +340,7 @@ def validate_bids(
         raise ValueError(f"fairness must be one of {FAIRNESS_RULES}, got {fairness!r}")
     if priority not in PRIORITY_RULES:
         raise ValueError(f"priority must be one of {PRIORITY_RULES}, got {priority!r}")
-    n_p, n_u = bid_up_mw.shape
+    n_p = bid_up_mw.shape[0]
     if (der_bus <= 0).any():
         raise ValueError("a DER on the feeder's root bus cannot be validated")
     slack = rows.slack(base_p_mw, base_q_mvar)  # (S, T, row)
@@ -242,95 +355,9 @@ def validate_bids(
     relevant = g + cap.T + reach_root > -tol  # rows some box (or tap) could reach
     pr, rr = np.nonzero(relevant)
 
-    def build(stage: list[str], bounds: dict[str, float]) -> tuple:
-        m = pyo.ConcreteModel(name="bid_validation")
-        up = add_var(m, "up_mw", (n_p, n_u), ("period", "der"), 0.0, bid_up_mw)
-        dn = add_var(m, "down_mw", (n_p, n_u), ("period", "der"), 0.0, bid_down_mw)
-        sp = add_var(m, "shift_up_mw", (n_p, n_u), ("period", "der"), 0.0, bid_up_mw)
-        sn = add_var(m, "shift_down_mw", (n_p, n_u), ("period", "der"), 0.0, bid_down_mw)
-        sig = add_var(m, "residual", (len(pr),), ("row",), 0.0)
-        tap = add_var(m, "root_w", (n_p,), ("period",), root_range[0], root_range[1])
-        pu = np.arange(n_p * n_u).reshape(n_p, n_u)
-        k = np.arange(len(pr))[:, None]
-        cols = pu[pr]  # (row, der)
-        c = coef[rr]
-        add_rows(
-            m,
-            "robust",
-            (len(pr),),
-            ("row",),
-            [
-                terms(sp, k, cols, c),
-                terms(sn, k, cols, -c),
-                terms(up, k, cols, np.maximum(c, 0.0)),
-                terms(dn, k, cols, np.maximum(-c, 0.0)),
-                terms(sig, k[:, 0], k[:, 0], -1.0),
-                terms(tap, k[:, 0], pr, rows.root_coef[rr]),
-            ],
-            None,
-            -g[pr, rr],
-        )
-        idx = np.arange(n_p * n_u).reshape(n_p, n_u)
-        if storage is not None:
-            _storage_rows(m, sp, sn, storage, n_p, n_u)
-        add_rows(
-            m,
-            "box_up",
-            (n_p, n_u),
-            ("period", "der"),
-            [terms(sp, idx, idx), terms(sn, idx, idx, -1.0), terms(up, idx, idx)],
-            None,
-            bid_up_mw,
-        )
-        add_rows(
-            m,
-            "box_down",
-            (n_p, n_u),
-            ("period", "der"),
-            [terms(sn, idx, idx), terms(sp, idx, idx, -1.0), terms(dn, idx, idx)],
-            None,
-            bid_down_mw,
-        )
-        ratio = add_var(m, "ratio", (n_p, 2), ("period", "direction"), 0.0, 1.0)
-        scale_up = np.where(bid_up_mw > 0, 1.0 / np.maximum(bid_up_mw, 1e-12), 0.0)
-        scale_dn = np.where(bid_down_mw > 0, 1.0 / np.maximum(bid_down_mw, 1e-12), 0.0)
-        rp = np.arange(n_p)[:, None] * 2
-        # proportional: up = ratio_up * bid_up for every DER (a DER without a bid takes
-        # nothing); max_min: every DER gets at least the period's common ratio, then as
-        # much as possible
-        zero = 0.0
-        for name, var, bid, col in (
-            ("fair_up", up, bid_up_mw, 0),
-            ("fair_down", dn, bid_down_mw, 1),
-        ):
-            add_rows(
-                m,
-                name,
-                (n_p, n_u),
-                ("period", "der"),
-                [terms(var, idx, idx), terms(ratio, idx, rp + col, -bid)],
-                zero,
-                zero if fairness == "proportional" else None,
-            )
-        volume = [terms(ratio, 0, np.arange(2 * n_p), 1.0)]
-        if fairness == "max_min":
-            eps = 1e-3 / max(n_u, 1)
-            volume += [terms(up, 0, idx, eps * scale_up), terms(dn, 0, idx, eps * scale_dn)]
-        need = [terms(sp, 0, idx, 1.0), terms(sn, 0, idx, 1.0)]
-        residual = [terms(sig, 0, np.arange(len(pr)), 1.0)]
-        exprs = {"residual": residual, "need": need, "volume": volume}
-        m.stage_bounds = pyo.ConstraintList()
-        for key, value in bounds.items():
-            e = linear_sum(exprs[key])
-            if key == "volume":
-                m.stage_bounds.add(e >= value - tol * (1.0 + abs(value)))
-            else:
-                m.stage_bounds.add(e <= value + tol * (1.0 + abs(value)))
-        key = stage[-1]
-        sense = pyo.maximize if key == "volume" else pyo.minimize
-        m.objective = pyo.Objective(expr=linear_sum(exprs[key]), sense=sense)
-        return m, up, dn, sp, sn, sig, tap
-
+    prob = _Problem(
+        rows, bid_up_mw, bid_down_mw, coef, g, pr, rr, fairness, storage, root_range, tol
+    )
     order = (
         ["residual", "need", "volume"]
         if priority == "dso_first"
@@ -338,7 +365,7 @@ def validate_bids(
     )
     bounds: dict[str, float] = {}
     for i, key in enumerate(order):
-        m, up, dn, sp, sn, sig, tap = build(order[: i + 1], bounds)
+        m, up, dn, sp, sn, sig, tap = _validation_lp(prob, order[: i + 1], bounds)
         res = PersistentSolver(m).solve()
         bounds[key] = float(res.objective)
     up_v, dn_v = np.maximum(up.values(), 0.0), np.maximum(dn.values(), 0.0)

@@ -255,6 +255,44 @@ def _day_dataset(
     return ds
 
 
+def _task_graph(study, days, seed, sample, n_workers, sys_d, study_d, fc_d) -> tuple:
+    """Delayed tasks: per model and chunk of days one solve task, per model-day its
+    set-point task and AC-check tasks over scenario batches.
+
+    Returns the per-day outcomes and, per day, its list of AC tasks (empty with the
+    AC check off).
+    """
+    # carried storage state chains the days: one chunk, solved in order
+    rolling = study.model.storage_state == "carried"
+    n_chunks = 1 if rolling else max(1, min(len(days), n_workers))
+    chunks = [list(c) for c in np.array_split(np.array(days, dtype=object), n_chunks) if len(c)]
+    n_s = study.scenarios.n_scenarios
+    outcomes, ac_tasks = [], []
+    for model in study.models:
+        schedule_days = coordination_model(model).schedule_days
+        for chunk in chunks:
+            solved = dask.delayed(schedule_days, pure=False)(
+                sys_d, study_d, chunk, seed, forecaster=fc_d
+            )
+            for i in range(len(chunk)):
+                out = dask.delayed(operator.getitem, pure=True)(solved, i)
+                outcomes.append(out)
+                if not study.ac_check.enabled:
+                    ac_tasks.append([])
+                    continue
+                batches = np.array_split(np.array(sample.scenarios(n_s)), min(n_workers, n_s))
+                setpoints = dask.delayed(_setpoint_task, pure=False)(sys_d, out)
+                checks = [
+                    dask.delayed(_ac_task, pure=False)(
+                        sys_d, out, [int(s) for s in b], sample.every_n_steps, setpoints
+                    )
+                    for b in batches
+                    if len(b)
+                ]
+                ac_tasks.append([setpoints, *checks])
+    return outcomes, ac_tasks
+
+
 def run_study(
     study: StudyConfig,
     *,
@@ -295,9 +333,7 @@ def run_study(
         warnings.warn(message, CvarTailWarning, stacklevel=2)
     seed = study.seed if seed is None else seed
     system = system or build_system(study)
-    days = study.days
-    acfg = study.ac_check
-    sample = ac_sample(acfg.every_n_steps, acfg.max_scenarios)
+    sample = ac_sample(study.ac_check.every_n_steps, study.ac_check.max_scenarios)
     tick = time.perf_counter()
     fit = forecaster is None and study.scenarios.method == "forecast"
     if progress and fit:
@@ -318,40 +354,9 @@ def run_study(
             fc_d = dask.delayed(forecaster, traverse=False)
         sys_d = dask.delayed(system, traverse=False)
         study_d = dask.delayed(study, traverse=False)
-        # carried storage state chains the days: one chunk, solved in order
-        rolling = study.model.storage_state == "carried"
-        n_chunks = 1 if rolling else max(1, min(len(days), ex.n_workers))
-        chunks = [list(c) for c in np.array_split(np.array(days, dtype=object), n_chunks) if len(c)]
-        outcomes, ac_tasks = [], []
-        for model in study.models:
-            schedule_days = coordination_model(model).schedule_days
-            for chunk in chunks:
-                solved = dask.delayed(schedule_days, pure=False)(
-                    sys_d, study_d, chunk, seed, forecaster=fc_d
-                )
-                for i in range(len(chunk)):
-                    out = dask.delayed(operator.getitem, pure=True)(solved, i)
-                    outcomes.append(out)
-                    if not acfg.enabled:
-                        ac_tasks.append([])
-                        continue
-                    batches = np.array_split(
-                        np.array(sample.scenarios(study.scenarios.n_scenarios)),
-                        min(ex.n_workers, study.scenarios.n_scenarios),
-                    )
-                    setpoints = dask.delayed(_setpoint_task, pure=False)(sys_d, out)
-                    ac_tasks.append(
-                        [
-                            setpoints,
-                            *(
-                                dask.delayed(_ac_task, pure=False)(
-                                    sys_d, out, [int(s) for s in b], sample.every_n_steps, setpoints
-                                )
-                                for b in batches
-                                if len(b)
-                            ),
-                        ]
-                    )
+        outcomes, ac_tasks = _task_graph(
+            study, study.days, seed, sample, ex.n_workers, sys_d, study_d, fc_d
+        )
         flat = [t for tasks in ac_tasks for t in tasks]
         results = ex.compute([*outcomes, *flat], progress=progress, label="schedule + AC check")
     done = results[: len(outcomes)]
