@@ -422,6 +422,22 @@ def _ac_dataset(
     """The AC check's results as a Dataset (see :func:`ac_check`)."""
     v_t, v_d, over, base_counts = counts
     sd = ("scenario", "time")
+    what = {
+        "voltage_violations_transmission": "transmission buses outside their voltage limits",
+        "voltage_violations_distribution": "feeder buses outside their voltage limits",
+        "overloads": "branches above 100 % loading",
+    }
+    count_vars = {}
+    for c, (name, text) in enumerate(what.items()):
+        for suffix, values, where in (
+            ("_ac", (v_t, v_d, over)[c], "in the AC check"),
+            ("_base_ac", base_counts[..., c], "without DER flexibility"),
+        ):
+            count_vars[name + suffix] = (
+                sd,
+                values,
+                {"units": "1", "long_name": f"{text} {where} (-1: not checked)"},
+            )
     ds = xr.Dataset(
         {
             "vm_pu_ac": (
@@ -452,60 +468,9 @@ def _ac_dataset(
                     "its schedule (losses and linearisation error)",
                 },
             ),
-            "voltage_violations_transmission_ac": (
-                sd,
-                v_t,
-                {
-                    "units": "1",
-                    "long_name": "transmission buses outside their voltage limits "
-                    "in the AC check (-1: not checked)",
-                },
-            ),
-            "voltage_violations_distribution_ac": (
-                sd,
-                v_d,
-                {
-                    "units": "1",
-                    "long_name": "feeder buses outside their voltage limits in the "
-                    "AC check (-1: not checked)",
-                },
-            ),
-            "overloads_ac": (
-                sd,
-                over,
-                {
-                    "units": "1",
-                    "long_name": "branches above 100 % loading in the AC check (-1: not checked)",
-                },
-            ),
-            "voltage_violations_transmission_base_ac": (
-                sd,
-                base_counts[..., 0],
-                {
-                    "units": "1",
-                    "long_name": "transmission buses outside their limits without DER "
-                    "flexibility (-1: not checked)",
-                },
-            ),
-            "voltage_violations_distribution_base_ac": (
-                sd,
-                base_counts[..., 1],
-                {
-                    "units": "1",
-                    "long_name": "feeder buses outside their limits without DER flexibility "
-                    "(-1: not checked)",
-                },
-            ),
-            "overloads_base_ac": (
-                sd,
-                base_counts[..., 2],
-                {
-                    "units": "1",
-                    "long_name": "branches above 100 % without DER flexibility (-1: not checked)",
-                },
-            ),
             "ac_converged": (sd, converged, {"long_name": "AC power flow converged"}),
             "ac_checked": (sd, checked, {"long_name": "step checked with AC power flow"}),
+            **count_vars,
         },
         coords={
             "scenario": scenario,

@@ -329,17 +329,28 @@ def _evaluation_dataset(results, rows, n_scenarios, alpha, beta, wall_s) -> xr.D
                     day_vars["oos_objective_eur"][mi, di] - day_vars["ws_eur"][mi, di]
                 )
             inside = rows.get((model, date, "eev_in"), [])
-            costs = np.array(
-                [r.get("cost_eur", np.nan) for r in sorted(inside, key=lambda r: r["scenario"])]
-            )
-            weights = results["weight"].sel(model=model, day=day).values[: len(costs)]
-            if len(costs) and np.isfinite(costs).all():
-                eev_in = _measure(costs, alpha, beta, weights / weights.sum())["objective_eur"]
-                rp_in = (1 - beta) * float(
-                    results["expected_cost_eur"].sel(model=model, day=day)
-                ) + beta * float(results["cvar_eur"].sel(model=model, day=day))
-                day_vars["eev_in_sample_eur"][mi, di] = eev_in
-                day_vars["vss_in_sample_eur"][mi, di] = eev_in - rp_in
+            eev_in, vss_in = _in_sample_vss(inside, results.sel(model=model, day=day), alpha, beta)
+            day_vars["eev_in_sample_eur"][mi, di] = eev_in
+            day_vars["vss_in_sample_eur"][mi, di] = vss_in
+    return _with_evaluation(results, per, day_vars, n_scenarios, wall_s)
+
+
+def _in_sample_vss(inside: list[dict], day: xr.Dataset, alpha: float, beta: float) -> tuple:
+    """EEV on the in-sample scenarios and the in-sample VSS against the day's own
+    objective ``(1 - beta) E + beta CVaR`` [EUR] (nan when incomplete)."""
+    costs = np.array(
+        [r.get("cost_eur", np.nan) for r in sorted(inside, key=lambda r: r["scenario"])]
+    )
+    if not (len(costs) and np.isfinite(costs).all()):
+        return np.nan, np.nan
+    weights = day["weight"].values[: len(costs)]
+    eev_in = _measure(costs, alpha, beta, weights / weights.sum())["objective_eur"]
+    rp_in = (1 - beta) * float(day["expected_cost_eur"]) + beta * float(day["cvar_eur"])
+    return eev_in, eev_in - rp_in
+
+
+def _with_evaluation(results, per, day_vars, n_scenarios, wall_s) -> xr.Dataset:
+    """``results`` with the per-scenario and per-day evaluation variables added."""
     dims3 = ("model", "day", "fresh_scenario")
     out = results.copy()
     labels = {
