@@ -44,7 +44,15 @@ __all__ = [
     "load_study",
 ]
 
-COORDINATION_MODELS = ("tso_managed", "hybrid", "dso_managed")
+#: coordination models and their variants (``model:variant``)
+COORDINATION_MODELS = (
+    "tso_managed",
+    "hybrid",
+    "hybrid:prevalidation",
+    "dso_managed",
+    "dso_managed:local_market",
+    "dso_managed:target",
+)
 PROFILE_YEAR = 2016
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
@@ -327,13 +335,12 @@ class HybridConfig(_Frozen):
     ``fairness`` among the DER of a feeder: one acceptance ratio for all
     (``proportional``) or the smallest ratio maximised first (``max_min``). ``priority``
     when the DSO's own need and the TSO want the same flexibility: ``dso_first`` or
-    ``tso_first``. ``validation``: ``post`` (the bids are validated after they reach the
-    TSO) or ``pre`` (the DSO publishes limits before the DER bid).
+    ``tso_first``. Validation after the bids reach the TSO is the model ``hybrid``,
+    before the DER bid the model ``hybrid:prevalidation``.
     """
 
     fairness: Literal["proportional", "max_min"] = "proportional"
     priority: Literal["dso_first", "tso_first"] = "dso_first"
-    validation: Literal["post", "pre"] = "post"
 
 
 class DsoConfig(_Frozen):
@@ -367,7 +374,7 @@ class StudyConfig(_Frozen):
     n_days: Annotated[int, Field(ge=1, le=366)] = 1
     start_hour: Annotated[int, Field(ge=0, le=23)] = 0
     horizon_hours: Annotated[int, Field(ge=1, le=24)] = 24
-    models: tuple[Literal["tso_managed", "hybrid", "dso_managed"], ...] = ("tso_managed",)
+    models: tuple[Literal[COORDINATION_MODELS], ...] = ("tso_managed",)
     transmission: TransmissionConfig = Field(default_factory=TransmissionConfig)
     feeders: tuple[FeederConfig, ...] = Field(default=(), max_length=64)
     resolution: ResolutionConfig = ResolutionConfig()

@@ -307,6 +307,7 @@ def validate_bids(
     storage: dict[str, np.ndarray] | None = None,
     root_range: tuple[float, float] = (0.0, 0.0),
     tol: float = 1e-7,
+    volumes: bool = True,
 ) -> Validation:
     """The largest accepted volumes such that any dispatch inside them is feasible.
 
@@ -335,6 +336,9 @@ def validate_bids(
     root_range : (float, float)
         On-load tap changer: the DSO sets the root's squared voltage per period within
         this range of its set-point [pu^2] (:func:`root_w_range`); (0, 0): held.
+    volumes : bool
+        ``False``: settle only the DSO's own need (a local market for its congestion);
+        the accepted volumes returned are then not maximised.
     """
     if fairness not in FAIRNESS_RULES:
         raise ValueError(f"fairness must be one of {FAIRNESS_RULES}, got {fairness!r}")
@@ -363,6 +367,8 @@ def validate_bids(
         if priority == "dso_first"
         else ["residual", "volume", "need"]
     )
+    if not volumes:
+        order = ["residual", "need"]
     bounds: dict[str, float] = {}
     for i, key in enumerate(order):
         m, up, dn, sp, sn, sig, tap = _validation_lp(prob, order[: i + 1], bounds)
@@ -384,7 +390,7 @@ def validate_bids(
         up_mw=up_v,
         down_mw=dn_v,
         shift_mw=shift,
-        root_dw=tap.values(),
+        root_dw=np.nan_to_num(tap.values(), nan=0.0),  # a tap no row reaches stays put
         residual=residual,
         binding_rows=int(np.sum(worst > -1e-6)),
         problems_solved=len(order),

@@ -53,7 +53,8 @@ def test_results_contract(small_run):
         "loading_percent_ac",
         "solver_seconds",
         "build_seconds",
-        "exchange_dso_to_tso_values",
+        "message_values",
+        "exchange_rounds",
         "voltage_violations_distribution_ac",
     ):
         assert name in ds, name

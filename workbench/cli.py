@@ -51,11 +51,12 @@ def _load(study: str):
 #: short names of the coordination models on the command line
 MODEL_ALIASES = {
     "tso": "tso_managed",
-    "tso_managed": "tso_managed",
     "hybrid": "hybrid",
+    "hybrid:prevalidation": "hybrid:prevalidation",
     "dso": "dso_managed",
-    "dso_managed": "dso_managed",
-}
+    "dso:local_market": "dso_managed:local_market",
+    "dso:target": "dso_managed:target",
+} | {n: n for n in ("tso_managed", "dso_managed", "dso_managed:local_market", "dso_managed:target")}
 
 
 def _model_names(text: str) -> tuple[str, ...]:
@@ -108,8 +109,9 @@ def cli() -> None:
     "--models",
     default=None,
     metavar="LIST",
-    help="Coordination models to run, comma-separated (tso, hybrid, dso) or "
-    "'all'; default: the study's 'models'.",
+    help="Coordination models to run, comma-separated (tso, hybrid, dso, variants "
+    "hybrid:prevalidation, dso:local_market, dso:target) or 'all'; default: the "
+    "study's 'models'.",
 )
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--no-plots", is_flag=True, help="Do not write PNG plots.")

@@ -9,10 +9,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["BYTES_PER_VALUE", "compare_models", "compare_table"]
-
-#: size of one exchanged number (a float64) [byte]
-BYTES_PER_VALUE = 8
+__all__ = ["SHORT_NAMES", "compare_models", "compare_table"]
 
 
 def _sum(d: xr.Dataset, name: str) -> float | None:
@@ -29,13 +26,21 @@ def _expected(d: xr.Dataset, da: xr.DataArray, dims: tuple[str, ...], hours: flo
 
 
 #: keys of the comparison: the models' short names
-SHORT_NAMES = {"tso_managed": "tso", "hybrid": "hybrid", "dso_managed": "dso"}
+SHORT_NAMES = {
+    "tso_managed": "tso",
+    "hybrid": "hybrid",
+    "hybrid:prevalidation": "hybrid:prevalidation",
+    "dso_managed": "dso",
+    "dso_managed:local_market": "dso:local_market",
+    "dso_managed:target": "dso:target",
+}
 
 
 def compare_models(ds: xr.Dataset) -> dict:
     """The comparison as a JSON-ready dict: ``{"models": {name: {...}}}``.
 
-    Models are keyed by their short names (``tso``, ``hybrid``, ``dso``).
+    Models are keyed by their short names (``tso``, ``hybrid``, ``dso``, variants as
+    ``hybrid:prevalidation``, ``dso:local_market``, ``dso:target``).
 
     Per model: ``expected_cost_eur``, ``cvar_eur``, ``der_offered_mwh``,
     ``der_accepted_mwh``, ``der_dispatched_mwh``, ``curtailment_mwh``, ``load_shed_mwh``,
@@ -44,7 +49,8 @@ def compare_models(ds: xr.Dataset) -> dict:
     ``ac_violations_distribution``, ``worst_vm_pu`` (the AC voltage farthest from 1 pu),
     ``worst_loading_percent``, ``feeder_limit_violations`` (scenario-steps of the final
     dispatch outside a feeder's LinDistFlow limits), ``problems_solved``, ``solver_s``,
-    ``wall_s``, ``data_exchanged_values``, ``data_exchanged_bytes`` and
+    ``wall_s``, ``data_exchanged_values``, ``data_exchanged_bytes``, ``exchange_rounds`` (message
+    rounds per day) and
     ``cost_gap_to_centralised_eur`` (expected cost minus the TSO-managed model's).
     """
     period_h = float(
@@ -106,13 +112,9 @@ def compare_models(ds: xr.Dataset) -> dict:
         row["problems_solved"] = int(_sum(d, "problems_solved") or 0)
         row["solver_s"] = _sum(d, "solver_seconds")
         row["wall_s"] = _sum(d, "wall_seconds")
-        values = sum(
-            int(np.nansum(d[n].values))
-            for n in d.data_vars
-            if str(n).startswith("exchange_") and str(n).endswith("_values")
-        )
-        row["data_exchanged_values"] = values
-        row["data_exchanged_bytes"] = values * BYTES_PER_VALUE
+        row["data_exchanged_values"] = int(_sum(d, "message_values") or 0)
+        row["data_exchanged_bytes"] = int(_sum(d, "message_bytes") or 0)
+        row["exchange_rounds"] = int(d["exchange_rounds"].max()) if "exchange_rounds" in d else None
         out[SHORT_NAMES.get(str(model), str(model))] = row
     central = out.get("tso", {}).get("expected_cost_eur")
     for row in out.values():

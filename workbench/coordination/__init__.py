@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from cases.study import COORDINATION_MODELS
 from workbench.coordination import dso_managed, hybrid, tso_managed
@@ -44,15 +45,32 @@ MODELS: dict[str, CoordinationModel] = {
     ),
     "hybrid": CoordinationModel(
         "hybrid",
-        "TSO-DSO hybrid: DSOs validate the DER bids, the TSO dispatches them with its "
-        "transmission-only view",
+        "TSO-DSO hybrid: DSOs validate the DER bids after they reach the TSO, the TSO "
+        "dispatches them with its transmission-only view",
         hybrid.schedule_days,
+    ),
+    "hybrid:prevalidation": CoordinationModel(
+        "hybrid:prevalidation",
+        "TSO-DSO hybrid with pre-validation: DSOs publish limits before the DER bid",
+        partial(hybrid.schedule_days, variant="prevalidation"),
     ),
     "dso_managed": CoordinationModel(
         "dso_managed",
         "DSO-managed: DSOs aggregate their DER into offers at the interfaces, the TSO "
         "dispatches the offers, the DSOs disaggregate the set-points",
         dso_managed.schedule_days,
+    ),
+    "dso_managed:local_market": CoordinationModel(
+        "dso_managed:local_market",
+        "DSO-managed with a local market: each DSO first buys what its own network needs, "
+        "then offers the remainder",
+        partial(dso_managed.schedule_days, variant="local_market"),
+    ),
+    "dso_managed:target": CoordinationModel(
+        "dso_managed:target",
+        "DSO-managed with interface targets: the TSO sets each interface's import without "
+        "the network's ranges, the DSO meets it as far as its network allows",
+        partial(dso_managed.schedule_days, variant="target"),
     ),
 }
 

@@ -14,6 +14,7 @@ from stochastic.risk import cvar
 from stochastic.solve import PersistentSolver, SolverError
 from stochastic.twostage import DayData, TwoStageOptions
 from stochastic.validation import limit_violations
+from workbench.coordination.messages import Message, ledger_variables
 from workbench.threads import limit_threads
 
 __all__ = [
@@ -21,7 +22,6 @@ __all__ = [
     "DaySolve",
     "ModelSlot",
     "add_scenario_cost",
-    "exchange_variables",
     "feeder_check",
     "run_days",
 ]
@@ -136,17 +136,6 @@ def feeder_check(system, tsm, polygon_sides: int) -> dict[str, xr.DataArray]:
     }
 
 
-def exchange_variables(counts: dict[str, int]) -> dict[str, xr.DataArray]:
-    """The ledger of numbers exchanged per day as result variables."""
-    return {
-        f"exchange_{key}_values": xr.DataArray(
-            int(value),
-            attrs={"units": "1", "long_name": f"numbers exchanged {key.replace('_', ' ')} per day"},
-        )
-        for key, value in counts.items()
-    }
-
-
 @dataclass
 class DaySolve:
     """What a model's day step returns to :func:`run_days`.
@@ -158,15 +147,15 @@ class DaySolve:
         The solved model whose storage state the next day inherits.
     data : DayData
         The data the schedule was made for (the AC check uses it).
-    exchange : dict
-        Numbers exchanged, by direction.
+    messages : list of Message
+        The day's exchange between the actors.
     problems_solved : int
     """
 
     schedule: xr.Dataset
     tsm: object
     data: DayData
-    exchange: dict
+    messages: list[Message]
     problems_solved: int
 
 
@@ -183,7 +172,7 @@ def run_days(
     """The day loop every coordination model shares.
 
     For each day: the scenario set and model data from the carried state, the model's
-    ``solve_day(day, scenarios, data) -> DaySolve``, the start state and the exchange
+    ``solve_day(day, scenarios, data) -> DaySolve``, the start state and the message
     ledger written into the schedule, and the next day's state (``carried``). A day
     whose solve fails is recorded with its message and passes its start state on.
     """
@@ -214,7 +203,7 @@ def run_days(
             int(solved.problems_solved),
             attrs={"units": "1", "long_name": "optimisation problems solved for the day"},
         )
-        ds = ds.assign(exchange_variables(solved.exchange))
+        ds = ds.assign(ledger_variables(solved.messages))
         ds = ds.assign(feeder_check(system, solved.tsm, options.polygon_sides))
         out.append(
             DayOutcome(

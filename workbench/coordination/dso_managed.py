@@ -40,20 +40,36 @@ from workbench.coordination.common import (
     add_scenario_cost,
     run_days,
 )
-from workbench.coordination.hybrid import baseline_net_demand
+from workbench.coordination.hybrid import (
+    baseline_net_demand,
+    cap_pv,
+    dso_needs,
+    dso_own_cost,
+    pv_caps,
+)
+from workbench.coordination.messages import Message
 from workbench.state import DayState
 
 __all__ = ["data_exchange", "interface_ranges", "schedule_days", "storage_overstatement"]
 
 MODEL = "dso_managed"
+#: variants of the model (``None``: the model itself)
+VARIANTS = (None, "local_market", "target")
 #: "no limit" for a range the network does not cut [MW]
 FREE_MW = 1e6
 
 
 def interface_ranges(
-    system: IntegratedSystem, data: DayData, bids: xr.Dataset, options: TwoStageOptions, n_dir: int
+    system: IntegratedSystem,
+    data: DayData,
+    bids: xr.Dataset,
+    options: TwoStageOptions,
+    n_dir: int,
+    sweep: bool = True,
 ) -> dict:
     """Per feeder and period the interface import range the network allows.
+
+    ``sweep=False``: the baseline imports only, no region (every range free).
 
     Returns ``lo``/``hi`` (period, feeder) [MW] relative to the baseline import, ``cut``
     (whether the network is tighter than the devices), ``base`` (scenario, time, feeder)
@@ -76,7 +92,7 @@ def interface_ranges(
         bp, bq = baseline_net_demand(system, data, bids, f, k)
         base[..., f] = bp.sum(axis=-1)
         sel = np.flatnonzero(bids.feeder.values == f)
-        if not len(sel):
+        if not len(sel) or not sweep:
             out["regions"].append(None)
             continue
         up = np.broadcast_to(bids.up_mw.values[period][None, :, sel], (S, T, len(sel))).copy()
@@ -141,25 +157,35 @@ def storage_overstatement(
     return out
 
 
-def data_exchange(system: IntegratedSystem, data: DayData) -> dict[str, int]:
-    """Numbers exchanged per day under the DSO-managed model.
+def data_exchange(
+    system: IntegratedSystem, data: DayData, variant: str | None = None
+) -> list[Message]:
+    """The messages of a day under the DSO-managed model (four rounds).
 
-    * DER -> DSO: the bids (3 per DER and period, 2 prices per DER).
-    * DSO -> TSO, per feeder: the aggregated PV availability (1) and EV envelopes (4) per
-      scenario and step, the aggregated battery (5), the aggregated bids (3 per device
-      kind and period), the baseline import per scenario and step (1) and the import
-      range per period (2).
-    * TSO -> DSO: the interface set-point per scenario and step.
-    * DSO -> DER: the dispatch (1 per DER and step).
+    1. DER -> DSO bids: 3 per DER and period, 2 prices per DER.
+    2. DSO -> TSO flexibility offer, per feeder: the aggregated PV availability (1) and EV
+       envelopes (4) per scenario and step, the aggregated battery (5), the aggregated
+       bids (3 per device kind and period) and the import range per period (2; not in
+       ``target``); DSO -> TSO forecast: the baseline import per scenario and step.
+       ``local_market``: DSO -> DER the DSO's own activation (1 per DER and period).
+    3. TSO -> DSO interface set-point (``target``: the target) per scenario and step.
+    4. DSO -> DER dispatch (1 per DER and step); DSO -> TSO the shortfall per scenario
+       and step.
     """
     s, t, p = data.n_scenarios, data.n_steps, len(data.period)
     n_der, n_if = system.fleet.n_units, len(system.feeders)
-    return {
-        "der_to_dso": int(3 * n_der * p + 2 * n_der),
-        "dso_to_tso": int(n_if * (6 * s * t + 5 + 9 * p + 2 * p)),
-        "tso_to_dso": int(n_if * s * t),
-        "dso_to_der": int(n_der * t),
-    }
+    ranges = 0 if variant == "target" else 2 * p
+    out = [
+        Message("der", "dso", "bids", 3 * n_der * p + 2 * n_der, 1),
+        Message("dso", "tso", "flexibility_offer", n_if * (5 * s * t + 5 + 9 * p + ranges), 2),
+        Message("dso", "tso", "forecast", n_if * s * t, 2),
+        Message("tso", "dso", "interface_setpoint", n_if * s * t, 3),
+        Message("dso", "der", "dispatch", n_der * t, 4),
+        Message("dso", "tso", "shortfall", n_if * s * t, 4),
+    ]
+    if variant == "local_market":
+        out.append(Message("dso", "der", "local_activation", n_der * p, 2))
+    return out
 
 
 def _range_rows(tsm, F: int, S: int, T: int) -> None:
@@ -252,11 +278,15 @@ def schedule_days(
     threads: int = 1,
     forecaster: ScenarioForecaster | None = None,
     state: DayState | None = None,
+    variant: str | None = None,
 ) -> list[DayOutcome]:
     """Schedule consecutive days with the DSO-managed model (see the module docstring).
 
-    Parameters as for :func:`workbench.coordination.tso_managed.schedule_days`.
+    Parameters as for :func:`workbench.coordination.tso_managed.schedule_days`, and
+    ``variant``: ``None``, ``"local_market"`` or ``"target"``.
     """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown DSO-managed variant {variant!r}; available: {VARIANTS[1:]}")
     options = TwoStageOptions.from_study(study)
     F = len(system.feeders)
     n_dir = study.coordination.dso.directions
@@ -278,13 +308,19 @@ def schedule_days(
     dso_slot = ModelSlot(dso_model, threads, study.model.lp_method)
 
     def solve_day(day: dt.date, scenarios, data: DayData) -> DaySolve:
-        bids = der_bids(system, data, options)
-        ranges = interface_ranges(system, data, bids, options, n_dir)
+        own = None
+        if variant == "local_market":  # the DSO's own needs first, at its own cost
+            own = _local_market(system, data, options, study.coordination.hybrid)
+            data = own["data"]
+        bids = der_bids(system, data, options) if own is None else own["bids"]
+        ranges = interface_ranges(system, data, bids, options, n_dir, variant != "target")
         # the TSO: TER and the aggregated offers inside the network's ranges
         view["system"], agg_data = aggregate_fleet(system, data)
         build_s = tso_slot.load(agg_data, lambda t: _set_ranges(t, ranges, k))
         tso = tso_slot.tsm
         agg_bids = der_bids(view["system"], agg_data, options)
+        if own is not None:  # the storage schedules the local market moved
+            agg_bids = _aggregate_storage_bids(bids, agg_bids)
         apply_bids(tso_slot.solver, tso, agg_bids, reactive=False)
         tso_result = tso_slot.solver.solve()
         setpoint = np.stack(
@@ -308,7 +344,14 @@ def schedule_days(
         w = data.weight
         short_mwh = _shortfall_values(dso, F, data.n_scenarios, data.n_steps).sum(axis=(1, 2))
         short_mwh = short_mwh * options.dt_h  # (scenario,)
-        ds = add_scenario_cost(ds, short_mwh * options.spill_eur_per_mwh, w, options.alpha)
+        extra = short_mwh * options.spill_eur_per_mwh
+        if own is not None:
+            extra = extra + own["cost_eur"]
+            ds = ds.assign(_local_market_variables(own, w))
+            ds["curtailment_mwh"] = ds.curtailment_mwh.copy(
+                data=float(ds.curtailment_mwh) + float(w @ own["cap_mwh"])
+            )
+        ds = add_scenario_cost(ds, extra, w, options.alpha)
         ds = ds.assign(bid_variables(bids)).assign(
             _offer_variables(ranges, options.n_periods, n_dir)
         )
@@ -339,9 +382,11 @@ def schedule_days(
                 {"units": "EUR"},
             ),
         )
-        return DaySolve(ds, dso, data, data_exchange(system, data), ranges["solves"] + 2)
+        solves = ranges["solves"] + 2 + (own["solves"] if own is not None else 0)
+        return DaySolve(ds, dso, data, data_exchange(system, data, variant), solves)
 
-    return run_days(MODEL, system, study, days, seed, forecaster, state, solve_day)
+    name = MODEL if variant is None else f"{MODEL}:{variant}"
+    return run_days(name, system, study, days, seed, forecaster, state, solve_day)
 
 
 def _shortfall(tsm, F: int, S: int, T: int, options: TwoStageOptions) -> None:
@@ -389,3 +434,67 @@ def _shortfall_values(tsm, F: int, S: int, T: int) -> np.ndarray:
         dn = np.array([pyo.value(sub.short_down[i]) for i in range(S * T)]).reshape(S, T)
         out[f] = up + dn
     return out.transpose(1, 2, 0)
+
+
+def _local_market(system: IntegratedSystem, data: DayData, options: TwoStageOptions, hopt) -> dict:
+    """The DSO's local market, cleared before it aggregates its offer.
+
+    The least DER deviation from the bids that keeps each feeder within its limits in every
+    scenario (:func:`workbench.coordination.hybrid.dso_needs`, the DSO's need only): PV
+    export caps, battery and EV schedule shifts. Returns the day data with the PV capped,
+    the bids that remain (schedules moved by the shifts, volumes reduced by what the
+    shifts used), the shifts, the caps and the DSO's cost per scenario [EUR].
+    """
+    k = options.steps_per_period
+    bids = der_bids(system, data, options)
+    need = dso_needs(system, data, bids, options, hopt, volumes=False)
+    shift = need["shift"]
+    cap = pv_caps(bids, shift, data, k)
+    capped = cap_pv(system, data, cap)
+    rest = der_bids(system, capped, options)
+    storage = rest.der_type.values != "pv"
+    moved = np.where(storage[None, :], shift, 0.0)
+    rest["schedule_mw"] = rest.schedule_mw + moved
+    rest["up_mw"] = (rest.up_mw - moved).clip(min=0.0)
+    rest["down_mw"] = (rest.down_mw + moved).clip(min=0.0)
+    cap_mwh = cap.sum(axis=(1, 2)) * options.dt_h
+    return {
+        "data": capped,
+        "bids": rest,
+        "shift": shift,
+        "cap_mwh": cap_mwh,
+        "cost_eur": dso_own_cost(bids, need, cap_mwh, options),
+        "solves": need["solves"],
+    }
+
+
+def _local_market_variables(own: dict, weight: np.ndarray) -> dict:
+    """The local market's outcome as result variables."""
+    return {
+        "dso_shift_mw": (
+            ("period", "der"),
+            own["shift"],
+            {"units": "MW", "long_name": "DSO's own use of DER (injection change)"},
+        ),
+        "dso_own_cost_eur": (
+            (),
+            float(weight @ own["cost_eur"]),
+            {"units": "EUR", "long_name": "expected cost of the DSOs' own use of DER"},
+        ),
+    }
+
+
+def _aggregate_storage_bids(bids: xr.Dataset, agg_bids: xr.Dataset) -> xr.Dataset:
+    """The aggregated bids of the TSO's view with each feeder's battery and EV bids the
+    sums of its units' bids (schedules moved by a local market included). The PV bids
+    stay those of the aggregated unit (the period maximum of the sum, not the sum of
+    the maxima)."""
+    out = agg_bids.copy()
+    for j in range(agg_bids.sizes["der"]):
+        kind = agg_bids.der_type.values[j]
+        if kind == "pv":
+            continue
+        sel = (bids.der_type.values == kind) & (bids.feeder.values == agg_bids.feeder.values[j])
+        for name in ("schedule_mw", "up_mw", "down_mw"):
+            out[name][:, j] = bids[name].values[:, sel].sum(axis=1)
+    return out

@@ -11,9 +11,11 @@ at their interfaces, no distribution limits). Finally the DSO checks the TSO's d
 against its feeder model (:func:`workbench.coordination.common.feeder_check`, for every
 model) and reports any residual violation.
 
-Variants: ``validation: post`` (the DSO validates the bids after they reach the TSO) or
-``pre`` (the DSO publishes limits for every DER's full capability before the DER bid; the
-DER then bid within them). ``priority``: ``dso_first`` or ``tso_first`` when the DSO's
+Variants: ``hybrid`` (the DSO validates the bids after they reach the TSO) or
+``hybrid:prevalidation`` (the DSO publishes limits for every DER's capability before the
+DER bid; the DER then bid within them). With bids that offer the full capability, as
+:func:`stochastic.bids.der_bids` makes them, both accept the same volumes; they differ in
+the messages and rounds of the day. ``priority``: ``dso_first`` or ``tso_first`` when the DSO's
 own need and the TSO compete for the same flexibility; ``fairness``: ``proportional`` or
 ``max_min`` among the DER of a feeder.
 """
@@ -41,11 +43,22 @@ from workbench.coordination.common import (
     add_scenario_cost,
     run_days,
 )
+from workbench.coordination.messages import Message
 from workbench.state import DayState
 
-__all__ = ["baseline_net_demand", "data_exchange", "schedule_days"]
+__all__ = [
+    "baseline_net_demand",
+    "cap_pv",
+    "data_exchange",
+    "dso_needs",
+    "dso_own_cost",
+    "pv_caps",
+    "schedule_days",
+]
 
 MODEL = "hybrid"
+#: variants of the model (``None``: the model itself)
+VARIANTS = (None, "prevalidation")
 
 
 def baseline_net_demand(
@@ -68,7 +81,7 @@ def baseline_net_demand(
     return p, q
 
 
-def _cap_pv(system: IntegratedSystem, data: DayData, cap_mw: np.ndarray) -> DayData:
+def cap_pv(system: IntegratedSystem, data: DayData, cap_mw: np.ndarray) -> DayData:
     """Day data with each PV unit's output capped by the DSO (``cap_mw`` (S, T, pv))."""
     fleet = system.fleet
     if not cap_mw.any():
@@ -79,34 +92,70 @@ def _cap_pv(system: IntegratedSystem, data: DayData, cap_mw: np.ndarray) -> DayD
     return replace(data, pv_available_mw=data.pv_available_mw - cap_mw, feeder_p_rhs_mw=rhs)
 
 
-def data_exchange(
-    system: IntegratedSystem, data: DayData, validation: str = "post"
-) -> dict[str, int]:
-    """Numbers exchanged per day under the hybrid model.
+def pv_caps(bids: xr.Dataset, shift_mw: np.ndarray, data: DayData, k: int) -> np.ndarray:
+    """The DSO's PV export caps (scenario, time, pv) [MW]: its own (negative) shift of
+    each PV unit, as far as the PV is available."""
+    pv = bids.der_type.values == "pv"
+    return np.minimum(
+        np.repeat(np.maximum(-shift_mw[:, pv], 0.0), k, axis=0)[None], data.pv_available_mw
+    )
 
-    * DER -> TSO: per DER and period the schedule, up and down volumes (3), and two prices.
-    * TSO -> DSO (``post``): the bids of the DSO's DER (3 per DER and period); and the
-      dispatch of its DER for the final check (1 per DER and step).
-    * DSO -> DER (``pre``): the published limits (2 per DER and period).
-    * DSO -> TSO: validated volumes and the DSO's own use (3 per DER and period), the
-      feeder's net demand forecast at the interface (P and Q per scenario and step).
-    * TSO -> DER: the dispatch (1 per DER and step).
+
+def data_exchange(
+    system: IntegratedSystem, data: DayData, prevalidation: bool = False
+) -> list[Message]:
+    """The messages of a day under the hybrid model.
+
+    Validation after the bids (four rounds):
+
+    1. DER -> TSO bids: per DER and period the schedule, up and down volumes (3), two
+       prices per DER.
+    2. TSO -> DSO bids: the bids of the DSO's DER (3 per DER and period).
+    3. DSO -> TSO validated limits: the accepted volumes and the DSO's own use (3 per DER
+       and period) and the tap changer's root voltage (1 per interface and period);
+       DSO -> TSO forecast: the feeder's net demand at the interface (P and Q per
+       scenario and step).
+    4. TSO -> DER dispatch and TSO -> DSO dispatch (for the DSO's final check): 1 per DER
+       and step each.
+
+    Pre-validation (three rounds): 1. DSO -> DER the published limits (2 per DER and
+    period), DSO -> TSO the DSO's own use and root voltages and the interface forecast;
+    2. DER -> TSO bids within the limits; 3. the dispatch as above.
     """
     s, t, p = data.n_scenarios, data.n_steps, len(data.period)
-    n_der = system.fleet.n_units
-    n_if = len(system.feeders)
+    n_der, n_if = system.fleet.n_units, len(system.feeders)
     bids = 3 * n_der * p
-    return {
-        "der_to_tso": int(bids + 2 * n_der),
-        "tso_to_dso": int((bids if validation == "post" else 0) + n_der * t),
-        "dso_to_der": int(2 * n_der * p if validation == "pre" else 0),
-        "dso_to_tso": int(3 * n_der * p + 2 * s * t * n_if),
-        "tso_to_der": int(n_der * t),
-    }
+    forecast = 2 * s * t * n_if
+    if prevalidation:
+        return [
+            Message("dso", "der", "validated_limits", 2 * n_der * p, 1),
+            Message("dso", "tso", "validated_limits", n_der * p + n_if * p, 1),
+            Message("dso", "tso", "forecast", forecast, 1),
+            Message("der", "tso", "bids", bids + 2 * n_der, 2),
+            Message("tso", "der", "dispatch", n_der * t, 3),
+            Message("tso", "dso", "dispatch", n_der * t, 3),
+        ]
+    return [
+        Message("der", "tso", "bids", bids + 2 * n_der, 1),
+        Message("tso", "dso", "bids", bids, 2),
+        Message("dso", "tso", "validated_limits", 3 * n_der * p + n_if * p, 3),
+        Message("dso", "tso", "forecast", forecast, 3),
+        Message("tso", "der", "dispatch", n_der * t, 4),
+        Message("tso", "dso", "dispatch", n_der * t, 4),
+    ]
 
 
-def _validate(system, data, bids, options, hopt) -> dict[str, np.ndarray]:
-    """Validated up/down volumes and the DSO's own use, (period, der), every feeder."""
+def dso_needs(
+    system: IntegratedSystem,
+    data: DayData,
+    bids: xr.Dataset,
+    options: TwoStageOptions,
+    hopt,
+    volumes: bool = True,
+) -> dict[str, np.ndarray]:
+    """Validated up/down volumes and the DSO's own use (``shift``), (period, der), for
+    every feeder (:func:`stochastic.validation.validate_bids`); ``volumes=False`` settles
+    only the DSO's own use."""
     k = options.steps_per_period
     P, n = bids.sizes["period"], bids.sizes["der"]
     out = {key: np.zeros((P, n)) for key in ("up", "down", "shift")}
@@ -136,6 +185,7 @@ def _validate(system, data, bids, options, hopt) -> dict[str, np.ndarray]:
             root_range=root_w_range(
                 feeder.arrays, options.oltc_range_pu, options.voltage_margin_pu
             ),
+            volumes=volumes,
         )
         out["up"][:, sel], out["down"][:, sel], out["shift"][:, sel] = (
             v.up_mw,
@@ -176,7 +226,7 @@ def _hold_roots(solver, tsm, system, root_dw: np.ndarray, k: int) -> None:
         solver.set_element_bounds(w, index, values, values)
 
 
-def _dso_cost(bids, val, cap_mwh: np.ndarray, options: TwoStageOptions) -> np.ndarray:
+def dso_own_cost(bids, val, cap_mwh: np.ndarray, options: TwoStageOptions) -> np.ndarray:
     """The DSO's own use of flexibility per scenario [EUR]: PV caps at the curtailment
     price, battery and EV shifts at the activation price."""
     kinds = bids.der_type.values
@@ -192,11 +242,15 @@ def schedule_days(
     threads: int = 1,
     forecaster: ScenarioForecaster | None = None,
     state: DayState | None = None,
+    variant: str | None = None,
 ) -> list[DayOutcome]:
     """Schedule consecutive days with the hybrid model (see the module docstring).
 
-    Parameters as for :func:`workbench.coordination.tso_managed.schedule_days`.
+    Parameters as for :func:`workbench.coordination.tso_managed.schedule_days`, and
+    ``variant``: ``None`` (validation after the bids) or ``"prevalidation"``.
     """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown hybrid variant {variant!r}; available: {VARIANTS[1:]}")
     options = TwoStageOptions.from_study(study)
     hopt = study.coordination.hybrid
     slot = ModelSlot(
@@ -208,14 +262,9 @@ def schedule_days(
 
     def solve_day(day: dt.date, scenarios, data: DayData) -> DaySolve:
         bids = der_bids(system, data, options)
-        val = _validate(system, data, bids, options, hopt)
-        pv = bids.der_type.values == "pv"
-        # the DSO's PV export caps: its own (negative) shift, as far as the PV is available
-        cap = np.minimum(
-            np.repeat(np.maximum(-val["shift"][:, pv], 0.0), k, axis=0)[None],
-            data.pv_available_mw,
-        )
-        view = _cap_pv(system, data, cap)
+        val = dso_needs(system, data, bids, options, hopt)
+        cap = pv_caps(bids, val["shift"], data, k)
+        view = cap_pv(system, data, cap)
         build_s = slot.load(view)
         tsm, solver = slot.tsm, slot.solver
         apply_bids(solver, tsm, bids, val["up"], val["down"], val["shift"], reactive=False)
@@ -225,7 +274,7 @@ def schedule_days(
         ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
         ds = ds.assign(bid_variables(bids))
         cap_mwh = cap.sum(axis=(1, 2)) * options.dt_h
-        dso = _dso_cost(bids, val, cap_mwh, options)
+        dso = dso_own_cost(bids, val, cap_mwh, options)
         w = view.weight
         ds = add_scenario_cost(ds, dso, w, options.alpha)
         ds["dso_own_cost_eur"] = xr.DataArray(
@@ -263,7 +312,8 @@ def schedule_days(
                 {"long_name": "feeder limit excess no flexibility removes (pu^2 or MVA)"},
             ),
         )
-        exchange = data_exchange(system, data, hopt.validation)
-        return DaySolve(ds, tsm, view, exchange, 1 + val["solves"])
+        messages = data_exchange(system, data, variant == "prevalidation")
+        return DaySolve(ds, tsm, view, messages, 1 + val["solves"])
 
-    return run_days(MODEL, system, study, days, seed, forecaster, state, solve_day)
+    name = MODEL if variant is None else f"{MODEL}:{variant}"
+    return run_days(name, system, study, days, seed, forecaster, state, solve_day)

@@ -3,8 +3,8 @@
 TSO-managed (centralised): DER send their bids to the TSO; the DSO sends its network
 data (topology, impedances, limits) and its demand/PV scenarios to the TSO, which
 schedules TER and DER in one two-stage problem containing the transmission network and
-every feeder. The volume of data crossing the TSO-DSO boundary is counted in numbers
-(float values) per day.
+every feeder. The data crossing the TSO-DSO boundary is counted as typed messages per
+day (:mod:`workbench.coordination.messages`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from stochastic.extract import extract_two_stage
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
 from workbench.ac_correction import correct_against_ac
 from workbench.coordination.common import DayOutcome, DaySolve, ModelSlot, run_days
+from workbench.coordination.messages import Message
 from workbench.state import DayState
 
 __all__ = ["data_exchange", "schedule_days"]
@@ -28,29 +29,28 @@ __all__ = ["data_exchange", "schedule_days"]
 MODEL = "tso_managed"
 
 
-def data_exchange(system: IntegratedSystem, data: DayData) -> dict[str, int]:
-    """Numbers exchanged per day under the TSO-managed model.
+def data_exchange(system: IntegratedSystem, data: DayData) -> list[Message]:
+    """The messages of a day under the TSO-managed model (two rounds).
 
-    * DSO -> TSO: per feeder branch its endpoints, r, x and rating (5), per feeder bus its
-      voltage limits (2), and per scenario, step and bus the active and reactive demand and
-      PV availability forecast (3).
-    * DER -> TSO: per DER and first-stage period the energy, up and down bids (3).
-    * TSO -> DER: per DER and second-stage step the dispatch set-point (1).
-    * TSO -> DSO: nothing (the DSO is not involved in the schedule).
+    1. DSO -> TSO network data: per feeder branch its endpoints, r, x and rating (5),
+       per feeder bus its voltage limits (2); DSO -> TSO forecast: per scenario, step and
+       feeder bus the active and reactive demand and PV availability (3); DER -> TSO
+       bids: per DER and period the schedule, up and down volumes (3), two prices per DER.
+    2. TSO -> DER dispatch: per DER and second-stage step its set-point (1).
+
+    The DSO takes no part in the schedule.
     """
     s, t = data.n_scenarios, data.n_steps
     n_der = system.fleet.n_units
     p = len(data.period)
-    dso = sum(
-        5 * f.arrays.n_branch + 2 * f.arrays.n_bus + 3 * s * t * f.arrays.n_bus
-        for f in system.feeders
-    )
-    return {
-        "dso_to_tso": int(dso),
-        "tso_to_dso": 0,
-        "der_to_tso": int(3 * n_der * p),
-        "tso_to_der": int(n_der * t),
-    }
+    feeders = [f.arrays for f in system.feeders]
+    network = sum(5 * a.n_branch + 2 * a.n_bus for a in feeders)
+    return [
+        Message("dso", "tso", "network_data", network, 1),
+        Message("dso", "tso", "forecast", sum(3 * s * t * a.n_bus for a in feeders), 1),
+        Message("der", "tso", "bids", 3 * n_der * p + 2 * n_der, 1),
+        Message("tso", "der", "dispatch", n_der * t, 2),
+    ]
 
 
 def schedule_days(
