@@ -164,6 +164,8 @@ class Validation:
         keep the feeder within limits) [MW].
     root_dw : ndarray (period,)
         Change of the root's squared voltage the DSO sets by its tap changer [pu^2].
+    q_mvar : ndarray (period, der)
+        Reactive power the DSO sets at each DER's inverter (injection) [Mvar].
     residual : ndarray (period, row)
         Worst violation no available flexibility removes (> 0: the baseline itself is
         infeasible) in the rows' units.
@@ -176,6 +178,7 @@ class Validation:
     down_mw: np.ndarray
     shift_mw: np.ndarray
     root_dw: np.ndarray
+    q_mvar: np.ndarray
     residual: np.ndarray
     binding_rows: int
     problems_solved: int
@@ -190,6 +193,8 @@ class _Problem:
     bid_up_mw: np.ndarray
     bid_down_mw: np.ndarray
     coef: np.ndarray
+    coef_q: np.ndarray
+    q_max_mvar: np.ndarray
     g: np.ndarray
     pr: np.ndarray
     rr: np.ndarray
@@ -212,6 +217,8 @@ def _validation_lp(prob: _Problem, stage: list[str], bounds: dict[str, float]) -
     sn = add_var(m, "shift_down_mw", (n_p, n_u), ("period", "der"), 0.0, bid_down_mw)
     sig = add_var(m, "residual", (len(pr),), ("row",), 0.0)
     tap = add_var(m, "root_w", (n_p,), ("period",), root_range[0], root_range[1])
+    q_max = np.broadcast_to(prob.q_max_mvar, (n_p, n_u))
+    qv = add_var(m, "q_mvar", (n_p, n_u), ("period", "der"), -q_max, q_max)
     pu = np.arange(n_p * n_u).reshape(n_p, n_u)
     k = np.arange(len(pr))[:, None]
     cols = pu[pr]  # (row, der)
@@ -228,6 +235,7 @@ def _validation_lp(prob: _Problem, stage: list[str], bounds: dict[str, float]) -
             terms(dn, k, cols, np.maximum(-c, 0.0)),
             terms(sig, k[:, 0], k[:, 0], -1.0),
             terms(tap, k[:, 0], pr, rows.root_coef[rr]),
+            terms(qv, k, cols, prob.coef_q[rr]),
         ],
         None,
         -g[pr, rr],
@@ -291,7 +299,7 @@ def _validation_lp(prob: _Problem, stage: list[str], bounds: dict[str, float]) -
     key = stage[-1]
     sense = pyo.maximize if key == "volume" else pyo.minimize
     m.objective = pyo.Objective(expr=linear_sum(exprs[key]), sense=sense)
-    return m, up, dn, sp, sn, sig, tap
+    return m, up, dn, sp, sn, sig, tap, qv
 
 
 def validate_bids(
@@ -308,6 +316,7 @@ def validate_bids(
     root_range: tuple[float, float] = (0.0, 0.0),
     tol: float = 1e-7,
     volumes: bool = True,
+    q_max_mvar: np.ndarray | None = None,
 ) -> Validation:
     """The largest accepted volumes such that any dispatch inside them is feasible.
 
@@ -339,6 +348,9 @@ def validate_bids(
     volumes : bool
         ``False``: settle only the DSO's own need (a local market for its congestion);
         the accepted volumes returned are then not maximised.
+    q_max_mvar : ndarray (der,), optional
+        Reactive power each DER's inverter can inject or absorb, which the DSO sets per
+        period for its voltages at no cost [Mvar] (default: none).
     """
     if fairness not in FAIRNESS_RULES:
         raise ValueError(f"fairness must be one of {FAIRNESS_RULES}, got {fairness!r}")
@@ -354,13 +366,28 @@ def validate_bids(
         if sel.any():
             g[p] = slack[:, sel].max(axis=(0, 1))
     coef = -rows.h_p[:, der_bus]  # (row, der): row change per MW of more injection
+    coef_q = -rows.h_q[:, der_bus]  # per Mvar of reactive injection
+    q_max = np.zeros(len(der_bus)) if q_max_mvar is None else np.asarray(q_max_mvar, float)
     cap = np.abs(coef) @ np.maximum(bid_up_mw, bid_down_mw).T  # (row, period)
+    cap = cap + (np.abs(coef_q) @ q_max)[:, None]
     reach_root = np.abs(rows.root_coef) * max(abs(root_range[0]), abs(root_range[1]))
     relevant = g + cap.T + reach_root > -tol  # rows some box (or tap) could reach
     pr, rr = np.nonzero(relevant)
 
     prob = _Problem(
-        rows, bid_up_mw, bid_down_mw, coef, g, pr, rr, fairness, storage, root_range, tol
+        rows,
+        bid_up_mw,
+        bid_down_mw,
+        coef,
+        coef_q,
+        q_max,
+        g,
+        pr,
+        rr,
+        fairness,
+        storage,
+        root_range,
+        tol,
     )
     order = (
         ["residual", "need", "volume"]
@@ -371,11 +398,12 @@ def validate_bids(
         order = ["residual", "need"]
     bounds: dict[str, float] = {}
     for i, key in enumerate(order):
-        m, up, dn, sp, sn, sig, tap = _validation_lp(prob, order[: i + 1], bounds)
+        m, up, dn, sp, sn, sig, tap, qv = _validation_lp(prob, order[: i + 1], bounds)
         res = PersistentSolver(m).solve()
         bounds[key] = float(res.objective)
     up_v, dn_v = np.maximum(up.values(), 0.0), np.maximum(dn.values(), 0.0)
     shift = sp.values() - sn.values()
+    q = np.nan_to_num(qv.values(), nan=0.0)  # an inverter no row reaches stays at zero
     residual = np.zeros((n_p, len(rows.upper)))
     residual[pr, rr] = sig.values()
     c = coef[rr]
@@ -383,6 +411,7 @@ def validate_bids(
         g[pr, rr]
         + rows.root_coef[rr] * tap.values()[pr]
         + np.sum(c * shift[pr], axis=1)
+        + np.sum(coef_q[rr] * q[pr], axis=1)
         + np.sum(np.maximum(c, 0.0) * up_v[pr] + np.maximum(-c, 0.0) * dn_v[pr], axis=1)
         - residual[pr, rr]
     )
@@ -391,6 +420,7 @@ def validate_bids(
         down_mw=dn_v,
         shift_mw=shift,
         root_dw=np.nan_to_num(tap.values(), nan=0.0),  # a tap no row reaches stays put
+        q_mvar=q,
         residual=residual,
         binding_rows=int(np.sum(worst > -1e-6)),
         problems_solved=len(order),

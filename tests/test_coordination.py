@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cases import build_system, parse_study
+from cases.study import COORDINATION_MODELS
 from tests.conftest import SMALL_STUDY
 from workbench.compare import compare_models
 from workbench.coordination import coordination_model
@@ -17,7 +18,7 @@ from workbench.runner import run_study
 def _study(loose: bool):
     spec = copy.deepcopy(SMALL_STUDY)
     spec["scenarios"] = {"n_scenarios": 4, "method": "profile_noise", "pv_sigma": 0.4}
-    spec["models"] = ["tso_managed", "hybrid", "dso_managed"]
+    spec["models"] = list(COORDINATION_MODELS)
     if loose:  # a band no dispatch reaches, placeholder ratings: no limit binds
         for f in spec["feeders"]:
             f["network"] = "case33bw"
@@ -41,6 +42,9 @@ def binding():
 def test_models_agree_where_no_distribution_limit_binds():
     days = _days(_study(loose=True))
     tso, hyb, dso = (days[m].schedule for m in ("tso_managed", "hybrid", "dso_managed"))
+    for name in COORDINATION_MODELS:
+        cost = float(days[name].schedule.expected_cost_eur)
+        assert cost == pytest.approx(float(tso.expected_cost_eur), rel=1e-6), name
     assert float(dso.expected_cost_eur) == pytest.approx(float(tso.expected_cost_eur), rel=1e-6)
     assert float(dso.interface_shortfall_mwh) == pytest.approx(0.0, abs=1e-6)
     assert np.isnan(dso.offer_range_lo_mw.values).all()  # the network cuts nothing
@@ -53,42 +57,86 @@ def test_models_agree_where_no_distribution_limit_binds():
 
 
 def test_centralised_is_cheapest_and_no_dispatch_breaks_a_feeder_limit(binding):
-    tso, hyb, dso = (binding[m].schedule for m in ("tso_managed", "hybrid", "dso_managed"))
+    tso, hyb = binding["tso_managed"].schedule, binding["hybrid"].schedule
     assert int(hyb.validation_binding_rows) > 0  # the feeders cut the bids
-    assert float(tso.expected_cost_eur) <= float(hyb.expected_cost_eur) + 1e-6
-    assert float(tso.expected_cost_eur) <= float(dso.expected_cost_eur) * (1 + 1e-7)
-    for ds in (tso, hyb, dso):
-        assert int(ds.feeder_violation_steps) == 0
-        assert float(ds.feeder_worst_vm_violation_pu) == 0.0
+    assert np.isfinite(hyb.root_vm_pu.values).all()  # every root held at a voltage
+    for name in COORDINATION_MODELS:
+        ds = binding[name].schedule
+        # the centralised model minimises the risk-adjusted objective over every
+        # dispatch the others can reach
+        assert float(tso.objective_eur) <= float(ds.objective_eur) * (1 + 1e-7), name
+        assert int(ds.feeder_violation_steps) == 0, name
+        assert float(ds.feeder_worst_vm_violation_pu) == 0.0, name
+
+
+def _values(ds, **where) -> int:
+    sel = np.ones(ds.sizes["message"], dtype=bool)
+    for key, value in where.items():
+        sel &= ds[f"message_{key}"].values == value
+    return int(ds.message_values.values[sel].sum())
 
 
 def test_the_ledgers_count_what_crosses_the_boundary(binding):
     hyb = binding["hybrid"].schedule
-    assert int(hyb.exchange_dso_to_tso_values) > 0 and int(hyb.exchange_tso_to_dso_values) > 0
+    assert _values(hyb, sender="dso", receiver="tso") > 0
+    assert _values(hyb, sender="tso", receiver="dso") > 0
     assert int(hyb.problems_solved) > 1
-
-    def total(ds):
-        return sum(int(ds[v]) for v in ds.data_vars if v.startswith("exchange_"))
-
     # the centralised model needs every feeder's network and bus-level forecasts
     tso, dso = binding["tso_managed"].schedule, binding["dso_managed"].schedule
-    assert total(tso) > total(dso)
+    assert _values(tso, kind="network_data") > 0 and _values(dso, kind="network_data") == 0
+    assert int(tso.message_values.sum()) > int(dso.message_values.sum())
+    assert (tso.message_bytes == 8 * tso.message_values).all()
+    assert int(tso.exchange_rounds) == 2 and int(dso.exchange_rounds) == 4
     assert int(dso.problems_solved) > 2
     # per-hour regions would promise battery energy the batteries do not hold
     assert float(dso.region_storage_overstatement_mwh.sum()) > 0
 
 
+def test_prevalidation_accepts_the_same_volumes_in_fewer_rounds(binding):
+    post, pre = binding["hybrid"].schedule, binding["hybrid:prevalidation"].schedule
+    for direction in ("up", "down"):
+        np.testing.assert_allclose(
+            pre[f"der_validated_{direction}_mw"], post[f"der_validated_{direction}_mw"], atol=1e-9
+        )
+    assert int(pre.exchange_rounds) == 3 < int(post.exchange_rounds) == 4
+    assert _values(pre, sender="dso", receiver="der", kind="validated_limits") > 0
+    assert _values(post, sender="tso", receiver="dso", kind="bids") > 0
+    assert _values(pre, sender="tso", receiver="dso", kind="bids") == 0
+
+
+def test_dso_variants_price_what_they_change(binding):
+    dso = binding["dso_managed"].schedule
+    target = binding["dso_managed:target"].schedule
+    local = binding["dso_managed:local_market"].schedule
+    # the target variant offers no network ranges: no sweep, a smaller offer
+    assert int(target.problems_solved) == 2 < int(dso.problems_solved)
+    assert np.isnan(target.offer_region_p_mw.values).all()
+    offer = {"kind": "flexibility_offer"}
+    assert _values(target, **offer) < _values(dso, **offer)
+    # a missed set-point is priced into every scenario's cost
+    assert float(target.interface_shortfall_mwh) >= -1e-9
+    # the local market: the DSO's own activations are told to the DER and paid by it
+    assert _values(local, sender="dso", receiver="der", kind="local_activation") > 0
+    assert float(local.dso_own_cost_eur) >= 0.0
+    assert "dso_shift_mw" in local and "dso_shift_mw" not in dso
+
+
 def test_run_and_compare_both_models(tmp_path):
     study = _study(loose=False)
     study = study.model_copy(
-        update={"ac_check": study.ac_check.model_copy(update={"enabled": False})}
+        update={
+            "ac_check": study.ac_check.model_copy(update={"enabled": False}),
+            "models": ("tso_managed", "hybrid:prevalidation", "dso_managed"),
+        }
     )
     ds = run_study(study, scheduler="sync", progress=False)
     out = compare_models(ds)["models"]
-    assert set(out) == {"tso", "hybrid", "dso"}
+    assert list(out) == ["tso", "hybrid:prevalidation", "dso"]
     assert out["tso"]["cost_gap_to_centralised_eur"] == pytest.approx(0.0)
-    assert out["hybrid"]["cost_gap_to_centralised_eur"] >= -1e-6
-    assert out["hybrid"]["feeder_limit_violations"] == 0
+    hyb = out["hybrid:prevalidation"]
+    assert hyb["objective_gap_to_centralised_eur"] >= -1e-6
+    assert hyb["feeder_limit_violations"] == 0
+    assert hyb["exchange_rounds"] == 3
     from workbench.plots import write_comparison_plots
 
     paths = write_comparison_plots(ds, {"models": out}, tmp_path / "run.nc")

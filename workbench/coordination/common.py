@@ -93,13 +93,22 @@ class ModelSlot:
 
 
 def add_scenario_cost(
-    ds: xr.Dataset, extra_eur: np.ndarray, weight: np.ndarray, alpha: float
+    ds: xr.Dataset, extra_eur: np.ndarray, weight: np.ndarray, alpha: float, beta: float
 ) -> xr.Dataset:
-    """Add a cost per scenario to a schedule's scenario costs, expected cost and CVaR."""
-    total = ds.scenario_cost_eur.values + extra_eur
+    """Add a cost per scenario (e.g. a DSO's own or a missed set-point) to a schedule's
+    scenario costs, expected cost, CVaR and objective (``(1 - beta) E + beta CVaR``)."""
+    old = ds.scenario_cost_eur.values
+    total = old + extra_eur
+
+    def risk(x: np.ndarray) -> float:
+        return (1.0 - beta) * float(weight @ x) + beta * cvar(x, weight, alpha)
+
     ds["scenario_cost_eur"] = ds.scenario_cost_eur.copy(data=total)
     ds["expected_cost_eur"] = ds.expected_cost_eur.copy(data=float(weight @ total))
     ds["cvar_eur"] = ds.cvar_eur.copy(data=cvar(total, weight, alpha))
+    ds["objective_eur"] = ds.objective_eur.copy(
+        data=float(ds.objective_eur) + risk(total) - risk(old)
+    )
     return ds
 
 

@@ -345,13 +345,15 @@ def schedule_days(
         short_mwh = _shortfall_values(dso, F, data.n_scenarios, data.n_steps).sum(axis=(1, 2))
         short_mwh = short_mwh * options.dt_h  # (scenario,)
         extra = short_mwh * options.spill_eur_per_mwh
+        # the solve's objective priced the misses as expectation: priced below per scenario
+        ds["objective_eur"] = ds.objective_eur.copy(data=float(ds.objective_eur) - w @ extra)
         if own is not None:
             extra = extra + own["cost_eur"]
             ds = ds.assign(_local_market_variables(own, w))
             ds["curtailment_mwh"] = ds.curtailment_mwh.copy(
                 data=float(ds.curtailment_mwh) + float(w @ own["cap_mwh"])
             )
-        ds = add_scenario_cost(ds, extra, w, options.alpha)
+        ds = add_scenario_cost(ds, extra, w, options.alpha, options.beta)
         ds = ds.assign(bid_variables(bids)).assign(
             _offer_variables(ranges, options.n_periods, n_dir)
         )

@@ -50,6 +50,7 @@ __all__ = [
     "baseline_net_demand",
     "cap_pv",
     "data_exchange",
+    "der_q_max_mvar",
     "dso_needs",
     "dso_own_cost",
     "pv_caps",
@@ -90,6 +91,17 @@ def cap_pv(system: IntegratedSystem, data: DayData, cap_mw: np.ndarray) -> DayDa
     for j, (f, b) in enumerate(zip(fleet.pv.feeder, fleet.pv.bus, strict=True)):
         rhs[int(f)][..., int(b) - 1] += cap_mw[..., j]
     return replace(data, pv_available_mw=data.pv_available_mw - cap_mw, feeder_p_rhs_mw=rhs)
+
+
+def der_q_max_mvar(system: IntegratedSystem, bids: xr.Dataset) -> np.ndarray:
+    """(der,) reactive power each DER's inverter can set at any output [Mvar]: PV
+    ``sqrt(s^2 - p^2)`` at their rated power, zero for the others."""
+    out = np.zeros(bids.sizes["der"])
+    pv = bids.der_type.values == "pv"
+    fleet = system.fleet
+    s, p = fleet.pv.s_mva.to_numpy(float), fleet.pv.p_mw.to_numpy(float)
+    out[pv] = np.sqrt(np.maximum(s**2 - p**2, 0.0))
+    return out
 
 
 def pv_caps(bids: xr.Dataset, shift_mw: np.ndarray, data: DayData, k: int) -> np.ndarray:
@@ -158,7 +170,8 @@ def dso_needs(
     only the DSO's own use."""
     k = options.steps_per_period
     P, n = bids.sizes["period"], bids.sizes["der"]
-    out = {key: np.zeros((P, n)) for key in ("up", "down", "shift")}
+    out = {key: np.zeros((P, n)) for key in ("up", "down", "shift", "q")}
+    q_max = der_q_max_mvar(system, bids)
     out["root_dw"] = np.zeros((P, len(system.feeders)))
     period = np.repeat(np.arange(P), k)
     stats = {"binding": 0, "solves": 0, "residual": 0.0}
@@ -186,6 +199,7 @@ def dso_needs(
                 feeder.arrays, options.oltc_range_pu, options.voltage_margin_pu
             ),
             volumes=volumes,
+            q_max_mvar=q_max[sel],
         )
         out["up"][:, sel], out["down"][:, sel], out["shift"][:, sel] = (
             v.up_mw,
@@ -193,6 +207,7 @@ def dso_needs(
             v.shift_mw,
         )
         out["root_dw"][:, i] = v.root_dw
+        out["q"][:, sel] = v.q_mvar
         stats["binding"] += v.binding_rows
         stats["solves"] += v.problems_solved
         stats["residual"] = max(stats["residual"], float(v.residual.max(initial=0.0)))
@@ -269,6 +284,12 @@ def schedule_days(
         tsm, solver = slot.tsm, slot.solver
         apply_bids(solver, tsm, bids, val["up"], val["down"], val["shift"], reactive=False)
         _hold_roots(solver, tsm, system, val["root_dw"], k)
+        # PV inverters at the reactive power their DSO set
+        pv = bids.der_type.values == "pv"
+        q = np.repeat(val["q"][:, pv], k, axis=0)[None]
+        solver.fix(
+            tsm.parts["der"].vars["pv_q_mvar"], np.broadcast_to(q, (view.n_scenarios, *q.shape[1:]))
+        )
         result = solver.solve()
         ds = extract_two_stage(tsm, view, result)
         ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
@@ -276,7 +297,7 @@ def schedule_days(
         cap_mwh = cap.sum(axis=(1, 2)) * options.dt_h
         dso = dso_own_cost(bids, val, cap_mwh, options)
         w = view.weight
-        ds = add_scenario_cost(ds, dso, w, options.alpha)
+        ds = add_scenario_cost(ds, dso, w, options.alpha, options.beta)
         ds["dso_own_cost_eur"] = xr.DataArray(
             float(w @ dso),
             attrs={"units": "EUR", "long_name": "expected cost of the DSOs' own use of DER"},
@@ -304,6 +325,11 @@ def schedule_days(
                 per,
                 val["shift"],
                 {"units": "MW", "long_name": "DSO's own use of DER (injection change)"},
+            ),
+            dso_q_mvar=(
+                per,
+                val["q"],
+                {"units": "Mvar", "long_name": "reactive power the DSO set at each inverter"},
             ),
             validation_binding_rows=((), val["binding"], {"units": "1"}),
             validation_residual=(
