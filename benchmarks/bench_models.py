@@ -3,7 +3,7 @@ time, peak memory.
 
 Usage::
 
-    python benchmarks/bench_models.py [STUDY.yaml | default] [--models tso,hybrid,dso]
+    python benchmarks/bench_models.py [STUDY.yaml | default] [--models tso,hybrid,dso|all]
                                       [--scenarios N]
 
 Each model runs in its own process (Dask ``sync`` scheduler, AC check off, one day) so
@@ -19,7 +19,9 @@ import multiprocessing as mp
 import resource
 import time
 
-NAMES = {"tso": "tso_managed", "hybrid": "hybrid", "dso": "dso_managed"}
+from cases.study import MODEL_SHORT_NAMES
+
+NAMES = {short: full for full, short in MODEL_SHORT_NAMES.items()}
 
 
 def _case(study_name: str, model: str, n_scenarios: int | None, queue) -> None:
@@ -73,7 +75,8 @@ def main() -> None:
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
     rows = []
-    for short in args.models.split(","):
+    shorts = list(NAMES) if args.models.strip() == "all" else args.models.split(",")
+    for short in shorts:
         queue = ctx.Queue()
         proc = ctx.Process(
             target=_case, args=(args.study, NAMES[short.strip()], args.scenarios, queue)
@@ -86,13 +89,13 @@ def main() -> None:
         return
     ref = next((r["wall_s"] for r in rows if r["model"] == "tso_managed"), None)
     print(
-        f"{'model':<12} {'status':<8} {'E[cost] EUR':>12} {'problems':>8} {'build s':>8} "
+        f"{'model':<24} {'status':<8} {'E[cost] EUR':>12} {'problems':>8} {'build s':>8} "
         f"{'transl s':>8} {'HiGHS s':>8} {'wall s':>8} {'peak MB':>8} {'wall/tso':>8}"
     )
     for r in rows:
         ratio = f"{r['wall_s'] / ref:8.2f}" if ref else f"{'-':>8}"
         print(
-            f"{r['model']:<12} {r['status']:<8} {r['expected_cost_eur']:12,.0f} "
+            f"{r['model']:<24} {r['status']:<8} {r['expected_cost_eur']:12,.0f} "
             f"{r['problems_solved']:8d} {r['build_s']:8.1f} {r['translate_s']:8.1f} "
             f"{r['solver_s']:8.1f} {r['wall_s']:8.1f} {r['peak_mb']:8.0f} {ratio}"
         )

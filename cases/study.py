@@ -53,6 +53,15 @@ COORDINATION_MODELS = (
     "dso_managed:local_market",
     "dso_managed:target",
 )
+#: the models' short names (command line, comparison keys)
+MODEL_SHORT_NAMES = {
+    "tso_managed": "tso",
+    "hybrid": "hybrid",
+    "hybrid:prevalidation": "hybrid:prevalidation",
+    "dso_managed": "dso",
+    "dso_managed:local_market": "dso:local_market",
+    "dso_managed:target": "dso:target",
+}
 PROFILE_YEAR = 2016
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]

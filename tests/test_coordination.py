@@ -69,6 +69,16 @@ def test_centralised_is_cheapest_and_no_dispatch_breaks_a_feeder_limit(binding):
         assert float(ds.feeder_worst_vm_violation_pu) == 0.0, name
 
 
+def test_every_euro_is_a_cost_item(binding):
+    for name in COORDINATION_MODELS:
+        ds = binding[name].schedule
+        np.testing.assert_allclose(
+            ds.cost_item_eur.sum("cost_item"), ds.scenario_cost_eur, rtol=1e-9, err_msg=name
+        )
+    assert "dso/second/setpoint_shortfall" in binding["dso_managed:target"].schedule.cost_item
+    assert "dso/second/own_use" in binding["hybrid"].schedule.cost_item
+
+
 def _values(ds, **where) -> int:
     sel = np.ones(ds.sizes["message"], dtype=bool)
     for key, value in where.items():

@@ -53,13 +53,26 @@ def _feeder_case(small_system, small_scenarios, headroom_pu):
     return feeder_rows(arrays, 8), base_p, base_q, period, bus, up, down
 
 
-@pytest.mark.parametrize("fairness", ["proportional", "max_min"])
+@pytest.mark.parametrize(
+    ("fairness", "reactive"), [("proportional", False), ("max_min", False), ("max_min", True)]
+)
 def test_any_dispatch_inside_the_accepted_volumes_is_feasible(
-    small_system, small_scenarios, fairness
+    small_system, small_scenarios, fairness, reactive
 ):
     rows, base_p, base_q, period, bus, up, down = _feeder_case(small_system, small_scenarios, 0.004)
     assert rows.slack(base_p, base_q).max() < 0  # the baseline itself is feasible
-    v = validate_bids(rows, base_p, base_q, period, bus, up, down, fairness=fairness)
+    # the DSO may set the PV inverters' reactive power (batteries: none here)
+    q_max = np.where(up[0] == 0.0, 0.4 * down[0], 0.0) if reactive else None
+    v = validate_bids(
+        rows, base_p, base_q, period, bus, up, down, fairness=fairness, q_max_mvar=q_max
+    )
+    if reactive:  # reactive power supports the voltages: at least as much is accepted
+        plain = validate_bids(rows, base_p, base_q, period, bus, up, down, fairness=fairness)
+        assert (v.up_mw + v.down_mw).sum() >= (plain.up_mw + plain.down_mw).sum() - 1e-6
+        assert np.abs(v.q_mvar).max() > 1e-3
+        assert np.all(np.abs(v.q_mvar) <= q_max + 1e-9)
+    base_q = base_q.copy()
+    np.add.at(base_q, (slice(None), slice(None), bus), -v.q_mvar[period])
     assert v.binding_rows > 0  # the feeder limits cut the bids
     assert np.all(v.up_mw <= up + 1e-9) and np.all(v.down_mw <= down + 1e-9)
     assert (v.up_mw + v.down_mw).sum() < (up + down).sum() - 1e-3

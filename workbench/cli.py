@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from cases.errors import CaseError, StudyConfigError
+from cases.study import MODEL_SHORT_NAMES
 from forecasts.errors import ForecastError
 from stochastic.solve import SolverError
 from workbench.threads import limit_threads
@@ -49,14 +50,9 @@ def _load(study: str):
 
 
 #: short names of the coordination models on the command line
-MODEL_ALIASES = {
-    "tso": "tso_managed",
-    "hybrid": "hybrid",
-    "hybrid:prevalidation": "hybrid:prevalidation",
-    "dso": "dso_managed",
-    "dso:local_market": "dso_managed:local_market",
-    "dso:target": "dso_managed:target",
-} | {n: n for n in ("tso_managed", "dso_managed", "dso_managed:local_market", "dso_managed:target")}
+MODEL_ALIASES = {short: full for full, short in MODEL_SHORT_NAMES.items()} | {
+    full: full for full in MODEL_SHORT_NAMES
+}
 
 
 def _model_names(text: str) -> tuple[str, ...]:

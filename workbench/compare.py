@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from cases.study import MODEL_SHORT_NAMES
+
 __all__ = ["SHORT_NAMES", "compare_models", "compare_table"]
 
 
@@ -26,14 +28,7 @@ def _expected(d: xr.Dataset, da: xr.DataArray, dims: tuple[str, ...], hours: flo
 
 
 #: keys of the comparison: the models' short names
-SHORT_NAMES = {
-    "tso_managed": "tso",
-    "hybrid": "hybrid",
-    "hybrid:prevalidation": "hybrid:prevalidation",
-    "dso_managed": "dso",
-    "dso_managed:local_market": "dso:local_market",
-    "dso_managed:target": "dso:target",
-}
+SHORT_NAMES = MODEL_SHORT_NAMES
 
 
 def compare_models(ds: xr.Dataset) -> dict:

@@ -93,16 +93,30 @@ class ModelSlot:
 
 
 def add_scenario_cost(
-    ds: xr.Dataset, extra_eur: np.ndarray, weight: np.ndarray, alpha: float, beta: float
+    ds: xr.Dataset, items: dict[str, np.ndarray], weight: np.ndarray, alpha: float, beta: float
 ) -> xr.Dataset:
-    """Add a cost per scenario (e.g. a DSO's own or a missed set-point) to a schedule's
-    scenario costs, expected cost, CVaR and objective (``(1 - beta) E + beta CVaR``)."""
+    """Add costs per scenario outside the solved model (a DSO's own use of DER, a missed
+    set-point) to a schedule: as cost items ``items`` (name ``<owner>/<stage>/<kind>`` ->
+    (scenario,) [EUR]) and in the scenario costs, expected cost, CVaR and objective
+    (``(1 - beta) E + beta CVaR``)."""
     old = ds.scenario_cost_eur.values
-    total = old + extra_eur
+    total = old + sum(items.values())
 
     def risk(x: np.ndarray) -> float:
         return (1.0 - beta) * float(weight @ x) + beta * cvar(x, weight, alpha)
 
+    book = ds.cost_item_eur.drop_vars("cost_owner")
+    extra = xr.DataArray(
+        np.stack([np.asarray(v, dtype=float) for v in items.values()], axis=1),
+        dims=("scenario", "cost_item"),
+        coords={"cost_item": list(items)},
+    )
+    book = xr.concat([book, extra], dim="cost_item", combine_attrs="override")
+    ds = ds.drop_vars(["cost_item_eur", "cost_item", "cost_owner"])
+    ds["cost_item_eur"] = book
+    ds = ds.assign_coords(
+        cost_owner=("cost_item", [str(c).split("/")[0] for c in book.cost_item.values])
+    )
     ds["scenario_cost_eur"] = ds.scenario_cost_eur.copy(data=total)
     ds["expected_cost_eur"] = ds.expected_cost_eur.copy(data=float(weight @ total))
     ds["cvar_eur"] = ds.cvar_eur.copy(data=cvar(total, weight, alpha))

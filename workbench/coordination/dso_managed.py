@@ -344,11 +344,13 @@ def schedule_days(
         w = data.weight
         short_mwh = _shortfall_values(dso, F, data.n_scenarios, data.n_steps).sum(axis=(1, 2))
         short_mwh = short_mwh * options.dt_h  # (scenario,)
-        extra = short_mwh * options.spill_eur_per_mwh
+        extra = {"dso/second/setpoint_shortfall": short_mwh * options.spill_eur_per_mwh}
         # the solve's objective priced the misses as expectation: priced below per scenario
-        ds["objective_eur"] = ds.objective_eur.copy(data=float(ds.objective_eur) - w @ extra)
+        ds["objective_eur"] = ds.objective_eur.copy(
+            data=float(ds.objective_eur) - w @ extra["dso/second/setpoint_shortfall"]
+        )
         if own is not None:
-            extra = extra + own["cost_eur"]
+            extra["dso/second/own_use"] = own["cost_eur"]
             ds = ds.assign(_local_market_variables(own, w))
             ds["curtailment_mwh"] = ds.curtailment_mwh.copy(
                 data=float(ds.curtailment_mwh) + float(w @ own["cap_mwh"])

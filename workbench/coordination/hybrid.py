@@ -5,7 +5,8 @@ sees the bids of its feeder and validates them against its own network
 (:func:`stochastic.validation.validate_bids`): per DER and hour the largest up/down
 volumes such that any dispatch inside them keeps the feeder within its limits in every
 scenario, after the DSO's own need (``shift``: a DER deviation the feeder itself needs,
-e.g. a PV export cap against over-voltage). The TSO then schedules TER and dispatches
+e.g. a PV export cap against over-voltage), with the reactive power of its PV inverters
+set per hour for its voltages. The TSO then schedules TER and dispatches
 the validated bids with its transmission-only view of the system (feeders as net demand
 at their interfaces, no distribution limits). Finally the DSO checks the TSO's dispatch
 against its feeder model (:func:`workbench.coordination.common.feeder_check`, for every
@@ -297,7 +298,7 @@ def schedule_days(
         cap_mwh = cap.sum(axis=(1, 2)) * options.dt_h
         dso = dso_own_cost(bids, val, cap_mwh, options)
         w = view.weight
-        ds = add_scenario_cost(ds, dso, w, options.alpha, options.beta)
+        ds = add_scenario_cost(ds, {"dso/second/own_use": dso}, w, options.alpha, options.beta)
         ds["dso_own_cost_eur"] = xr.DataArray(
             float(w @ dso),
             attrs={"units": "EUR", "long_name": "expected cost of the DSOs' own use of DER"},
