@@ -147,7 +147,8 @@ class FeederConfig(_Frozen):
 
     ``share`` is the fraction of the transmission bus's nominal load that the feeder
     replaces; the feeder is scaled (as that many identical copies in parallel) so its
-    nominal demand equals it.
+    nominal demand equals it. ``line_max_i_ka`` sets the rating of lines of the network
+    (pandapower line index -> kA, per copy), e.g. a thin line the DSO must manage.
     """
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -156,6 +157,7 @@ class FeederConfig(_Frozen):
     share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
     vm_min_pu: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     vm_max_pu: Annotated[float, Field(gt=1.0, lt=1.5)] = 1.05
+    line_max_i_ka: dict[Annotated[int, Field(ge=0)], PositiveFloat] = {}
     der: DerConfig = DerConfig()
 
     @field_validator("bus", mode="before")

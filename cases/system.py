@@ -188,6 +188,14 @@ def build_system(study: StudyConfig) -> IntegratedSystem:
                 f"{label}: network '{cfg.network}' has no load; a feeder must "
                 "carry demand to replace transmission load"
             )
+        missing = sorted(set(cfg.line_max_i_ka) - set(fnet.line.index))
+        if missing:
+            raise CaseError(
+                f"{label}: line_max_i_ka names lines {missing} that network "
+                f"'{cfg.network}' does not have; use line indices 0..{len(fnet.line) - 1}"
+            )
+        for line, rating_ka in cfg.line_max_i_ka.items():
+            fnet.line.loc[line, "max_i_ka"] = rating_ka
         copies = cfg.share * bus_load / nominal
         scaled = scale_feeder(fnet, copies)
         arrays = feeder_arrays(scaled, cfg.name, base_mva, cfg.vm_min_pu, cfg.vm_max_pu)

@@ -24,6 +24,7 @@ from cases.der import BATTERY_COLUMNS, EV_COLUMNS, PV_COLUMNS, DerFleet
 from cases.system import IntegratedSystem
 from stochastic.flexibility import SweepResult, sweep_directions
 from stochastic.linear import add_rows, add_var, terms
+from stochastic.solve import InfeasibleError
 from stochastic.twostage import DayData
 from stochastic.validation import FeederRows
 
@@ -36,22 +37,34 @@ class PeriodRegions:
 
     Attributes
     ----------
-    sweeps : list of SweepResult
+    sweeps : list of SweepResult or None
         Inner and outer polygons of ``(dP, dQ)`` [MW, Mvar], import sign (positive: more
-        drawn from the transmission grid), per period.
+        drawn from the transmission grid), per period; ``None`` where no interface point
+        is deliverable in every scenario (the region is empty).
     problems_solved : int
     solver_seconds : float [s]
     """
 
-    sweeps: list[SweepResult]
+    sweeps: list[SweepResult | None]
     problems_solved: int
     solver_seconds: float
 
     def p_range_mw(self) -> np.ndarray:
-        """(period, 2): the smallest and largest ``dP`` of each inner polygon [MW]."""
+        """(period, 2): the smallest and largest ``dP`` of each inner polygon [MW]
+        (``nan`` for an empty region)."""
         return np.array(
-            [[s.inner.vertices[:, 0].min(), s.inner.vertices[:, 0].max()] for s in self.sweeps]
-        )
+            [
+                [s.inner.vertices[:, 0].min(), s.inner.vertices[:, 0].max()]
+                if s is not None
+                else [np.nan, np.nan]
+                for s in self.sweeps
+            ]
+        ).reshape(-1, 2)
+
+    @property
+    def empty(self) -> np.ndarray:
+        """(period,) whether the period's region is empty."""
+        return np.array([s is None for s in self.sweeps], dtype=bool)
 
 
 def period_model(
@@ -157,7 +170,12 @@ def regions(
             q_max_mvar,
             root_range,
         )
-        sweep = sweep_directions(m, dp, dq, n_directions)
+        try:
+            sweep = sweep_directions(m, dp, dq, n_directions)
+        except InfeasibleError:  # no dispatch keeps the feeder within limits everywhere
+            sweeps.append(None)
+            solves += 1
+            continue
         sweeps.append(sweep)
         solves += n_directions
         seconds += sweep.solver_seconds

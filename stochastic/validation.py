@@ -195,6 +195,7 @@ class _Problem:
     coef: np.ndarray
     coef_q: np.ndarray
     q_max_mvar: np.ndarray
+    shift_down_max_mw: np.ndarray
     g: np.ndarray
     pr: np.ndarray
     rr: np.ndarray
@@ -214,7 +215,7 @@ def _validation_lp(prob: _Problem, stage: list[str], bounds: dict[str, float]) -
     up = add_var(m, "up_mw", (n_p, n_u), ("period", "der"), 0.0, bid_up_mw)
     dn = add_var(m, "down_mw", (n_p, n_u), ("period", "der"), 0.0, bid_down_mw)
     sp = add_var(m, "shift_up_mw", (n_p, n_u), ("period", "der"), 0.0, bid_up_mw)
-    sn = add_var(m, "shift_down_mw", (n_p, n_u), ("period", "der"), 0.0, bid_down_mw)
+    sn = add_var(m, "shift_down_mw", (n_p, n_u), ("period", "der"), 0.0, prob.shift_down_max_mw)
     sig = add_var(m, "residual", (len(pr),), ("row",), 0.0)
     tap = add_var(m, "root_w", (n_p,), ("period",), root_range[0], root_range[1])
     q_max = np.broadcast_to(prob.q_max_mvar, (n_p, n_u))
@@ -317,6 +318,7 @@ def validate_bids(
     tol: float = 1e-7,
     volumes: bool = True,
     q_max_mvar: np.ndarray | None = None,
+    shift_down_max_mw: np.ndarray | None = None,
 ) -> Validation:
     """The largest accepted volumes such that any dispatch inside them is feasible.
 
@@ -351,6 +353,11 @@ def validate_bids(
     q_max_mvar : ndarray (der,), optional
         Reactive power each DER's inverter can inject or absorb, which the DSO sets per
         period for its voltages at no cost [Mvar] (default: none).
+    shift_down_max_mw : ndarray (period, der), optional
+        The most the DSO's own use may lower a DER's injection in a period, the same in
+        every scenario-step (default ``bid_down_mw``). For PV the least availability of the
+        period: a cap deeper than the PV's output in some scenario would not lower its
+        injection by the full amount there.
     """
     if fairness not in FAIRNESS_RULES:
         raise ValueError(f"fairness must be one of {FAIRNESS_RULES}, got {fairness!r}")
@@ -374,6 +381,7 @@ def validate_bids(
     relevant = g + cap.T + reach_root > -tol  # rows some box (or tap) could reach
     pr, rr = np.nonzero(relevant)
 
+    shift_down_max = bid_down_mw if shift_down_max_mw is None else shift_down_max_mw
     prob = _Problem(
         rows,
         bid_up_mw,
@@ -381,6 +389,7 @@ def validate_bids(
         coef,
         coef_q,
         q_max,
+        np.minimum(shift_down_max, bid_down_mw),
         g,
         pr,
         rr,

@@ -102,3 +102,16 @@ def test_a_tap_changer_never_shrinks_a_region(feeder_case, small_system):
     )
     for held, moved in zip(reg.sweeps, tap.sweeps, strict=True):
         assert moved.inner.area >= held.inner.area - 1e-9
+
+
+def test_a_period_no_dispatch_can_keep_in_limits_has_an_empty_region(feeder_case):
+    import dataclasses
+
+    rows, base_p, base_q, period, bus, up, down, q_max, _ = feeder_case
+    # period 2's demand far above what any DER dispatch or limit allows
+    heavy = base_p.copy()
+    heavy[:, period == 2, 1:] *= 50.0
+    tight = dataclasses.replace(rows, upper=rows.upper.copy())
+    reg = regions(tight, heavy, base_q, period, bus, up, down, q_max, n_directions=8)
+    assert reg.empty.tolist() == [False, False, True, False]
+    assert np.isnan(reg.p_range_mw()[2]).all() and np.isfinite(reg.p_range_mw()[[0, 1, 3]]).all()

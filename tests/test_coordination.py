@@ -19,6 +19,9 @@ def _study(loose: bool):
     spec = copy.deepcopy(SMALL_STUDY)
     spec["scenarios"] = {"n_scenarios": 4, "method": "profile_noise", "pv_sigma": 0.4}
     spec["models"] = list(COORDINATION_MODELS)
+    if not loose:  # much PV behind a thin lateral line (bus 1 -> 18): congestion to manage
+        spec["feeders"][0]["der"]["pv"]["kwp_per_kw_load"] = 3.0
+        spec["feeders"][0]["line_max_i_ka"] = {17: 0.015}
     if loose:  # a band no dispatch reaches, placeholder ratings: no limit binds
         for f in spec["feeders"]:
             f["network"] = "case33bw"
@@ -123,12 +126,20 @@ def test_dso_variants_price_what_they_change(binding):
     assert np.isnan(target.offer_region_p_mw.values).all()
     offer = {"kind": "flexibility_offer"}
     assert _values(target, **offer) < _values(dso, **offer)
-    # a missed set-point is priced into every scenario's cost
-    assert float(target.interface_shortfall_mwh) >= -1e-9
-    # the local market: the DSO's own activations are told to the DER and paid by it
+    # without the network's ranges the TSO sets targets the feeder cannot meet; the
+    # misses are priced into every scenario's cost
+    assert float(target.interface_shortfall_mwh) > float(dso.interface_shortfall_mwh) + 1e-3
+    short = target.cost_item_eur.sel(cost_item="dso/second/setpoint_shortfall")
+    assert float((short * target.weight).sum()) == pytest.approx(
+        200.0 * float(target.interface_shortfall_mwh), rel=1e-6
+    )
+    # the local market: the DSO buys its own relief first (PV caps behind the thin line),
+    # tells the DER and pays for it
     assert _values(local, sender="dso", receiver="der", kind="local_activation") > 0
-    assert float(local.dso_own_cost_eur) >= 0.0
-    assert "dso_shift_mw" in local and "dso_shift_mw" not in dso
+    assert float(local.dso_own_cost_eur) > 1.0
+    assert np.abs(local.dso_shift_mw.values).max() > 1e-3
+    assert float(local.curtailment_mwh) > float(dso.curtailment_mwh)
+    assert "dso_shift_mw" not in dso
 
 
 def test_run_and_compare_both_models(tmp_path):
@@ -159,3 +170,12 @@ def test_unknown_model_on_the_command_line_is_one_clear_error(capsys):
     assert main(["run", "--models", "tso,foo", "--no-plots"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "foo" in err[0] and "--models" in err[0]
+
+
+def test_a_rating_for_a_line_the_feeder_lacks_is_one_clear_error():
+    from cases.errors import CaseError
+
+    spec = copy.deepcopy(SMALL_STUDY)
+    spec["feeders"][0]["line_max_i_ka"] = {999: 0.1}
+    with pytest.raises(CaseError, match=r"line_max_i_ka names lines \[999\].*0\.\.36"):
+        build_system(parse_study(spec, "thin"))

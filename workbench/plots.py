@@ -201,7 +201,7 @@ def plot_evaluation(scores: dict, details: dict, path: Path) -> Path:
 
 
 def _model_colors(models) -> dict:
-    palette = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
+    palette = plt.get_cmap("tab10").colors
     return {m: palette[i % len(palette)] for i, m in enumerate(models)}
 
 
@@ -210,14 +210,16 @@ def plot_comparison(summary: dict, path: Path) -> Path:
     models = list(summary["models"])
     panels = [
         ("expected_cost_eur", "expected cost [EUR]"),
-        ("cost_gap_to_centralised_eur", "cost gap to TSO-managed [EUR]"),
+        ("cost_gap_to_centralised_eur", "expected-cost gap to TSO-managed [EUR]"),
+        ("objective_gap_to_centralised_eur", "objective gap to TSO-managed [EUR]"),
         ("curtailment_mwh", "curtailment [MWh]"),
         ("der_dispatched_mwh", "DER flexibility dispatched [MWh]"),
         ("feeder_limit_violations", "feeder limit violations [scenario-steps]"),
-        ("data_exchanged_values", "numbers exchanged"),
+        ("data_exchanged_values", "numbers exchanged per day"),
+        ("exchange_rounds", "message rounds per day"),
     ]
     colors = _model_colors(models)
-    fig, axes = plt.subplots(2, 3, figsize=(11, 6))
+    fig, axes = plt.subplots(2, 4, figsize=(15, 7))
     for ax, (key, label) in zip(axes.ravel(), panels, strict=True):
         vals = [summary["models"][m].get(key) for m in models]
         vals = [np.nan if v is None else float(v) for v in vals]
@@ -225,7 +227,9 @@ def plot_comparison(summary: dict, path: Path) -> Path:
         if np.nanmin(np.r_[vals, 0.0]) >= 0:
             ax.set_ylim(bottom=0, top=max(np.nanmax(np.r_[vals, 0.0]) * 1.1, 1.0))
         ax.set_title(label, fontsize=9)
-        ax.tick_params(axis="x", labelsize=8)
+        ax.tick_params(axis="x", labelsize=8, labelrotation=35)
+        for tick in ax.get_xticklabels():
+            tick.set_horizontalalignment("right")
     days = {summary["models"][m]["days"] for m in models}
     fig.suptitle(f"Coordination models compared (sums over {', '.join(map(str, days))} day(s))")
     return _save(fig, path)
@@ -255,29 +259,41 @@ def plot_der_by_model(ds: xr.Dataset, path: Path) -> Path:
 
 
 def plot_voltage_envelopes(ds: xr.Dataset, path: Path) -> Path:
-    """Lowest and highest feeder voltage over scenarios per step, every model (first day)."""
+    """Lowest and highest feeder voltage over scenarios per step, one panel per model
+    (first day), with the feeders' voltage limits."""
     d0 = ds.isel(day=0) if "day" in ds.dims else ds
     models = [str(m) for m in d0.model.values]
     h = _hours(d0)
-    fig, ax = plt.subplots(figsize=(9, 4))
+    n = len(models)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.2 * cols, 3.2 * rows), sharex=True, sharey=True, squeeze=False
+    )
     colors = _model_colors(models)
     feeder = ~np.char.startswith(d0.bus.values.astype(str), "transmission/")
     source = "vm_pu_ac" if "vm_pu_ac" in d0 else "vm_pu_linear"
-    for m in models:
+    for ax, m in zip(axes.ravel(), models, strict=False):
         d = d0.sel(model=m)
+        ax.axhline(0.95, color="k", ls=":", lw=1, label="0.95 / 1.05 pu")
+        ax.axhline(1.05, color="k", ls=":", lw=1)
+        ax.set_title(m, fontsize=9)
         if d["solver_status"].item() != "optimal":
+            ax.text(0.5, 0.5, "no schedule", transform=ax.transAxes, ha="center")
             continue
         vm = d[source].values[..., feeder]
         lo = np.nanmin(vm, axis=(0, 2))
         hi = np.nanmax(vm, axis=(0, 2))
-        ax.fill_between(h, lo, hi, color=colors[m], alpha=0.25, label=f"{m}")
-    ax.axhline(0.95, color="k", ls=":", lw=1, label="voltage limits")
-    ax.axhline(1.05, color="k", ls=":", lw=1)
-    ax.set_xlabel("hour of day [h]")
-    ax.set_ylabel("feeder bus voltage [pu]")
+        ax.fill_between(h, lo, hi, color=colors[m], alpha=0.4, label="lowest-highest")
+    for ax in axes.ravel()[n:]:
+        ax.set_axis_off()
+    for ax in axes[-1]:
+        ax.set_xlabel("hour of day [h]")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("feeder bus voltage [pu]")
+    axes[0, 0].legend(fontsize=7, loc="lower left")
     kind = "AC power flow" if source == "vm_pu_ac" else "LinDistFlow"
-    ax.set_title(f"Feeder voltage envelopes per model ({kind}, all scenarios and buses)")
-    ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"Feeder voltage envelopes per model ({kind}, all scenarios and feeder buses)")
     return _save(fig, path)
 
 

@@ -123,11 +123,22 @@ def interface_ranges(
         dev_lo = -np.array([up[:, period == p].sum(axis=-1).min() for p in range(P)])
         dev_hi = np.array([down[:, period == p].sum(axis=-1).min() for p in range(P)])
         tol = 1e-6
-        cut_lo = net[:, 0] > dev_lo + tol
-        cut_hi = net[:, 1] < dev_hi - tol
+        # an empty region (nan) cuts nothing: the set-point is disaggregated as far as
+        # the network allows, the rest a priced shortfall
+        cut_lo = np.nan_to_num(net[:, 0], nan=-np.inf) > dev_lo + tol
+        cut_hi = np.nan_to_num(net[:, 1], nan=np.inf) < dev_hi - tol
         lo[cut_lo, f] = net[cut_lo, 0]
         hi[cut_hi, f] = net[cut_hi, 1]
-    return out | {"lo": lo, "hi": hi, "base": base, "cut": (lo > -FREE_MW) | (hi < FREE_MW)}
+    empty = np.array(
+        [r.empty if r is not None else np.zeros(P, dtype=bool) for r in out["regions"]]
+    ).T.reshape(P, F)
+    return out | {
+        "lo": lo,
+        "hi": hi,
+        "base": base,
+        "cut": (lo > -FREE_MW) | (hi < FREE_MW),
+        "empty": empty,
+    }
 
 
 def storage_overstatement(
@@ -188,18 +199,54 @@ def data_exchange(
     return out
 
 
-def _range_rows(tsm, F: int, S: int, T: int) -> None:
-    """Mutable bounds on each feeder's interface import in the TSO's view."""
+def _range_rows(tsm, F: int, S: int, T: int, options: TwoStageOptions) -> None:
+    """Each feeder's interface import inside the range its network allows, in the TSO's
+    view: a soft bound (mutable), its excess priced at the spill price, so that a range the
+    aggregated devices cannot keep in some scenario leaves the TSO a (costly) way out
+    rather than no schedule."""
     m = tsm.model
     m.dso_offer = pyo.Block()
     idx = np.arange(S * T).reshape(S, T)
+    penalty = []
+    dims = ("scenario", "time")
     for f in range(F):
         var = tsm.parts[f"feeder_{f}"].vars["interface_p_mw"]
         sub = pyo.Block()
         m.dso_offer.add_component(f"feeder_{f}", sub)
-        lo = add_param(sub, "lo", np.full((S, T), -FREE_MW), ("scenario", "time"))
-        hi = add_param(sub, "hi", np.full((S, T), FREE_MW), ("scenario", "time"))
-        add_rows(sub, "range", (S, T), ("scenario", "time"), [terms(var, idx, idx)], lo, hi)
+        lo = add_param(sub, "lo", np.full((S, T), -FREE_MW), dims)
+        hi = add_param(sub, "hi", np.full((S, T), FREE_MW), dims)
+        excess = add_var(sub, "excess", (S, T), dims, 0.0)
+        add_rows(sub, "above_lo", (S, T), dims, [terms(var, idx, idx), terms(excess, idx, idx)], lo)
+        add_rows(
+            sub,
+            "below_hi",
+            (S, T),
+            dims,
+            [terms(var, idx, idx), terms(excess, idx, idx, -1.0)],
+            None,
+            hi,
+        )
+        penalty.extend(
+            tsm.risk.weight.data[s]
+            * options.spill_eur_per_mwh
+            * options.dt_h
+            * excess.data[s * T + t]
+            for s in range(S)
+            for t in range(T)
+        )
+    expr = m.objective.expr
+    m.objective.deactivate()
+    m.objective_with_ranges = pyo.Objective(expr=expr + sum(penalty))
+
+
+def _range_excess_mwh(tsm, F: int, S: int, T: int, weight: np.ndarray, dt_h: float) -> float:
+    """Expected energy by which the TSO's set-points left the DSOs' ranges [MWh]."""
+    total = 0.0
+    for f in range(F):
+        sub = tsm.model.dso_offer.component(f"feeder_{f}")
+        x = np.array([pyo.value(sub.excess[i]) for i in range(S * T)]).reshape(S, T)
+        total += float(weight @ x.sum(axis=1)) * dt_h
+    return total
 
 
 def _set(component, values: np.ndarray) -> None:
@@ -234,6 +281,8 @@ def _offer_variables(ranges: dict, n_periods: int, n_dir: int) -> dict:
     poly = np.full((2, n_periods, F, n_dir), np.nan)
     for f, reg in enumerate(ranges["regions"]):
         for p, sweep in enumerate(reg.sweeps if reg is not None else []):
+            if sweep is None:
+                continue
             v = sweep.inner.vertices
             poly[:, p, f, : len(v)] = v.T
     vdims = ("period", "interface", "vertex")
@@ -248,6 +297,11 @@ def _offer_variables(ranges: dict, n_periods: int, n_dir: int) -> dict:
             vdims,
             poly[1],
             {"units": "Mvar", "long_name": "P-Q region vertices: reactive import change"},
+        ),
+        "offer_region_empty": (
+            per,
+            ranges["empty"],
+            {"long_name": "no import is deliverable in every scenario of the period"},
         ),
         "interface_baseline_mw": (
             ("scenario", "time", "interface"),
@@ -296,7 +350,7 @@ def schedule_days(
 
     def tso_view(agg_data: DayData):
         tsm = build_two_stage(view["system"], agg_data, options, feeder_limits=False)
-        _range_rows(tsm, F, agg_data.n_scenarios, agg_data.n_steps)
+        _range_rows(tsm, F, agg_data.n_scenarios, agg_data.n_steps, options)
         return tsm
 
     def dso_model(data: DayData):
@@ -379,6 +433,15 @@ def schedule_days(
                 (),
                 float(w @ short_mwh),
                 {"units": "MWh", "long_name": "expected energy by which set-points were missed"},
+            ),
+            offer_range_excess_mwh=(
+                (),
+                _range_excess_mwh(tso, F, data.n_scenarios, data.n_steps, w, options.dt_h),
+                {
+                    "units": "MWh",
+                    "long_name": "expected energy by which the TSO's set-points left the "
+                    "DSOs' import ranges (priced at the spill price in the TSO's view)",
+                },
             ),
             tso_view_expected_cost_eur=(
                 (),

@@ -173,6 +173,13 @@ def dso_needs(
     P, n = bids.sizes["period"], bids.sizes["der"]
     out = {key: np.zeros((P, n)) for key in ("up", "down", "shift", "q")}
     q_max = der_q_max_mvar(system, bids)
+    # a PV cap lowers the injection by its full depth only down to the least output
+    shift_floor = bids.down_mw.values.copy()
+    pv = np.flatnonzero(bids.der_type.values == "pv")
+    if len(pv):
+        S, T = data.n_scenarios, data.n_steps
+        least = data.pv_available_mw.reshape(S, P, T // P, -1).min(axis=(0, 2))
+        shift_floor[:, pv] = np.minimum(shift_floor[:, pv], least)
     out["root_dw"] = np.zeros((P, len(system.feeders)))
     period = np.repeat(np.arange(P), k)
     stats = {"binding": 0, "solves": 0, "residual": 0.0}
@@ -201,6 +208,7 @@ def dso_needs(
             ),
             volumes=volumes,
             q_max_mvar=q_max[sel],
+            shift_down_max_mw=shift_floor[:, sel],
         )
         out["up"][:, sel], out["down"][:, sel], out["shift"][:, sel] = (
             v.up_mw,
