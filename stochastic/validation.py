@@ -366,12 +366,7 @@ def validate_bids(
     n_p = bid_up_mw.shape[0]
     if (der_bus <= 0).any():
         raise ValueError("a DER on the feeder's root bus cannot be validated")
-    slack = rows.slack(base_p_mw, base_q_mvar)  # (S, T, row)
-    g = np.full((n_p, slack.shape[-1]), -np.inf)
-    for p in range(n_p):
-        sel = step_period == p
-        if sel.any():
-            g[p] = slack[:, sel].max(axis=(0, 1))
+    g = _worst_slack(rows, base_p_mw, base_q_mvar, step_period, n_p)
     coef = -rows.h_p[:, der_bus]  # (row, der): row change per MW of more injection
     coef_q = -rows.h_q[:, der_bus]  # per Mvar of reactive injection
     q_max = np.zeros(len(der_bus)) if q_max_mvar is None else np.asarray(q_max_mvar, float)
@@ -407,9 +402,31 @@ def validate_bids(
         order = ["residual", "need"]
     bounds: dict[str, float] = {}
     for i, key in enumerate(order):
-        m, up, dn, sp, sn, sig, tap, qv = _validation_lp(prob, order[: i + 1], bounds)
+        m, *variables = _validation_lp(prob, order[: i + 1], bounds)
         res = PersistentSolver(m).solve()
         bounds[key] = float(res.objective)
+    return _outcome(prob, tuple(variables), len(order))
+
+
+def _worst_slack(
+    rows: FeederRows, base_p_mw: np.ndarray, base_q_mvar: np.ndarray, step_period, n_p: int
+) -> np.ndarray:
+    """(period, row): each limit's largest ``y - upper`` over the period's scenario-steps
+    with the DER at their baseline (``-inf`` for a period without steps)."""
+    slack = rows.slack(base_p_mw, base_q_mvar)  # (S, T, row)
+    g = np.full((n_p, slack.shape[-1]), -np.inf)
+    for p in range(n_p):
+        sel = step_period == p
+        if sel.any():
+            g[p] = slack[:, sel].max(axis=(0, 1))
+    return g
+
+
+def _outcome(prob: _Problem, variables: tuple, n_solves: int) -> Validation:
+    """The solved validation LP as a :class:`Validation` (binding rows counted)."""
+    up, dn, sp, sn, sig, tap, qv = variables
+    rows, coef, pr, rr = prob.rows, prob.coef, prob.pr, prob.rr
+    n_p = prob.bid_up_mw.shape[0]
     up_v, dn_v = np.maximum(up.values(), 0.0), np.maximum(dn.values(), 0.0)
     shift = sp.values() - sn.values()
     q = np.nan_to_num(qv.values(), nan=0.0)  # an inverter no row reaches stays at zero
@@ -417,10 +434,10 @@ def validate_bids(
     residual[pr, rr] = sig.values()
     c = coef[rr]
     worst = (
-        g[pr, rr]
+        prob.g[pr, rr]
         + rows.root_coef[rr] * tap.values()[pr]
         + np.sum(c * shift[pr], axis=1)
-        + np.sum(coef_q[rr] * q[pr], axis=1)
+        + np.sum(prob.coef_q[rr] * q[pr], axis=1)
         + np.sum(np.maximum(c, 0.0) * up_v[pr] + np.maximum(-c, 0.0) * dn_v[pr], axis=1)
         - residual[pr, rr]
     )
@@ -432,7 +449,7 @@ def validate_bids(
         q_mvar=q,
         residual=residual,
         binding_rows=int(np.sum(worst > -1e-6)),
-        problems_solved=len(order),
+        problems_solved=n_solves,
     )
 
 

@@ -377,9 +377,7 @@ def schedule_days(
             agg_bids = _aggregate_storage_bids(bids, agg_bids)
         apply_bids(tso_slot.solver, tso, agg_bids, reactive=False)
         tso_result = tso_slot.solver.solve()
-        setpoint = np.stack(
-            [tso.parts[f"feeder_{f}"].vars["interface_p_mw"].values() for f in range(F)], axis=-1
-        )
+        setpoint = _setpoints(tso, F)
         # each DSO: its DER meet the set-points at least cost, the TER day-ahead fixed
         build_s += dso_slot.load(data, lambda t: _set_setpoints(t, setpoint))
         dso = dso_slot.tsm
@@ -387,68 +385,10 @@ def schedule_days(
         for name in tso.parts["ter"].first_stage:
             dso_slot.solver.fix(dso.var("ter", name), tso.var("ter", name).values())
         result = dso_slot.solver.solve()
-        ds = extract_two_stage(dso, data, result)
+        ds = _day_results(
+            system, data, options, (tso, tso_result), (dso, result), bids, ranges, own, n_dir
+        )
         ds["build_seconds"] = ds["build_seconds"].copy(data=build_s)
-        ds["solver_seconds"] = ds["solver_seconds"].copy(
-            data=float(ds["solver_seconds"]) + tso_result.solver_seconds + ranges["seconds"]
-        )
-        ds["translate_seconds"] = ds["translate_seconds"].copy(
-            data=float(ds["translate_seconds"]) + tso_result.translate_seconds
-        )
-        w = data.weight
-        short_mwh = _shortfall_values(dso, F, data.n_scenarios, data.n_steps).sum(axis=(1, 2))
-        short_mwh = short_mwh * options.dt_h  # (scenario,)
-        extra = {"dso/second/setpoint_shortfall": short_mwh * options.spill_eur_per_mwh}
-        # the solve's objective priced the misses as expectation: priced below per scenario
-        ds["objective_eur"] = ds.objective_eur.copy(
-            data=float(ds.objective_eur) - w @ extra["dso/second/setpoint_shortfall"]
-        )
-        if own is not None:
-            extra["dso/second/own_use"] = own["cost_eur"]
-            ds = ds.assign(_local_market_variables(own, w))
-            ds["curtailment_mwh"] = ds.curtailment_mwh.copy(
-                data=float(ds.curtailment_mwh) + float(w @ own["cap_mwh"])
-            )
-        ds = add_scenario_cost(ds, extra, w, options.alpha, options.beta)
-        ds = ds.assign(bid_variables(bids)).assign(
-            _offer_variables(ranges, options.n_periods, n_dir)
-        )
-        ds = ds.assign(
-            region_storage_overstatement_mwh=(
-                ("interface", "direction"),
-                storage_overstatement(system, data, options),
-                {
-                    "units": "MWh",
-                    "long_name": "battery energy per-hour regions promise beyond what the "
-                    "batteries hold (direction: up, down); the aggregated battery of the "
-                    "offer prevents it",
-                },
-            ),
-            interface_setpoint_mw=(
-                ("scenario", "time", "interface"),
-                setpoint,
-                {"units": "MW", "long_name": "TSO set-point of the feeder import"},
-            ),
-            interface_shortfall_mwh=(
-                (),
-                float(w @ short_mwh),
-                {"units": "MWh", "long_name": "expected energy by which set-points were missed"},
-            ),
-            offer_range_excess_mwh=(
-                (),
-                _range_excess_mwh(tso, F, data.n_scenarios, data.n_steps, w, options.dt_h),
-                {
-                    "units": "MWh",
-                    "long_name": "expected energy by which the TSO's set-points left the "
-                    "DSOs' import ranges (priced at the spill price in the TSO's view)",
-                },
-            ),
-            tso_view_expected_cost_eur=(
-                (),
-                float(w @ (tso.risk.cost.values() + float(pyo.value(tso.first_stage_cost)))),
-                {"units": "EUR"},
-            ),
-        )
         solves = ranges["solves"] + 2 + (own["solves"] if own is not None else 0)
         return DaySolve(ds, dso, data, data_exchange(system, data, variant), solves)
 
@@ -565,3 +505,89 @@ def _aggregate_storage_bids(bids: xr.Dataset, agg_bids: xr.Dataset) -> xr.Datase
         for name in ("schedule_mw", "up_mw", "down_mw"):
             out[name][:, j] = bids[name].values[:, sel].sum(axis=1)
     return out
+
+
+def _setpoints(tso, F: int) -> np.ndarray:
+    """The TSO's interface set-points (scenario, time, feeder) [MW]."""
+    return np.stack(
+        [tso.parts[f"feeder_{f}"].vars["interface_p_mw"].values() for f in range(F)], axis=-1
+    )
+
+
+def _day_results(
+    system: IntegratedSystem,
+    data: DayData,
+    options: TwoStageOptions,
+    tso_solve: tuple,
+    dso_solve: tuple,
+    bids: xr.Dataset,
+    ranges: dict,
+    own: dict | None,
+    n_dir: int,
+) -> xr.Dataset:
+    """A DSO-managed day as results: the DSOs' disaggregation (``dso_solve``: model and
+    solve result) with the missed set-points and any local market priced per scenario,
+    the offers, and the TSO's view (``tso_solve``)."""
+    tso, tso_result = tso_solve
+    dso, result = dso_solve
+    F = len(system.feeders)
+    ds = extract_two_stage(dso, data, result)
+    ds["solver_seconds"] = ds["solver_seconds"].copy(
+        data=float(ds["solver_seconds"]) + tso_result.solver_seconds + ranges["seconds"]
+    )
+    ds["translate_seconds"] = ds["translate_seconds"].copy(
+        data=float(ds["translate_seconds"]) + tso_result.translate_seconds
+    )
+    w = data.weight
+    short_mwh = _shortfall_values(dso, F, data.n_scenarios, data.n_steps).sum(axis=(1, 2))
+    short_mwh = short_mwh * options.dt_h  # (scenario,)
+    extra = {"dso/second/setpoint_shortfall": short_mwh * options.spill_eur_per_mwh}
+    # the solve's objective priced the misses as expectation: priced below per scenario
+    ds["objective_eur"] = ds.objective_eur.copy(
+        data=float(ds.objective_eur) - w @ extra["dso/second/setpoint_shortfall"]
+    )
+    if own is not None:
+        extra["dso/second/own_use"] = own["cost_eur"]
+        ds = ds.assign(_local_market_variables(own, w))
+        ds["curtailment_mwh"] = ds.curtailment_mwh.copy(
+            data=float(ds.curtailment_mwh) + float(w @ own["cap_mwh"])
+        )
+    ds = add_scenario_cost(ds, extra, w, options.alpha, options.beta)
+    ds = ds.assign(bid_variables(bids)).assign(_offer_variables(ranges, options.n_periods, n_dir))
+    ds = ds.assign(
+        region_storage_overstatement_mwh=(
+            ("interface", "direction"),
+            storage_overstatement(system, data, options),
+            {
+                "units": "MWh",
+                "long_name": "battery energy per-hour regions promise beyond what the "
+                "batteries hold (direction: up, down); the aggregated battery of the "
+                "offer prevents it",
+            },
+        ),
+        interface_setpoint_mw=(
+            ("scenario", "time", "interface"),
+            _setpoints(tso, F),
+            {"units": "MW", "long_name": "TSO set-point of the feeder import"},
+        ),
+        interface_shortfall_mwh=(
+            (),
+            float(w @ short_mwh),
+            {"units": "MWh", "long_name": "expected energy by which set-points were missed"},
+        ),
+        offer_range_excess_mwh=(
+            (),
+            _range_excess_mwh(tso, F, data.n_scenarios, data.n_steps, w, options.dt_h),
+            {
+                "units": "MWh",
+                "long_name": "expected energy by which the TSO's set-points left the "
+                "DSOs' import ranges (priced at the spill price in the TSO's view)",
+            },
+        ),
+        tso_view_expected_cost_eur=(
+            (),
+            float(w @ (tso.risk.cost.values() + float(pyo.value(tso.first_stage_cost)))),
+            {"units": "EUR"},
+        ),
+    )
+    return ds
