@@ -19,6 +19,7 @@ from cases.errors import CaseError, StudyConfigError
 from cases.study import MODEL_SHORT_NAMES
 from forecasts.errors import ForecastError
 from stochastic.solve import SolverError
+from workbench.results import OutputError, check_output
 from workbench.threads import limit_threads
 
 __all__ = ["main"]
@@ -28,6 +29,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     StudyConfigError,
     ForecastError,
     ConnectionError,
+    OutputError,
 )
 
 
@@ -70,6 +72,29 @@ def _model_names(text: str) -> tuple[str, ...]:
         )
     full = tuple(dict.fromkeys(MODEL_ALIASES[n] for n in names))
     return full
+
+
+def _write_or_rescue(ds, out: Path) -> tuple[Path, bool]:
+    """Write the results to ``out``; when that fails (disk full, permissions changed during
+    the run, ...), to a new folder in the system's temporary directory instead, saying
+    so, so that the computation is not lost. Returns the path and whether it is the
+    rescue copy; exits with 1 if both fail."""
+    import tempfile
+
+    from workbench.results import write_results
+
+    try:
+        return write_results(ds, out), False
+    except OSError as exc:
+        click.echo(f"error: could not write '{out}': {exc}", err=True)
+        rescue = Path(tempfile.mkdtemp(prefix="workbench-rescue-")) / out.name
+        try:
+            path = write_results(ds, rescue)
+        except OSError as again:
+            click.echo(f"error: could not write a copy to '{rescue}' either: {again}", err=True)
+            sys.exit(1)
+        click.echo(f"error: the results were written to '{path}' instead", err=True)
+        return path, True
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,7 +150,7 @@ def run(
     from cases.system import build_system
     from stochastic.risk import CvarTailWarning, cvar_tail_message
     from workbench.plots import write_plots
-    from workbench.results import annotate, summary_table, write_results
+    from workbench.results import annotate, summary_table
     from workbench.runner import run_study
 
     if workers is not None and workers < 1:
@@ -135,9 +160,7 @@ def run(
     cfg = _load(study)
     if models is not None:
         cfg = cfg.model_copy(update={"models": _model_names(models)})
-    out = out or Path("results") / f"{cfg.name}.nc"
-    if out.suffix.lower() not in (".nc", ".zarr"):
-        raise click.BadParameter(f"'{out}' must end in .nc or .zarr", param_hint="--out")
+    out = check_output(out or Path("results") / f"{cfg.name}.nc")
     tick = time.perf_counter()
     system = build_system(cfg)
     message = cvar_tail_message(cfg.risk.alpha, cfg.scenarios.n_scenarios)
@@ -162,7 +185,7 @@ def run(
         system=system,
     )
     ds = annotate(ds, cfg, used_seed, scheduler or "LocalCluster")
-    path = write_results(ds, out)
+    path, rescued = _write_or_rescue(ds, out)
     click.echo(summary_table(ds))
     click.echo(f"results: {path}")
     if not no_plots:
@@ -170,6 +193,8 @@ def run(
             click.echo(f"plot:    {p}")
     click.echo(f"wall time {time.perf_counter() - tick:.1f} s")
     failed = [str(x) for x in ds["solver_status"].to_numpy().ravel() if str(x) != "optimal"]
+    if rescued:
+        sys.exit(1)
     if failed:
         click.echo(
             f"error: {len(failed)} model-day(s) have no optimal schedule "
@@ -219,9 +244,7 @@ def forecast(
     cfg = _load(study)
     used_seed = cfg.seed if seed is None else seed
     suffix = "_forecast_scores.nc" if evaluate else "_forecast.nc"
-    out = out or Path("results") / f"{cfg.name}{suffix}"
-    if out.suffix.lower() not in (".nc", ".zarr"):
-        raise click.BadParameter(f"'{out}' must end in .nc or .zarr", param_hint="--out")
+    out = check_output(out or Path("results") / f"{cfg.name}{suffix}")
     tick = time.perf_counter()
 
     def say(message: str) -> None:

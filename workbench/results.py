@@ -7,6 +7,7 @@ import importlib.metadata as md
 import os
 import platform
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,14 @@ import yaml
 
 from cases.study import StudyConfig
 
-__all__ = ["annotate", "read_results", "summary_table", "write_results"]
+__all__ = [
+    "OutputError",
+    "annotate",
+    "check_output",
+    "read_results",
+    "summary_table",
+    "write_results",
+]
 
 _PACKAGES = (
     "numpy",
@@ -77,6 +85,60 @@ def _netcdf_ready(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
+class OutputError(ValueError):
+    """An output path that cannot take the results (a user error, found before any work)."""
+
+
+#: every file this workbench writes carries this attribute (a store with it may be replaced)
+_MARK = ("written_by", "workbench")
+
+
+def _is_our_store(path: Path) -> bool:
+    """Whether folder ``path`` is a zarr store of results written by the workbench."""
+    try:
+        return xr.open_zarr(path).attrs.get(_MARK[0]) == _MARK[1]
+    except Exception:  # any folder zarr cannot read as a store is not ours
+        return False
+
+
+def check_output(path: str | Path) -> Path:
+    """Check that results can be written to ``path``, before any computation.
+
+    The extension is ``.nc`` or ``.zarr``; an existing ``.nc`` is a regular file and an
+    existing ``.zarr`` a results store of the workbench (another folder is never
+    replaced); the nearest existing folder above it is writable.
+
+    Raises
+    ------
+    OutputError
+        With one line saying what is wrong and how to fix it.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".nc", ".zarr"):
+        raise OutputError(f"output '{path}' must end in .nc or .zarr (netCDF or zarr store)")
+    if path.exists() or path.is_symlink():
+        if suffix == ".nc" and not path.is_file():
+            kind = "a folder" if path.is_dir() else "not a regular file"
+            raise OutputError(f"output '{path}' is {kind}; give a new .nc file name")
+        if suffix == ".zarr" and not (path.is_dir() and _is_our_store(path)):
+            raise OutputError(
+                f"output '{path}' exists and is not a results store of this workbench; "
+                "give a new .zarr name (an existing folder is never replaced)"
+            )
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"output '{path}': '{parent}' is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"output '{path}': folder '{parent}' is not writable; give a path in a folder "
+            "you can write to"
+        )
+    return path
+
+
 def write_results(ds: xr.Dataset, path: str | Path) -> Path:
     """Write to ``.nc`` (netCDF4) or ``.zarr``, creating the folder.
 
@@ -85,22 +147,25 @@ def write_results(ds: xr.Dataset, path: str | Path) -> Path:
 
     Raises
     ------
-    ValueError
-        For another file extension.
+    OutputError
+        For a path :func:`check_output` refuses.
+    OSError
+        When the write itself fails (disk full, ...).
     """
-    path = Path(path)
+    path = check_output(path)
     suffix = path.suffix.lower()
-    if suffix not in (".nc", ".zarr"):
-        raise ValueError(f"output '{path}' must end in .nc (netCDF) or .zarr")
     path.parent.mkdir(parents=True, exist_ok=True)
     ready = _netcdf_ready(ds)
+    ready.attrs[_MARK[0]] = _MARK[1]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
     try:
         if suffix == ".nc":
             ready.to_netcdf(tmp, engine="netcdf4")
             os.replace(tmp, path)
         else:
-            ready.to_zarr(tmp, mode="w")
+            with warnings.catch_warnings():  # zarr 3: consolidated metadata is an extension
+                warnings.filterwarnings("ignore", message="Consolidated metadata")
+                ready.to_zarr(tmp, mode="w")
             _replace_directory(tmp, path)
     finally:
         if tmp.exists():
@@ -172,6 +237,14 @@ def summary_table(ds: xr.Dataset) -> str:
         )
         over = int(d["overloads_ac"].clip(min=0).sum()) if "overloads_ac" in d else -1
         checked = int(d["ac_checked"].sum()) if "ac_checked" in d else 0
+        converged = int(d["ac_converged"].sum()) if "ac_converged" in d else 0
+        if checked == 0:
+            ac = "off"
+        elif converged == 0:
+            ac = f"no AC flow converged in {checked}"
+        else:
+            ac = f"{viol_t}/{viol_d}/{over} in {converged}"
+            ac += f" ({checked - converged} not converged)" if converged < checked else ""
         rows.append(
             [
                 str(model),
@@ -180,8 +253,8 @@ def summary_table(ds: xr.Dataset) -> str:
                 f"{float(d['first_stage_cost_eur'].sum()):,.0f}",
                 f"{float(d['load_shed_mwh'].sum()):.2f}",
                 f"{float(d['curtailment_mwh'].sum()):.2f}",
-                f"{vm_err:.4f}",
-                f"{viol_t}/{viol_d}/{over} in {checked}",
+                f"{vm_err:.4f}" if np.isfinite(vm_err) else "n/a",
+                ac,
                 f"{float(d['build_seconds'].sum()):.1f}",
                 f"{float(d['translate_seconds'].sum()):.1f}",
                 f"{float(d['solver_seconds'].sum()):.1f}",
