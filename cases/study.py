@@ -63,9 +63,14 @@ MODEL_SHORT_NAMES = {
     "dso_managed:target": "dso:target",
 }
 PROFILE_YEAR = 2016
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-PositiveFloat = Annotated[float, Field(gt=0.0)]
-NonNegFloat = Annotated[float, Field(ge=0.0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+#: a unit's marginal cost [EUR/MWh] (negative: paid to produce)
+MarginalCost = Annotated[float, Field(ge=-1e4, le=1e5, allow_inf_nan=False)]
+#: a price [EUR/MWh or EUR/(MW h)]: finite, at most 100,000 (ten times a high VOLL); an
+#: absurd price makes the LP numerically meaningless
+Price = Annotated[float, Field(ge=0.0, le=1e5, allow_inf_nan=False)]
 
 
 class _Frozen(BaseModel):
@@ -83,7 +88,7 @@ class TransmissionConfig(_Frozen):
 
     network: str = "case39"
     technologies: dict[str, str] = Field(default_factory=dict)
-    marginal_cost_eur_per_mwh: dict[str, float] = Field(default_factory=dict)
+    marginal_cost_eur_per_mwh: dict[str, MarginalCost] = Field(default_factory=dict)
 
 
 class PvFleetConfig(_Frozen):
@@ -284,15 +289,15 @@ class PricesConfig(_Frozen):
     ``pv_curtailment``: compensation of curtailment inside the accepted PV flexibility.
     """
 
-    voll_eur_per_mwh: PositiveFloat = 3000.0
-    deviation_eur_per_mwh: NonNegFloat = 2.0
-    spill_eur_per_mwh: NonNegFloat = 200.0
-    ter_emergency_eur_per_mwh: NonNegFloat = 200.0
-    ter_reserve_eur_per_mw_h: NonNegFloat = 8.0
-    der_flexibility_eur_per_mw_h: NonNegFloat = 4.0
-    der_activation_eur_per_mwh: NonNegFloat = 5.0
-    pv_curtailment_eur_per_mwh: NonNegFloat = 60.0
-    battery_degradation_eur_per_mwh: NonNegFloat = 2.0
+    voll_eur_per_mwh: Annotated[float, Field(gt=0.0, le=1e5, allow_inf_nan=False)] = 3000.0
+    deviation_eur_per_mwh: Price = 2.0
+    spill_eur_per_mwh: Price = 200.0
+    ter_emergency_eur_per_mwh: Price = 200.0
+    ter_reserve_eur_per_mw_h: Price = 8.0
+    der_flexibility_eur_per_mw_h: Price = 4.0
+    der_activation_eur_per_mwh: Price = 5.0
+    pv_curtailment_eur_per_mwh: Price = 60.0
+    battery_degradation_eur_per_mwh: Price = 2.0
 
     @model_validator(mode="after")
     def _ordered(self) -> PricesConfig:
@@ -420,6 +425,14 @@ class StudyConfig(_Frozen):
                 f"start_hour + horizon_hours = {self.start_hour + self.horizon_hours}"
                 " runs past midnight; keep it <= 24"
             )
+        margin = self.model.voltage_margin_pu
+        for f in self.feeders:
+            if f.vm_max_pu - f.vm_min_pu <= 2.0 * margin:
+                raise ValueError(
+                    f"feeder '{f.name}': voltage band {f.vm_min_pu}..{f.vm_max_pu} pu is not "
+                    f"wider than twice model.voltage_margin_pu ({margin}): no voltage is "
+                    "allowed; widen vm_min_pu/vm_max_pu or lower the margin"
+                )
         names = [f.name for f in self.feeders]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -511,10 +524,27 @@ def load_study(path: str | Path) -> StudyConfig:
                 f"({', '.join(sorted(studies))})"
             )
     try:
-        data = yaml.safe_load(p.read_text())
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise StudyConfigError(f"study file '{p}' cannot be read: {exc.strerror}") from None
+    if b"\x00" in raw[:8192]:
+        raise StudyConfigError(f"study file '{p}' is binary, not a YAML text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StudyConfigError(
+            f"study file '{p}' is not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise StudyConfigError(f"{p}: not valid YAML{where}: {problem}") from None
-    return parse_study(data if data is not None else {}, str(p))
+    if data is None:
+        raise StudyConfigError(
+            f"study file '{p}' is empty; write at least 'name: my_study' (every other key "
+            "has a default), or run the built-in 'default' study"
+        )
+    return parse_study(data, str(p))

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scoringrules as sr
 
 from forecasts.errors import ForecastError
 from forecasts.ev import ev_scenarios, load_ev_observations, load_ev_statistics, sample_sessions
@@ -44,6 +43,15 @@ from forecasts.history import SOURCES, load_history
 from forecasts.models import MIN_HISTORY_DAYS, NIGHT_ELEVATION_DEG, QuantileForecaster
 from forecasts.quantiles import coverage, randomized_pit
 from forecasts.reduction import energy_selection, fast_forward_selection
+
+
+def _sr():
+    """``scoringrules``, imported on first use (its kernels take seconds to load, which
+    every other command would pay)."""
+    import scoringrules
+
+    return scoringrules
+
 
 __all__ = [
     "ResourceScores",
@@ -153,7 +161,7 @@ def _reduced_energy_scores(
     out = []
     for select in (energy_selection, fast_forward_selection):
         idx, w = select(ens, n_keep)
-        out.append(float(sr.es_ensemble(obs, ens[idx], ens_w=w)))
+        out.append(float(_sr().es_ensemble(obs, ens[idx], ens_w=w)))
     n = len(ens)
     to_obs = float(np.linalg.norm(ens - obs, axis=1).mean())
     sq = (ens**2).sum(axis=1)
@@ -250,7 +258,7 @@ def evaluate_source(
 
     # marginal scores
     ens = fc.quantiles_at(q, np.broadcast_to(_ENSEMBLE_U, (*q.shape[:2], len(_ENSEMBLE_U))))
-    crps = sr.crps_ensemble(y, ens)[act].mean()
+    crps = _sr().crps_ensemble(y, ens)[act].mean()
     q1090 = fc.quantiles_at(q, np.broadcast_to([0.1, 0.5, 0.9], (*q.shape[:2], 3)))
     cov = coverage(y[act], q1090[..., 0][act], q1090[..., 2][act])
     nominal, model_level = fc.recalibration_
@@ -266,7 +274,7 @@ def evaluate_source(
     for i, day in enumerate(test):
         members = climatology_members(history, train, day)
         clim_members.append(members)
-        crps_clim[i] = sr.crps_ensemble(y[i], members.T)
+        crps_clim[i] = _sr().crps_ensemble(y[i], members.T)
     if horizon == "day_ahead":
         persist = persistence_day_ahead(values, pos, issue_hour)
     else:
@@ -297,11 +305,11 @@ def evaluate_source(
             )[:, 0]
             cop = fc.quantiles_at(q[i], u_cop.T).T[:, rows]
             ind = fc.quantiles_at(q[i], u_ind.T).T[:, rows]
-            es.append(sr.es_ensemble(obs, cop))
-            es_ind.append(sr.es_ensemble(obs, ind))
-            es_clim.append(sr.es_ensemble(obs, clim_members[i][:, rows]))
-            vs.append(sr.vs_ensemble(obs, cop))
-            vs_ind.append(sr.vs_ensemble(obs, ind))
+            es.append(_sr().es_ensemble(obs, cop))
+            es_ind.append(_sr().es_ensemble(obs, ind))
+            es_clim.append(_sr().es_ensemble(obs, clim_members[i][:, rows]))
+            vs.append(_sr().vs_ensemble(obs, cop))
+            vs_ind.append(_sr().vs_ensemble(obs, ind))
             if reduced_scenarios < n_samples:
                 es_red.append(_reduced_energy_scores(obs, cop, reduced_scenarios))
         scores.energy_score = float(np.mean(es))
@@ -435,7 +443,7 @@ def evaluate_ev(
             plug_in_probability=p_plug,
         )
         ens[i] = ds["p_uncontrolled_kw"].isel(charger_type=0).to_numpy() / n_chargers
-    crps = sr.crps_ensemble(y, np.moveaxis(ens, 1, -1))
+    crps = _sr().crps_ensemble(y, np.moveaxis(ens, 1, -1))
     q = np.moveaxis(np.quantile(ens, [0.1, 0.5, 0.9], axis=1), 0, -1)  # (D, 96, 3)
     below = (ens < y[:, None, :]).mean(axis=1)
     ties = (ens == y[:, None, :]).mean(axis=1)
@@ -444,13 +452,13 @@ def evaluate_ev(
     es, es_ind, es_clim, es_red, vs, vs_ind = ([] for _ in range(6))
     for i, day in enumerate(test):
         members = climatology_members(history, train, day)
-        crps_clim[i] = sr.crps_ensemble(y[i], members.T)
+        crps_clim[i] = _sr().crps_ensemble(y[i], members.T)
         shuffled = rng.permuted(ens[i], axis=0)
-        es.append(sr.es_ensemble(y[i], ens[i]))
-        es_ind.append(sr.es_ensemble(y[i], shuffled))
-        es_clim.append(sr.es_ensemble(y[i], members))
-        vs.append(sr.vs_ensemble(y[i], ens[i]))
-        vs_ind.append(sr.vs_ensemble(y[i], shuffled))
+        es.append(_sr().es_ensemble(y[i], ens[i]))
+        es_ind.append(_sr().es_ensemble(y[i], shuffled))
+        es_clim.append(_sr().es_ensemble(y[i], members))
+        vs.append(_sr().vs_ensemble(y[i], ens[i]))
+        vs_ind.append(_sr().vs_ensemble(y[i], shuffled))
         if reduced_scenarios < n_samples:
             es_red.append(_reduced_energy_scores(y[i], ens[i], reduced_scenarios))
     persist = persistence_day_ahead(values, pos, issue_hour)

@@ -102,3 +102,57 @@ def test_unwritable_folder_is_refused(tmp_path):
             check_output(folder / "run.nc")
     finally:
         folder.chmod(0o700)
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"", "is empty"),
+        (b"\x00\x01\x02 binary", "is binary"),
+        ("name: caf\u00e9".encode("latin-1"), "not UTF-8"),
+        (b"prices: {voll_eur_per_mwh: .inf}\n", "prices.voll_eur_per_mwh"),
+        (b"prices: {voll_eur_per_mwh: 1.0e300}\n", "prices.voll_eur_per_mwh"),
+        (b"prices: {spill_eur_per_mwh: .nan}\n", "prices.spill_eur_per_mwh"),
+        (b"transmission: {marginal_cost_eur_per_mwh: {gen/0: .inf}}\n", "gen/0"),
+        (
+            b"feeders: [{name: a, network: case33bw, bus: '5', vm_min_pu: 0.999,"
+            b" vm_max_pu: 1.001}]\n",
+            "voltage_margin_pu",
+        ),
+    ],
+)
+def test_a_bad_study_file_is_one_line(tmp_path, capsys, content, needle):
+    path = tmp_path / "study.yaml"
+    path.write_bytes(content)
+    assert main(["run", str(path), "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and needle in err[0], err
+
+
+def test_a_scheduler_that_is_no_address_is_one_line(capsys):
+    assert main(["run", "congested", "--scheduler", "foo bar", "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--scheduler" in err[0] and "foo bar" in err[0], err
+
+
+def test_a_port_that_accepts_but_never_answers_is_refused_in_bounded_time():
+    import socket
+    import threading
+    import time
+
+    from workbench.runner import HANDSHAKE_SECONDS, check_scheduler
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    port = server.getsockname()[1]
+    held = []
+    threading.Thread(target=lambda: held.append(server.accept()), daemon=True).start()
+    tick = time.perf_counter()
+    try:
+        with pytest.raises(ConnectionError, match="did not answer"):
+            check_scheduler(f"127.0.0.1:{port}")
+    finally:
+        server.close()
+    # bounded by the handshake timeout, not by the minutes a silent peer can hold a client
+    assert time.perf_counter() - tick < HANDSHAKE_SECONDS + 20

@@ -74,6 +74,20 @@ def _model_names(text: str) -> tuple[str, ...]:
     return full
 
 
+def _check_scheduler(scheduler: str | None) -> None:
+    """A ``--scheduler`` that is no address, or where no scheduler answers, is one error
+    line before any work."""
+    if scheduler is None:
+        return
+    from workbench.runner import check_scheduler
+
+    try:
+        check_scheduler(scheduler)
+    except ValueError as exc:
+        message = str(exc).removeprefix("--scheduler ")
+        raise click.BadParameter(message, param_hint="--scheduler") from None
+
+
 def _write_or_rescue(ds, out: Path) -> tuple[Path, bool]:
     """Write the results to ``out``; when that fails (disk full, permissions changed during
     the run, ...), to a new folder in the system's temporary directory instead, saying
@@ -161,6 +175,7 @@ def run(
     if models is not None:
         cfg = cfg.model_copy(update={"models": _model_names(models)})
     out = check_output(out or Path("results") / f"{cfg.name}.nc")
+    _check_scheduler(scheduler)
     tick = time.perf_counter()
     system = build_system(cfg)
     message = cvar_tail_message(cfg.risk.alpha, cfg.scenarios.n_scenarios)
@@ -366,6 +381,7 @@ def evaluate(
         ds = read_results(results)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
+    _check_scheduler(scheduler)
     out = evaluate_results(
         ds,
         n_scenarios=n_scenarios,

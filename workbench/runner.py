@@ -152,7 +152,7 @@ def resolve_scheduler(scheduler=None, workers: int | None = None) -> Iterator[Ex
         ):
             yield Executor("distributed", n, client, f"LocalCluster with {n} workers")
         return
-    address = scheduler if "://" in scheduler else f"tcp://{scheduler}"
+    address = check_scheduler(scheduler)
     try:
         client = Client(address, timeout="10s")
     except (OSError, TimeoutError) as exc:
@@ -166,6 +166,94 @@ def resolve_scheduler(scheduler=None, workers: int | None = None) -> Iterator[Ex
         yield Executor("distributed", n, client, f"Dask scheduler at {address}")
     finally:
         client.close()
+
+
+#: how long a Dask scheduler may take to answer before the run gives up [s]
+HANDSHAKE_SECONDS = 10.0
+
+
+def scheduler_address(text: str) -> str:
+    """``--scheduler`` as a Dask address (``host:port`` -> ``tcp://host:port``).
+
+    Raises
+    ------
+    ValueError
+        For text that is not ``[protocol://]host:port`` (one line saying so).
+    """
+    import re
+
+    address = text if "://" in text else f"tcp://{text}"
+    if not re.fullmatch(r"(tcp|tls|ucx|ws|wss)://[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", address):
+        raise ValueError(
+            f"--scheduler '{text}' is not a Dask scheduler address; give host:port (e.g. "
+            f"tcp://10.0.0.5:8786), or one of {', '.join(LOCAL_SCHEDULERS)}"
+        )
+    return address
+
+
+def check_scheduler(text: str) -> str:
+    """The Dask address of ``--scheduler`` text, checked: the scheduler there answers
+    within :data:`HANDSHAKE_SECONDS`. Local scheduler names pass through.
+
+    Raises
+    ------
+    ValueError
+        For text that is no address.
+    ConnectionError
+        When nothing answers as a Dask scheduler there.
+    """
+    if text in LOCAL_SCHEDULERS:
+        return text
+    address = scheduler_address(text)
+    _probe_scheduler(address, text)
+    return address
+
+
+def _probe_scheduler(address: str, text: str) -> None:
+    """Ask the scheduler at ``address`` who it is, within :data:`HANDSHAKE_SECONDS`.
+
+    A port that accepts a connection but never answers would otherwise hold the run for
+    minutes. The probe runs on its own event loop in a daemon thread, so it is bounded
+    whether or not the caller has an event loop.
+    """
+    import asyncio
+    import threading
+
+    from distributed.comm import connect
+
+    outcome: dict = {}
+
+    async def ask() -> None:
+        comm = await connect(address, timeout=HANDSHAKE_SECONDS)
+        try:
+            await comm.write({"op": "identity"})
+            outcome["reply"] = await comm.read()
+        finally:
+            await comm.close()
+
+    def run() -> None:
+        try:
+            asyncio.run(asyncio.wait_for(ask(), HANDSHAKE_SECONDS))
+        except Exception as exc:  # reported below as one line
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="scheduler-probe", daemon=True)
+    thread.start()
+    thread.join(HANDSHAKE_SECONDS + 2.0)
+    reply = outcome.get("reply")
+    if isinstance(reply, dict) and reply.get("type") == "Scheduler":
+        return
+    why = outcome.get("error") or (
+        f"it did not answer within {HANDSHAKE_SECONDS:.0f} s"
+        if thread.is_alive() or "reply" not in outcome
+        else "it is not a Dask scheduler"
+    )
+    if isinstance(why, asyncio.TimeoutError | TimeoutError):
+        why = f"it did not answer within {HANDSHAKE_SECONDS:.0f} s"
+    raise ConnectionError(
+        f"no Dask scheduler answers at '{text}' ({why}); start one with `dask scheduler` "
+        "or leave out --scheduler to run locally"
+    )
 
 
 def failed_like(template: xr.Dataset) -> xr.Dataset:
