@@ -183,7 +183,8 @@ def scheduler_address(text: str) -> str:
     import re
 
     address = text if "://" in text else f"tcp://{text}"
-    if not re.fullmatch(r"(tcp|tls|ucx|ws|wss)://[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", address):
+    host_port = r"[A-Za-z0-9_.\-\[\]:]+:\d{1,5}"
+    if not re.fullmatch(rf"((tcp|tls|ucx|ws|wss)://{host_port}|inproc://\S+)", address):
         raise ValueError(
             f"--scheduler '{text}' is not a Dask scheduler address; give host:port (e.g. "
             f"tcp://10.0.0.5:8786), or one of {', '.join(LOCAL_SCHEDULERS)}"
