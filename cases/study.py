@@ -547,4 +547,37 @@ def load_study(path: str | Path) -> StudyConfig:
             f"study file '{p}' is empty; write at least 'name: my_study' (every other key "
             "has a default), or run the built-in 'default' study"
         )
-    return parse_study(data, str(p))
+    return parse_study(_resolve_paths(data, p.parent), str(p))
+
+
+def _resolve_paths(data: Any, base: Path) -> Any:
+    """A study mapping with its relative file paths (network ``.json`` files, covariate
+    ``.csv`` files) made absolute against ``base``, the study file's folder, so a study
+    runs the same from any working directory."""
+    if not isinstance(data, dict):
+        return data
+
+    def fix(value: Any, suffixes: tuple[str, ...]) -> Any:
+        if isinstance(value, str) and value.lower().endswith(suffixes):
+            path = Path(value).expanduser()
+            return str(path if path.is_absolute() else (base / path).resolve())
+        return value
+
+    out = dict(data)
+    t = out.get("transmission")
+    if isinstance(t, dict) and "network" in t:
+        out["transmission"] = {**t, "network": fix(t["network"], (".json",))}
+    if isinstance(out.get("feeders"), list):
+        out["feeders"] = [
+            {**f, "network": fix(f["network"], (".json",))}
+            if isinstance(f, dict) and "network" in f
+            else f
+            for f in out["feeders"]
+        ]
+    if isinstance(out.get("forecast"), dict) and isinstance(
+        out["forecast"].get("covariates"), dict
+    ):
+        fc = dict(out["forecast"])
+        fc["covariates"] = {k: fix(v, (".csv",)) for k, v in fc["covariates"].items()}
+        out["forecast"] = fc
+    return out

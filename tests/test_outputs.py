@@ -156,3 +156,23 @@ def test_a_port_that_accepts_but_never_answers_is_refused_in_bounded_time():
         server.close()
     # bounded by the handshake timeout, not by the minutes a silent peer can hold a client
     assert time.perf_counter() - tick < HANDSHAKE_SECONDS + 20
+
+
+def test_relative_paths_in_a_study_resolve_against_the_study_file(tmp_path, monkeypatch):
+    import pandapower as pp
+    import pandapower.networks as pn
+
+    from cases.study import load_study
+
+    folder = tmp_path / "project"
+    (folder / "nets").mkdir(parents=True)
+    pp.to_json(pn.case33bw(), str(folder / "nets" / "feeder.json"))
+    (folder / "study.yaml").write_text(
+        "feeders: [{name: a, network: nets/feeder.json, bus: '4'}]\n"
+    )
+    monkeypatch.chdir(tmp_path)  # elsewhere than the study file
+    cfg = load_study(folder / "study.yaml")
+    assert cfg.feeders[0].network == str((folder / "nets" / "feeder.json").resolve())
+    from cases import build_system
+
+    assert build_system(cfg).feeders[0].arrays.n_bus >= 33
