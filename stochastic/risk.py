@@ -42,10 +42,12 @@ def cvar_tail_message(alpha: float, n_scenarios: int) -> str | None:
     if tail >= MIN_TAIL_SCENARIOS - 1e-9:
         return None
     need = int(np.ceil(MIN_TAIL_SCENARIOS / (1.0 - alpha) - 1e-9))
+    alpha_max = 1 - MIN_TAIL_SCENARIOS / n_scenarios
+    other = f"alpha <= {alpha_max:.2f}" if alpha_max > 0 else "beta: 0 (risk-neutral)"
     return (
         f"the CVaR tail holds {tail:.2g} scenario(s) at alpha = {alpha} and {n_scenarios} "
         f"scenarios, so the CVaR rests on the worst scenario alone; use at least {need} "
-        f"scenarios or alpha <= {1 - MIN_TAIL_SCENARIOS / n_scenarios:.2f}"
+        f"scenarios or {other}"
     )
 
 

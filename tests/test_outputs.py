@@ -176,3 +176,27 @@ def test_relative_paths_in_a_study_resolve_against_the_study_file(tmp_path, monk
     from cases import build_system
 
     assert build_system(cfg).feeders[0].arrays.n_bus >= 33
+
+
+def test_a_study_where_every_day_fails_still_writes_its_status(tmp_path, monkeypatch, capsys):
+    from stochastic.solve import PersistentSolver, SolverError
+
+    def fail(self, *args, **kwargs):
+        raise SolverError("HiGHS stopped with 'infeasible'")
+
+    monkeypatch.setattr(PersistentSolver, "solve", fail)
+    study = tmp_path / "tiny.yaml"
+    study.write_text(
+        "name: tiny\nstart_hour: 10\nhorizon_hours: 2\ntransmission: {network: case9}\n"
+        "feeders: [{name: f1, network: case33bw, bus: '5', share: 0.2}]\n"
+        "scenarios: {n_scenarios: 2, method: profile_noise}\nrisk: {beta: 0.0}\n"
+    )
+    out = tmp_path / "tiny.nc"
+    args = ["run", str(study), "--out", str(out), "--scheduler", "sync"]
+    code = main([*args, "--no-plots", "--no-progress"])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2016-06-15 tso_managed" in err[0] and "infeasible" in err[0]
+    with xr.open_dataset(out) as ds:
+        assert ds.solver_status.values.ravel().tolist() == ["failed"]
+        assert "infeasible" in str(ds.solver_message.values.ravel()[0])

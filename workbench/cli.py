@@ -201,6 +201,14 @@ def run(
     )
     ds = annotate(ds, cfg, used_seed, scheduler or "LocalCluster")
     path, rescued = _write_or_rescue(ds, out)
+    if ds.attrs.get("all_failed"):
+        causes = "; ".join(
+            f"{str(d)[:10]} {m}: {ds.solver_message.sel(model=m, day=d).item() or 'failed'}"
+            for m in ds.model.values
+            for d in ds.day.values
+        )
+        click.echo(f"error: no model-day has a schedule ({causes}); status in {path}", err=True)
+        sys.exit(1)
     click.echo(summary_table(ds))
     click.echo(f"results: {path}")
     if not no_plots:

@@ -58,7 +58,8 @@ def annotate(ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str) -> x
     """Record the study, seed, versions and solver status in ``attrs``."""
     ds = ds.copy()
     status = ds["solver_status"].to_numpy().astype(str).ravel().tolist()
-    ds.attrs = {
+    kept = {k: v for k, v in ds.attrs.items() if k == "all_failed"}
+    ds.attrs = kept | {
         "title": f"stochastic day-ahead schedule: {study.name}",
         "study_name": study.name,
         "study_config_yaml": yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False),

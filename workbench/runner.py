@@ -33,7 +33,6 @@ from cases.study import StudyConfig
 from cases.system import IntegratedSystem, build_system
 from forecasts.generate import ScenarioForecaster
 from stochastic.risk import CvarTailWarning, cvar_tail_message
-from stochastic.solve import SolverError
 from workbench.ac_check import ac_check, ac_sample, voltage_setpoints
 from workbench.coordination import DayOutcome, coordination_model
 from workbench.scenarios import check_forecast_sources, fit_study_forecaster
@@ -313,6 +312,27 @@ def _relative_time(ds: xr.Dataset, day: dt.date) -> xr.Dataset:
     return ds.assign_coords(time=ds.time.to_numpy() - start, period=ds.period.to_numpy() - start)
 
 
+def _status_only(study, done: list[DayOutcome]) -> xr.Dataset:
+    """The results of a study in which no model-day has a schedule: each model-day's
+    status and message (attribute ``all_failed``)."""
+    models = list(study.models)
+    days = [np.datetime64(d) for d in study.days]
+    status = np.full((len(models), len(days)), "failed", dtype=object)
+    message = np.full((len(models), len(days)), "", dtype=object)
+    for o in done:
+        i, j = models.index(o.model), days.index(np.datetime64(o.day))
+        status[i, j], message[i, j] = o.status, o.message
+    ds = xr.Dataset(
+        {
+            "solver_status": (("model", "day"), status.astype(str)),
+            "solver_message": (("model", "day"), message.astype(str)),
+        },
+        coords={"model": models, "day": days},
+    )
+    ds.attrs["all_failed"] = 1
+    return ds
+
+
 def _day_dataset(
     outcome: DayOutcome, ac_parts: list, template: xr.Dataset | None
 ) -> xr.Dataset | None:
@@ -413,7 +433,9 @@ def run_study(
     -------
     xarray.Dataset
         Dimensions ``model``, ``day``, ``scenario``, ``time``, ``period``, ``gen``, ``der``,
-        ``interface``, ``bus``, ``branch``; see ``docs/results.md``.
+        ``interface``, ``bus``, ``branch``; see ``docs/results.md``. When no model-day has
+        a schedule, only ``solver_status`` and ``solver_message`` on (model, day), with the
+        attribute ``all_failed``.
     """
     limit_threads()
     check_forecast_sources(study)
@@ -470,11 +492,8 @@ def run_study(
                     items, dim="day", join="outer", data_vars="all", combine_attrs="drop_conflicts"
                 ).expand_dims(model=[model])
             )
-    if not stacked:
-        reasons = sorted({o.message for o in done})
-        raise SolverError(
-            f"no coordination model produced a schedule on any day: {'; '.join(reasons)}"
-        )
+    if not stacked:  # nothing solved: the status of every model-day is still a result
+        return _status_only(study, done)
     out = xr.concat(
         stacked, dim="model", join="outer", data_vars="all", combine_attrs="drop_conflicts"
     )
