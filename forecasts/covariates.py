@@ -27,13 +27,24 @@ def read_covariates(path: str | Path, *, field: str = "covariates") -> pd.DataFr
     p = Path(path)
     if not p.is_file():
         raise ForecastError(f"{field}: covariate file '{p}' not found")
-    frame = pd.read_csv(p)
+    try:
+        frame = pd.read_csv(p)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ForecastError(f"{field}: '{p}' is not a readable CSV table ({first})") from None
     if "time" not in frame.columns or frame.shape[1] < 2:
         raise ForecastError(
             f"{field}: '{p}' needs a 'time' column and at least one numeric column "
             f"(found columns {list(frame.columns)})"
         )
-    frame["time"] = pd.to_datetime(frame["time"])
+    times = pd.to_datetime(frame["time"], errors="coerce")
+    if times.isna().any():
+        row = int(np.flatnonzero(times.isna().to_numpy())[0])
+        raise ForecastError(
+            f"{field}: '{p}' row {row + 2}: time {frame['time'].iloc[row]!r} is not a date "
+            "and time; write e.g. 2019-06-01 12:15"
+        )
+    frame["time"] = times
     frame = frame.set_index("time").sort_index()
     bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:

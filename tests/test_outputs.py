@@ -200,3 +200,13 @@ def test_a_study_where_every_day_fails_still_writes_its_status(tmp_path, monkeyp
     with xr.open_dataset(out) as ds:
         assert ds.solver_status.values.ravel().tolist() == ["failed"]
         assert "infeasible" in str(ds.solver_message.values.ravel()[0])
+
+
+def test_a_garbled_covariate_time_names_its_row(tmp_path):
+    from forecasts.covariates import read_covariates
+    from forecasts.errors import ForecastError
+
+    path = tmp_path / "cov.csv"
+    path.write_text("time,temp\n2016-06-01 00:00,12\nnot-a-time,13\n")
+    with pytest.raises(ForecastError, match=r"row 3: time 'not-a-time' is not a date"):
+        read_covariates(path)

@@ -41,7 +41,8 @@ def compare_models(ds: xr.Dataset) -> dict:
     ``der_accepted_mwh``, ``der_dispatched_mwh``, ``curtailment_mwh``, ``load_shed_mwh``,
     ``ac_violations`` (= transmission + distribution voltage violations + overloads, in
     bus-steps / branch-steps of the checked sample), ``ac_violations_transmission``,
-    ``ac_violations_distribution``, ``worst_vm_pu`` (the AC voltage farthest from 1 pu),
+    ``ac_violations_distribution``, ``ac_not_converged`` (checked steps whose AC power
+    flow did not converge), ``worst_vm_pu`` (the AC voltage farthest from 1 pu),
     ``worst_loading_percent``, ``feeder_limit_violations`` (scenario-steps of the final
     dispatch outside a feeder's LinDistFlow limits), ``problems_solved``, ``solver_s``,
     ``wall_s``, ``data_exchanged_values``, ``data_exchanged_bytes``, ``exchange_rounds`` (message
@@ -92,6 +93,12 @@ def compare_models(ds: xr.Dataset) -> dict:
         row["ac_violations_distribution"] = clip(vd) if vd is not None else None
         row["ac_violations"] = (
             clip(vt) + clip(vd) + clip(ov) if vt is not None and ov is not None else None
+        )
+        # an AC flow that did not converge is no violation-free step: count it apart
+        row["ac_not_converged"] = (
+            int(d["ac_checked"].sum()) - int(d["ac_converged"].sum())
+            if "ac_checked" in d and "ac_converged" in d
+            else None
         )
         if "vm_pu_ac" in d and np.isfinite(d["vm_pu_ac"].values).any():
             vm = d["vm_pu_ac"].values
