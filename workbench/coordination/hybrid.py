@@ -125,24 +125,27 @@ def data_exchange(
        prices per DER.
     2. TSO -> DSO bids: the bids of the DSO's DER (3 per DER and period).
     3. DSO -> TSO validated limits: the accepted volumes and the DSO's own use (3 per DER
-       and period) and the tap changer's root voltage (1 per interface and period);
+       and period), the reactive power it set at each PV inverter (1 per PV and period)
+       and the tap changer's root voltage (1 per interface and period);
        DSO -> TSO forecast: the feeder's net demand at the interface (P and Q per
        scenario and step).
     4. TSO -> DER dispatch and TSO -> DSO dispatch (for the DSO's final check): 1 per DER
        and step each.
 
     Pre-validation (three rounds): 1. DSO -> DER the published limits (2 per DER and
-    period), DSO -> TSO the DSO's own use and root voltages and the interface forecast;
+    period), DSO -> TSO the DSO's own use, inverter reactive powers and root voltages and
+    the interface forecast;
     2. DER -> TSO bids within the limits; 3. the dispatch as above.
     """
     s, t, p = data.n_scenarios, data.n_steps, len(data.period)
     n_der, n_if = system.fleet.n_units, len(system.feeders)
     bids = 3 * n_der * p
     forecast = 2 * s * t * n_if
+    settings = len(system.fleet.pv) * p + n_if * p  # inverter Q and root voltage per hour
     if prevalidation:
         return [
             Message("dso", "der", "validated_limits", 2 * n_der * p, 1),
-            Message("dso", "tso", "validated_limits", n_der * p + n_if * p, 1),
+            Message("dso", "tso", "validated_limits", n_der * p + settings, 1),
             Message("dso", "tso", "forecast", forecast, 1),
             Message("der", "tso", "bids", bids + 2 * n_der, 2),
             Message("tso", "der", "dispatch", n_der * t, 3),
@@ -151,7 +154,7 @@ def data_exchange(
     return [
         Message("der", "tso", "bids", bids + 2 * n_der, 1),
         Message("tso", "dso", "bids", bids, 2),
-        Message("dso", "tso", "validated_limits", 3 * n_der * p + n_if * p, 3),
+        Message("dso", "tso", "validated_limits", 3 * n_der * p + settings, 3),
         Message("dso", "tso", "forecast", forecast, 3),
         Message("tso", "der", "dispatch", n_der * t, 4),
         Message("tso", "dso", "dispatch", n_der * t, 4),
