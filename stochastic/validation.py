@@ -359,13 +359,8 @@ def validate_bids(
         period: a cap deeper than the PV's output in some scenario would not lower its
         injection by the full amount there.
     """
-    if fairness not in FAIRNESS_RULES:
-        raise ValueError(f"fairness must be one of {FAIRNESS_RULES}, got {fairness!r}")
-    if priority not in PRIORITY_RULES:
-        raise ValueError(f"priority must be one of {PRIORITY_RULES}, got {priority!r}")
+    _check_arguments(fairness, priority, der_bus)
     n_p = bid_up_mw.shape[0]
-    if (der_bus <= 0).any():
-        raise ValueError("a DER on the feeder's root bus cannot be validated")
     g = _worst_slack(rows, base_p_mw, base_q_mvar, step_period, n_p)
     coef = -rows.h_p[:, der_bus]  # (row, der): row change per MW of more injection
     coef_q = -rows.h_q[:, der_bus]  # per Mvar of reactive injection
@@ -406,6 +401,16 @@ def validate_bids(
         res = PersistentSolver(m).solve()
         bounds[key] = float(res.objective)
     return _outcome(prob, tuple(variables), len(order))
+
+
+def _check_arguments(fairness: str, priority: str, der_bus: np.ndarray) -> None:
+    """Raise ``ValueError`` for an unknown rule or a DER on the feeder's root."""
+    if fairness not in FAIRNESS_RULES:
+        raise ValueError(f"fairness must be one of {FAIRNESS_RULES}, got {fairness!r}")
+    if priority not in PRIORITY_RULES:
+        raise ValueError(f"priority must be one of {PRIORITY_RULES}, got {priority!r}")
+    if (der_bus <= 0).any():
+        raise ValueError("a DER on the feeder's root bus cannot be validated")
 
 
 def _worst_slack(

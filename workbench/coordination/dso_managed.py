@@ -207,7 +207,7 @@ def _range_rows(tsm, F: int, S: int, T: int, options: TwoStageOptions) -> None:
     m = tsm.model
     m.dso_offer = pyo.Block()
     idx = np.arange(S * T).reshape(S, T)
-    penalty = []
+    slacks = []
     dims = ("scenario", "time")
     for f in range(F):
         var = tsm.parts[f"feeder_{f}"].vars["interface_p_mw"]
@@ -226,17 +226,21 @@ def _range_rows(tsm, F: int, S: int, T: int, options: TwoStageOptions) -> None:
             None,
             hi,
         )
-        penalty.extend(
-            tsm.risk.weight.data[s]
-            * options.spill_eur_per_mwh
-            * options.dt_h
-            * excess.data[s * T + t]
-            for s in range(S)
-            for t in range(T)
-        )
+        slacks.append(excess)
+    _price_slacks(tsm, slacks, options, "objective_with_ranges")
+
+
+def _price_slacks(tsm, slacks: list, options: TwoStageOptions, name: str) -> None:
+    """Replace the model's objective by one that also prices every (scenario, time)
+    slack of ``slacks`` [MW] at the spill price, weighted by its scenario."""
+    S, T = tsm.shape
+    w = tsm.risk.weight.data
+    price = options.spill_eur_per_mwh * options.dt_h
+    penalty = [w[s] * price * v.data[s * T + t] for v in slacks for s in range(S) for t in range(T)]
+    m = tsm.model
     expr = m.objective.expr
     m.objective.deactivate()
-    m.objective_with_ranges = pyo.Objective(expr=expr + sum(penalty))
+    m.add_component(name, pyo.Objective(expr=expr + sum(penalty)))
 
 
 def _range_excess_mwh(tsm, F: int, S: int, T: int, weight: np.ndarray, dt_h: float) -> float:
@@ -401,7 +405,7 @@ def _shortfall(tsm, F: int, S: int, T: int, options: TwoStageOptions) -> None:
     m = tsm.model
     m.dso_setpoint = pyo.Block()
     idx = np.arange(S * T).reshape(S, T)
-    penalty = []
+    slacks = []
     for f in range(F):
         sub = pyo.Block()
         m.dso_setpoint.add_component(f"feeder_{f}", sub)
@@ -418,18 +422,8 @@ def _shortfall(tsm, F: int, S: int, T: int, options: TwoStageOptions) -> None:
             sp,
             sp,
         )
-        for v in (up, dn):
-            penalty.extend(
-                tsm.risk.weight.data[s]
-                * options.spill_eur_per_mwh
-                * options.dt_h
-                * v.data[s * T + t]
-                for s in range(S)
-                for t in range(T)
-            )
-    expr = m.objective.expr
-    m.objective.deactivate()
-    m.objective_with_setpoints = pyo.Objective(expr=expr + sum(penalty))
+        slacks.extend((up, dn))
+    _price_slacks(tsm, slacks, options, "objective_with_setpoints")
 
 
 def _shortfall_values(tsm, F: int, S: int, T: int) -> np.ndarray:
@@ -496,7 +490,7 @@ def _aggregate_storage_bids(bids: xr.Dataset, agg_bids: xr.Dataset) -> xr.Datase
     sums of its units' bids (schedules moved by a local market included). The PV bids
     stay those of the aggregated unit (the period maximum of the sum, not the sum of
     the maxima)."""
-    out = agg_bids.copy()
+    out = agg_bids.copy(deep=True)
     for j in range(agg_bids.sizes["der"]):
         kind = agg_bids.der_type.values[j]
         if kind == "pv":
