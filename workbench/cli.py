@@ -6,6 +6,7 @@ starting with ``error:`` and exit with code 2; nothing already written is remove
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -117,7 +118,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("study", required=False, default="default")
+@click.argument("study", required=False, default=None)
 @click.option(
     "--out",
     "out",
@@ -148,35 +149,120 @@ def cli() -> None:
     "hybrid:prevalidation, dso:local_market, dso:target) or 'all'; default: the "
     "study's 'models'.",
 )
+@click.option(
+    "--run-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the finished units and the log; default: the result's name with "
+    ".run (results/<study>.run).",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="RUN_DIR",
+    help="Continue an interrupted run from its run folder: only missing units are computed.",
+)
+@click.option("--keep-units", is_flag=True, help="Keep the unit files after the result is written.")
+@click.option(
+    "--dashboard", is_flag=True, help="Serve the local Dask dashboard and print its link."
+)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--no-plots", is_flag=True, help="Do not write PNG plots.")
 def run(
-    study: str,
+    study: str | None,
     out: Path | None,
     workers: int | None,
     scheduler: str | None,
     seed: int | None,
     models: str | None,
+    run_dir: Path | None,
+    resume: Path | None,
+    keep_units: bool,
+    dashboard: bool,
     no_progress: bool,
     no_plots: bool,
 ) -> None:
-    """Run a study (a YAML file or a built-in study name; default: the default study)."""
-    from cases.system import build_system
-    from stochastic.risk import CvarTailWarning, cvar_tail_message
-    from workbench.plots import write_plots
-    from workbench.results import annotate, summary_table
-    from workbench.runner import run_study
+    """Run a study (a YAML file or a built-in study name; default: the default study).
+
+    Each finished unit (one model on one day) is written to the run folder at once;
+    after Ctrl-C, a failure or a lost machine, `workbench run --resume RUN_DIR` computes
+    only the missing units.
+    """
+    from workbench.runner import RunReport, run_study
 
     if workers is not None and workers < 1:
         raise click.BadParameter(
             f"must be a positive integer, got {workers}", param_hint="--workers"
         )
-    cfg = _load(study)
-    if models is not None:
-        cfg = cfg.model_copy(update={"models": _model_names(models)})
-    out = check_output(out or Path("results") / f"{cfg.name}.nc")
+    cfg, folder, out, used_seed = _run_folder(study, out, seed, models, run_dir, resume)
     _check_scheduler(scheduler)
     tick = time.perf_counter()
+    system = _announce(cfg, folder)
+    report = RunReport()
+    try:
+        with _terminate_as_interrupt():
+            ds = run_study(
+                cfg,
+                scheduler=scheduler,
+                workers=workers,
+                seed=used_seed,
+                progress=not no_progress,
+                system=system,
+                run_dir=folder,
+                dashboard=dashboard,
+                report=report,
+            )
+    except KeyboardInterrupt:
+        kept = len(folder.finished())
+        click.echo(
+            f"interrupted: {kept} of {report.units or len(folder.manifest['units'])} units "
+            f"are kept in {folder.path}; resume with: workbench run --resume {folder.path}",
+            err=True,
+        )
+        sys.exit(130)
+    _finish_run(ds, cfg, used_seed, scheduler, folder, out, report, keep_units, no_plots, tick)
+
+
+def _run_folder(study, out, seed, models, run_dir, resume):
+    """The study, run folder, result path and seed of ``workbench run`` (all checked
+    before any work)."""
+    from workbench.rundir import RunFolder, default_run_dir
+
+    if resume is None:
+        cfg = _load(study or "default")
+        if models is not None:
+            cfg = cfg.model_copy(update={"models": _model_names(models)})
+        out = check_output(out or Path("results") / f"{cfg.name}.nc")
+        used_seed = cfg.seed if seed is None else seed
+        folder = RunFolder.create(run_dir or default_run_dir(out), cfg, used_seed, out)
+        return cfg, folder, out, used_seed
+    given = [
+        n
+        for n, v in (
+            ("STUDY", study),
+            ("--seed", seed),
+            ("--models", models),
+            ("--run-dir", run_dir),
+        )
+        if v is not None
+    ]
+    if given:
+        raise click.UsageError(
+            f"--resume continues the run folder's own study; leave out {', '.join(given)}"
+        )
+    folder = RunFolder.open(resume)
+    cfg = folder.study()
+    out = check_output(out or folder.out or Path("results") / f"{cfg.name}.nc")
+    folder.mark("running", out=str(out.resolve()))
+    return cfg, folder, out, folder.seed
+
+
+def _announce(cfg, folder):
+    """Build the study's system and print one line about it (and the CVaR tail warning)."""
+    from cases.system import build_system
+    from stochastic.risk import CvarTailWarning, cvar_tail_message
+
     system = build_system(cfg)
     message = cvar_tail_message(cfg.risk.alpha, cfg.scenarios.n_scenarios)
     if message is not None and cfg.risk.beta > 0:
@@ -190,17 +276,44 @@ def run(
         f"{cfg.n_days} day(s) from {cfg.start_date}, {cfg.scenarios.n_scenarios} scenarios, "
         f"{cfg.resolution.first_stage_minutes}/{cfg.resolution.second_stage_minutes} min"
     )
-    used_seed = cfg.seed if seed is None else seed
-    ds = run_study(
-        cfg,
-        scheduler=scheduler,
-        workers=workers,
-        seed=used_seed,
-        progress=not no_progress,
-        system=system,
-    )
-    ds = annotate(ds, cfg, used_seed, scheduler or "LocalCluster")
+    click.echo(f"run folder: {folder.path} (log: {folder.path / 'run.log'})")
+    return system
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (a batch system's stop) ends the run like Ctrl-C: finished units are kept."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _finish_run(ds, cfg, seed, scheduler, folder, out, report, keep_units, no_plots, tick):
+    """Write the assembled results, then free the unit files; summary, plots, exit code."""
+    from workbench.plots import write_plots
+    from workbench.results import annotate, read_results, summary_table
+
+    ds = annotate(ds, cfg, seed, scheduler or "LocalCluster")
     path, rescued = _write_or_rescue(ds, out)
+    if not rescued:
+        folder.mark("complete", out=str(path.resolve()))
+        folder.close()
+        if not keep_units:
+            folder.remove_units()
+    log = folder.logger()
+    log.info("results: %s", path)
     if ds.attrs.get("all_failed"):
         causes = "; ".join(
             f"{str(d)[:10]} {m}: {ds.solver_message.sel(model=m, day=d).item() or 'failed'}"
@@ -209,12 +322,16 @@ def run(
         )
         click.echo(f"error: no model-day has a schedule ({causes}); status in {path}", err=True)
         sys.exit(1)
+    ds = read_results(path)
     click.echo(summary_table(ds))
     click.echo(f"results: {path}")
     if not no_plots:
         for p in write_plots(ds, path):
             click.echo(f"plot:    {p}")
+    for line in report.lines():
+        click.echo(line)
     click.echo(f"wall time {time.perf_counter() - tick:.1f} s")
+    folder.close_log()
     failed = [str(x) for x in ds["solver_status"].to_numpy().ravel() if str(x) != "optimal"]
     if rescued:
         sys.exit(1)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import operator
 import os
+import shutil
+import socket
 import sys
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dask
 import numpy as np
@@ -35,10 +36,11 @@ from forecasts.generate import ScenarioForecaster
 from stochastic.risk import CvarTailWarning, cvar_tail_message
 from workbench.ac_check import ac_check, ac_sample, voltage_setpoints
 from workbench.coordination import DayOutcome, coordination_model
+from workbench.rundir import RunFolder, Unit
 from workbench.scenarios import check_forecast_sources, fit_study_forecaster
 from workbench.threads import limit_threads
 
-__all__ = ["Executor", "resolve_scheduler", "run_study"]
+__all__ = ["Executor", "RunReport", "plan_units", "resolve_scheduler", "run_study"]
 
 LOCAL_SCHEDULERS = ("sync", "synchronous", "single-threaded", "threads", "processes")
 
@@ -54,12 +56,15 @@ class Executor:
     n_workers : int
     client : distributed.Client or None
     description : str
+    dashboard_link : str or None
+        The Dask dashboard's address, when it is on.
     """
 
     kind: str
     n_workers: int
     client: object | None
     description: str
+    dashboard_link: str | None = None
 
     def compute(self, delayeds: list, progress: bool = True, label: str = "tasks") -> list:
         """Compute delayed objects, showing a progress bar over finished tasks."""
@@ -96,7 +101,9 @@ class _TqdmCallback(Callback):
 
 
 @contextlib.contextmanager
-def resolve_scheduler(scheduler=None, workers: int | None = None) -> Iterator[Executor]:
+def resolve_scheduler(
+    scheduler=None, workers: int | None = None, dashboard: bool = False
+) -> Iterator[Executor]:
     """Resolve a scheduler specification into an :class:`Executor`.
 
     Parameters
@@ -107,6 +114,9 @@ def resolve_scheduler(scheduler=None, workers: int | None = None) -> Iterator[Ex
         (or ``host:port``): connect to that Dask scheduler; a ``Client``: use it.
     workers : int, optional
         Workers of the LocalCluster (default: CPU count, at most 4); ignored otherwise.
+    dashboard : bool
+        Serve the LocalCluster's dashboard (127.0.0.1:8787, or a free port); off, nothing
+        listens for HTTP.
 
     Raises
     ------
@@ -139,17 +149,25 @@ def resolve_scheduler(scheduler=None, workers: int | None = None) -> Iterator[Ex
 
     if scheduler is None:
         n = workers or min(os.cpu_count() or 1, 4)
+        # the scheduler always serves HTTP; off, on a free loopback port and then closed
+        address = "127.0.0.1:8787" if dashboard else "127.0.0.1:0"
         with (
+            dask.config.set({"distributed.scheduler.allowed-failures": RETRIES}),
             LocalCluster(
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                memory_limit="auto",
+                dashboard_address=address,
+                scheduler_kwargs={"dashboard": dashboard},
                 silence_logs=40,
             ) as cluster,
             Client(cluster) as client,
         ):
-            yield Executor("distributed", n, client, f"LocalCluster with {n} workers")
+            if not dashboard:
+                cluster.scheduler.http_server.stop()
+            link = client.dashboard_link if dashboard else None
+            yield Executor("distributed", n, client, f"LocalCluster with {n} workers", link)
         return
     address = check_scheduler(scheduler)
     try:
@@ -162,10 +180,15 @@ def resolve_scheduler(scheduler=None, workers: int | None = None) -> Iterator[Ex
         ) from None
     try:
         n = max(len(client.scheduler_info().get("workers", {})), 1)
-        yield Executor("distributed", n, client, f"Dask scheduler at {address}")
+        yield Executor(
+            "distributed", n, client, f"Dask scheduler at {address}", client.dashboard_link
+        )
     finally:
         client.close()
 
+
+#: times a task is tried again when its worker dies (LocalCluster)
+RETRIES = 2
 
 #: how long a Dask scheduler may take to answer before the run gives up [s]
 HANDSHAKE_SECONDS = 10.0
@@ -312,27 +335,6 @@ def _relative_time(ds: xr.Dataset, day: dt.date) -> xr.Dataset:
     return ds.assign_coords(time=ds.time.to_numpy() - start, period=ds.period.to_numpy() - start)
 
 
-def _status_only(study, done: list[DayOutcome]) -> xr.Dataset:
-    """The results of a study in which no model-day has a schedule: each model-day's
-    status and message (attribute ``all_failed``)."""
-    models = list(study.models)
-    days = [np.datetime64(d) for d in study.days]
-    status = np.full((len(models), len(days)), "failed", dtype=object)
-    message = np.full((len(models), len(days)), "", dtype=object)
-    for o in done:
-        i, j = models.index(o.model), days.index(np.datetime64(o.day))
-        status[i, j], message[i, j] = o.status, o.message
-    ds = xr.Dataset(
-        {
-            "solver_status": (("model", "day"), status.astype(str)),
-            "solver_message": (("model", "day"), message.astype(str)),
-        },
-        coords={"model": models, "day": days},
-    )
-    ds.attrs["all_failed"] = 1
-    return ds
-
-
 def _day_dataset(
     outcome: DayOutcome, ac_parts: list, template: xr.Dataset | None
 ) -> xr.Dataset | None:
@@ -364,42 +366,227 @@ def _day_dataset(
     return ds
 
 
-def _task_graph(study, days, seed, sample, n_workers, sys_d, study_d, fc_d) -> tuple:
-    """Delayed tasks: per model and chunk of days one solve task, per model-day its
-    set-point task and AC-check tasks over scenario batches.
+def _solve_unit(
+    model: str, system, study, day: dt.date, seed: int, forecaster, state
+) -> DayOutcome:
+    """Schedule one model-day (a unit) from the storage state it starts with."""
+    limit_threads()
+    schedule_days = coordination_model(model).schedule_days
+    return schedule_days(system, study, [day], seed, forecaster=forecaster, state=state)[0]
 
-    Returns the per-day outcomes and, per day, its list of AC tasks (empty with the
-    AC check off).
+
+def _end_state(outcome: DayOutcome):
+    """The state the day after ``outcome`` starts from."""
+    return outcome.end_state
+
+
+def _finish_unit(outcome: DayOutcome, *ac_parts) -> tuple[xr.Dataset | None, dict]:
+    """A unit's results (schedule and AC checks, times relative to midnight) and record."""
+    ds = _day_dataset(outcome, list(ac_parts), None)
+
+    def seconds(name: str) -> float:
+        return float(ds[name]) if ds is not None and name in ds else 0.0
+
+    state = outcome.end_state
+    record = {
+        "model": outcome.model,
+        "day": outcome.day.isoformat(),
+        "status": outcome.status,
+        "message": outcome.message,
+        "wall_seconds": round(outcome.wall_seconds, 3),
+        "solver_seconds": round(seconds("solver_seconds"), 3),
+        "build_seconds": round(seconds("build_seconds"), 3),
+        "peak_memory_mb": round(_peak_memory_mb(), 1),
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "end_state": None
+        if state is None
+        else {
+            "battery_e_mwh": np.asarray(state.battery_e_mwh, dtype=float).tolist(),
+            "ev_charged_fraction": np.asarray(state.ev_charged_fraction, dtype=float).tolist(),
+        },
+    }
+    return ds, record
+
+
+def _peak_memory_mb() -> float:
+    """Peak resident memory of this process so far [MB]."""
+    import resource
+
+    scale = 1.0 if sys.platform == "darwin" else 1024.0  # bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def _error_record(unit: Unit, exc: BaseException) -> dict:
+    """The record of a unit that raised (or whose worker died) instead of finishing."""
+    text = str(exc).strip().splitlines()
+    return {
+        "model": unit.model,
+        "day": unit.day.isoformat(),
+        "status": "error",
+        "message": f"{type(exc).__name__}: {text[0] if text else ''}".strip(),
+    }
+
+
+def _state_from_record(record: dict | None):
+    """The storage state a unit's record passes to the next day (None: initial)."""
+    from workbench.state import DayState
+
+    if not record or not record.get("end_state"):
+        return None
+    st = record["end_state"]
+    return DayState(
+        np.asarray(st["battery_e_mwh"], dtype=float),
+        np.asarray(st["ev_charged_fraction"], dtype=float),
+    )
+
+
+def plan_units(study: StudyConfig, finished: dict[str, dict]) -> list[tuple[object, list[Unit]]]:
+    """The units still to compute, as chains: ``(start state, units in order)``.
+
+    With carried storage state each model's days form one chain from its first unfinished
+    day (starting from the state the finished day before it ended with); otherwise every
+    unfinished day is a chain of its own.
     """
-    # carried storage state chains the days: one chunk, solved in order
-    rolling = study.model.storage_state == "carried"
-    n_chunks = 1 if rolling else max(1, min(len(days), n_workers))
-    chunks = [list(c) for c in np.array_split(np.array(days, dtype=object), n_chunks) if len(c)]
-    n_s = study.scenarios.n_scenarios
-    outcomes, ac_tasks = [], []
+    chains = []
     for model in study.models:
-        schedule_days = coordination_model(model).schedule_days
-        for chunk in chunks:
-            solved = dask.delayed(schedule_days, pure=False)(
-                sys_d, study_d, chunk, seed, forecaster=fc_d
-            )
-            for i in range(len(chunk)):
-                out = dask.delayed(operator.getitem, pure=True)(solved, i)
-                outcomes.append(out)
-                if not study.ac_check.enabled:
-                    ac_tasks.append([])
-                    continue
-                batches = np.array_split(np.array(sample.scenarios(n_s)), min(n_workers, n_s))
-                setpoints = dask.delayed(_setpoint_task, pure=False)(sys_d, out)
-                checks = [
-                    dask.delayed(_ac_task, pure=False)(
-                        sys_d, out, [int(s) for s in b], sample.every_n_steps, setpoints
-                    )
-                    for b in batches
-                    if len(b)
-                ]
-                ac_tasks.append([setpoints, *checks])
-    return outcomes, ac_tasks
+        units = [Unit(model, d) for d in study.days]
+        if study.model.storage_state == "carried":
+            first = next((i for i, u in enumerate(units) if u.key not in finished), None)
+            if first is not None:
+                before = finished.get(units[first - 1].key) if first else None
+                chains.append((_state_from_record(before), units[first:]))
+        else:
+            chains.extend((None, [u]) for u in units if u.key not in finished)
+    return chains
+
+
+@dataclass
+class RunReport:
+    """What a run did.
+
+    Attributes
+    ----------
+    units : int
+        Units of the study.
+    computed : int
+        Units computed by this run.
+    resumed : int
+        Units found finished in the run folder.
+    failed : dict
+        Unit key -> (status, message) of units without an optimal schedule.
+    interrupted : bool
+    wall_seconds, solver_seconds : float [s]
+        Wall time of the run; time inside HiGHS summed over the units computed.
+    peak_worker_memory_mb : float [MB]
+        Largest peak resident memory of a process that computed a unit.
+    dashboard_link : str or None
+    """
+
+    units: int = 0
+    computed: int = 0
+    resumed: int = 0
+    failed: dict = field(default_factory=dict)
+    interrupted: bool = False
+    wall_seconds: float = 0.0
+    solver_seconds: float = 0.0
+    peak_worker_memory_mb: float = 0.0
+    dashboard_link: str | None = None
+
+    def lines(self) -> list[str]:
+        """The report as lines for the terminal and the log."""
+        out = [
+            f"units: {self.units} ({self.computed} computed, {self.resumed} found finished, "
+            f"{len(self.failed)} without a schedule); wall {self.wall_seconds:.1f} s, "
+            f"HiGHS {self.solver_seconds:.1f} s, peak worker memory "
+            f"{self.peak_worker_memory_mb:.0f} MB"
+        ]
+        for key, (status, message) in sorted(self.failed.items()):
+            out.append(f"  {key}: {status}: {message or 'no message'}")
+        return out
+
+
+class _UnitGraph:
+    """Delayed tasks of units: solve, set-point and AC-check tasks, and a finishing task
+    that returns the unit's results and record."""
+
+    def __init__(self, study, seed, sample, n_workers, sys_d, study_d, fc_d) -> None:
+        self.study, self.seed, self.sample = study, seed, sample
+        self.n_workers = n_workers
+        self.sys_d, self.study_d, self.fc_d = sys_d, study_d, fc_d
+
+    def unit(self, unit: Unit, state) -> tuple:
+        """``(finish, end_state)`` delayed objects of one unit starting from ``state``."""
+        solve = dask.delayed(_solve_unit, pure=False)(
+            unit.model, self.sys_d, self.study_d, unit.day, self.seed, self.fc_d, state
+        )
+        parts = []
+        if self.study.ac_check.enabled:
+            n_s = self.study.scenarios.n_scenarios
+            scen = np.array(self.sample.scenarios(n_s))
+            batches = np.array_split(scen, min(self.n_workers, len(scen)))
+            setpoints = dask.delayed(_setpoint_task, pure=False)(self.sys_d, solve)
+            parts = [setpoints] + [
+                dask.delayed(_ac_task, pure=False)(
+                    self.sys_d, solve, [int(s) for s in b], self.sample.every_n_steps, setpoints
+                )
+                for b in batches
+                if len(b)
+            ]
+        finish = dask.delayed(_finish_unit, pure=False)(solve, *parts)
+        end = dask.delayed(_end_state, pure=False)(solve)
+        return finish, end
+
+
+def _compute_units(ex: Executor, graph: _UnitGraph, chains, save, progress: bool) -> None:
+    """Compute the chains of units, calling ``save(unit, ds, record)`` as each finishes.
+
+    A unit that raises, or whose worker dies more than :data:`RETRIES` times, is saved with
+    an ``error`` record and the others go on (later days of its chain fail with it).
+    """
+    total = sum(len(units) for _, units in chains)
+    failed = 0
+    with tqdm(total=total, desc="units", disable=not progress, unit="unit") as bar:
+
+        def done(unit: Unit, ds, record: dict) -> None:
+            nonlocal failed
+            save(unit, ds, record)
+            failed += record["status"] != "optimal"
+            bar.set_postfix(failed=failed, refresh=False)
+            bar.update()
+
+        if ex.client is None:
+            for state, units in chains:
+                for i, unit in enumerate(units):
+                    finish, end = graph.unit(unit, state)
+                    try:
+                        (ds, record), state = dask.compute(finish, end, scheduler=ex.kind)
+                    except Exception as exc:  # recorded; the chain stops here
+                        done(unit, None, _error_record(unit, exc))
+                        for later in units[i + 1 :]:
+                            done(later, None, _error_record(later, exc))
+                        break
+                    done(unit, ds, record)
+            return
+        from distributed import as_completed
+
+        items = []
+        for state, units in chains:
+            for unit in units:
+                finish, state = graph.unit(unit, state)
+                items.append((unit, finish))
+        futures = ex.client.compute([f for _, f in items])
+        unit_of = {f.key: u for f, (u, _) in zip(futures, items, strict=True)}
+        try:
+            for future in as_completed(futures):
+                unit = unit_of[future.key]
+                try:
+                    ds, record = future.result()
+                except Exception as exc:  # recorded; the other units go on
+                    ds, record = None, _error_record(unit, exc)
+                done(unit, ds, record)
+                future.release()
+        finally:
+            ex.client.cancel(futures)
 
 
 def run_study(
@@ -411,92 +598,165 @@ def run_study(
     progress: bool = True,
     system: IntegratedSystem | None = None,
     forecaster: ScenarioForecaster | None = None,
+    run_dir: str | os.PathLike | RunFolder | None = None,
+    dashboard: bool = False,
+    report: RunReport | None = None,
 ) -> xr.Dataset:
     """Run every coordination model of a study on every day, in parallel with Dask.
+
+    Each unit (one model on one day: its schedule and AC checks) is written to a run
+    folder as soon as it finishes (:mod:`workbench.rundir`); units already there are not
+    computed again, so a run folder of an interrupted run is resumed by passing it again.
 
     Parameters
     ----------
     study : StudyConfig
-    scheduler, workers
+    scheduler, workers, dashboard
         See :func:`resolve_scheduler`.
     seed : int, optional
         Overrides the study's seed.
     progress : bool
-        Show a progress bar.
+        Show a progress bar (units done, failed, time left).
     system : IntegratedSystem, optional
         A system already built from ``study``.
     forecaster : ScenarioForecaster, optional
         Forecasters already fitted for ``study`` (``scenarios.method: forecast``); fitted
         here (seeded with ``seed``) when missing.
+    run_dir : path or RunFolder, optional
+        Where the units go (created, or resumed when it is a :class:`RunFolder`); default:
+        a temporary folder, removed after the results are loaded into memory.
+    report : RunReport, optional
+        Filled with what the run did (units, failures, times, memory).
 
     Returns
     -------
     xarray.Dataset
         Dimensions ``model``, ``day``, ``scenario``, ``time``, ``period``, ``gen``, ``der``,
-        ``interface``, ``bus``, ``branch``; see ``docs/results.md``. When no model-day has
-        a schedule, only ``solver_status`` and ``solver_message`` on (model, day), with the
-        attribute ``all_failed``.
+        ``interface``, ``bus``, ``branch``; see ``docs/results.md``. Lazy (dask arrays)
+        when ``run_dir`` is given, in memory otherwise. When no model-day has a schedule,
+        only ``solver_status`` and ``solver_message`` on (model, day), with the attribute
+        ``all_failed``.
     """
+    import tempfile
+
     limit_threads()
     check_forecast_sources(study)
     message = cvar_tail_message(study.risk.alpha, study.scenarios.n_scenarios)
     if message is not None and study.risk.beta > 0:
         warnings.warn(message, CvarTailWarning, stacklevel=2)
     seed = study.seed if seed is None else seed
-    system = system or build_system(study)
-    sample = ac_sample(study.ac_check.every_n_steps, study.ac_check.max_scenarios)
+    report = RunReport() if report is None else report
     tick = time.perf_counter()
-    fit = forecaster is None and study.scenarios.method == "forecast"
-    if progress and fit:
-        print(
-            f"fitting forecasters of {len(study.forecast.sources.model_fields)} resources "
-            f"on the history before {study.start_date} ...",
-            file=sys.stderr,
-            flush=True,
+    scratch = None
+    if isinstance(run_dir, RunFolder):
+        folder = run_dir
+    else:
+        if run_dir is None:
+            scratch = tempfile.mkdtemp(prefix="workbench-run-")
+            run_dir = scratch
+        folder = RunFolder.create(run_dir, study, seed)
+    log = folder.logger()
+    try:
+        out = _run_units(
+            study,
+            seed,
+            folder,
+            log,
+            scheduler,
+            workers,
+            dashboard,
+            progress,
+            system,
+            forecaster,
+            report,
         )
-    if fit:
-        forecaster = fit_study_forecaster(study, seed)
-    fit_seconds = time.perf_counter() - tick
-    with resolve_scheduler(scheduler, workers) as ex:
-        if ex.client is not None and forecaster is not None:
-            # fitted models are tens of MB: send them to every worker once, not in the graph
-            fc_d = ex.client.scatter(forecaster, broadcast=True, hash=False)
-        else:
-            fc_d = dask.delayed(forecaster, traverse=False)
-        sys_d = dask.delayed(system, traverse=False)
-        study_d = dask.delayed(study, traverse=False)
-        outcomes, ac_tasks = _task_graph(
-            study, study.days, seed, sample, ex.n_workers, sys_d, study_d, fc_d
-        )
-        flat = [t for tasks in ac_tasks for t in tasks]
-        results = ex.compute([*outcomes, *flat], progress=progress, label="schedule + AC check")
-    done = results[: len(outcomes)]
-    ac_flat = iter(results[len(outcomes) :])
-    ac_results = [[next(ac_flat) for _ in tasks] for tasks in ac_tasks]
-    per_model: dict[str, list] = {m: [] for m in study.models}
-    days_ds = [
-        _day_dataset(o, ac, None) if o.schedule is not None else None
-        for o, ac in zip(done, ac_results, strict=True)
-    ]
-    template = next((d for d in days_ds if d is not None), None)
-    for outcome, ac, ds in zip(done, ac_results, days_ds, strict=True):
-        if ds is None:
-            ds = _day_dataset(outcome, ac, template)
-        if ds is not None:
-            per_model[outcome.model].append(ds.expand_dims(day=[np.datetime64(outcome.day)]))
-    stacked = []
-    for model, items in per_model.items():
-        if items:
-            stacked.append(
-                xr.concat(
-                    items, dim="day", join="outer", data_vars="all", combine_attrs="drop_conflicts"
-                ).expand_dims(model=[model])
-            )
-    if not stacked:  # nothing solved: the status of every model-day is still a result
-        return _status_only(study, done)
-    out = xr.concat(
-        stacked, dim="model", join="outer", data_vars="all", combine_attrs="drop_conflicts"
+        report.wall_seconds = time.perf_counter() - tick
+        for line in report.lines():
+            log.info(line)
+        if scratch is not None:
+            out = out.load()
+        return out
+    finally:
+        if scratch is not None:
+            folder.close()
+            folder.close_log()
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_units(
+    study, seed, folder, log, scheduler, workers, dashboard, progress, system, forecaster, report
+) -> xr.Dataset:
+    """Compute the units of ``study`` missing from ``folder`` and assemble the Dataset."""
+    finished = folder.finished()
+    chains = plan_units(study, finished)
+    report.units = len(study.models) * len(study.days)
+    todo = {u.key for _, units in chains for u in units}
+    report.resumed = sum(1 for k in finished if k not in todo)
+    log.info(
+        "study '%s', seed %d: %d units, %d to compute", study.name, seed, report.units, len(todo)
     )
-    out.attrs["scenario_method"] = study.scenarios.method
-    out.attrs["forecast_fit_seconds"] = round(fit_seconds, 2)
+    fit_seconds = 0.0
+    if chains:
+        system = system or build_system(study)
+        sample = ac_sample(study.ac_check.every_n_steps, study.ac_check.max_scenarios)
+        if forecaster is None and study.scenarios.method == "forecast":
+            if progress:
+                print(
+                    f"fitting forecasters of {len(study.forecast.sources.model_fields)} "
+                    f"resources on the history before {study.start_date} ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            fit_tick = time.perf_counter()
+            forecaster = fit_study_forecaster(study, seed)
+            fit_seconds = time.perf_counter() - fit_tick
+        with resolve_scheduler(scheduler, workers, dashboard) as ex:
+            report.dashboard_link = ex.dashboard_link
+            if ex.dashboard_link and progress:
+                print(f"Dask dashboard: {ex.dashboard_link}", file=sys.stderr, flush=True)
+            log.info("scheduler: %s", ex.description)
+            if ex.client is not None:
+                # read-only inputs go to every worker once, not with every task
+                sys_d, study_d, fc_d = (
+                    None if x is None else ex.client.scatter(x, broadcast=True, hash=False)
+                    for x in (system, study, forecaster)
+                )
+            else:
+                sys_d, study_d, fc_d = (
+                    dask.delayed(x, traverse=False) for x in (system, study, forecaster)
+                )
+            graph = _UnitGraph(study, seed, sample, ex.n_workers, sys_d, study_d, fc_d)
+
+            def save(unit: Unit, ds, record: dict) -> None:
+                folder.save_unit(unit, ds, record)
+                report.computed += 1
+                report.solver_seconds += record.get("solver_seconds", 0.0)
+                report.peak_worker_memory_mb = max(
+                    report.peak_worker_memory_mb, record.get("peak_memory_mb", 0.0)
+                )
+                log.info(
+                    "unit %s: %s %s(%.1f s, HiGHS %.1f s, %s)",
+                    unit.key,
+                    record["status"],
+                    f"{record['message']} " if record.get("message") else "",
+                    record.get("wall_seconds", float("nan")),
+                    record.get("solver_seconds", float("nan")),
+                    record.get("worker", "-"),
+                )
+
+            try:
+                _compute_units(ex, graph, chains, save, progress)
+            except KeyboardInterrupt:
+                report.interrupted = True
+                folder.mark("interrupted")
+                log.info("interrupted: %d units kept", len(folder.finished()))
+                raise
+    records = folder.records()
+    for key, rec in records.items():
+        if rec.get("status") != "optimal":
+            report.failed[key] = (rec.get("status"), rec.get("message", ""))
+    out = folder.assemble(study)
+    if not out.attrs.get("all_failed"):
+        out.attrs["scenario_method"] = study.scenarios.method
+        out.attrs["forecast_fit_seconds"] = round(fit_seconds, 2)
     return out

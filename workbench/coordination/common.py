@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,8 +25,10 @@ __all__ = [
     "DaySolve",
     "ModelSlot",
     "add_scenario_cost",
+    "clear_slots",
     "feeder_check",
     "run_days",
+    "shared_slot",
 ]
 
 
@@ -41,6 +46,9 @@ class DayOutcome:
     status : str
     message : str
     wall_seconds : float [s]
+    end_state : DayState or None
+        The state the next day starts from (``carried``: what this day's schedule ends
+        with, or its start state when it failed; ``cyclic``: the initial state).
     """
 
     model: str
@@ -50,6 +58,7 @@ class DayOutcome:
     status: str
     message: str
     wall_seconds: float
+    end_state: object = None
 
 
 class ModelSlot:
@@ -90,6 +99,49 @@ class ModelSlot:
             prepare(self.tsm)
         self.solver.update_parameters(warm_start=False)
         return 0.0
+
+
+#: built models a process keeps for the next unit of the same shape (0: none)
+MODEL_CACHE_SIZE = int(os.environ.get("WORKBENCH_MODEL_CACHE", "4"))
+_SLOTS: OrderedDict[tuple, tuple] = OrderedDict()
+
+
+def shared_slot(
+    key: tuple, system, study, build: Callable, threads: int, lp_method: str
+) -> ModelSlot:
+    """The :class:`ModelSlot` of ``key`` kept by this process, or a new one.
+
+    A worker that solves one unit (a model-day) keeps the built model and, for the next
+    unit of the same coordination model, system and study, only changes its parameters
+    and re-solves. The last :data:`MODEL_CACHE_SIZE` slots are kept per process (set
+    ``WORKBENCH_MODEL_CACHE`` to change it; 0 builds every unit's model anew). Slots are
+    kept per thread, so Dask's threaded scheduler never shares one.
+
+    Parameters
+    ----------
+    key : tuple
+        The model and its role, e.g. ``("dso_managed", "tso")``.
+    system, study
+        Objects the model was built from (held, so their identity stays valid).
+    build, threads, lp_method
+        As for :class:`ModelSlot`.
+    """
+    full = (*key, id(system), id(study), threads, lp_method, threading.get_ident())
+    if MODEL_CACHE_SIZE <= 0:
+        return ModelSlot(build, threads, lp_method)
+    if full in _SLOTS:
+        _SLOTS.move_to_end(full)
+        return _SLOTS[full][2]
+    slot = ModelSlot(build, threads, lp_method)
+    _SLOTS[full] = (system, study, slot)
+    while len(_SLOTS) > MODEL_CACHE_SIZE:
+        _SLOTS.popitem(last=False)
+    return slot
+
+
+def clear_slots() -> None:
+    """Forget every kept model (the next unit builds its own)."""
+    _SLOTS.clear()
 
 
 def add_scenario_cost(
@@ -215,9 +267,8 @@ def run_days(
         try:
             solved = solve_day(day, scenarios, data)
         except SolverError as exc:
-            out.append(
-                DayOutcome(model, day, None, data, "failed", str(exc), time.perf_counter() - tick)
-            )
+            elapsed = time.perf_counter() - tick
+            out.append(DayOutcome(model, day, None, data, "failed", str(exc), elapsed, state))
             continue
         ds = solved.schedule.merge(state.dataset(system.fleet))
         if carried:
@@ -237,6 +288,7 @@ def run_days(
                 str(ds["solver_status"].values),
                 "",
                 time.perf_counter() - tick,
+                state,
             )
         )
     return out

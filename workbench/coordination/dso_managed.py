@@ -36,9 +36,9 @@ from stochastic.validation import feeder_rows, root_w_range
 from workbench.coordination.common import (
     DayOutcome,
     DaySolve,
-    ModelSlot,
     add_scenario_cost,
     run_days,
+    shared_slot,
 )
 from workbench.coordination.hybrid import (
     baseline_net_demand,
@@ -345,6 +345,7 @@ def schedule_days(
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown DSO-managed variant {variant!r}; available: {VARIANTS[1:]}")
+    name = MODEL if variant is None else f"{MODEL}:{variant}"
     options = TwoStageOptions.from_study(study)
     F = len(system.feeders)
     n_dir = study.coordination.dso.directions
@@ -362,8 +363,9 @@ def schedule_days(
         _shortfall(tsm, F, data.n_scenarios, data.n_steps, options)
         return tsm
 
-    tso_slot = ModelSlot(tso_view, threads, study.model.lp_method)
-    dso_slot = ModelSlot(dso_model, threads, study.model.lp_method)
+    method = study.model.lp_method
+    tso_slot = shared_slot((name, "tso"), system, study, tso_view, threads, method)
+    dso_slot = shared_slot((name, "dso"), system, study, dso_model, threads, method)
 
     def solve_day(day: dt.date, scenarios, data: DayData) -> DaySolve:
         own = None
@@ -396,7 +398,6 @@ def schedule_days(
         solves = ranges["solves"] + 2 + (own["solves"] if own is not None else 0)
         return DaySolve(ds, dso, data, data_exchange(system, data, variant), solves)
 
-    name = MODEL if variant is None else f"{MODEL}:{variant}"
     return run_days(name, system, study, days, seed, forecaster, state, solve_day)
 
 

@@ -40,9 +40,9 @@ from stochastic.validation import feeder_rows, root_w_range, validate_bids
 from workbench.coordination.common import (
     DayOutcome,
     DaySolve,
-    ModelSlot,
     add_scenario_cost,
     run_days,
+    shared_slot,
 )
 from workbench.coordination.messages import Message
 from workbench.state import DayState
@@ -278,9 +278,13 @@ def schedule_days(
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown hybrid variant {variant!r}; available: {VARIANTS[1:]}")
+    name = MODEL if variant is None else f"{MODEL}:{variant}"
     options = TwoStageOptions.from_study(study)
     hopt = study.coordination.hybrid
-    slot = ModelSlot(
+    slot = shared_slot(
+        (name, "tso"),
+        system,
+        study,
         lambda view: build_two_stage(system, view, options, feeder_limits=False),
         threads,
         study.model.lp_method,
@@ -353,5 +357,4 @@ def schedule_days(
         messages = data_exchange(system, data, variant == "prevalidation")
         return DaySolve(ds, tsm, view, messages, 1 + val["solves"])
 
-    name = MODEL if variant is None else f"{MODEL}:{variant}"
     return run_days(name, system, study, days, seed, forecaster, state, solve_day)

@@ -20,7 +20,7 @@ from stochastic.bids import apply_bids, bid_variables, der_bids
 from stochastic.extract import extract_two_stage
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
 from workbench.ac_correction import correct_against_ac
-from workbench.coordination.common import DayOutcome, DaySolve, ModelSlot, run_days
+from workbench.coordination.common import DayOutcome, DaySolve, run_days, shared_slot
 from workbench.coordination.messages import Message
 from workbench.state import DayState
 
@@ -86,8 +86,13 @@ def schedule_days(
         State at the start of the first day (default: the initial state).
     """
     options = TwoStageOptions.from_study(study)
-    slot = ModelSlot(
-        lambda data: build_two_stage(system, data, options), threads, study.model.lp_method
+    slot = shared_slot(
+        (MODEL, "centralised"),
+        system,
+        study,
+        lambda data: build_two_stage(system, data, options),
+        threads,
+        study.model.lp_method,
     )
 
     def solve_day(day: dt.date, scenarios, data: DayData) -> DaySolve:
