@@ -195,8 +195,8 @@ def run(
         raise click.BadParameter(
             f"must be a positive integer, got {workers}", param_hint="--workers"
         )
-    cfg, folder, out, used_seed = _run_folder(study, out, seed, models, run_dir, resume)
     _check_scheduler(scheduler)
+    cfg, folder, out, used_seed = _run_folder(study, out, seed, models, run_dir, resume)
     tick = time.perf_counter()
     system = _announce(cfg, folder)
     report = RunReport()

@@ -76,7 +76,12 @@ def annotate(ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str) -> x
 
 
 def _netcdf_ready(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` as netCDF stores it: flags as int8, text as str, no encoding carried over
+    from the files it was read from (a flag filled with NaN in a concatenation must not
+    be cast back to int8)."""
     out = ds.copy()
+    for var in out.variables.values():
+        var.encoding = {}
     for name, var in ds.variables.items():
         if var.dtype == bool:
             out[name] = var.astype(np.int8)

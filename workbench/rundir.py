@@ -98,8 +98,9 @@ class RunFolder:
     ) -> RunFolder:
         """Start a run folder for ``study``.
 
-        A folder that holds a finished run of this workbench is replaced; one that holds
-        an unfinished run, or anything else, is left as it is (an error says what to do).
+        A folder that holds a finished run of this workbench, or one that finished no
+        unit, is replaced; one that holds finished units of an unfinished run, or anything
+        else, is left as it is (an error says what to do).
 
         Raises
         ------
@@ -115,8 +116,8 @@ class RunFolder:
                     f"run folder '{path}' exists and is not a run folder of this workbench; "
                     "give another --run-dir (an existing folder is never emptied)"
                 )
-            if old.get("state") != "complete":
-                done = len(cls(path, old).finished())
+            done = len(cls(path, old).finished())
+            if old.get("state") != "complete" and done:
                 raise RunFolderError(
                     f"run folder '{path}' holds an unfinished run ({done} of "
                     f"{len(old['units'])} units done); resume it with `workbench run "
