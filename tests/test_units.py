@@ -1,0 +1,215 @@
+"""Units on disk: interrupt and resume, a lost worker, a failing unit, the CLI's resume."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+import workbench.runner as runner
+from cases import build_system, parse_study
+from tests.conftest import SMALL_STUDY
+from workbench.cli import main
+from workbench.rundir import RunFolder, RunFolderError, Unit
+from workbench.runner import RunReport, plan_units, run_study
+
+COMPARED = ("scenario_cost_eur", "der_p_mw", "storage_start_energy_mwh", "ter_p_mw")
+
+
+def _three_days(storage_state: str = "carried") -> dict:
+    data = copy.deepcopy(SMALL_STUDY)
+    data.update(n_days=3, ac_check={"enabled": False})
+    data["model"] = {"storage_state": storage_state}
+    return data
+
+
+@pytest.fixture(scope="module")
+def study():
+    return parse_study(_three_days(), "three days")
+
+
+@pytest.fixture(scope="module")
+def system(study):
+    return build_system(study)
+
+
+@pytest.fixture(scope="module")
+def clean(study, system, small_forecaster):
+    """The study run at once, in-process."""
+    return run_study(
+        study, scheduler="sync", progress=False, system=system, forecaster=small_forecaster
+    )
+
+
+def _same(a: xr.Dataset, b: xr.Dataset) -> None:
+    for name in COMPARED:
+        if name in a:
+            np.testing.assert_allclose(a[name].values, b[name].values, rtol=1e-7, atol=1e-6)
+    assert a.solver_status.values.tolist() == b.solver_status.values.tolist()
+
+
+def _count_solves(monkeypatch) -> list[str]:
+    solved: list[str] = []
+    original = runner._solve_unit
+
+    def counting(model, system, study, day, *args):
+        solved.append(Unit(model, day).key)
+        return original(model, system, study, day, *args)
+
+    monkeypatch.setattr(runner, "_solve_unit", counting)
+    return solved
+
+
+def test_interrupt_then_resume_computes_only_the_missing_units(
+    tmp_path, monkeypatch, study, system, clean, small_forecaster
+):
+    folder = RunFolder.create(tmp_path / "run", study, study.seed)
+    original = RunFolder.save_unit
+
+    def save_then_interrupt(self, unit, ds, record):
+        original(self, unit, ds, record)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunFolder, "save_unit", save_then_interrupt)
+    kw = {"scheduler": "sync", "progress": False, "system": system, "forecaster": small_forecaster}
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, run_dir=folder, **kw)
+    monkeypatch.setattr(RunFolder, "save_unit", original)
+    again = RunFolder.open(tmp_path / "run")
+    assert again.manifest["state"] == "interrupted"
+    assert list(again.finished()) == ["tso_managed_2016-06-15"]
+    # the next day starts from the state the finished day ended with
+    assert [len(u) for _, u in plan_units(study, again.finished())] == [2]
+
+    solved = _count_solves(monkeypatch)
+    report = RunReport()
+    resumed = run_study(study, run_dir=again, report=report, **kw)
+    assert solved == ["tso_managed_2016-06-16", "tso_managed_2016-06-17"]
+    assert (report.computed, report.resumed, report.units) == (2, 1, 3)
+    _same(resumed.load(), clean)
+    again.close()
+
+
+def test_a_failing_unit_is_recorded_and_the_others_go_on(
+    tmp_path, monkeypatch, system, small_forecaster
+):
+    cyclic = parse_study(_three_days("cyclic"), "cyclic")
+    original = runner._solve_unit
+
+    def broken(model, system, study, day, *args):
+        if day.day == 16:
+            raise RuntimeError("a modelling bug on the 16th")
+        return original(model, system, study, day, *args)
+
+    monkeypatch.setattr(runner, "_solve_unit", broken)
+    folder = RunFolder.create(tmp_path / "run", cyclic, cyclic.seed)
+    kw = {"scheduler": "sync", "progress": False, "system": system, "forecaster": small_forecaster}
+    report = RunReport()
+    ds = run_study(cyclic, run_dir=folder, report=report, **kw).load()
+    assert ds.solver_status.values.ravel().tolist() == ["optimal", "error", "optimal"]
+    assert "modelling bug" in str(ds.solver_message.isel(model=0, day=1).values)
+    assert np.isnan(ds.expected_cost_eur.isel(model=0, day=1).item())
+    assert np.isfinite(ds.expected_cost_eur.isel(model=0, day=[0, 2]).values).all()
+    assert list(report.failed) == ["tso_managed_2016-06-16"]
+    assert "RuntimeError: a modelling bug" in "\n".join(report.lines())
+    folder.close()
+    # an error is not a result: resuming computes that unit alone
+    monkeypatch.setattr(runner, "_solve_unit", original)
+    solved = _count_solves(monkeypatch)
+    report = RunReport()
+    ds = run_study(cyclic, run_dir=RunFolder.open(tmp_path / "run"), report=report, **kw)
+    assert solved == ["tso_managed_2016-06-16"] and report.computed == 1
+    assert ds.solver_status.values.ravel().tolist() == ["optimal"] * 3
+
+
+def test_a_killed_worker_is_replaced_and_the_study_completes(
+    tmp_path, monkeypatch, study, system, clean, small_forecaster
+):
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        original = RunFolder.save_unit
+        killed: list[str] = []
+
+        def save_and_kill(self, unit, ds, record):
+            original(self, unit, ds, record)
+            busy = [w for w, keys in client.processing().items() if keys]
+            if busy and not killed:
+                killed.append(busy[0])
+                pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
+                os.kill(pid, signal.SIGKILL)
+
+        monkeypatch.setattr(RunFolder, "save_unit", save_and_kill)
+        folder = RunFolder.create(tmp_path / "run", study, study.seed)
+        report = RunReport()
+        ds = run_study(
+            study,
+            scheduler=client,
+            progress=False,
+            system=system,
+            forecaster=small_forecaster,
+            run_dir=folder,
+            report=report,
+        ).load()
+    assert killed, "no worker was busy when the first unit finished"
+    assert report.computed == 3 and not report.failed
+    _same(ds, clean)
+    folder.close()
+
+
+def test_cli_sigterm_keeps_units_and_resume_finishes(tmp_path, monkeypatch, capsys):
+    data = _three_days()
+    data["n_days"] = 2
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "res" / "two.nc"
+    original = RunFolder.save_unit
+
+    def save_then_terminate(self, unit, ds, record):
+        original(self, unit, ds, record)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(RunFolder, "save_unit", save_then_terminate)
+    args = ["--scheduler", "sync", "--no-progress", "--no-plots"]
+    assert main(["run", str(path), "--out", str(out), *args]) == 130
+    err = capsys.readouterr().err
+    run_dir = tmp_path / "res" / "two.run"
+    assert f"resume with: workbench run --resume {run_dir}" in err
+    assert "1 of 2 units are kept" in err and not out.exists()
+    # a fresh run onto the unfinished folder is refused, with what to do
+    monkeypatch.setattr(RunFolder, "save_unit", original)
+    assert main(["run", str(path), "--out", str(out), *args]) == 2
+    line = capsys.readouterr().err.strip().splitlines()
+    assert len(line) == 1 and "--resume" in line[0] and "unfinished run" in line[0]
+    # --resume takes its study from the folder and no other study
+    assert main(["run", str(path), "--resume", str(run_dir), *args]) == 2
+    assert "leave out STUDY" in capsys.readouterr().err
+    assert main(["run", "--resume", str(run_dir), *args]) == 0
+    text = capsys.readouterr().out
+    assert "1 computed, 1 found finished" in text and str(out) in text
+    with xr.open_dataset(out) as ds:
+        assert ds.sizes["day"] == 2 and (ds.solver_status.values == "optimal").all()
+    assert not (run_dir / "units").exists()  # freed after the result was written
+    log = (run_dir / "run.log").read_text()
+    assert "1 found finished" in log and "results:" in log
+
+
+def test_a_foreign_folder_is_never_a_run_folder(tmp_path, study):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(RunFolderError, match="not a run folder"):
+        RunFolder.create(mine, study, 1)
+    with pytest.raises(RunFolderError, match=r"has no manifest\.json"):
+        RunFolder.open(mine)
+    assert (mine / "notes.txt").read_text() == "keep"
