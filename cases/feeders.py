@@ -114,6 +114,21 @@ def scale_feeder(net: pp.pandapowerNet, copies: float) -> pp.pandapowerNet:
     return net
 
 
+def _check_impedance(r: float, x: float, what: str, fields: str) -> None:
+    """A branch's series impedance must be finite, non-negative and not zero: a zero
+    impedance makes the AC power flow singular (use a bus-bus switch instead)."""
+    if not (np.isfinite(r) and np.isfinite(x)) or r < 0 or x < 0:
+        raise CaseError(
+            f"{what} has an impedance of r = {r:g}, x = {x:g} pu; give {fields} finite, "
+            "non-negative values"
+        )
+    if r == 0 and x == 0:
+        raise CaseError(
+            f"{what} has zero impedance (r = x = 0); give it {fields} > 0, or join its "
+            "buses with a bus-bus switch"
+        )
+
+
 def _per_unit_branch(
     net: pp.pandapowerNet, table: str, idx: int, base_mva: float, label: str
 ) -> tuple[float, float, float]:
@@ -128,6 +143,7 @@ def _per_unit_branch(
         rating = row.max_i_ka * row.df * par * vn * np.sqrt(3)
         if "max_loading_percent" in net.line and row.max_loading_percent == row.max_loading_percent:
             rating *= row.max_loading_percent / 100.0
+        _check_impedance(r, x, f"{label}: line {idx}", "r_ohm_per_km, x_ohm_per_km and length_km")
         return r, x, rating
     if table == "trafo":
         row = net.trafo.loc[idx]
@@ -150,6 +166,7 @@ def _per_unit_branch(
         scale = (row.vn_lv_kv / lv_vn) ** 2 * base_mva / (row.sn_mva * par)
         r = row.vkr_percent / 100.0 * scale
         x = np.sqrt(max(row.vk_percent**2 - row.vkr_percent**2, 0.0)) / 100.0 * scale
+        _check_impedance(r, x, f"{label}: trafo {idx}", "vk_percent and vkr_percent")
         rating = row.sn_mva * par
         if (
             "max_loading_percent" in net.trafo

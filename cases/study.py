@@ -383,7 +383,9 @@ class AcCheckConfig(_Frozen):
 class StudyConfig(_Frozen):
     """A complete study definition."""
 
-    name: Annotated[str, Field(min_length=1)] = "study"
+    name: Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^/\\\x00-\x1f]+$")] = (
+        "study"
+    )
     description: str = ""
     seed: Annotated[int, Field(ge=0)] = 0
     start_date: dt.date = dt.date(2016, 6, 15)
@@ -458,7 +460,17 @@ def _format_error(err: dict, source: str) -> str:
     given = err.get("input")
     given_txt = "" if isinstance(given, dict | list) else f" (given: {given!r})"
     msg = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch":
+        pattern = (err.get("ctx") or {}).get("pattern", "")
+        msg = _PATTERN_WORDS.get(pattern, msg)
     return f"{source}: {loc}: {msg}{given_txt}"
+
+
+#: what the name patterns of the study file mean, in words
+_PATTERN_WORDS = {
+    r"^[A-Za-z0-9_.-]+$": "use letters, digits, '_', '.' and '-' only (no spaces)",
+    r"^[^/\\\x00-\x1f]+$": "no '/', '\\' or control characters (it names the result files)",
+}
 
 
 def _allowed_keys(loc: tuple) -> list[str]:
@@ -518,6 +530,11 @@ def load_study(path: str | Path) -> StudyConfig:
         studies = builtin_studies()
         if text in studies:
             p = studies[text]
+        elif p.is_dir():
+            raise StudyConfigError(
+                f"study '{text}' is a folder; give a study YAML file in it or a built-in study "
+                f"({', '.join(sorted(studies))})"
+            )
         else:
             raise StudyConfigError(
                 f"study file '{text}' not found; give a YAML file or a built-in study "

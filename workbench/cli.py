@@ -189,6 +189,7 @@ def run(
     after Ctrl-C, a failure or a lost machine, `workbench run --resume RUN_DIR` computes
     only the missing units.
     """
+    from workbench.rundir import RunFolder
     from workbench.runner import RunReport, run_study
 
     if workers is not None and workers < 1:
@@ -198,7 +199,10 @@ def run(
     _check_scheduler(scheduler)
     cfg, folder, out, used_seed = _run_folder(study, out, seed, models, run_dir, resume)
     tick = time.perf_counter()
-    system = _announce(cfg, folder)
+    system = _announce(cfg)
+    if not isinstance(folder, RunFolder):  # created once the study's system is built
+        folder = RunFolder.create(folder, cfg, used_seed, out)
+    click.echo(f"run folder: {folder.path} (log: {folder.path / 'run.log'})")
     report = RunReport()
     try:
         with _terminate_as_interrupt():
@@ -225,8 +229,8 @@ def run(
 
 
 def _run_folder(study, out, seed, models, run_dir, resume):
-    """The study, run folder, result path and seed of ``workbench run`` (all checked
-    before any work)."""
+    """The study, run folder (resumed, or the path of a new one), result path and seed
+    of ``workbench run``, all checked before any work."""
     from workbench.rundir import RunFolder, default_run_dir
 
     if resume is None:
@@ -235,7 +239,8 @@ def _run_folder(study, out, seed, models, run_dir, resume):
             cfg = cfg.model_copy(update={"models": _model_names(models)})
         out = check_output(out or Path("results") / f"{cfg.name}.nc")
         used_seed = cfg.seed if seed is None else seed
-        folder = RunFolder.create(run_dir or default_run_dir(out), cfg, used_seed, out)
+        folder = run_dir or default_run_dir(out)
+        RunFolder.check_new(folder)
         return cfg, folder, out, used_seed
     given = [
         n
@@ -258,7 +263,7 @@ def _run_folder(study, out, seed, models, run_dir, resume):
     return cfg, folder, out, folder.seed
 
 
-def _announce(cfg, folder):
+def _announce(cfg):
     """Build the study's system and print one line about it (and the CVaR tail warning)."""
     from cases.system import build_system
     from stochastic.risk import CvarTailWarning, cvar_tail_message
@@ -276,7 +281,6 @@ def _announce(cfg, folder):
         f"{cfg.n_days} day(s) from {cfg.start_date}, {cfg.scenarios.n_scenarios} scenarios, "
         f"{cfg.resolution.first_stage_minutes}/{cfg.resolution.second_stage_minutes} min"
     )
-    click.echo(f"run folder: {folder.path} (log: {folder.path / 'run.log'})")
     return system
 
 

@@ -107,22 +107,8 @@ class RunFolder:
         RunFolderError
         """
         path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise RunFolderError(f"run folder '{path}' is a file; give another --run-dir")
+        cls.check_new(path)
         if path.is_dir() and any(path.iterdir()):
-            old = cls._read_manifest(path, quiet=True)
-            if old is None:
-                raise RunFolderError(
-                    f"run folder '{path}' exists and is not a run folder of this workbench; "
-                    "give another --run-dir (an existing folder is never emptied)"
-                )
-            done = len(cls(path, old).finished())
-            if old.get("state") != "complete" and done:
-                raise RunFolderError(
-                    f"run folder '{path}' holds an unfinished run ({done} of "
-                    f"{len(old['units'])} units done); resume it with `workbench run "
-                    f"--resume {path}`, or give another --run-dir"
-                )
             shutil.rmtree(path / UNITS, ignore_errors=True)
         try:
             (path / UNITS).mkdir(parents=True, exist_ok=True)
@@ -144,6 +130,39 @@ class RunFolder:
         folder._save_manifest()
         (path / LOG).unlink(missing_ok=True)
         return folder
+
+    @classmethod
+    def check_new(cls, path: str | Path) -> None:
+        """Check, without touching anything, that :meth:`create` may use ``path``.
+
+        Raises
+        ------
+        RunFolderError
+        """
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise RunFolderError(f"run folder '{path}' is a file; give another --run-dir")
+        if path.is_dir() and any(path.iterdir()):
+            old = cls._read_manifest(path, quiet=True)
+            if old is None:
+                raise RunFolderError(
+                    f"run folder '{path}' exists and is not a run folder of this workbench; "
+                    "give another --run-dir (an existing folder is never emptied)"
+                )
+            done = len(cls(path, old).finished())
+            if old.get("state") != "complete" and done:
+                raise RunFolderError(
+                    f"run folder '{path}' holds an unfinished run ({done} of "
+                    f"{len(old['units'])} units done); resume it with `workbench run "
+                    f"--resume {path}`, or give another --run-dir"
+                )
+        parent = path if path.exists() else path.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise RunFolderError(
+                f"run folder '{path}': '{parent}' is not writable; give another --run-dir"
+            )
 
     @classmethod
     def open(cls, path: str | Path) -> RunFolder:
@@ -181,7 +200,8 @@ class RunFolder:
         if quiet:
             return None
         raise RunFolderError(
-            f"'{path}' {why}; give a folder a `workbench run` created (it prints it)"
+            f"run folder '{path}' {why}; give --resume a folder that `workbench run` "
+            "created (it prints its name)"
         )
 
     def _save_manifest(self) -> None:
