@@ -213,3 +213,21 @@ def test_a_foreign_folder_is_never_a_run_folder(tmp_path, study):
     with pytest.raises(RunFolderError, match=r"has no manifest\.json"):
         RunFolder.open(mine)
     assert (mine / "notes.txt").read_text() == "keep"
+
+
+def test_the_dashboard_listens_only_when_asked():
+    import urllib.request
+
+    from workbench.runner import resolve_scheduler
+
+    for dashboard in (False, True):
+        with resolve_scheduler(None, 1, dashboard=dashboard) as ex:
+            port = ex.client.scheduler_info()["services"]["dashboard"]
+            url = f"http://127.0.0.1:{port}/health"
+            if dashboard:
+                assert ex.dashboard_link and ex.dashboard_link.startswith("http://127.0.0.1:")
+                assert urllib.request.urlopen(url, timeout=5).read() == b"ok"
+            else:
+                assert ex.dashboard_link is None
+                with pytest.raises(OSError):
+                    urllib.request.urlopen(url, timeout=5)
