@@ -127,6 +127,29 @@ def test_a_failing_unit_is_recorded_and_the_others_go_on(
     assert ds.solver_status.values.ravel().tolist() == ["optimal"] * 3
 
 
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_one_or_two_workers_give_the_in_process_numbers(
+    workers, study, system, clean, small_forecaster
+):
+    ds = run_study(
+        study, workers=workers, progress=False, system=system, forecaster=small_forecaster
+    )
+    _same(ds, clean)
+
+
+def test_a_rebuilt_model_gives_the_numbers_of_a_reused_one(
+    monkeypatch, study, system, clean, small_forecaster
+):
+    import workbench.coordination.common as common
+
+    common.clear_slots()
+    monkeypatch.setattr(common, "MODEL_CACHE_SIZE", 0)
+    ds = run_study(
+        study, scheduler="sync", progress=False, system=system, forecaster=small_forecaster
+    )
+    _same(ds, clean)
+
+
 def test_a_killed_worker_is_replaced_and_the_study_completes(
     tmp_path, monkeypatch, study, system, clean, small_forecaster
 ):
@@ -170,6 +193,7 @@ def test_a_killed_worker_is_replaced_and_the_study_completes(
 def test_cli_sigterm_keeps_units_and_resume_finishes(tmp_path, monkeypatch, capsys):
     data = _three_days()
     data["n_days"] = 2
+    data["scenarios"] = {"n_scenarios": 4, "method": "profile_noise"}  # nothing to fit
     path = tmp_path / "two.yaml"
     path.write_text(yaml.safe_dump(data))
     out = tmp_path / "res" / "two.nc"
