@@ -255,3 +255,38 @@ def test_the_dashboard_listens_only_when_asked():
                 assert ex.dashboard_link is None
                 with pytest.raises(OSError):
                     urllib.request.urlopen(url, timeout=5)
+
+
+def test_a_failed_unit_names_its_likely_cause():
+    from workbench.runner import likely_cause
+
+    report = RunReport(
+        units=2, failed={"tso_managed_2016-06-15": ("failed", "HiGHS: 'infeasible'")}
+    )
+    assert "voltage bands or line ratings" in report.lines()[1]
+    assert "memory" in likely_cause("KilledWorker: attempted to run task 3 times")
+    assert likely_cause("RuntimeError: a bug") is None
+
+
+def test_a_zarr_result_is_assembled_from_units_of_several_models(tmp_path, capsys):
+    data = {
+        "name": "z",
+        "start_hour": 10,
+        "horizon_hours": 2,
+        "models": ["tso_managed", "hybrid"],
+        "transmission": {"network": "case9"},
+        "feeders": [{"name": "f1", "network": "case33bw", "bus": "5", "share": 0.2}],
+        "scenarios": {"n_scenarios": 2, "method": "profile_noise"},
+        "risk": {"beta": 0.0},
+        "ac_check": {"every_n_steps": 4, "max_scenarios": 1},
+    }
+    path = tmp_path / "z.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "z.zarr"
+    args = ["run", str(path), "--out", str(out), "--scheduler", "sync", "--no-progress"]
+    assert main([*args, "--no-plots"]) == 0, capsys.readouterr().err
+    ds = xr.open_zarr(out)
+    assert ds.sizes["model"] == 2 and (ds.solver_status.values == "optimal").all()
+    # a variable only the hybrid model has is missing, not zero, for the other
+    assert np.isnan(ds.validation_residual.sel(model="tso_managed").values).all()
+    assert np.isfinite(ds.expected_cost_eur.values).all()

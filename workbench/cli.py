@@ -100,12 +100,13 @@ def _write_or_rescue(ds, out: Path) -> tuple[Path, bool]:
 
     try:
         return write_results(ds, out), False
-    except OSError as exc:
+    except Exception as exc:  # whatever failed, the computation is written elsewhere
         click.echo(f"error: could not write '{out}': {exc}", err=True)
-        rescue = Path(tempfile.mkdtemp(prefix="workbench-rescue-")) / out.name
+        # netCDF: the other writer, in case the failure was the format's
+        rescue = Path(tempfile.mkdtemp(prefix="workbench-rescue-")) / f"{out.stem}.nc"
         try:
             path = write_results(ds, rescue)
-        except OSError as again:
+        except Exception as again:
             click.echo(f"error: could not write a copy to '{rescue}' either: {again}", err=True)
             sys.exit(1)
         click.echo(f"error: the results were written to '{path}' instead", err=True)
@@ -257,6 +258,11 @@ def _run_folder(study, out, seed, models, run_dir, resume):
             f"--resume continues the run folder's own study; leave out {', '.join(given)}"
         )
     folder = RunFolder.open(resume)
+    if folder.manifest.get("state") == "complete":
+        raise click.UsageError(
+            f"the run in '{resume}' finished (results: {folder.out}); start a new run "
+            "instead of --resume"
+        )
     cfg = folder.study()
     out = check_output(out or folder.out or Path("results") / f"{cfg.name}.nc")
     folder.mark("running", out=str(out.resolve()))

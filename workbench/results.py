@@ -169,6 +169,8 @@ def write_results(ds: xr.Dataset, path: str | Path) -> Path:
             ready.to_netcdf(tmp, engine="netcdf4")
             os.replace(tmp, path)
         else:
+            if ready.chunks:  # zarr takes uniform chunks only: one per model and day
+                ready = ready.chunk({d: 1 if d in ("model", "day") else -1 for d in ready.dims})
             with warnings.catch_warnings():  # zarr 3: consolidated metadata is an extension
                 warnings.filterwarnings("ignore", message="Consolidated metadata")
                 ready.to_zarr(tmp, mode="w")

@@ -299,8 +299,12 @@ class RunFolder:
         for unit in study_units(study):
             file = self.path / UNITS / f"{unit.key}.nc"
             if unit.key in records and file.is_file():
-                opened[unit.key] = xr.open_dataset(file, chunks={})
-                self._opened.append(opened[unit.key])
+                ds = xr.open_dataset(file, chunks={})
+                self._opened.append(ds)
+                for var in ds.variables.values():  # text is small, and dask cannot
+                    if var.dtype.kind in "OUS":  # concatenate it with missing values
+                        var.load()
+                opened[unit.key] = ds
         if not opened:
             return _status_only(study, records)
         template = next(iter(opened.values()))

@@ -501,8 +501,37 @@ class RunReport:
             f"{self.peak_worker_memory_mb:.0f} MB"
         ]
         for key, (status, message) in sorted(self.failed.items()):
-            out.append(f"  {key}: {status}: {message or 'no message'}")
+            cause = likely_cause(message)
+            out.append(
+                f"  {key}: {status}: {message or 'no message'}"
+                + (f" (likely: {cause})" if cause else "")
+            )
         return out
+
+
+#: words in a unit's message -> what most likely caused it
+_CAUSES = (
+    (
+        ("infeasible",),
+        "limits that cannot all hold: feeder voltage bands or line ratings too tight for "
+        "the load and PV, or generation short of the load",
+    ),
+    (("unbounded",), "a cost that is missing or negative, so nothing bounds the objective"),
+    (
+        ("killedworker", "memoryerror", "memory"),
+        "a worker ran out of memory or died: fewer workers or more memory per worker",
+    ),
+    (("time limit", "timelimit"), "the solver's time limit"),
+)
+
+
+def likely_cause(message: str) -> str | None:
+    """The most likely cause of a unit's failure message, in words (None: no guess)."""
+    text = (message or "").lower()
+    for words, cause in _CAUSES:
+        if any(w in text for w in words):
+            return cause
+    return None
 
 
 class _UnitGraph:
