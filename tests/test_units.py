@@ -137,6 +137,7 @@ def test_one_or_two_workers_give_the_in_process_numbers(
     _same(ds, clean)
 
 
+@pytest.mark.slow  # the same at model level: test_twostage.py::test_rebuilt_model_equals...
 def test_a_rebuilt_model_gives_the_numbers_of_a_reused_one(
     monkeypatch, study, system, clean, small_forecaster
 ):

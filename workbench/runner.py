@@ -232,6 +232,28 @@ def check_scheduler(text: str) -> str:
     return address
 
 
+def _refused_fast(address: str, text: str) -> None:
+    """A TCP address where nothing listens is refused at once (Dask's own connect would
+    retry until its timeout)."""
+    import socket as sock
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address)
+    if parts.scheme != "tcp" or parts.port is None:
+        return
+    try:
+        with sock.create_connection((parts.hostname, parts.port), timeout=HANDSHAKE_SECONDS):
+            return
+    except ConnectionRefusedError:
+        why = "connection refused: nothing listens there"
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+    raise ConnectionError(
+        f"no Dask scheduler answers at '{text}' ({why}); start one with `dask scheduler` "
+        "or leave out --scheduler to run locally"
+    )
+
+
 def _probe_scheduler(address: str, text: str) -> None:
     """Ask the scheduler at ``address`` who it is, within :data:`HANDSHAKE_SECONDS`.
 
@@ -244,6 +266,7 @@ def _probe_scheduler(address: str, text: str) -> None:
 
     from distributed.comm import connect
 
+    _refused_fast(address, text)
     outcome: dict = {}
 
     async def ask() -> None:
