@@ -291,3 +291,48 @@ def test_a_zarr_result_is_assembled_from_units_of_several_models(tmp_path, capsy
     # a variable only the hybrid model has is missing, not zero, for the other
     assert np.isnan(ds.validation_residual.sel(model="tso_managed").values).all()
     assert np.isfinite(ds.expected_cost_eur.values).all()
+
+
+def test_a_write_over_the_size_limit_keeps_the_old_file_and_every_unit(
+    tmp_path, monkeypatch, capsys
+):
+    import resource
+
+    import workbench.cli as cli
+    from workbench.results import write_results
+
+    data = _three_days()
+    data.update(n_days=2, scenarios={"n_scenarios": 2, "method": "profile_noise"})
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "s.nc"
+    write_results(xr.Dataset({"x": ("t", [1.0, 2.0])}), out)  # an earlier result
+    before = out.read_bytes()
+    original = cli._write_or_rescue
+
+    def over_the_limit(ds, target, kept):  # files may not grow beyond 20 kB while writing
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, hard))
+        try:
+            return original(ds, target, kept)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            signal.signal(signal.SIGXFSZ, previous)
+
+    monkeypatch.setattr(cli, "_write_or_rescue", over_the_limit)
+    args = ["--scheduler", "sync", "--no-progress", "--no-plots"]
+    assert main(["run", str(path), "--out", str(out), *args]) == 1
+    err = capsys.readouterr().err
+    assert f"could not write '{out}'" in err
+    assert out.read_bytes() == before  # the earlier result is intact
+    run_dir = tmp_path / "s.run"
+    assert len(list((run_dir / "units").glob("*.json"))) == 2  # every unit on disk
+    assert f"write it with: workbench run --resume {run_dir}" in err
+    assert not list(tmp_path.glob(".s.nc*"))  # no temporary left beside it
+    # with room again, resuming computes nothing and writes the result
+    monkeypatch.setattr(cli, "_write_or_rescue", original)
+    assert main(["run", "--resume", str(run_dir), *args]) == 0
+    assert "0 computed, 2 found finished" in capsys.readouterr().out
+    with xr.open_dataset(out) as ds:
+        assert ds.sizes["day"] == 2

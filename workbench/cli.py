@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 import sys
 import time
 import warnings
@@ -89,11 +90,12 @@ def _check_scheduler(scheduler: str | None) -> None:
         raise click.BadParameter(message, param_hint="--scheduler") from None
 
 
-def _write_or_rescue(ds, out: Path) -> tuple[Path, bool]:
+def _write_or_rescue(ds, out: Path, kept: str | None = None) -> tuple[Path, bool]:
     """Write the results to ``out``; when that fails (disk full, permissions changed during
     the run, ...), to a new folder in the system's temporary directory instead, saying
     so, so that the computation is not lost. Returns the path and whether it is the
-    rescue copy; exits with 1 if both fail."""
+    rescue copy; exits with 1 if both fail, after the line ``kept`` (where the
+    computation still is)."""
     import tempfile
 
     from workbench.results import write_results
@@ -108,6 +110,9 @@ def _write_or_rescue(ds, out: Path) -> tuple[Path, bool]:
             path = write_results(ds, rescue)
         except Exception as again:
             click.echo(f"error: could not write a copy to '{rescue}' either: {again}", err=True)
+            shutil.rmtree(rescue.parent, ignore_errors=True)  # the empty folder made above
+            if kept:
+                click.echo(f"error: {kept}", err=True)
             sys.exit(1)
         click.echo(f"error: the results were written to '{path}' instead", err=True)
         return path, True
@@ -316,8 +321,14 @@ def _finish_run(ds, cfg, seed, scheduler, folder, out, report, keep_units, no_pl
     from workbench.results import annotate, read_results, summary_table
 
     ds = annotate(ds, cfg, seed, scheduler or "LocalCluster")
-    path, rescued = _write_or_rescue(ds, out)
-    if not rescued:
+    kept = (
+        f"nothing is lost: every unit is in {folder.path}; once the result can be written, "
+        f"write it with: workbench run --resume {folder.path}"
+    )
+    path, rescued = _write_or_rescue(ds, out, kept)
+    if rescued:
+        click.echo(f"error: {kept.split(';')[0]}", err=True)
+    else:
         folder.mark("complete", out=str(path.resolve()))
         folder.close()
         if not keep_units:

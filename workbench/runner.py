@@ -13,6 +13,7 @@ its address, a ``distributed.Client``, or a local Dask scheduler name (``sync``,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -320,7 +321,7 @@ def _setpoint_task(system: IntegratedSystem, outcome: DayOutcome) -> xr.Dataset 
         return None
     limit_threads()
     vm, ok = voltage_setpoints(system, outcome.schedule, outcome.data)
-    return xr.Dataset(
+    ds = xr.Dataset(
         {
             "ter_vm_setpoint_pu": (
                 ("period", "gen"),
@@ -335,6 +336,8 @@ def _setpoint_task(system: IntegratedSystem, outcome: DayOutcome) -> xr.Dataset 
         },
         coords={"period": outcome.schedule.period, "gen": outcome.schedule.gen},
     )
+    ds.attrs["peak_memory_mb"] = _peak_memory_mb()
+    return ds
 
 
 def _ac_task(
@@ -349,7 +352,9 @@ def _ac_task(
     limit_threads()
     steps = list(range(0, outcome.data.n_steps, every_n_steps))
     vm = None if setpoints is None else setpoints["ter_vm_setpoint_pu"].to_numpy()
-    return ac_check(system, outcome.data, outcome.schedule, scenarios, steps, vm_setpoints=vm)
+    ds = ac_check(system, outcome.data, outcome.schedule, scenarios, steps, vm_setpoints=vm)
+    ds.attrs["peak_memory_mb"] = _peak_memory_mb()
+    return ds
 
 
 def _relative_time(ds: xr.Dataset, day: dt.date) -> xr.Dataset:
@@ -395,7 +400,8 @@ def _solve_unit(
     """Schedule one model-day (a unit) from the storage state it starts with."""
     limit_threads()
     schedule_days = coordination_model(model).schedule_days
-    return schedule_days(system, study, [day], seed, forecaster=forecaster, state=state)[0]
+    out = schedule_days(system, study, [day], seed, forecaster=forecaster, state=state)[0]
+    return dataclasses.replace(out, peak_memory_mb=_peak_memory_mb())
 
 
 def _end_state(outcome: DayOutcome):
@@ -405,7 +411,14 @@ def _end_state(outcome: DayOutcome):
 
 def _finish_unit(outcome: DayOutcome, *ac_parts) -> tuple[xr.Dataset | None, dict]:
     """A unit's results (schedule and AC checks, times relative to midnight) and record."""
-    ds = _day_dataset(outcome, list(ac_parts), None)
+    peaks = [outcome.peak_memory_mb, _peak_memory_mb()]
+    parts = []
+    for part in ac_parts:  # each task measured the memory of the process it ran in
+        if part is not None:
+            part = part.copy()
+            peaks.append(part.attrs.pop("peak_memory_mb", 0.0))
+        parts.append(part)
+    ds = _day_dataset(outcome, parts, None)
 
     def seconds(name: str) -> float:
         return float(ds[name]) if ds is not None and name in ds else 0.0
@@ -419,7 +432,7 @@ def _finish_unit(outcome: DayOutcome, *ac_parts) -> tuple[xr.Dataset | None, dic
         "wall_seconds": round(outcome.wall_seconds, 3),
         "solver_seconds": round(seconds("solver_seconds"), 3),
         "build_seconds": round(seconds("build_seconds"), 3),
-        "peak_memory_mb": round(_peak_memory_mb(), 1),
+        "peak_memory_mb": round(max(peaks), 1),
         "worker": f"{socket.gethostname()}:{os.getpid()}",
         "end_state": None
         if state is None
@@ -762,6 +775,7 @@ def _run_units(
             fit_tick = time.perf_counter()
             forecaster = fit_study_forecaster(study, seed)
             fit_seconds = time.perf_counter() - fit_tick
+            log.info("forecasters fitted in %.1f s", fit_seconds)
         with resolve_scheduler(scheduler, workers, dashboard) as ex:
             report.dashboard_link = ex.dashboard_link
             if ex.dashboard_link and progress:

@@ -49,6 +49,8 @@ class DayOutcome:
     end_state : DayState or None
         The state the next day starts from (``carried``: what this day's schedule ends
         with, or its start state when it failed; ``cyclic``: the initial state).
+    peak_memory_mb : float [MB]
+        Peak resident memory of the process that scheduled the day (0: not measured).
     """
 
     model: str
@@ -59,6 +61,7 @@ class DayOutcome:
     message: str
     wall_seconds: float
     end_state: object = None
+    peak_memory_mb: float = 0.0
 
 
 class ModelSlot:
