@@ -580,7 +580,8 @@ class _UnitGraph:
         self.sys_d, self.study_d, self.fc_d = sys_d, study_d, fc_d
 
     def unit(self, unit: Unit, state) -> tuple:
-        """``(finish, end_state)`` delayed objects of one unit starting from ``state``."""
+        """``(finish, end_state, steps)`` delayed objects of one unit starting from
+        ``state``; ``steps`` are its solve and AC-check tasks (for progress)."""
         solve = dask.delayed(_solve_unit, pure=False)(
             unit.model, self.sys_d, self.study_d, unit.day, self.seed, self.fc_d, state
         )
@@ -599,7 +600,7 @@ class _UnitGraph:
             ]
         finish = dask.delayed(_finish_unit, pure=False)(solve, *parts)
         end = dask.delayed(_end_state, pure=False)(solve)
-        return finish, end
+        return finish, end, [solve, *parts]
 
 
 def _compute_units(ex: Executor, graph: _UnitGraph, chains, save, progress: bool) -> None:
@@ -609,20 +610,19 @@ def _compute_units(ex: Executor, graph: _UnitGraph, chains, save, progress: bool
     an ``error`` record and the others go on (later days of its chain fail with it).
     """
     total = sum(len(units) for _, units in chains)
-    failed = 0
+    post: dict = {"failed": 0}
     with tqdm(total=total, desc="units", disable=not progress, unit="unit") as bar:
 
         def done(unit: Unit, ds, record: dict) -> None:
-            nonlocal failed
             save(unit, ds, record)
-            failed += record["status"] != "optimal"
-            bar.set_postfix(failed=failed, refresh=False)
+            post["failed"] += record["status"] != "optimal"
+            bar.set_postfix(post, refresh=False)
             bar.update()
 
         if ex.client is None:
             for state, units in chains:
                 for i, unit in enumerate(units):
-                    finish, end = graph.unit(unit, state)
+                    finish, end, _ = graph.unit(unit, state)
                     try:
                         (ds, record), state = dask.compute(finish, end, scheduler=ex.kind)
                     except Exception as exc:  # recorded; the chain stops here
@@ -634,16 +634,24 @@ def _compute_units(ex: Executor, graph: _UnitGraph, chains, save, progress: bool
             return
         from distributed import as_completed
 
-        items = []
+        units_of_tasks, tasks = [], []  # every task, so a long unit shows its steps
         for state, units in chains:
             for unit in units:
-                finish, state = graph.unit(unit, state)
-                items.append((unit, finish))
-        futures = ex.client.compute([f for _, f in items])
-        unit_of = {f.key: u for f, (u, _) in zip(futures, items, strict=True)}
+                finish, state, steps = graph.unit(unit, state)
+                units_of_tasks += [None] * len(steps) + [unit]
+                tasks += [*steps, finish]
+        futures = ex.client.compute(tasks)
+        unit_of = {f.key: u for f, u in zip(futures, units_of_tasks, strict=True)}
+        steps_done = 0
         try:
             for future in as_completed(futures):
                 unit = unit_of[future.key]
+                steps_done += 1
+                post["tasks"] = f"{steps_done}/{len(futures)}"
+                bar.set_postfix(post)
+                if unit is None:  # a step: its errors reach the unit's finishing task
+                    future.release()
+                    continue
                 try:
                     ds, record = future.result()
                 except Exception as exc:  # recorded; the other units go on
