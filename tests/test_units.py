@@ -336,3 +336,38 @@ def test_a_write_over_the_size_limit_keeps_the_old_file_and_every_unit(
     assert "0 computed, 2 found finished" in capsys.readouterr().out
     with xr.open_dataset(out) as ds:
         assert ds.sizes["day"] == 2
+
+
+def test_a_day_stopped_by_the_day_before_says_so_in_any_order():
+    import datetime as dt
+
+    from workbench.runner import _ChainErrors
+
+    d1, d2, d3 = (Unit("tso_managed", dt.date(2016, 6, 15 + i)) for i in range(3))
+    saved: dict = {}
+    chain = _ChainErrors(lambda unit, ds, record: saved.__setitem__(unit, record))
+    chain.before.update({d1: None, d2: d1, d3: d2})
+    boom = RuntimeError("solver crashed")
+    chain.failed(d3, boom)  # Dask may report the later day first
+    chain.failed(d2, boom)
+    assert not saved  # both wait for the first day
+    chain.finished(d1, None, {"status": "optimal"})
+    assert saved[d2]["message"] == "RuntimeError: solver crashed"
+    assert saved[d3]["message"].startswith("not computed: 2016-06-16 before it failed")
+
+
+def test_in_process_a_failed_day_stops_its_chain_and_says_so(
+    tmp_path, monkeypatch, study, system, small_forecaster
+):
+    original = runner._solve_unit
+
+    def broken(model, system, study, day, *args):
+        if day.day == 16:
+            raise RuntimeError("solver crashed")
+        return original(model, system, study, day, *args)
+
+    monkeypatch.setattr(runner, "_solve_unit", broken)
+    kw = {"scheduler": "sync", "progress": False, "system": system, "forecaster": small_forecaster}
+    ds = run_study(study, **kw).load()
+    assert ds.solver_status.values.ravel().tolist() == ["optimal", "error", "error"]
+    assert "not computed: 2016-06-16" in str(ds.solver_message.isel(model=0, day=2).values)

@@ -452,14 +452,18 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
-def _error_record(unit: Unit, exc: BaseException) -> dict:
-    """The record of a unit that raised (or whose worker died) instead of finishing."""
+def _error_record(unit: Unit, exc: BaseException, after: Unit | None = None) -> dict:
+    """The record of a unit that raised (or whose worker died) instead of finishing;
+    ``after``: the day before it in its chain, whose failure stopped it."""
     text = str(exc).strip().splitlines()
+    message = f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+    if after is not None:
+        message = f"not computed: {after.day.isoformat()} before it failed ({message})"
     return {
         "model": unit.model,
         "day": unit.day.isoformat(),
         "status": "error",
-        "message": f"{type(exc).__name__}: {text[0] if text else ''}".strip(),
+        "message": message,
     }
 
 
@@ -628,18 +632,20 @@ def _compute_units(ex: Executor, graph: _UnitGraph, chains, save, progress: bool
                     except Exception as exc:  # recorded; the chain stops here
                         done(unit, None, _error_record(unit, exc))
                         for later in units[i + 1 :]:
-                            done(later, None, _error_record(later, exc))
+                            done(later, None, _error_record(later, exc, after=unit))
                         break
                     done(unit, ds, record)
             return
         from distributed import as_completed
 
         units_of_tasks, tasks = [], []  # every task, so a long unit shows its steps
+        chain = _ChainErrors(done)
         for state, units in chains:
-            for unit in units:
+            for before, unit in zip([None, *units[:-1]], units, strict=True):
                 finish, state, steps = graph.unit(unit, state)
                 units_of_tasks += [None] * len(steps) + [unit]
                 tasks += [*steps, finish]
+                chain.before[unit] = before
         futures = ex.client.compute(tasks)
         unit_of = {f.key: u for f, u in zip(futures, units_of_tasks, strict=True)}
         steps_done = 0
@@ -655,11 +661,44 @@ def _compute_units(ex: Executor, graph: _UnitGraph, chains, save, progress: bool
                 try:
                     ds, record = future.result()
                 except Exception as exc:  # recorded; the other units go on
-                    ds, record = None, _error_record(unit, exc)
-                done(unit, ds, record)
+                    chain.failed(unit, exc)
+                else:
+                    chain.finished(unit, ds, record)
                 future.release()
         finally:
             ex.client.cancel(futures)
+
+
+class _ChainErrors:
+    """Records errors of chained units in chain order: a day that failed only because
+    the day before it did says so (Dask hands both the same exception, in any order)."""
+
+    def __init__(self, done) -> None:
+        self.done = done
+        self.before: dict[Unit, Unit | None] = {}
+        self.status: dict[Unit, str] = {}
+        self.held: dict[Unit, BaseException] = {}
+
+    def finished(self, unit: Unit, ds, record: dict) -> None:
+        self.done(unit, ds, record)
+        self.status[unit] = record["status"]
+        self._release(unit)
+
+    def failed(self, unit: Unit, exc: BaseException) -> None:
+        before = self.before.get(unit)
+        if before is not None and before not in self.status:
+            self.held[unit] = exc  # wait for the day before
+            return
+        after = before if before is not None and self.status[before] == "error" else None
+        self.done(unit, None, _error_record(unit, exc, after=after))
+        self.status[unit] = "error"
+        self._release(unit)
+
+    def _release(self, unit: Unit) -> None:
+        for later, exc in list(self.held.items()):
+            if self.before.get(later) == unit:
+                del self.held[later]
+                self.failed(later, exc)
 
 
 def run_study(
