@@ -223,7 +223,13 @@ def run(
                 dashboard=dashboard,
                 report=report,
             )
-    except KeyboardInterrupt:
+            _finish_run(
+                ds, cfg, used_seed, scheduler, folder, out, report, keep_units, no_plots, tick
+            )
+    except KeyboardInterrupt:  # during the run or while the result is written
+        if folder.manifest.get("state") == "complete":
+            click.echo(f"interrupted: the results are written to {folder.out}", err=True)
+            sys.exit(130)
         kept = len(folder.finished())
         click.echo(
             f"interrupted: {kept} of {report.units or len(folder.manifest['units'])} units "
@@ -231,7 +237,6 @@ def run(
             err=True,
         )
         sys.exit(130)
-    _finish_run(ds, cfg, used_seed, scheduler, folder, out, report, keep_units, no_plots, tick)
 
 
 def _run_folder(study, out, seed, models, run_dir, resume):

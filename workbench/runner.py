@@ -37,6 +37,7 @@ from forecasts.generate import ScenarioForecaster
 from stochastic.risk import CvarTailWarning, cvar_tail_message
 from workbench.ac_check import ac_check, ac_sample, voltage_setpoints
 from workbench.coordination import DayOutcome, coordination_model
+from workbench.coordination.common import clear_slots
 from workbench.rundir import RunFolder, Unit
 from workbench.scenarios import check_forecast_sources, fit_study_forecaster
 from workbench.threads import limit_threads
@@ -864,6 +865,9 @@ def _run_units(
                 folder.mark("interrupted")
                 log.info("interrupted: %d units kept", len(folder.finished()))
                 raise
+            finally:
+                if ex.client is None:  # models kept in this process are not needed now
+                    clear_slots()
     records = folder.records()
     for key, rec in records.items():
         if rec.get("status") != "optimal":
