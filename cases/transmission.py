@@ -150,43 +150,13 @@ def transmission_arrays(net: pp.pandapowerNet, label: str = "transmission") -> T
     CaseError
         Missing costs, no reference bus, or elements the DC model does not support.
     """
-    if len(net.ext_grid[net.ext_grid.in_service]) == 0 and not (
-        "slack" in net.gen and net.gen.slack.any()
-    ):
-        raise CaseError(
-            f"{label}: no in-service ext_grid or slack gen; add one as the angle "
-            "reference (pandapower.create_ext_grid)"
-        )
-    for table in ("dcline", "trafo3w", "impedance", "xward", "tcsc", "svc", "ssc", "vsc"):
-        if table in net and len(net[table]) and net[table].in_service.any():
-            raise CaseError(
-                f"{label}: in-service '{table}' elements are not supported by the DC "
-                "model yet; remove them or convert them to lines/trafos"
-            )
-    _check_costs(net, label)
+    _check_supported(net, label)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ppc = to_ppc(net, init="flat", mode="opf", calculate_voltage_angles=True)
     lookups = net._pd2ppc_lookups
-    bus_lookup = np.asarray(lookups["bus"])
     bus = ppc["bus"].real
-    n_bus = bus.shape[0]
-    pp_bus = np.full(n_bus, -1, dtype=int)
-    in_service = net.bus.index[net.bus.in_service].to_numpy()
-    for b in in_service:
-        pos = bus_lookup[b]
-        if 0 <= pos < n_bus and pp_bus[pos] < 0:
-            pp_bus[pos] = b
-    # buses merged by closed bus-bus switches keep the first pandapower index seen
-    if (pp_bus < 0).any():
-        raise CaseError(
-            f"{label}: internal auxiliary buses (three-winding transformers or open "
-            "line switches) are not supported by the DC model yet"
-        )
-    names = net.bus.name.reindex(pp_bus).to_numpy()
-    names = np.array(
-        [str(n) if n is not None and n == n else str(b) for n, b in zip(names, pp_bus, strict=True)]
-    )
+    pp_bus, names = _ppc_buses(net, np.asarray(lookups["bus"]), bus.shape[0], label)
 
     br = ppc["branch"]
     kind, element = _branch_elements(net, lookups["branch"], br.shape[0], label)
@@ -200,29 +170,8 @@ def transmission_arrays(net: pp.pandapowerNet, label: str = "transmission") -> T
     rating = br[:, RATE_A].real
     rating = np.where(rating > 0, rating, np.inf)
 
-    gen = ppc["gen"].real
-    gen = gen[gen[:, GEN_STATUS] > 0] if gen.size else gen
+    gen, gen_kind, gen_element = _ppc_generators(net, ppc, label)
     gencost = ppc["gencost"].real
-    gen_kind = np.empty(gen.shape[0], dtype=object)
-    gen_element = np.full(gen.shape[0], -1, dtype=int)
-    # pandapower's generator order: ranges per element type over in-service elements
-    for key, (start, stop) in net._gen_order.items():
-        table = key.removesuffix("_controllable")
-        mask = np.asarray(net._is_elements[key], dtype=bool)
-        idx = net[table].index.to_numpy()[mask]
-        if len(idx) != int(stop) - int(start) or table not in _GEN_TABLES:
-            raise CaseError(
-                f"{label}: cannot match OPF generators of type '{key}' to "
-                "pandapower elements (unsupported element type)"
-            )
-        gen_kind[int(start) : int(stop)] = table
-        gen_element[int(start) : int(stop)] = idx
-    if (gen_element < 0).any():
-        missing = int(np.flatnonzero(gen_element < 0)[0])
-        raise CaseError(
-            f"{label}: OPF generator {missing} could not be matched to a pandapower "
-            "element (unsupported controllable element type)"
-        )
     c0, c1, c2 = _poly_coefficients(gencost[: gen.shape[0]], label)
     ref = np.flatnonzero(bus[:, BUS_TYPE] == REF)
     return TransmissionArrays(
@@ -247,6 +196,76 @@ def transmission_arrays(net: pp.pandapowerNet, label: str = "transmission") -> T
         gen_cost_c1_eur_per_mwh=c1,
         gen_cost_c2_eur_per_mw2h=c2,
     )
+
+
+def _check_supported(net: pp.pandapowerNet, label: str) -> None:
+    """An angle reference, only elements the DC model knows, and costs."""
+    if len(net.ext_grid[net.ext_grid.in_service]) == 0 and not (
+        "slack" in net.gen and net.gen.slack.any()
+    ):
+        raise CaseError(
+            f"{label}: no in-service ext_grid or slack gen; add one as the angle "
+            "reference (pandapower.create_ext_grid)"
+        )
+    for table in ("dcline", "trafo3w", "impedance", "xward", "tcsc", "svc", "ssc", "vsc"):
+        if table in net and len(net[table]) and net[table].in_service.any():
+            raise CaseError(
+                f"{label}: in-service '{table}' elements are not supported by the DC "
+                "model yet; remove them or convert them to lines/trafos"
+            )
+    _check_costs(net, label)
+
+
+def _ppc_buses(
+    net: pp.pandapowerNet, bus_lookup: np.ndarray, n_bus: int, label: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pandapower index and name of each ppc bus."""
+    pp_bus = np.full(n_bus, -1, dtype=int)
+    in_service = net.bus.index[net.bus.in_service].to_numpy()
+    for b in in_service:
+        pos = bus_lookup[b]
+        if 0 <= pos < n_bus and pp_bus[pos] < 0:
+            pp_bus[pos] = b
+    # buses merged by closed bus-bus switches keep the first pandapower index seen
+    if (pp_bus < 0).any():
+        raise CaseError(
+            f"{label}: internal auxiliary buses (three-winding transformers or open "
+            "line switches) are not supported by the DC model yet"
+        )
+    names = net.bus.name.reindex(pp_bus).to_numpy()
+    names = np.array(
+        [str(n) if n is not None and n == n else str(b) for n, b in zip(names, pp_bus, strict=True)]
+    )
+    return pp_bus, names
+
+
+def _ppc_generators(
+    net: pp.pandapowerNet, ppc: dict, label: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """In-service ppc generator rows, and the pandapower table and index of each."""
+    gen = ppc["gen"].real
+    gen = gen[gen[:, GEN_STATUS] > 0] if gen.size else gen
+    gen_kind = np.empty(gen.shape[0], dtype=object)
+    gen_element = np.full(gen.shape[0], -1, dtype=int)
+    # pandapower's generator order: ranges per element type over in-service elements
+    for key, (start, stop) in net._gen_order.items():
+        table = key.removesuffix("_controllable")
+        mask = np.asarray(net._is_elements[key], dtype=bool)
+        idx = net[table].index.to_numpy()[mask]
+        if len(idx) != int(stop) - int(start) or table not in _GEN_TABLES:
+            raise CaseError(
+                f"{label}: cannot match OPF generators of type '{key}' to "
+                "pandapower elements (unsupported element type)"
+            )
+        gen_kind[int(start) : int(stop)] = table
+        gen_element[int(start) : int(stop)] = idx
+    if (gen_element < 0).any():
+        missing = int(np.flatnonzero(gen_element < 0)[0])
+        raise CaseError(
+            f"{label}: OPF generator {missing} could not be matched to a pandapower "
+            "element (unsupported controllable element type)"
+        )
+    return gen, gen_kind, gen_element
 
 
 def _branch_elements(net, ranges: dict, n_rows: int, label: str) -> tuple[np.ndarray, ...]:

@@ -244,6 +244,67 @@ def _clean(x: np.ndarray, tol: float = 1e-9) -> np.ndarray:
     return np.where(np.abs(x) < tol, 0.0, x)
 
 
+def _feeder_demand(system: IntegratedSystem, res, pv_av: np.ndarray, fixed: np.ndarray) -> tuple:
+    """Per feeder: load P and Q, the LinDistFlow right-hand sides (load net of PV and
+    fixed generation, root excluded) and what sits at the root, each (S, T, bus) [MW,
+    Mvar]."""
+    fleet = system.fleet
+    lp, lq, prhs, qrhs, root_p, root_q = [], [], [], [], [], []
+    for f_i, feeder in enumerate(system.feeders):
+        a = feeder.arrays
+        share = feeder.commercial_share
+        shape = (
+            res("load_residential")[..., None] * (1 - share)
+            + res("load_commercial")[..., None] * share
+        )
+        p = shape * a.load_p_mw
+        q = shape * a.load_q_mvar
+        net_p = p.copy()
+        for units, values in ((fleet.pv, pv_av), (fleet.fixed, fixed)):
+            sel = (units.feeder == f_i).to_numpy()
+            if sel.any():
+                np.add.at(
+                    net_p, (slice(None), slice(None), units.bus.to_numpy()[sel]), -values[..., sel]
+                )
+        root_p.append(net_p[..., 0])  # anything at the root is drawn through the interface
+        root_q.append(q[..., 0])
+        lp.append(p)
+        lq.append(q)
+        prhs.append(net_p[..., 1:])
+        qrhs.append(q[..., 1:])
+    return lp, lq, prhs, qrhs, root_p, root_q
+
+
+def _ev_sessions(scenarios: xr.Dataset, nev: int, S: int, T: int) -> dict[str, np.ndarray]:
+    """The EV pools' session limits (S, T, ev) from the scenario set."""
+    ev = {}
+    for key in ("ev_p_max_mw", "ev_e_min_mwh", "ev_e_max_mwh", "ev_p_uncontrolled_mw"):
+        if nev and key not in scenarios:
+            raise ValueError(
+                f"the scenario set has no EV sessions ('{key}') for the {nev} EV charger "
+                "pool(s); add them with workbench.scenarios.add_ev_sessions"
+            )
+        ev[key] = (
+            scenarios[key].transpose("scenario", "time", "ev").to_numpy()
+            if nev
+            else np.zeros((S, T, 0))
+        )
+    return ev
+
+
+def _battery_energy(bat, e_init_mwh, horizon_hours: float) -> tuple[np.ndarray, np.ndarray]:
+    """Start energy and least end energy of each battery [MWh] (the end lowered to what
+    charging at full power from the start can reach)."""
+    e0 = (
+        (bat.soc_init * bat.e_mwh).to_numpy(dtype=float)
+        if e_init_mwh is None
+        else np.asarray(e_init_mwh, dtype=float)
+    )
+    reachable = e0 + (bat.p_mw * bat.efficiency).to_numpy(dtype=float) * horizon_hours
+    e_end = np.minimum((bat.soc_end_min * bat.e_mwh).to_numpy(dtype=float), reachable)
+    return e0, e_end
+
+
 def day_data(
     system: IntegratedSystem,
     scenarios: xr.Dataset,
@@ -299,51 +360,9 @@ def day_data(
         if len(fleet.fixed)
         else np.zeros((*res("pv").shape, 0))
     )
-    lp, lq, prhs, qrhs, root_p, root_q = [], [], [], [], [], []
-    for f_i, feeder in enumerate(system.feeders):
-        a = feeder.arrays
-        share = feeder.commercial_share
-        shape = (
-            res("load_residential")[..., None] * (1 - share)
-            + res("load_commercial")[..., None] * share
-        )
-        p = shape * a.load_p_mw
-        q = shape * a.load_q_mvar
-        net_p = p.copy()
-        for units, values in ((fleet.pv, pv_av), (fleet.fixed, fixed)):
-            sel = (units.feeder == f_i).to_numpy()
-            if sel.any():
-                np.add.at(
-                    net_p, (slice(None), slice(None), units.bus.to_numpy()[sel]), -values[..., sel]
-                )
-        root_p.append(net_p[..., 0])  # anything at the root is drawn through the interface
-        root_q.append(q[..., 0])
-        lp.append(p)
-        lq.append(q)
-        prhs.append(net_p[..., 1:])
-        qrhs.append(q[..., 1:])
-    S, T = len(weight), options.n_steps
-    nev = len(fleet.ev)
-    ev = {}
-    for key in ("ev_p_max_mw", "ev_e_min_mwh", "ev_e_max_mwh", "ev_p_uncontrolled_mw"):
-        if nev and key not in scenarios:
-            raise ValueError(
-                f"the scenario set has no EV sessions ('{key}') for the {nev} EV charger "
-                "pool(s); add them with workbench.scenarios.add_ev_sessions"
-            )
-        ev[key] = (
-            scenarios[key].transpose("scenario", "time", "ev").to_numpy()
-            if nev
-            else np.zeros((S, T, 0))
-        )
-    e0 = (
-        (fleet.battery.soc_init * fleet.battery.e_mwh).to_numpy(dtype=float)
-        if battery_e_init_mwh is None
-        else np.asarray(battery_e_init_mwh, dtype=float)
-    )
-    bat = fleet.battery
-    reachable = e0 + (bat.p_mw * bat.efficiency).to_numpy(dtype=float) * options.horizon_hours
-    e_end = np.minimum((bat.soc_end_min * bat.e_mwh).to_numpy(dtype=float), reachable)
+    lp, lq, prhs, qrhs, root_p, root_q = _feeder_demand(system, res, pv_av, fixed)
+    ev = _ev_sessions(scenarios, len(fleet.ev), len(weight), options.n_steps)
+    e0, e_end = _battery_energy(fleet.battery, battery_e_init_mwh, options.horizon_hours)
     return DayData(
         weight=weight,
         transmission_load_mw=_clean(t_load),
@@ -533,30 +552,7 @@ def build_two_stage(
         ),
     )
     parts["der"] = der
-    ldfs: list[LinDistFlow] = []
-    for fi, feeder in enumerate(system.feeders):
-        part, ldf = define_feeder(
-            m,
-            grid,
-            feeder.arrays,
-            fi,
-            data.feeder_load_p_mw[fi][..., 1:],
-            data.feeder_p_rhs_mw[fi],
-            data.feeder_q_rhs_mvar[fi],
-            data.feeder_root_p_mw[fi],
-            data.feeder_root_q_mvar[fi],
-            der_inj.p[fi],
-            der_inj.q[fi],
-            voll_eur_per_mwh=o.voll_eur_per_mwh,
-            polygon_sides=o.polygon_sides,
-            voltage_margin_pu=o.voltage_margin_pu,
-            flow_bound_mva=_flow_bound_mva(feeder.arrays, fleet, fi),
-            mutable_voltage_limits=o.ac_correction_iterations > 0,
-            limits=feeder_limits,
-            root_range_pu=o.oltc_range_pu,
-        )
-        parts[part.name] = part
-        ldfs.append(ldf)
+    ldfs = _define_feeders(m, grid, system, data, o, der_inj.p, der_inj.q, feeder_limits, parts)
     transmission, dc = define_transmission(
         m,
         grid,
@@ -576,24 +572,7 @@ def build_two_stage(
         dso_p_mw=[parts[f"feeder_{i}"].vars["interface_p_mw"] for i in range(len(ldfs))],
     )
 
-    costs = [c for p in parts.values() for c in p.costs]
-    m.risk = pyo.Block()
-    risk = add_cvar(
-        m.risk,
-        grid.n_scenarios,
-        [c.terms for c in costs if c.stage == SECOND],
-        data.weight,
-        o.alpha,
-        o.beta,
-        n_steps=grid.n_steps,
-        efficiency_weight=o.recourse_efficiency_weight,
-    )
-    m.first_stage_cost_eur = pyo.Expression(
-        expr=linear_sum([c.terms for c in costs if c.stage == FIRST])
-    )
-    m.objective = pyo.Objective(
-        expr=m.first_stage_cost_eur + sum(c * x for c, x in risk.objective_terms())
-    )
+    risk = _define_objective(m, grid, parts, data.weight, o)
     return TwoStageModel(
         m,
         o,
@@ -606,6 +585,62 @@ def build_two_stage(
         risk,
         m.first_stage_cost_eur,
     )
+
+
+def _define_feeders(
+    m, grid, system, data: DayData, o: TwoStageOptions, der_p, der_q, limits: bool, parts: dict
+) -> list[LinDistFlow]:
+    """One LinDistFlow feeder block per feeder (added to ``parts``)."""
+    fleet = system.fleet
+    ldfs: list[LinDistFlow] = []
+    for fi, feeder in enumerate(system.feeders):
+        part, ldf = define_feeder(
+            m,
+            grid,
+            feeder.arrays,
+            fi,
+            data.feeder_load_p_mw[fi][..., 1:],
+            data.feeder_p_rhs_mw[fi],
+            data.feeder_q_rhs_mvar[fi],
+            data.feeder_root_p_mw[fi],
+            data.feeder_root_q_mvar[fi],
+            der_p[fi],
+            der_q[fi],
+            voll_eur_per_mwh=o.voll_eur_per_mwh,
+            polygon_sides=o.polygon_sides,
+            voltage_margin_pu=o.voltage_margin_pu,
+            flow_bound_mva=_flow_bound_mva(feeder.arrays, fleet, fi),
+            mutable_voltage_limits=o.ac_correction_iterations > 0,
+            limits=limits,
+            root_range_pu=o.oltc_range_pu,
+        )
+        parts[part.name] = part
+        ldfs.append(ldf)
+    return ldfs
+
+
+def _define_objective(m, grid, parts: dict, weight: np.ndarray, o: TwoStageOptions):
+    """First-stage cost plus the risk measure ((1-beta) E + beta CVaR) of every
+    second-stage cost of ``parts``; returns the risk block."""
+    costs = [c for p in parts.values() for c in p.costs]
+    m.risk = pyo.Block()
+    risk = add_cvar(
+        m.risk,
+        grid.n_scenarios,
+        [c.terms for c in costs if c.stage == SECOND],
+        weight,
+        o.alpha,
+        o.beta,
+        n_steps=grid.n_steps,
+        efficiency_weight=o.recourse_efficiency_weight,
+    )
+    m.first_stage_cost_eur = pyo.Expression(
+        expr=linear_sum([c.terms for c in costs if c.stage == FIRST])
+    )
+    m.objective = pyo.Objective(
+        expr=m.first_stage_cost_eur + sum(c * x for c, x in risk.objective_terms())
+    )
+    return risk
 
 
 def _flow_bound_mva(a, fleet, fi: int) -> float:
