@@ -222,6 +222,33 @@ def w_limits(
     return lo, hi
 
 
+def _apparent_power_rows(
+    block, p, q, p_idx, q_idx, rating: np.ndarray, steps, step_dims, polygon_sides: int
+) -> np.ndarray:
+    """Inscribed-polygon rows ``|cos(t) P + sin(t) Q| <= S cos(pi / sides)`` of the
+    branches with a finite rating; returns those branches."""
+    limited = np.flatnonzero(np.isfinite(rating))
+    if len(limited):
+        n_steps = p_idx.shape[0]
+        ang = polygon_directions(polygon_sides)
+        nl, na = len(limited), len(ang)
+        prow = np.arange(n_steps * nl * na).reshape(n_steps, nl, na)
+        cap = rating[limited][:, None] * np.cos(np.pi / polygon_sides)
+        add_rows(
+            block,
+            "apparent_power",
+            (*steps, nl, na),
+            (*step_dims, "branch_limited", "side"),
+            [
+                terms(p, prow, p_idx[:, limited][:, :, None], np.cos(ang)[None, None, :]),
+                terms(q, prow, q_idx[:, limited][:, :, None], np.sin(ang)[None, None, :]),
+            ],
+            np.broadcast_to(-cap, (*steps, nl, na)),
+            np.broadcast_to(cap, (*steps, nl, na)),
+        )
+    return limited
+
+
 def add_lindistflow(
     block: pyo.Block,
     f: FeederArrays,
@@ -269,21 +296,16 @@ def add_lindistflow(
     nbr = f.n_branch
     base = f.base_mva
     rating = np.where(f.branch_rating_mva < flow_bound_mva, f.branch_rating_mva, np.inf)
-    p = add_var(
-        block,
-        "p_mw",
-        (*steps, nbr),
-        (*step_dims, "branch"),
-        np.broadcast_to(-rating, (*steps, nbr)),
-        np.broadcast_to(rating, (*steps, nbr)),
-    )
-    q = add_var(
-        block,
-        "q_mvar",
-        (*steps, nbr),
-        (*step_dims, "branch"),
-        np.broadcast_to(-rating, (*steps, nbr)),
-        np.broadcast_to(rating, (*steps, nbr)),
+    p, q = (
+        add_var(
+            block,
+            name,
+            (*steps, nbr),
+            (*step_dims, "branch"),
+            np.broadcast_to(-rating, (*steps, nbr)),
+            np.broadcast_to(rating, (*steps, nbr)),
+        )
+        for name in ("p_mw", "q_mvar")
     )
     if w_bounds is None:
         wlo, whi = w_limits(f, voltage_margin_pu)
@@ -304,55 +326,22 @@ def add_lindistflow(
     kids_p = terms(p, rows[:, par[inner] - 1], p_idx[:, child[inner] - 1], -1.0)
     own_q = terms(q, rows, q_idx, 1.0)
     kids_q = terms(q, rows[:, par[inner] - 1], q_idx[:, child[inner] - 1], -1.0)
-    p_bal = add_rows(
-        block,
-        "p_balance",
-        (*steps, nbr),
-        (*step_dims, "bus_nonroot"),
-        [own_p, kids_p, *p_injections],
-        p_rhs_mw,
-        p_rhs_mw,
-    )
-    q_bal = add_rows(
-        block,
-        "q_balance",
-        (*steps, nbr),
-        (*step_dims, "bus_nonroot"),
-        [own_q, kids_q, *q_injections],
-        q_rhs_mvar,
-        q_rhs_mvar,
+    p_bal, q_bal = (
+        add_rows(block, name, (*steps, nbr), (*step_dims, "bus_nonroot"), rows_, rhs, rhs)
+        for name, rows_, rhs in (
+            ("p_balance", [own_p, kids_p, *p_injections], p_rhs_mw),
+            ("q_balance", [own_q, kids_q, *q_injections], q_rhs_mvar),
+        )
     )
     # voltage drop along branch k (child j = k + 1)
-    add_rows(
-        block,
-        "voltage_drop",
-        (*steps, nbr),
-        (*step_dims, "branch"),
-        [
-            terms(w, rows, w_idx[:, child], 1.0),
-            terms(w, rows, w_idx[:, par], -1.0),
-            terms(p, rows, p_idx, W_SCALE * 2.0 * f.branch_r_pu / base),
-            terms(q, rows, q_idx, W_SCALE * 2.0 * f.branch_x_pu / base),
-        ],
-        0.0,
-        0.0,
+    drop = [
+        terms(w, rows, w_idx[:, child], 1.0),
+        terms(w, rows, w_idx[:, par], -1.0),
+        terms(p, rows, p_idx, W_SCALE * 2.0 * f.branch_r_pu / base),
+        terms(q, rows, q_idx, W_SCALE * 2.0 * f.branch_x_pu / base),
+    ]
+    add_rows(block, "voltage_drop", (*steps, nbr), (*step_dims, "branch"), drop, 0.0, 0.0)
+    limited = _apparent_power_rows(
+        block, p, q, p_idx, q_idx, rating, steps, step_dims, polygon_sides
     )
-    limited = np.flatnonzero(np.isfinite(rating))
-    if len(limited):
-        ang = polygon_directions(polygon_sides)
-        nl, na = len(limited), len(ang)
-        prow = np.arange(n_steps * nl * na).reshape(n_steps, nl, na)
-        cap = rating[limited][:, None] * np.cos(np.pi / polygon_sides)
-        add_rows(
-            block,
-            "apparent_power",
-            (*steps, nl, na),
-            (*step_dims, "branch_limited", "side"),
-            [
-                terms(p, prow, p_idx[:, limited][:, :, None], np.cos(ang)[None, None, :]),
-                terms(q, prow, q_idx[:, limited][:, :, None], np.sin(ang)[None, None, :]),
-            ],
-            np.broadcast_to(-cap, (*steps, nl, na)),
-            np.broadcast_to(cap, (*steps, nl, na)),
-        )
     return LinDistFlow(p, q, w, p_bal, q_bal, limited)
