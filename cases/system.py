@@ -261,82 +261,9 @@ def _integrated_net(system: IntegratedSystem) -> IntegratedNet:
     trafo_names = [f"transmission/trafo/{i}" for i in net.trafo.index]
     feeder_bus, feeder_load, coupling = [], [], []
     for feeder in system.feeders:
-        fnet, arr = feeder.net, feeder.arrays
-        bmap = {}
-        for b in arr.bus_index:
-            row = fnet.bus.loc[b]
-            bmap[int(b)] = pp.create_bus(
-                net, vn_kv=float(row.vn_kv), name=f"{feeder.name}/{row['name']}"
-            )
-            bus_names.append(f"{feeder.name}/{b}")
-        for idx, row in fnet.line[fnet.line.in_service].iterrows():
-            if row.from_bus not in bmap or row.to_bus not in bmap:
-                continue
-            new = pp.create_line_from_parameters(
-                net,
-                bmap[row.from_bus],
-                bmap[row.to_bus],
-                length_km=row.length_km,
-                r_ohm_per_km=row.r_ohm_per_km,
-                x_ohm_per_km=row.x_ohm_per_km,
-                c_nf_per_km=row.c_nf_per_km,
-                max_i_ka=row.max_i_ka,
-                parallel=row.parallel,
-                df=row.df,
-                name=f"{feeder.name}/line/{idx}",
-            )
-            line_names.append(f"{feeder.name}/line/{idx}")
-            for _, sw in fnet.switch[
-                (fnet.switch.et == "l")
-                & (fnet.switch.element == idx)
-                & ~fnet.switch.closed.astype(bool)
-            ].iterrows():
-                pp.create_switch(net, bmap[sw.bus], new, et="l", closed=False)
-        for idx, row in fnet.trafo[fnet.trafo.in_service].iterrows():
-            pp.create_transformer_from_parameters(
-                net,
-                bmap[row.hv_bus],
-                bmap[row.lv_bus],
-                sn_mva=row.sn_mva,
-                vn_hv_kv=row.vn_hv_kv,
-                vn_lv_kv=row.vn_lv_kv,
-                vkr_percent=row.vkr_percent,
-                vk_percent=row.vk_percent,
-                pfe_kw=row.pfe_kw,
-                i0_percent=row.i0_percent,
-                shift_degree=row.shift_degree,
-                parallel=row.parallel,
-                name=f"{feeder.name}/trafo/{idx}",
-            )
-            trafo_names.append(f"{feeder.name}/trafo/{idx}")
-        for _, sw in fnet.switch[
-            (fnet.switch.et == "b") & fnet.switch.closed.astype(bool)
-        ].iterrows():
-            pp.create_switch(net, bmap[sw.bus], bmap[sw.element], et="b", closed=True)
-        root = bmap[int(arr.bus_index[0])]
-        hv = int(tarr.bus_index[feeder.bus])
-        peak = float(np.hypot(arr.load_p_mw.sum(), arr.load_q_mvar.sum()))
-        sn = max(2.0 * peak, 1.0)
-        trafo = pp.create_transformer_from_parameters(
-            net,
-            hv,
-            root,
-            sn_mva=sn,
-            vn_hv_kv=float(net.bus.at[hv, "vn_kv"]),
-            vn_lv_kv=float(net.bus.at[root, "vn_kv"]),
-            vkr_percent=0.3,
-            vk_percent=12.0,
-            pfe_kw=0.0,
-            i0_percent=0.0,
-            tap_side="hv",
-            tap_neutral=0,
-            tap_min=-20,
-            tap_max=20,
-            tap_step_percent=1.0,
-            tap_pos=0,
-            tap_changer_type="Ratio",
-            name=f"{feeder.name}/coupling",
-        )
+        arr = feeder.arrays
+        bmap = _copy_feeder(net, feeder, bus_names, line_names, trafo_names)
+        trafo = _coupling_trafo(net, feeder, int(tarr.bus_index[feeder.bus]), bmap)
         trafo_names.append(f"{feeder.name}/coupling")
         ContinuousTapControl(
             net, trafo, vm_set_pu=arr.v_root_pu, tol=1e-5, side="lv", check_tap_bounds=True
@@ -353,7 +280,112 @@ def _integrated_net(system: IntegratedSystem) -> IntegratedNet:
             )
         )
         coupling.append(trafo)
-    fleet = system.fleet
+    pv, fixed, bat, ev = _der_elements(net, system.fleet, feeder_bus)
+    return IntegratedNet(
+        net,
+        t_load,
+        feeder_bus,
+        feeder_load,
+        np.array(coupling, dtype=int),
+        pv,
+        fixed,
+        bat,
+        ev,
+        np.array(bus_names),
+        np.array(line_names),
+        np.array(trafo_names),
+    )
+
+
+def _copy_feeder(net, feeder, bus_names: list, line_names: list, trafo_names: list) -> dict:
+    """Copy a feeder's buses, lines (with open line switches), trafos and closed bus-bus
+    switches into ``net``, appending the element names; returns feeder bus -> new bus."""
+    fnet, arr = feeder.net, feeder.arrays
+    bmap = {}
+    for b in arr.bus_index:
+        row = fnet.bus.loc[b]
+        bmap[int(b)] = pp.create_bus(
+            net, vn_kv=float(row.vn_kv), name=f"{feeder.name}/{row['name']}"
+        )
+        bus_names.append(f"{feeder.name}/{b}")
+    for idx, row in fnet.line[fnet.line.in_service].iterrows():
+        if row.from_bus not in bmap or row.to_bus not in bmap:
+            continue
+        new = pp.create_line_from_parameters(
+            net,
+            bmap[row.from_bus],
+            bmap[row.to_bus],
+            length_km=row.length_km,
+            r_ohm_per_km=row.r_ohm_per_km,
+            x_ohm_per_km=row.x_ohm_per_km,
+            c_nf_per_km=row.c_nf_per_km,
+            max_i_ka=row.max_i_ka,
+            parallel=row.parallel,
+            df=row.df,
+            name=f"{feeder.name}/line/{idx}",
+        )
+        line_names.append(f"{feeder.name}/line/{idx}")
+        for _, sw in fnet.switch[
+            (fnet.switch.et == "l")
+            & (fnet.switch.element == idx)
+            & ~fnet.switch.closed.astype(bool)
+        ].iterrows():
+            pp.create_switch(net, bmap[sw.bus], new, et="l", closed=False)
+    for idx, row in fnet.trafo[fnet.trafo.in_service].iterrows():
+        pp.create_transformer_from_parameters(
+            net,
+            bmap[row.hv_bus],
+            bmap[row.lv_bus],
+            sn_mva=row.sn_mva,
+            vn_hv_kv=row.vn_hv_kv,
+            vn_lv_kv=row.vn_lv_kv,
+            vkr_percent=row.vkr_percent,
+            vk_percent=row.vk_percent,
+            pfe_kw=row.pfe_kw,
+            i0_percent=row.i0_percent,
+            shift_degree=row.shift_degree,
+            parallel=row.parallel,
+            name=f"{feeder.name}/trafo/{idx}",
+        )
+        trafo_names.append(f"{feeder.name}/trafo/{idx}")
+    for _, sw in fnet.switch[(fnet.switch.et == "b") & fnet.switch.closed.astype(bool)].iterrows():
+        pp.create_switch(net, bmap[sw.bus], bmap[sw.element], et="b", closed=True)
+    return bmap
+
+
+def _coupling_trafo(net, feeder, hv: int, bmap: dict) -> int:
+    """The tap-changing transformer joining a feeder's root to transmission bus ``hv``
+    (rated twice the feeder's peak load)."""
+    arr = feeder.arrays
+    root = bmap[int(arr.bus_index[0])]
+    peak = float(np.hypot(arr.load_p_mw.sum(), arr.load_q_mvar.sum()))
+    sn = max(2.0 * peak, 1.0)
+    trafo = pp.create_transformer_from_parameters(
+        net,
+        hv,
+        root,
+        sn_mva=sn,
+        vn_hv_kv=float(net.bus.at[hv, "vn_kv"]),
+        vn_lv_kv=float(net.bus.at[root, "vn_kv"]),
+        vkr_percent=0.3,
+        vk_percent=12.0,
+        pfe_kw=0.0,
+        i0_percent=0.0,
+        tap_side="hv",
+        tap_neutral=0,
+        tap_min=-20,
+        tap_max=20,
+        tap_step_percent=1.0,
+        tap_pos=0,
+        tap_changer_type="Ratio",
+        name=f"{feeder.name}/coupling",
+    )
+    return trafo
+
+
+def _der_elements(net, fleet, feeder_bus: list) -> tuple[np.ndarray, ...]:
+    """PV, fixed generation, batteries and EV pools as pandapower elements at their
+    buses (set per step by the AC check)."""
 
     def _bus(feeder: int, pos: int) -> int:
         return int(feeder_bus[feeder][pos])
@@ -388,17 +420,4 @@ def _integrated_net(system: IntegratedSystem) -> IntegratedNet:
         ],
         dtype=int,
     )
-    return IntegratedNet(
-        net,
-        t_load,
-        feeder_bus,
-        feeder_load,
-        np.array(coupling, dtype=int),
-        pv,
-        fixed,
-        bat,
-        ev,
-        np.array(bus_names),
-        np.array(line_names),
-        np.array(trafo_names),
-    )
+    return pv, fixed, bat, ev
