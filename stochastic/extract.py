@@ -332,162 +332,20 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
         The data it was solved with.
     result : SolveResult
     """
-    ter = {k: x.values() for k, x in tsm.parts["ter"].vars.items()}
-    sysm, o = tsm.system, tsm.options
+    sysm = tsm.system
     fleet = sysm.fleet
-    S = tsm.shape[0]
     npv, nbat, nev = len(fleet.pv), len(fleet.battery), len(fleet.ev)
-    w = data.weight
-
-    (
-        offer,
-        bid_energy,
-        bid_up,
-        bid_dn,
-        der_p,
-        der_q,
-        act_up,
-        act_dn,
-        curt,
-        soc,
-    ) = _der_arrays(tsm, data)
-    # ---- TER ----
-    ter_p = ter["p_mw"]
-
-    demand, shed, vm, flows, qflows, loading, ip, iq = _network_arrays(tsm, data)
-    second = tsm.risk.cost.values()
-    first = float(pyo.value(tsm.first_stage_cost))
-    total = first + second
     alpha = float(tsm.risk.alpha.values()[0])
     beta = float(tsm.risk.beta.values()[0])
-    sd = ("scenario", "time")
     ds = xr.Dataset(
         {
-            "objective_eur": _da(
-                result.objective,
-                (),
-                "EUR",
-                "objective: first stage + (1-beta) E[C2] + beta CVaR[C2]",
-            ),
-            "first_stage_cost_eur": _da(first, (), "EUR", "first-stage (day-ahead) cost"),
-            "scenario_cost_eur": _da(total, ("scenario",), "EUR", "total cost per scenario"),
-            "expected_cost_eur": _da(float(w @ total), (), "EUR", "expected total cost"),
-            "cvar_eur": _da(
-                cvar(total, w, alpha),
-                (),
-                "EUR",
-                "CVaR_alpha of the total cost (from the scenario costs)",
-            ),
-            "weight": _da(w, ("scenario",), "1", "scenario probability"),
-            "ter_schedule_mw": _da(
-                ter["schedule_mw"], ("period", "gen"), "MW", "TER day-ahead schedule"
-            ),
-            "ter_reserve_up_mw": _da(
-                ter["reserve_up_mw"], ("period", "gen"), "MW", "TER upward reserve"
-            ),
-            "ter_reserve_down_mw": _da(
-                ter["reserve_down_mw"], ("period", "gen"), "MW", "TER downward reserve"
-            ),
-            "ter_p_mw": _da(ter_p, (*sd, "gen"), "MW", "TER output after balancing"),
-            "ter_balancing_up_mw": _da(
-                ter["balancing_up_mw"], (*sd, "gen"), "MW", "TER upward balancing"
-            ),
-            "ter_balancing_down_mw": _da(
-                ter["balancing_down_mw"], (*sd, "gen"), "MW", "TER downward balancing"
-            ),
-            "ter_reference_mw": _da(
-                tsm.grid.reference_weights(o.schedule_following) @ ter["schedule_mw"],
-                ("time", "gen"),
-                "MW",
-                f"TER schedule as followed within the hour ({o.schedule_following})",
-            ),
-            "ter_spill_mw": _da(
-                ter["spill_mw"], (*sd, "gen"), "MW", "TER downward redispatch beyond the reserve"
-            ),
-            "ter_emergency_up_mw": _da(
-                ter["emergency_up_mw"],
-                (*sd, "gen"),
-                "MW",
-                "TER upward redispatch beyond the reserve",
-            ),
-            "ter_fuel_cost_eur_per_h": _da(
-                ter["fuel_eur_per_h"], (*sd, "gen"), "EUR/h", "TER fuel cost of the realised output"
-            ),
-            "der_bid_energy_mw": _da(
-                bid_energy,
-                ("period", "der"),
-                "MW",
-                "DER energy bid accepted (PV: expected forecast offered)",
-            ),
-            "der_bid_up_mw": _da(
-                bid_up, ("period", "der"), "MW", "DER upward flexibility accepted"
-            ),
-            "der_offer_mw": _da(
-                offer,
-                ("period", "der"),
-                "MW",
-                "flexible range offered by each DER (PV: expected output; battery: 2 x rating; "
-                "EV: expected power of the plugged-in EVs)",
-            ),
-            "der_bid_down_mw": _da(
-                bid_dn,
-                ("period", "der"),
-                "MW",
-                "DER downward flexibility accepted (PV: curtailment)",
-            ),
-            "der_p_mw": _da(der_p, (*sd, "der"), "MW", "DER active power injection"),
-            "der_q_mvar": _da(der_q, (*sd, "der"), "Mvar", "DER reactive power injection"),
-            "der_activated_up_mw": _da(
-                act_up, (*sd, "der"), "MW", "DER upward flexibility activated"
-            ),
-            "der_activated_down_mw": _da(
-                act_dn, (*sd, "der"), "MW", "DER downward flexibility activated"
-            ),
-            "curtailment_mw": _da(curt, (*sd, "der"), "MW", "PV curtailment"),
-            "battery_energy_mwh": _da(
-                soc, (*sd, "der"), "MWh", "battery energy at the end of the step"
-            ),
-            "interface_p_mw": _da(
-                ip,
-                (*sd, "interface"),
-                "MW",
-                "active power from transmission into the feeder",
-            ),
-            "interface_q_mvar": _da(
-                iq,
-                (*sd, "interface"),
-                "Mvar",
-                "reactive power into the feeder (linear model)",
-            ),
-            "demand_mw": _da(demand, (*sd, "bus"), "MW", "load demand before shedding"),
-            "load_shed_mw": _da(shed, (*sd, "bus"), "MW", "load shed"),
-            "vm_pu_linear": _da(
-                vm,
-                (*sd, "bus"),
-                "pu",
-                "voltage magnitude of the linear model (LinDistFlow; nan on DC buses)",
-            ),
-            "p_mw_linear": _da(
-                flows,
-                (*sd, "branch"),
-                "MW",
-                "branch active power flow of the linear model",
-            ),
-            "q_mvar_linear": _da(
-                qflows,
-                (*sd, "branch"),
-                "Mvar",
-                "branch reactive power flow of the linear model",
-            ),
-            "loading_percent_linear": _da(
-                loading,
-                (*sd, "branch"),
-                "percent",
-                "branch loading of the linear model",
-            ),
+            **_cost_variables(tsm, data, result, alpha),
+            **_ter_variables(tsm),
+            **_der_variables(tsm, data),
+            **_network_variables(tsm, data),
         },
         coords={
-            "scenario": np.arange(S),
+            "scenario": np.arange(tsm.shape[0]),
             "time": data.time,
             "period": data.period,
             "gen": gen_names(sysm),
@@ -501,3 +359,168 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
     ds = _add_totals(ds, tsm, data, result)
     ds.attrs.update({"alpha": alpha, "beta": beta})
     return ds
+
+
+def _cost_variables(tsm: TwoStageModel, data: DayData, result: SolveResult, alpha: float) -> dict:
+    """Objective, first-stage, scenario, expected and CVaR costs, scenario weights."""
+    w = data.weight
+    second = tsm.risk.cost.values()
+    first = float(pyo.value(tsm.first_stage_cost))
+    total = first + second
+    return {
+        "objective_eur": _da(
+            result.objective,
+            (),
+            "EUR",
+            "objective: first stage + (1-beta) E[C2] + beta CVaR[C2]",
+        ),
+        "first_stage_cost_eur": _da(first, (), "EUR", "first-stage (day-ahead) cost"),
+        "scenario_cost_eur": _da(total, ("scenario",), "EUR", "total cost per scenario"),
+        "expected_cost_eur": _da(float(w @ total), (), "EUR", "expected total cost"),
+        "cvar_eur": _da(
+            cvar(total, w, alpha),
+            (),
+            "EUR",
+            "CVaR_alpha of the total cost (from the scenario costs)",
+        ),
+        "weight": _da(w, ("scenario",), "1", "scenario probability"),
+    }
+
+
+def _ter_variables(tsm: TwoStageModel) -> dict:
+    """TER schedule, reserves, balancing, redispatch and fuel cost."""
+    ter = {k: x.values() for k, x in tsm.parts["ter"].vars.items()}
+    o = tsm.options
+    ter_p = ter["p_mw"]
+    sd = ("scenario", "time")
+    return {
+        "ter_schedule_mw": _da(
+            ter["schedule_mw"], ("period", "gen"), "MW", "TER day-ahead schedule"
+        ),
+        "ter_reserve_up_mw": _da(
+            ter["reserve_up_mw"], ("period", "gen"), "MW", "TER upward reserve"
+        ),
+        "ter_reserve_down_mw": _da(
+            ter["reserve_down_mw"], ("period", "gen"), "MW", "TER downward reserve"
+        ),
+        "ter_p_mw": _da(ter_p, (*sd, "gen"), "MW", "TER output after balancing"),
+        "ter_balancing_up_mw": _da(
+            ter["balancing_up_mw"], (*sd, "gen"), "MW", "TER upward balancing"
+        ),
+        "ter_balancing_down_mw": _da(
+            ter["balancing_down_mw"], (*sd, "gen"), "MW", "TER downward balancing"
+        ),
+        "ter_reference_mw": _da(
+            tsm.grid.reference_weights(o.schedule_following) @ ter["schedule_mw"],
+            ("time", "gen"),
+            "MW",
+            f"TER schedule as followed within the hour ({o.schedule_following})",
+        ),
+        "ter_spill_mw": _da(
+            ter["spill_mw"], (*sd, "gen"), "MW", "TER downward redispatch beyond the reserve"
+        ),
+        "ter_emergency_up_mw": _da(
+            ter["emergency_up_mw"],
+            (*sd, "gen"),
+            "MW",
+            "TER upward redispatch beyond the reserve",
+        ),
+        "ter_fuel_cost_eur_per_h": _da(
+            ter["fuel_eur_per_h"], (*sd, "gen"), "EUR/h", "TER fuel cost of the realised output"
+        ),
+    }
+
+
+def _der_variables(tsm: TwoStageModel, data: DayData) -> dict:
+    """DER offers, accepted bids, dispatch, activations, curtailment, battery energy."""
+    (
+        offer,
+        bid_energy,
+        bid_up,
+        bid_dn,
+        der_p,
+        der_q,
+        act_up,
+        act_dn,
+        curt,
+        soc,
+    ) = _der_arrays(tsm, data)
+    sd = ("scenario", "time")
+    return {
+        "der_bid_energy_mw": _da(
+            bid_energy,
+            ("period", "der"),
+            "MW",
+            "DER energy bid accepted (PV: expected forecast offered)",
+        ),
+        "der_bid_up_mw": _da(bid_up, ("period", "der"), "MW", "DER upward flexibility accepted"),
+        "der_offer_mw": _da(
+            offer,
+            ("period", "der"),
+            "MW",
+            "flexible range offered by each DER (PV: expected output; battery: 2 x rating; "
+            "EV: expected power of the plugged-in EVs)",
+        ),
+        "der_bid_down_mw": _da(
+            bid_dn,
+            ("period", "der"),
+            "MW",
+            "DER downward flexibility accepted (PV: curtailment)",
+        ),
+        "der_p_mw": _da(der_p, (*sd, "der"), "MW", "DER active power injection"),
+        "der_q_mvar": _da(der_q, (*sd, "der"), "Mvar", "DER reactive power injection"),
+        "der_activated_up_mw": _da(act_up, (*sd, "der"), "MW", "DER upward flexibility activated"),
+        "der_activated_down_mw": _da(
+            act_dn, (*sd, "der"), "MW", "DER downward flexibility activated"
+        ),
+        "curtailment_mw": _da(curt, (*sd, "der"), "MW", "PV curtailment"),
+        "battery_energy_mwh": _da(
+            soc, (*sd, "der"), "MWh", "battery energy at the end of the step"
+        ),
+    }
+
+
+def _network_variables(tsm: TwoStageModel, data: DayData) -> dict:
+    """Interface flows, demand and shedding, linear voltages, flows and loadings."""
+    demand, shed, vm, flows, qflows, loading, ip, iq = _network_arrays(tsm, data)
+    sd = ("scenario", "time")
+    return {
+        "interface_p_mw": _da(
+            ip,
+            (*sd, "interface"),
+            "MW",
+            "active power from transmission into the feeder",
+        ),
+        "interface_q_mvar": _da(
+            iq,
+            (*sd, "interface"),
+            "Mvar",
+            "reactive power into the feeder (linear model)",
+        ),
+        "demand_mw": _da(demand, (*sd, "bus"), "MW", "load demand before shedding"),
+        "load_shed_mw": _da(shed, (*sd, "bus"), "MW", "load shed"),
+        "vm_pu_linear": _da(
+            vm,
+            (*sd, "bus"),
+            "pu",
+            "voltage magnitude of the linear model (LinDistFlow; nan on DC buses)",
+        ),
+        "p_mw_linear": _da(
+            flows,
+            (*sd, "branch"),
+            "MW",
+            "branch active power flow of the linear model",
+        ),
+        "q_mvar_linear": _da(
+            qflows,
+            (*sd, "branch"),
+            "Mvar",
+            "branch reactive power flow of the linear model",
+        ),
+        "loading_percent_linear": _da(
+            loading,
+            (*sd, "branch"),
+            "percent",
+            "branch loading of the linear model",
+        ),
+    }
