@@ -109,6 +109,13 @@ def _mkdir(*names: str, file: str | None = None, text: str = "mine"):
     return setup
 
 
+def _run_dir(name: str, setup):
+    """``workbench run`` of a valid study with ``--run-dir {tmp}/name`` after ``setup``."""
+    return _args(
+        "run", "{study}", "--out", "{tmp}/o.nc", "--run-dir", f"{{tmp}}/{name}", *RUN, setup=setup
+    )
+
+
 CASES = [
     # ---- the study file itself
     ("empty file", _run(b""), "is empty"),
@@ -235,30 +242,12 @@ CASES = [
     ),
     (
         "run dir is a file",
-        _args(
-            "run",
-            "{study}",
-            "--out",
-            "{tmp}/o.nc",
-            "--run-dir",
-            "{tmp}/f",
-            *RUN,
-            setup=_mkdir(file="f"),
-        ),
+        _run_dir("f", _mkdir(file="f")),
         "is a file",
     ),
     (
         "run dir is someone's folder",
-        _args(
-            "run",
-            "{study}",
-            "--out",
-            "{tmp}/o.nc",
-            "--run-dir",
-            "{tmp}/mine",
-            *RUN,
-            setup=_mkdir("mine", file="mine/notes.txt"),
-        ),
+        _run_dir("mine", _mkdir("mine", file="mine/notes.txt")),
         "not a run folder",
     ),
     ("resume a missing folder", _args("run", "--resume", "{tmp}/gone", *RUN), "does not exist"),

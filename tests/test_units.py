@@ -65,6 +65,19 @@ def _count_solves(monkeypatch) -> list[str]:
     return solved
 
 
+def _fail_on_the_16th(monkeypatch, message: str):
+    """Make every unit of 16 June raise ``RuntimeError(message)``; returns the original."""
+    original = runner._solve_unit
+
+    def broken(model, system, study, day, *args):
+        if day.day == 16:
+            raise RuntimeError(message)
+        return original(model, system, study, day, *args)
+
+    monkeypatch.setattr(runner, "_solve_unit", broken)
+    return original
+
+
 def test_interrupt_then_resume_computes_only_the_missing_units(
     tmp_path, monkeypatch, study, system, clean, small_forecaster
 ):
@@ -99,14 +112,7 @@ def test_a_failing_unit_is_recorded_and_the_others_go_on(
     tmp_path, monkeypatch, system, small_forecaster
 ):
     cyclic = parse_study(_three_days("cyclic"), "cyclic")
-    original = runner._solve_unit
-
-    def broken(model, system, study, day, *args):
-        if day.day == 16:
-            raise RuntimeError("a modelling bug on the 16th")
-        return original(model, system, study, day, *args)
-
-    monkeypatch.setattr(runner, "_solve_unit", broken)
+    original = _fail_on_the_16th(monkeypatch, "a modelling bug on the 16th")
     folder = RunFolder.create(tmp_path / "run", cyclic, cyclic.seed)
     kw = {"scheduler": "sync", "progress": False, "system": system, "forecaster": small_forecaster}
     report = RunReport()
@@ -359,14 +365,7 @@ def test_a_day_stopped_by_the_day_before_says_so_in_any_order():
 def test_in_process_a_failed_day_stops_its_chain_and_says_so(
     tmp_path, monkeypatch, study, system, small_forecaster
 ):
-    original = runner._solve_unit
-
-    def broken(model, system, study, day, *args):
-        if day.day == 16:
-            raise RuntimeError("solver crashed")
-        return original(model, system, study, day, *args)
-
-    monkeypatch.setattr(runner, "_solve_unit", broken)
+    _fail_on_the_16th(monkeypatch, "solver crashed")
     kw = {"scheduler": "sync", "progress": False, "system": system, "forecaster": small_forecaster}
     ds = run_study(study, **kw).load()
     assert ds.solver_status.values.ravel().tolist() == ["optimal", "error", "error"]
