@@ -376,3 +376,20 @@ def test_plot_command_writes_the_chosen_figures(results, tmp_path, capsys):
     assert main(["plot", str(path), "--model", "hybrid"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: model 'hybrid'")
+
+
+def test_comparison_plots_per_day_carry_the_day_and_the_limits(results, tmp_path):
+    for day in DAYS:
+        path = tmp_path / f"v_{day.date()}.png"
+        captured = []
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: None)
+            mp.setattr(plt, "close", captured.append)
+            plots.plot_voltage_envelopes(results, path, day)
+        fig = captured[0]
+        assert str(day.date()) in fig._suptitle.get_text()
+        levels = {float(ln.get_ydata()[0]) for ln in fig.axes[0].get_lines()}
+        assert {0.95, 1.05, 0.9, 1.08} <= levels
+        plt.close(fig)
+    with pytest.raises(PlotError, match="choose one"):
+        plots.plot_der_by_model(results, tmp_path / "x.png")

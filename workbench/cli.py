@@ -576,7 +576,8 @@ def evaluate(
 def compare(results: Path, as_json: bool, no_plots: bool) -> None:
     """Compare the coordination models of a results file (one entry per model).
 
-    Writes <results>_compare_{bars,der,voltages}.png beside the file unless --no-plots.
+    Writes <results>_compare_bars.png and per day <results>_compare_<day>_{der,voltages}.png
+    beside the file unless --no-plots.
     """
     from workbench.compare import compare_models, compare_table
     from workbench.results import read_results

@@ -1099,9 +1099,21 @@ def plot_comparison(summary: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_der_by_model(ds: xr.Dataset, path: Path) -> Path:
-    """Expected DER injection by type for every model (first day)."""
-    d0 = ds.isel(day=0) if "day" in ds.dims else ds
+def _one_day(ds: xr.Dataset, day) -> tuple[xr.Dataset, pd.Timestamp]:
+    """The results of one day, every model (``day`` may be None with one day)."""
+    _, days = _model_days(ds, None, day)
+    if len(days) != 1:
+        raise PlotError(
+            f"the results hold {len(days)} days; choose one (day=...): "
+            f"{', '.join(map(_day_label, days))}"
+        )
+    return ds.sel(day=days[0].to_datetime64()), days[0]
+
+
+def plot_der_by_model(ds: xr.Dataset, path: Path, day=None) -> Path:
+    """Expected DER injection by type for every model on one day."""
+    ds = _plot_layout(ds)
+    d0, day = _one_day(ds, day)
     models = [str(m) for m in d0.model.values]
     h = _hours(d0)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharex=True)
@@ -1117,15 +1129,19 @@ def plot_der_by_model(ds: xr.Dataset, path: Path) -> Path:
         ax.set_title(f"{kind} injection, expected [MW]", fontsize=9)
         ax.set_xlabel("hour of day [h]")
     axes[0].legend(fontsize=8)
-    day = str(np.datetime_as_string(ds.day.values[0], unit="D")) if "day" in ds.dims else ""
-    fig.suptitle(f"DER dispatch per model, {day} (batteries: + discharge, EV: - charging)")
+    fig.suptitle(
+        f"{_study_name(ds)}: DER dispatch per model, {_day_label(day)} "
+        "(batteries: + discharge, EV: - charging)"
+    )
     return _save(fig, path)
 
 
-def plot_voltage_envelopes(ds: xr.Dataset, path: Path) -> Path:
+def plot_voltage_envelopes(ds: xr.Dataset, path: Path, day=None) -> Path:
     """Lowest and highest feeder voltage over scenarios per step, one panel per model
-    (first day), with the feeders' voltage limits."""
-    d0 = ds.isel(day=0) if "day" in ds.dims else ds
+    (one day), with the feeders' voltage limits."""
+    ds = _plot_layout(ds)
+    d0, day = _one_day(ds, day)
+    limits = sorted(set(voltage_limits(ds).values()))
     models = [str(m) for m in d0.model.values]
     h = _hours(d0)
     n = len(models)
@@ -1139,16 +1155,21 @@ def plot_voltage_envelopes(ds: xr.Dataset, path: Path) -> Path:
     source = "vm_pu_ac" if "vm_pu_ac" in d0 else "vm_pu_linear"
     for ax, m in zip(axes.ravel(), models, strict=False):
         d = d0.sel(model=m)
-        ax.axhline(0.95, color="k", ls=":", lw=1, label="0.95 / 1.05 pu")
-        ax.axhline(1.05, color="k", ls=":", lw=1)
+        for lo, hi in limits:
+            ax.axhline(lo, color="k", ls=":", lw=1, label=f"feeder limits {lo:g} / {hi:g} pu")
+            ax.axhline(hi, color="k", ls=":", lw=1)
         ax.set_title(m, fontsize=9)
         if d["solver_status"].item() != "optimal":
             ax.text(0.5, 0.5, "no schedule", transform=ax.transAxes, ha="center")
             continue
         vm = d[source].values[..., feeder]
-        lo = np.nanmin(vm, axis=(0, 2))
-        hi = np.nanmax(vm, axis=(0, 2))
-        ax.fill_between(h, lo, hi, color=colors[m], alpha=0.4, label="lowest-highest")
+        ok = np.isfinite(vm).any(axis=(0, 2))  # steps the AC check ran
+        if not ok.any():
+            ax.text(0.5, 0.5, "no voltages", transform=ax.transAxes, ha="center")
+            continue
+        lo = np.nanmin(vm[:, ok], axis=(0, 2))
+        hi = np.nanmax(vm[:, ok], axis=(0, 2))
+        ax.fill_between(h[ok], lo, hi, color=colors[m], alpha=0.4, label="lowest-highest")
     for ax in axes.ravel()[n:]:
         ax.set_axis_off()
     for ax in axes[-1]:
@@ -1157,15 +1178,19 @@ def plot_voltage_envelopes(ds: xr.Dataset, path: Path) -> Path:
         ax.set_ylabel("feeder bus voltage [pu]")
     axes[0, 0].legend(fontsize=7, loc="lower left")
     kind = "AC power flow" if source == "vm_pu_ac" else "LinDistFlow"
-    fig.suptitle(f"Feeder voltage envelopes per model ({kind}, all scenarios and feeder buses)")
+    fig.suptitle(
+        f"{_study_name(ds)}: feeder voltage envelopes per model, {_day_label(day)} "
+        f"({kind}, all scenarios and feeder buses)"
+    )
     return _save(fig, path)
 
 
-def plot_regions(ds: xr.Dataset, path: Path) -> Path:
+def plot_regions(ds: xr.Dataset, path: Path, day=None) -> Path:
     """DSO-managed offers: each feeder's P-Q region every 4 hours, with the range of the
-    TSO's set-points (change of import from the baseline over the scenarios)."""
-    d = ds.sel(model="dso_managed")
-    d = d.isel(day=0) if "day" in d.dims else d
+    TSO's set-points (change of import from the baseline over the scenarios), one day."""
+    ds = _plot_layout(ds)
+    d, day = _one_day(ds, day)
+    d = d.sel(model="dso_managed")
     names = [str(i) for i in d.interface.values]
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
     cmap = plt.get_cmap("viridis")
@@ -1198,20 +1223,21 @@ def plot_regions(ds: xr.Dataset, path: Path) -> Path:
             fontsize=9,
         )
         ax.legend(fontsize=7)
-    day = str(np.datetime_as_string(ds.day.values[0], unit="D")) if "day" in ds.dims else ""
-    fig.suptitle(f"DSO-managed flexibility offers, {day}")
+    fig.suptitle(f"{_study_name(ds)}: DSO-managed flexibility offers, {_day_label(day)}")
     return _save(fig, path)
 
 
 def write_comparison_plots(ds: xr.Dataset, summary: dict, out: Path) -> list[Path]:
-    """The comparison plots beside ``out``: ``<stem>_compare_{bars,der,voltages}.png``
-    and, with the DSO-managed model, ``<stem>_compare_regions.png``."""
+    """The comparison plots beside ``out``: ``<stem>_compare_bars.png`` (sums over the
+    days) and per day ``<stem>_compare_<day>_{der,voltages}.png`` and, with the
+    DSO-managed model, ``<stem>_compare_<day>_regions.png``."""
+    ds = _plot_layout(ds)
     stem = out.with_suffix("")
-    paths = [
-        plot_comparison(summary, Path(f"{stem}_compare_bars.png")),
-        plot_der_by_model(ds, Path(f"{stem}_compare_der.png")),
-        plot_voltage_envelopes(ds, Path(f"{stem}_compare_voltages.png")),
-    ]
-    if "dso_managed" in ds.model.values and "offer_region_p_mw" in ds:
-        paths.append(plot_regions(ds, Path(f"{stem}_compare_regions.png")))
+    paths = [plot_comparison(summary, Path(f"{stem}_compare_bars.png"))]
+    for day in ds.day.values:
+        base = f"{stem}_compare_{_day_label(day)}"
+        paths.append(plot_der_by_model(ds, Path(f"{base}_der.png"), day))
+        paths.append(plot_voltage_envelopes(ds, Path(f"{base}_voltages.png"), day))
+        if "dso_managed" in ds.model.values and "offer_region_p_mw" in ds:
+            paths.append(plot_regions(ds, Path(f"{base}_regions.png"), day))
     return paths
