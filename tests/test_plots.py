@@ -327,7 +327,7 @@ def test_legends_sit_outside_the_data_area(figures):
                 assert not box.overlaps(ax.get_window_extent(renderer)), name
 
 
-def test_fan_bands_follow_the_weighted_scenarios(results):
+def test_fan_bands_follow_the_weighted_scenarios(results, tmp_path):
     fig = plots.plot_demand(results, "tso_managed", DAYS[0])
     ax = fig.axes[0]
     d = results.sel(model="tso_managed", day=DAYS[0])
@@ -335,6 +335,8 @@ def test_fan_bands_follow_the_weighted_scenarios(results):
     bands = [c for c in ax.collections]
     # the light band of the demand spans min..max of the scenarios
     v = bands[0].get_paths()[0].vertices
+    fig.savefig(tmp_path / "demand.pdf")
+    assert (tmp_path / "demand.pdf").stat().st_size > 5_000
     plt.close(fig)
     assert v[:, 1].max() == pytest.approx(demand.max())
     assert v[:, 1].min() == pytest.approx(demand.min())
@@ -357,14 +359,15 @@ def test_weighted_quantiles_limiting_cases():
         weighted_quantiles(x, np.full(7, 0.1), [0.5])
 
 
-def test_plot_command_writes_the_chosen_figures(results, tmp_path, capsys):
+def test_plot_command_writes_the_chosen_figures(results, tmp_path, capsys, monkeypatch):
     from workbench.cli import main
 
     path = tmp_path / "tiny.nc"
     results.to_netcdf(path)
+    _titles_only(monkeypatch)
     out = tmp_path / "figs"
     code = main(
-        ["plot", str(path), "--model", "tso_managed", "--day", "2016-06-16",
+        ["plot", str(path), "--model", "tso", "--day", "2016-06-16",
          "--out-dir", str(out), "--format", "svg"]
     )  # fmt: skip
     assert code == 0, capsys.readouterr()
@@ -372,7 +375,7 @@ def test_plot_command_writes_the_chosen_figures(results, tmp_path, capsys):
     assert len(files) == 5
     for f in files:
         assert f.name.startswith("tiny_tso_managed_2016-06-16_") and f.suffix == ".svg"
-        assert f.stat().st_size > 5_000
+        assert "model tso_managed, day 2016-06-16" in f.read_text()
     assert main(["plot", str(path), "--model", "hybrid"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: model 'hybrid'")

@@ -598,7 +598,9 @@ def compare(results: Path, as_json: bool, no_plots: bool) -> None:
 @cli.command()
 @click.argument("results", type=click.Path(path_type=Path))
 @click.option("--day", default=None, help="Only this day (YYYY-MM-DD); default: every day.")
-@click.option("--model", default=None, help="Only this model (e.g. hybrid); default: every model.")
+@click.option(
+    "--model", default=None, help="Only this model (e.g. hybrid, dso); default: every model."
+)
 @click.option(
     "--out-dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -636,6 +638,8 @@ def plot(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     folder = out_dir if out_dir is not None else Path(results).parent
+    if model is not None:
+        model = MODEL_ALIASES.get(model, model)  # short names as in --models
     report = write_plots(ds, folder, Path(results).stem, model, day, fmt, per_unit)
     for p in report.paths:
         click.echo(f"plot: {p}")
