@@ -512,6 +512,17 @@ def plot_dispatch(
     demand = _expected(d["demand_mw"].sum("bus"), d["weight"])
     ax.step(x, _ext(demand), where="post", color="k", lw=1.6, label="demand (expected)")
     ax.axhline(0.0, color="k", lw=0.6)
+    if "ter_reference_mw" in d and not per_unit:
+        ref = d["ter_reference_mw"].sum("gen").to_numpy()
+        ax.step(
+            x,
+            _ext(ref),
+            where="post",
+            color="tab:red",
+            lw=1.2,
+            ls="--",
+            label="TER day-ahead schedule as followed (all units)",
+        )
     ax.set_ylabel("active power [MW]\n(+ injection, - consumption)")
     _time_axis(ax, day)
     _title(
