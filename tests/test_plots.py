@@ -20,6 +20,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from workbench import plots
 from workbench.plots import PlotError, weighted_quantiles
@@ -396,3 +399,24 @@ def test_comparison_plots_per_day_carry_the_day_and_the_limits(results, tmp_path
         plt.close(fig)
     with pytest.raises(PlotError, match="choose one"):
         plots.plot_der_by_model(results, tmp_path / "x.png")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 8).flatmap(
+        lambda n: st.tuples(
+            arrays(np.float64, (n, 3), elements=st.floats(-1e3, 1e3)),
+            arrays(np.float64, n, elements=st.floats(0.01, 1.0)),
+        )
+    )
+)
+def test_weighted_quantiles_are_scenario_values_ordered_in_q(data):
+    x, raw = data
+    w = raw / raw.sum()
+    q = weighted_quantiles(x, w, [0.0, 0.05, 0.5, 0.95, 1.0])
+    assert np.all(np.diff(q, axis=0) >= 0)  # monotone in the probability
+    for j in range(x.shape[1]):
+        assert set(q[:, j]) <= set(x[:, j])  # always one of the scenarios
+        # the weight below the q-quantile is less than q, the weight up to it at least q
+        for qi, v in zip([0.05, 0.5, 0.95], q[1:4, j], strict=True):
+            assert w[x[:, j] < v].sum() < qi + 1e-9 <= w[x[:, j] <= v].sum() + 2e-9
