@@ -354,8 +354,11 @@ def _finish_run(ds, cfg, seed, scheduler, folder, out, report, keep_units, no_pl
     click.echo(summary_table(ds))
     click.echo(f"results: {path}")
     if not no_plots:
-        for p in write_plots(to_internal(ds), path):
+        plotted = write_plots(ds, path.parent, path.stem)
+        for p in plotted.paths:
             click.echo(f"plot:    {p}")
+        for note in plotted.skipped:
+            click.echo(f"plot:    skipped {note}")
     for line in report.lines():
         click.echo(line)
     click.echo(f"wall time {time.perf_counter() - tick:.1f} s")
@@ -576,7 +579,8 @@ def evaluate(
 def compare(results: Path, as_json: bool, no_plots: bool) -> None:
     """Compare the coordination models of a results file (one entry per model).
 
-    Writes <results>_compare_{bars,der,voltages}.png beside the file unless --no-plots.
+    Writes <results>_compare_bars.png and per day <results>_compare_<day>_{der,voltages}.png
+    beside the file unless --no-plots.
     """
     from workbench.compare import compare_models, compare_table
     from workbench.contract import to_internal
@@ -593,6 +597,58 @@ def compare(results: Path, as_json: bool, no_plots: bool) -> None:
 
         for p in write_comparison_plots(ds, summary, Path(results)):
             click.echo(f"plot: {p}", err=as_json)
+
+
+@cli.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--day", default=None, help="Only this day (YYYY-MM-DD); default: every day.")
+@click.option(
+    "--model", default=None, help="Only this model (e.g. hybrid, dso); default: every model."
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder for the figures; default: beside RESULTS.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["png", "svg", "pdf"]),
+    default="png",
+    show_default=True,
+    help="File format of the figures.",
+)
+@click.option("--per-unit", is_flag=True, help="Dispatch per TER unit and per feeder's DER type.")
+def plot(
+    results: Path,
+    day: str | None,
+    model: str | None,
+    out_dir: Path | None,
+    fmt: str,
+    per_unit: bool,
+) -> None:
+    """Write the report figures of a results file, one file per figure, model and day.
+
+    Figures: demand and net load, dispatch per technology, scenario fans, interface
+    flows, voltage envelopes and (DSO-managed models) flexibility regions, named
+    <stem>_<model>_<day>_<figure>.<format>.
+    """
+    from workbench.plots import write_plots
+    from workbench.results import read_results
+
+    try:
+        ds = read_results(results)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="RESULTS") from None
+    folder = out_dir if out_dir is not None else Path(results).parent
+    if model is not None:
+        model = MODEL_ALIASES.get(model, model)  # short names as in --models
+    report = write_plots(ds, folder, Path(results).stem, model, day, fmt, per_unit)
+    for p in report.paths:
+        click.echo(f"plot: {p}")
+    for note in report.skipped:
+        click.echo(f"skipped {note}")
 
 
 @cli.command()
