@@ -319,7 +319,8 @@ def check_radial(net: pp.pandapowerNet, label: str) -> nx.Graph:
 
 
 def _parallel_edges(graph: nx.MultiGraph) -> list[tuple[int, int]]:
-    return [(u, v) for u, v, k in graph.edges(keys=True) if k > 0]
+    """Bus pairs joined by more than one branch (edge keys are ``(table, index)``)."""
+    return [(u, v) for u, v in nx.Graph(graph).edges() if graph.number_of_edges(u, v) > 1]
 
 
 def check_ratings(net: pp.pandapowerNet, label: str) -> None:

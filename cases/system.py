@@ -24,7 +24,7 @@ from cases.der import DerFleet, build_fleet
 from cases.errors import CaseError
 from cases.feeders import FeederArrays, feeder_arrays, scale_feeder
 from cases.networks import check_ratings, load_network, merge_parallel_branches, network_label
-from cases.simbench import FeederProfiles, feeder_profiles, network_profiles
+from cases.simbench import FeederProfiles, feeder_profiles, is_simbench_spec, network_profiles
 from cases.study import StudyConfig
 from cases.technologies import apply_technologies
 from cases.transmission import TransmissionArrays, transmission_arrays
@@ -170,10 +170,19 @@ def build_system(study: StudyConfig) -> IntegratedSystem:
     ------
     CaseError
         Unknown networks or buses, a feeder attached to a bus without load, meshed or
-        disconnected feeders, missing costs, bad ratings.
+        disconnected feeders, missing costs, bad ratings, a SimBench grid as the
+        transmission network.
     """
     t_label = network_label(study.transmission.network)
-    tnet = load_network(study.transmission.network)
+    simbench = isinstance(study.transmission.network, str) and is_simbench_spec(t_label)
+    tnet = None if simbench else load_network(study.transmission.network)
+    if tnet is None or network_profiles(tnet, t_label) is not None:
+        raise CaseError(
+            f"transmission network '{t_label}' is a SimBench grid (it carries its own "
+            "profiles); SimBench grids are supported as feeders only: use a pandapower "
+            "case (case39, case118, ...) or a JSON file as transmission.network and attach "
+            "the SimBench grid as a feeder"
+        )
     check_ratings(tnet, f"transmission '{t_label}'")
     base_mva = float(tnet.sn_mva)
     shares: dict[int, float] = {}

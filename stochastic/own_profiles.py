@@ -38,7 +38,7 @@ from forecasts.resolution import from_quarter_hours
 __all__ = ["feeder_own_load", "own_profile_steps", "own_unit_injections", "scenario_deviation"]
 
 #: a generator's own profile counts as producing above this [pu of capacity]
-PRODUCING_PU = 1e-4
+PRODUCING_PU = 0.0
 #: a load resource's central value below this gives no relative deviation [pu]
 LOAD_FLOOR_PU = 1e-6
 
