@@ -20,6 +20,7 @@ from cases import CaseError, build_system, check_radial, feeder_arrays, load_net
 from cases.networks import merge_parallel_branches
 from cases.simbench import is_simbench_spec, simbench_codes
 from stochastic.twostage import TwoStageOptions, day_data
+from workbench.results import annotate
 from workbench.runner import run_study
 from workbench.scenarios import study_scenarios
 
@@ -268,6 +269,7 @@ def _small(network) -> dict:
         ],
         "resolution": {"second_stage_minutes": 60},
         "scenarios": {"n_scenarios": 2, "method": "profile_noise"},
+        "risk": {"beta": 0.0},
         "ac_check": {"enabled": False},
     }
 
@@ -282,8 +284,9 @@ def test_net_object_gives_the_results_of_its_json_file(tmp_path):
     ds_json = run_study(parse_study(_small(str(path)), "json"), scheduler="sync", progress=False)
     for name in ("objective_eur", "expected_cost_eur", "der_p_mw"):
         np.testing.assert_allclose(ds_object[name], ds_json[name], rtol=1e-9, atol=1e-9)
-    dumped = yaml.safe_load(ds_object.attrs["study_config_yaml"])
-    assert dumped["feeders"][0]["network"] == "<pandapower net: 33 buses>"
+    annotated = annotate(ds_object, with_object, with_object.seed, "sync")  # results attrs
+    dumped = yaml.safe_load(annotated.attrs["study_config_yaml"])
+    assert dumped["feeders"][0]["network"] == "<pandapower net 'case33bw': 33 buses>"
     assert net.load.p_mw.iloc[1] == pytest.approx(pn.case33bw().load.p_mw.iloc[1] * 1.3)
 
 
