@@ -602,9 +602,7 @@ def cases() -> None:
     click.echo("transmission / any cases (pandapower built-in; or give a pandapower JSON file):")
     click.echo("  " + ", ".join(names))
     click.echo("distribution feeders: " + ", ".join(["case33bw", *FEEDER_ALIASES]))
-    click.echo(
-        "SimBench feeders (simbench:<code> or the bare code; with their own 2016 profiles):"
-    )
+    click.echo("SimBench feeders (simbench:<code> or the bare code; with their own 2016 profiles):")
     click.echo("  " + ", ".join(simbench_codes()))
     click.echo("studies:")
     for name, path in sorted(builtin_studies().items()):
