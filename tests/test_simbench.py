@@ -20,6 +20,7 @@ from cases import CaseError, build_system, check_radial, feeder_arrays, load_net
 from cases.networks import merge_parallel_branches
 from cases.simbench import is_simbench_spec, simbench_codes
 from stochastic.twostage import TwoStageOptions, day_data
+from workbench.evaluation import mean_scenario
 from workbench.results import annotate
 from workbench.runner import run_study
 from workbench.scenarios import study_scenarios
@@ -214,6 +215,17 @@ def test_scenarios_spread_around_the_own_profiles(mv_system):
         data.feeder_load_p_mw[0][..., residential],
         (v / e)[..., None] * base.feeder_load_p_mw[0][0][:, residential],
         rtol=1e-9,
+    )
+
+
+def test_mean_scenario_of_a_simbench_feeder(mv_system):
+    """The expected-value problem (VSS) sees the probability-weighted mean load."""
+    study = _study()
+    data, scenarios = _data(mv_system, study, n_scenarios=3)
+    mean = day_data(mv_system, mean_scenario(scenarios), TwoStageOptions.from_study(study))
+    w = data.weight[:, None, None]
+    np.testing.assert_allclose(
+        mean.feeder_load_p_mw[0][0], (w * data.feeder_load_p_mw[0]).sum(axis=0), rtol=1e-9
     )
 
 
