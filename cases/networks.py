@@ -181,6 +181,7 @@ _TRAFO_TYPE = (
     "tap_pos",
     "tap_neutral",
     "tap_step_percent",
+    "df",
     "max_loading_percent",
 )
 _LINE_TYPE = (
