@@ -17,7 +17,7 @@ from cases.errors import CaseError
 from cases.feeders import FeederArrays
 from cases.study import DerConfig
 
-__all__ = ["DerFleet", "build_fleet", "classify_sgen", "empty_fleet"]
+__all__ = ["DerFleet", "build_fleet", "classify_sgen", "empty_fleet", "network_sgen_unit"]
 
 PV_COLUMNS = ["name", "feeder", "bus", "p_mw", "s_mva"]
 BATTERY_COLUMNS = [
@@ -198,6 +198,12 @@ def classify_sgen(sgen_type: object, profile: object = None) -> str | None:
     return None
 
 
+def network_sgen_unit(feeder: str, kind: str, sgen: int) -> str:
+    """Fleet name of the unit made of a feeder network's sgen ``sgen`` of ``kind``
+    (``pv``, ``wind`` or ``other``, see :func:`classify_sgen`)."""
+    return f"{feeder}/{kind}/sgen{sgen}"
+
+
 def _network_der(net, arrays: FeederArrays, f: int, cfg: DerConfig, pv, bat, fixed) -> None:
     """Turn the feeder network's own sgens and storage into fleet units."""
     fname = arrays.name
@@ -218,12 +224,18 @@ def _network_der(net, arrays: FeederArrays, f: int, cfg: DerConfig, pv, bat, fix
         sn = row.sn_mva if row.sn_mva == row.sn_mva and row.sn_mva > 0 else p
         if kind == "pv":
             pv.append(
-                (f"{fname}/pv/sgen{idx}", f, b, p, max(float(sn), p * cfg.pv.inverter_kva_per_kwp))
+                (
+                    network_sgen_unit(fname, "pv", idx),
+                    f,
+                    b,
+                    p,
+                    max(float(sn), p * cfg.pv.inverter_kva_per_kwp),
+                )
             )
         elif kind == "wind":
-            fixed.append((f"{fname}/wind/sgen{idx}", f, b, p, "wind"))
+            fixed.append((network_sgen_unit(fname, "wind", idx), f, b, p, "wind"))
         else:
-            fixed.append((f"{fname}/other/sgen{idx}", f, b, p, "constant"))
+            fixed.append((network_sgen_unit(fname, "other", idx), f, b, p, "constant"))
     for idx, row in net.storage[net.storage.in_service].iterrows():
         b = arrays.position(int(row.bus))
         e = float(row.max_e_mwh) if row.max_e_mwh == row.max_e_mwh else np.nan

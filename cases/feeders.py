@@ -16,7 +16,7 @@ import numpy as np
 import pandapower as pp
 
 from cases.errors import CaseError
-from cases.networks import check_radial, check_ratings
+from cases.networks import check_radial, check_ratings, merge_parallel_branches
 
 __all__ = ["FeederArrays", "feeder_arrays", "scale_feeder"]
 
@@ -191,10 +191,15 @@ def feeder_arrays(
 ) -> FeederArrays:
     """Build the LinDistFlow array view of a radial feeder.
 
+    Parallel transformers and lines of the same type are merged into one equivalent
+    branch first (:func:`cases.networks.merge_parallel_branches`); open switches and
+    out-of-service elements are respected, so a feeder meshed only through open switches
+    is radial.
+
     Parameters
     ----------
     net : pandapowerNet
-        A feeder with exactly one in-service ``ext_grid`` (the root).
+        A feeder with exactly one in-service ``ext_grid`` (the root). Not modified.
     name : str
         Label used in results and messages.
     base_mva : float [MVA]
@@ -208,6 +213,7 @@ def feeder_arrays(
         Meshed or disconnected feeder, missing or several roots, bad ratings.
     """
     check_ratings(net, f"feeder '{name}'")
+    net = merge_parallel_branches(net)
     ext = net.ext_grid[net.ext_grid.in_service]
     if len(ext) != 1:
         raise CaseError(

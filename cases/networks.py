@@ -1,8 +1,9 @@
-"""Loading pandapower networks by name or JSON file, and checking them.
+"""Loading pandapower networks by name, SimBench code, JSON file or object, and checking them.
 
-A *network spec* is either the name of a pandapower built-in network (``case39``,
-``case33bw``, ``cigre_mv``, any ``pandapower.networks.caseXXX`` function) or the path
-of a pandapower JSON file.
+A *network spec* is the name of a pandapower built-in network (``case39``, ``case33bw``,
+``cigre_mv``, any ``pandapower.networks.caseXXX`` function), a SimBench code
+(``simbench:1-MV-rural--0-sw`` or the bare code, see :mod:`cases.simbench`), the path of a
+pandapower JSON file, or (from Python) a ``pandapowerNet`` object.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
 import pandapower.topology as top
+import pandas as pd
 
 from cases.errors import CaseError
+from cases.simbench import is_simbench_spec, load_simbench
 
 __all__ = [
     "FEEDER_ALIASES",
@@ -28,6 +31,8 @@ __all__ = [
     "builtin_case_names",
     "check_radial",
     "load_network",
+    "merge_parallel_branches",
+    "network_label",
     "with_generation_costs",
 ]
 
@@ -96,25 +101,47 @@ def _load_builtin(name: str) -> pp.pandapowerNet:
         return getattr(pn, name)()
 
 
-def load_network(spec: str | Path) -> pp.pandapowerNet:
-    """Load a pandapower network from a built-in name or a JSON file.
+def network_label(spec: str | Path | pp.pandapowerNet) -> str:
+    """How a network spec reads in messages and results: the text, or for a net object
+    ``<pandapower net: N buses>``."""
+    if isinstance(spec, pp.pandapowerNet):
+        name = str(spec.get("name") or "").strip()
+        return f"<pandapower net{' ' + repr(name) if name else ''}: {len(spec.bus)} buses>"
+    return str(spec)
+
+
+def load_network(spec: str | Path | pp.pandapowerNet) -> pp.pandapowerNet:
+    """Load a pandapower network from a built-in name, SimBench code, JSON file or object.
 
     Parameters
     ----------
-    spec : str or Path
-        Built-in name (see :func:`builtin_case_names`) or path of a pandapower JSON file.
+    spec : str, Path or pandapowerNet
+        Built-in name (see :func:`builtin_case_names`), SimBench code
+        (``simbench:<code>`` or the bare code, see :func:`cases.simbench.simbench_codes`),
+        path of a pandapower JSON file, or a ``pandapowerNet`` (copied).
 
     Returns
     -------
     pandapowerNet
-        A fresh copy; the caller may modify it.
+        A fresh copy; the caller may modify it. A SimBench network (also one read back
+        from JSON) keeps its profiles in ``net.profiles``.
 
     Raises
     ------
     CaseError
-        If the name is unknown or the file cannot be read as a pandapower network.
+        If the name or SimBench code is unknown or the file cannot be read as a
+        pandapower network.
     """
+    if isinstance(spec, pp.pandapowerNet):
+        return copy.deepcopy(spec)
+    if not isinstance(spec, str | Path):
+        raise CaseError(
+            f"a network must be a name, SimBench code, JSON path or pandapowerNet, got "
+            f"{type(spec).__name__}"
+        )
     text = str(spec)
+    if is_simbench_spec(text):
+        return load_simbench(text)
     if text.lower().endswith(".json"):
         path = Path(text)
         if not path.is_file():
@@ -135,10 +162,121 @@ def load_network(spec: str | Path) -> pp.pandapowerNet:
             builtin_case_names()[:12]
         )
         raise CaseError(
-            f"unknown network '{text}'; use a pandapower JSON file or a built-in "
-            f"name such as {', '.join(close)} (see `workbench cases`)"
+            f"unknown network '{text}'; use a pandapower JSON file, a SimBench code "
+            f"(simbench:1-MV-rural--0-sw) or a built-in name such as {', '.join(close)} "
+            "(see `workbench cases`)"
         )
     return copy.deepcopy(_load_builtin(text))
+
+
+_TRAFO_TYPE = (
+    "sn_mva",
+    "vn_hv_kv",
+    "vn_lv_kv",
+    "vk_percent",
+    "vkr_percent",
+    "pfe_kw",
+    "i0_percent",
+    "shift_degree",
+    "tap_pos",
+    "tap_neutral",
+    "tap_step_percent",
+    "df",
+    "max_loading_percent",
+)
+_LINE_TYPE = (
+    "length_km",
+    "r_ohm_per_km",
+    "x_ohm_per_km",
+    "c_nf_per_km",
+    "g_us_per_km",
+    "max_i_ka",
+    "df",
+    "max_loading_percent",
+)
+
+
+def _same(a: pd.Series, b: pd.Series, cols: tuple[str, ...]) -> bool:
+    for c in cols:
+        if c not in a.index:
+            continue
+        x, y = a[c], b[c]
+        if pd.isna(x) and pd.isna(y):
+            continue
+        if isinstance(x, int | float | np.number) and isinstance(y, int | float | np.number):
+            if not np.isclose(float(x), float(y), rtol=1e-9, atol=1e-12):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def merge_parallel_branches(net: pp.pandapowerNet) -> pp.pandapowerNet:
+    """Merge parallel transformers and lines of the same type into one equivalent each.
+
+    Two in-service branches are parallel when they join the same two groups of buses,
+    where buses tied by closed bus-bus switches count as one (SimBench substations: two
+    HV/MV transformers on coupled busbars). Of a set of identical ones (same rating,
+    impedance, ratio and tap for transformers; same length, impedance and rating for
+    lines), the first keeps ``parallel`` = their sum of ``parallel`` and the others go out
+    of service: the impedance becomes the parallel combination (``z / n``) and the rating
+    the sum. Branches switched open (``et`` ``t`` / ``l`` switches), out of service, or on
+    an out-of-service bus are left alone; so are parallel branches of different types.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        Not modified.
+
+    Returns
+    -------
+    pandapowerNet
+        ``net`` itself if nothing is parallel, else a merged copy.
+    """
+    groups = top.create_nxgraph(
+        net,
+        respect_switches=True,
+        include_out_of_service=False,
+        include_lines=False,
+        include_trafos=False,
+        include_impedances=False,
+        include_trafo3ws=False,
+        include_dclines=False,
+        include_tcsc=False,
+        include_vsc=False,
+        include_line_dc=False,
+    )
+    groups.add_nodes_from(net.bus.index[net.bus.in_service.astype(bool)])
+    group = {b: i for i, comp in enumerate(nx.connected_components(groups)) for b in comp}
+    open_sw = net.switch[~net.switch.closed.astype(bool)]
+    out = None
+    for table, cols, ends, et in (
+        ("trafo", _TRAFO_TYPE, ("hv_bus", "lv_bus"), "t"),
+        ("line", _LINE_TYPE, ("from_bus", "to_bus"), "l"),
+    ):
+        df = net[table]
+        live = df[
+            df.in_service.astype(bool)
+            & df[ends[0]].isin(group.keys())
+            & df[ends[1]].isin(group.keys())
+            & ~df.index.isin(open_sw.element[open_sw.et == et])
+        ]
+        kept: dict[tuple, list[int]] = {}
+        for idx, row in live.iterrows():
+            key = (group[row[ends[0]]], group[row[ends[1]]])
+            if table == "line":
+                key = tuple(sorted(key))
+            same = [k for k in kept.get(key, []) if _same(df.loc[k], row, cols)]
+            if not same:
+                kept.setdefault(key, []).append(int(idx))
+                continue
+            out = copy.deepcopy(net) if out is None else out
+            first = same[0]
+            out[table].at[first, "parallel"] = int(
+                out[table].at[first, "parallel"] + out[table].at[idx, "parallel"]
+            )
+            out[table].at[idx, "in_service"] = False
+    return net if out is None else out
 
 
 def check_radial(net: pp.pandapowerNet, label: str) -> nx.Graph:
@@ -182,7 +320,8 @@ def check_radial(net: pp.pandapowerNet, label: str) -> nx.Graph:
 
 
 def _parallel_edges(graph: nx.MultiGraph) -> list[tuple[int, int]]:
-    return [(u, v) for u, v, k in graph.edges(keys=True) if k > 0]
+    """Bus pairs joined by more than one branch (edge keys are ``(table, index)``)."""
+    return [(u, v) for u, v in nx.Graph(graph).edges() if graph.number_of_edges(u, v) > 1]
 
 
 def check_ratings(net: pp.pandapowerNet, label: str) -> None:

@@ -13,16 +13,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from pandapower.auxiliary import pandapowerNet
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from cases.errors import StudyConfigError
+from cases.networks import network_label
 
 __all__ = [
     "AcCheckConfig",
@@ -73,12 +77,30 @@ MarginalCost = Annotated[float, Field(ge=-1e4, le=1e5, allow_inf_nan=False)]
 Price = Annotated[float, Field(ge=0.0, le=1e5, allow_inf_nan=False)]
 
 
+def _network_spec(value: Any) -> str | pandapowerNet:
+    if isinstance(value, str | pandapowerNet):
+        return value
+    raise ValueError(
+        f"expected a network name, SimBench code or JSON path (or, from Python, a "
+        f"pandapowerNet), got {type(value).__name__}"
+    )
+
+
+#: a network spec (see :func:`cases.networks.load_network`); a pandapowerNet given from
+#: Python is written as ``<pandapower net: N buses>`` in the study's YAML dump
+NetworkSpec = Annotated[
+    str | pandapowerNet,
+    PlainValidator(_network_spec),
+    PlainSerializer(network_label, return_type=str),
+]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TransmissionConfig(_Frozen):
-    """The transmission case: a pandapower built-in name or a JSON file.
+    """The transmission case: a pandapower built-in name, a JSON file or a pandapowerNet.
 
     ``technologies`` assigns a technology of ``cases/data/ter_technologies_2016.csv``
     (marginal cost from 2016 fuel and CO2 prices, ramp rate) to units named
@@ -86,7 +108,7 @@ class TransmissionConfig(_Frozen):
     overrides a unit's cost. Units left out keep the case's own cost and no ramp limit.
     """
 
-    network: str = "case39"
+    network: NetworkSpec = "case39"
     technologies: dict[str, str] = Field(default_factory=dict)
     marginal_cost_eur_per_mwh: dict[str, MarginalCost] = Field(default_factory=dict)
 
@@ -152,12 +174,14 @@ class FeederConfig(_Frozen):
 
     ``share`` is the fraction of the transmission bus's nominal load that the feeder
     replaces; the feeder is scaled (as that many identical copies in parallel) so its
-    nominal demand equals it. ``line_max_i_ka`` sets the rating of lines of the network
+    nominal demand equals it. ``network`` is a built-in name, a SimBench code
+    (``simbench:1-MV-rural--0-sw``), a pandapower JSON file or, from Python, a
+    pandapowerNet. ``line_max_i_ka`` sets the rating of lines of the network
     (pandapower line index -> kA, per copy), e.g. a thin line the DSO must manage.
     """
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
-    network: str = "cigre_mv"
+    network: NetworkSpec = "cigre_mv"
     bus: str
     share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
     vm_min_pu: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95

@@ -5,6 +5,11 @@ attached to; it is scaled as identical copies in parallel so that its nominal de
 equals that share (see :func:`cases.feeders.scale_feeder`). The feeder root is held at
 its set-point by an on-load tap changer on the coupling transformer, which is how the
 AC check (:meth:`IntegratedSystem.integrated_net`) models the interface.
+
+A feeder whose network carries its own profiles (a SimBench network, also after a JSON
+round trip; see :mod:`cases.simbench`) keeps them in :attr:`Feeder.profiles`: its loads and
+its own generators then follow their own profile shapes on the study day (see
+:func:`stochastic.twostage.day_data`) instead of the generic resource profiles.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import pandapower as pp
 from cases.der import DerFleet, build_fleet
 from cases.errors import CaseError
 from cases.feeders import FeederArrays, feeder_arrays, scale_feeder
-from cases.networks import check_ratings, load_network
+from cases.networks import check_ratings, load_network, merge_parallel_branches, network_label
+from cases.simbench import FeederProfiles, feeder_profiles, is_simbench_spec, network_profiles
 from cases.study import StudyConfig
 from cases.technologies import apply_technologies
 from cases.transmission import TransmissionArrays, transmission_arrays
@@ -36,7 +42,7 @@ class Feeder:
     ----------
     name : str
     network : str
-        Network spec it was loaded from.
+        Network spec it was loaded from (``<pandapower net: N buses>`` for a net object).
     bus : int
         Internal index of the transmission bus it is attached to.
     copies : float
@@ -47,6 +53,9 @@ class Feeder:
     commercial_share : ndarray [-]
         Per feeder bus, the share of nominal load that follows the commercial profile
         (the rest follows the residential one).
+    profiles : FeederProfiles or None
+        The network's own per-element profiles (SimBench), else None: loads follow the
+        residential / commercial resource profiles.
     """
 
     name: str
@@ -56,6 +65,7 @@ class Feeder:
     net: pp.pandapowerNet
     arrays: FeederArrays
     commercial_share: np.ndarray
+    profiles: FeederProfiles | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,7 +150,10 @@ def _find_bus(net: pp.pandapowerNet, name: str, label: str) -> int:
 
 def _commercial_share(net: pp.pandapowerNet, arrays: FeederArrays) -> np.ndarray:
     loads = net.load[net.load.in_service]
-    is_com = loads.name.fillna("").astype(str).map(lambda s: bool(_COMMERCIAL.search(s)))
+    labels = loads.name.fillna("").astype(str)
+    if "profile" in loads:  # SimBench: the load profile (G0-A, G3-M) tells
+        labels = labels + " " + loads.profile.fillna("").astype(str)
+    is_com = labels.map(lambda s: bool(_COMMERCIAL.search(s)))
     p = loads.p_mw * loads.scaling
     com = p[is_com].groupby(loads.bus[is_com]).sum().reindex(arrays.bus_index, fill_value=0.0)
     tot = p.groupby(loads.bus).sum().reindex(arrays.bus_index, fill_value=0.0)
@@ -157,10 +170,20 @@ def build_system(study: StudyConfig) -> IntegratedSystem:
     ------
     CaseError
         Unknown networks or buses, a feeder attached to a bus without load, meshed or
-        disconnected feeders, missing costs, bad ratings.
+        disconnected feeders, missing costs, bad ratings, a SimBench grid as the
+        transmission network.
     """
-    tnet = load_network(study.transmission.network)
-    check_ratings(tnet, f"transmission '{study.transmission.network}'")
+    t_label = network_label(study.transmission.network)
+    simbench = isinstance(study.transmission.network, str) and is_simbench_spec(t_label)
+    tnet = None if simbench else load_network(study.transmission.network)
+    if tnet is None or network_profiles(tnet, t_label) is not None:
+        raise CaseError(
+            f"transmission network '{t_label}' is a SimBench grid (it carries its own "
+            "profiles); SimBench grids are supported as feeders only: use a pandapower "
+            "case (case39, case118, ...) or a JSON file as transmission.network and attach "
+            "the SimBench grid as a feeder"
+        )
+    check_ratings(tnet, f"transmission '{t_label}'")
     base_mva = float(tnet.sn_mva)
     shares: dict[int, float] = {}
     feeders_raw = []
@@ -181,18 +204,20 @@ def build_system(study: StudyConfig) -> IntegratedSystem:
                 f"{label}: feeders at transmission bus '{cfg.bus}' replace "
                 f"{shares[bus]:.0%} of its load; shares at one bus must sum to <= 1"
             )
-        fnet = load_network(cfg.network)
+        f_label = network_label(cfg.network)
+        fnet = merge_parallel_branches(load_network(cfg.network))
+        own = network_profiles(fnet, label)
         nominal = float((fnet.load.p_mw * fnet.load.scaling)[fnet.load.in_service].sum())
         if nominal <= 0:
             raise CaseError(
-                f"{label}: network '{cfg.network}' has no load; a feeder must "
+                f"{label}: network '{f_label}' has no load; a feeder must "
                 "carry demand to replace transmission load"
             )
         missing = sorted(set(cfg.line_max_i_ka) - set(fnet.line.index))
         if missing:
             raise CaseError(
                 f"{label}: line_max_i_ka names lines {missing} that network "
-                f"'{cfg.network}' does not have; use line indices 0..{len(fnet.line) - 1}"
+                f"'{f_label}' does not have; use line indices 0..{len(fnet.line) - 1}"
             )
         for line, rating_ka in cfg.line_max_i_ka.items():
             fnet.line.loc[line, "max_i_ka"] = rating_ka
@@ -201,13 +226,14 @@ def build_system(study: StudyConfig) -> IntegratedSystem:
         arrays = feeder_arrays(scaled, cfg.name, base_mva, cfg.vm_min_pu, cfg.vm_max_pu)
         # the study's limits apply to every feeder bus except the regulated root
         arrays = _with_limits(arrays, cfg.vm_min_pu, cfg.vm_max_pu)
-        feeders_raw.append((cfg, bus, copies, scaled, arrays))
+        profiles = None if own is None else feeder_profiles(scaled, arrays.bus_index, own)
+        feeders_raw.append((cfg, bus, copies, scaled, arrays, profiles))
     for bus, share in shares.items():
         sel = tnet.load.bus == bus
         tnet.load.loc[sel, "p_mw"] *= 1.0 - share
         tnet.load.loc[sel, "q_mvar"] *= 1.0 - share
     tarr = apply_technologies(
-        transmission_arrays(tnet, f"transmission '{study.transmission.network}'"),
+        transmission_arrays(tnet, f"transmission '{t_label}'"),
         study.transmission.technologies,
         study.transmission.marginal_cost_eur_per_mwh,
     )
@@ -217,14 +243,15 @@ def build_system(study: StudyConfig) -> IntegratedSystem:
     feeders = tuple(
         Feeder(
             cfg.name,
-            cfg.network,
+            network_label(cfg.network),
             tarr.bus_position(bus),
             copies,
             scaled,
             arrays,
             _commercial_share(scaled, arrays),
+            profiles,
         )
-        for cfg, bus, copies, scaled, arrays in feeders_raw
+        for cfg, bus, copies, scaled, arrays, profiles in feeders_raw
     )
     fleet = build_fleet(
         [(f.arrays, f.net, cfg.der) for f, (cfg, *_) in zip(feeders, feeders_raw, strict=True)]

@@ -345,7 +345,7 @@ def solve_lindistflow_opf(
         ac[t].at[idx, "q_mvar"] = qv[u]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pp.runpp(ac, calculate_voltage_angles=True, init="flat")
+        pp.runpp(ac, calculate_voltage_angles=True, init="dc")  # DC start: phase-shifting trafos
     vm_ac = ac.res_bus.vm_pu.reindex(f.bus_index).to_numpy()
     dispatch = {f"{t}/{idx}": float(pv[u]) for u, (t, idx) in enumerate(lp.units)}
     dispatch[f"ext_grid/{ext}"] = float(pyo.value(p_import))

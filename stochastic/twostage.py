@@ -53,6 +53,7 @@ from stochastic.blocks import (
 from stochastic.grid import StageGrid
 from stochastic.linear import VarArray, linear_sum
 from stochastic.network import DcNetwork, LinDistFlow, dc_shift_injection_mw, w_limits
+from stochastic.own_profiles import feeder_own_load, own_unit_injections
 from stochastic.risk import Cvar, add_cvar, check_risk_parameters, check_weights
 
 #: largest scenario load relative to nominal accepted by :func:`day_data`
@@ -244,21 +245,26 @@ def _clean(x: np.ndarray, tol: float = 1e-9) -> np.ndarray:
     return np.where(np.abs(x) < tol, 0.0, x)
 
 
-def _feeder_demand(system: IntegratedSystem, res, pv_av: np.ndarray, fixed: np.ndarray) -> tuple:
+def _feeder_demand(
+    system: IntegratedSystem, res, pv_av: np.ndarray, fixed: np.ndarray, own_load
+) -> tuple:
     """Per feeder: load P and Q, the LinDistFlow right-hand sides (load net of PV and
     fixed generation, root excluded) and what sits at the root, each (S, T, bus) [MW,
-    Mvar]."""
+    Mvar]. ``own_load(feeder)`` gives the load of a feeder with its own profiles."""
     fleet = system.fleet
     lp, lq, prhs, qrhs, root_p, root_q = [], [], [], [], [], []
     for f_i, feeder in enumerate(system.feeders):
         a = feeder.arrays
-        share = feeder.commercial_share
-        shape = (
-            res("load_residential")[..., None] * (1 - share)
-            + res("load_commercial")[..., None] * share
-        )
-        p = shape * a.load_p_mw
-        q = shape * a.load_q_mvar
+        if feeder.profiles is not None:
+            p, q = own_load(feeder)
+        else:
+            share = feeder.commercial_share
+            shape = (
+                res("load_residential")[..., None] * (1 - share)
+                + res("load_commercial")[..., None] * share
+            )
+            p = shape * a.load_p_mw
+            q = shape * a.load_q_mvar
         net_p = p.copy()
         for units, values in ((fleet.pv, pv_av), (fleet.fixed, fixed)):
             sel = (units.feeder == f_i).to_numpy()
@@ -323,6 +329,10 @@ def day_data(
     battery_e_init_mwh : ndarray, optional
         Energy at the start of the day [MWh]; default ``soc_init * e_mwh``.
 
+    A feeder whose network carries its own profiles (SimBench) places its loads and own
+    generators by :mod:`stochastic.own_profiles` (each element's own shape on the day,
+    the resource's uncertainty from ``value_pu`` around ``expected_pu``).
+
     The least energy at the end is ``soc_end_min * e_mwh``, lowered to what charging at
     full power from the start energy can reach in the horizon (so that any start state
     has a second stage).
@@ -360,7 +370,16 @@ def day_data(
         if len(fleet.fixed)
         else np.zeros((*res("pv").shape, 0))
     )
-    lp, lq, prhs, qrhs, root_p, root_q = _feeder_demand(system, res, pv_av, fixed)
+    minutes, hours = options.second_stage_minutes, options.horizon_hours
+    if any(f.profiles is not None for f in system.feeders):
+        pv_av, fixed = own_unit_injections(system, scenarios, minutes, hours, pv_av, fixed)
+    lp, lq, prhs, qrhs, root_p, root_q = _feeder_demand(
+        system,
+        res,
+        pv_av,
+        fixed,
+        lambda feeder: feeder_own_load(feeder, scenarios, minutes, hours),
+    )
     ev = _ev_sessions(scenarios, len(fleet.ev), len(weight), options.n_steps)
     e0, e_end = _battery_energy(fleet.battery, battery_e_init_mwh, options.horizon_hours)
     return DayData(

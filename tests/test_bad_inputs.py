@@ -161,11 +161,18 @@ CASES = [
         "gen/0",
     ),
     ("unknown transmission key", _run({"transmission": {"netwrok": "case9"}}), "netwrok"),
+    (
+        "SimBench transmission",
+        _run({"transmission": {"network": "simbench:1-HV-mixed--0-sw"}}),
+        "feeders only",
+    ),
     # ---- feeders
     ("feeders as mapping", _run({"feeders": {"name": "f1"}}), "feeders"),
     ("feeder without bus", _run({"feeders": [{"name": "f1", "network": "case33bw"}]}), "bus"),
     ("feeder on unknown bus", _run(_feeder(bus="999")), "999"),
     ("unknown feeder network", _run(_feeder(network="nowhere")), "nowhere"),
+    ("unknown SimBench code", _run(_feeder(network="simbench:1-MV-nowhere--0-sw")), "nowhere"),
+    ("unknown bare SimBench code", _run(_feeder(network="1-MV-rurl--0-sw")), "SimBench code"),
     ("missing network file", _run(_feeder(network="missing.json")), "missing.json"),
     ("zero share", _run(_feeder(share=0)), "share"),
     ("share above one", _run(_feeder(share=1.5)), "share"),

@@ -69,6 +69,8 @@ def mean_scenario(scenarios: xr.Dataset) -> xr.Dataset:
         if name in scenarios:
             mean = (scenarios[name] * w).sum("scenario") / w.sum()
             out[name] = mean.expand_dims(scenario=[0]).transpose("scenario", "time", ...)
+    if "expected_pu" in scenarios:  # central profile (feeders with their own profiles)
+        out["expected_pu"] = scenarios["expected_pu"]
     return out
 
 

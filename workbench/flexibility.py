@@ -90,7 +90,7 @@ def _ac_vertex(net, lp, p_mw, q_mvar, vm_linear) -> tuple[bool, np.ndarray, floa
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            pp.runpp(ac, calculate_voltage_angles=True, init="flat")
+            pp.runpp(ac, calculate_voltage_angles=True, init="dc")  # phase-shifting trafos
         except pp.LoadflowNotConverged:
             return False, np.full(2, np.nan), float("nan")
     f = lp.feeder

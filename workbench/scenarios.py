@@ -131,7 +131,10 @@ def study_scenarios(
 
     With ``scenarios.method: forecast`` the fitted ``forecaster``
     (:func:`fit_study_forecaster`) issues it; it is fitted here (once per call) if not
-    given, so callers that issue several days pass it in.
+    given, so callers that issue several days pass it in. The set is per resource; a
+    feeder with its own per-element profiles (SimBench) takes only the scenarios'
+    deviation from ``expected_pu`` and applies it to each element's own shape
+    (:mod:`stochastic.own_profiles`).
 
     Parameters
     ----------
