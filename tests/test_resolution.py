@@ -300,6 +300,17 @@ def test_every_model_runs_with_its_first_stage_periods(model_run):
         d = ds.sel(model=m).isel(day=0)
         up = np.repeat(d.ter_reserve_up_mw.values, k, axis=0)  # (time, gen)
         assert (d.ter_balancing_up_mw.values <= up[None] + 1e-6).all(), m
+    # TER follow their schedule as a ramp through the period boundaries, where it passes
+    # the mean of the neighbouring periods (an independent piecewise-linear interpolation)
+    mid_min = (np.arange(8) + 0.5) * 30.0
+    edge_min = np.arange(n_periods + 1) * float(first)
+    for m in ds.model.values:
+        d = ds.sel(model=m).isel(day=0)
+        s = d.ter_schedule_mw.values  # (period, gen)
+        edge = np.vstack([s[:1], 0.5 * (s[1:] + s[:-1]), s[-1:]])
+        for g in range(s.shape[1]):
+            ref = np.interp(mid_min, edge_min, edge[:, g])
+            np.testing.assert_allclose(d.ter_reference_mw.values[:, g], ref, atol=1e-6)
     # the comparison counts accepted volumes over the period's length
     row = compare_models(ds)["models"]["tso"]
     tso = ds.sel(model="tso_managed")
