@@ -36,6 +36,7 @@ from stochastic.solve import PersistentSolver
 from stochastic.twostage import TwoStageOptions, build_two_stage, day_data
 from tests.conftest import SMALL_STUDY
 from workbench.compare import compare_models, stage_hours
+from workbench.contract import to_contract, to_internal
 from workbench.scenarios import study_scenarios
 
 REL = 1e-6
@@ -276,16 +277,23 @@ def model_run(request):
 
 @pytest.mark.slow
 def test_every_model_runs_with_its_first_stage_periods(model_run):
-    first, ds = model_run
+    first, run = model_run
     n_periods = 4 * 60 // first
+    # the results file: period starts are timestamps on the study's clock from 10:00
+    contract = to_contract(run)
+    start = np.datetime64("2016-06-15T10:00")
+    np.testing.assert_array_equal(
+        contract.period.values, start + np.arange(n_periods) * np.timedelta64(first, "m")
+    )
+    np.testing.assert_array_equal(
+        contract.time.values, start + np.arange(8) * np.timedelta64(30, "m")
+    )
+    ds = to_internal(run)
     assert list(ds.model.values) == ["tso_managed", "hybrid", "dso_managed"]
     assert ds.sizes["period"] == n_periods and ds.sizes["time"] == 8
-    # offsets from the start of the day: the study starts at 10:00
+    # internally: offsets from the start of the day
     expected = np.timedelta64(10, "h") + np.arange(n_periods) * np.timedelta64(first, "m")
     np.testing.assert_array_equal(ds.period.values, expected)
-    np.testing.assert_array_equal(
-        ds.time.values, np.timedelta64(10, "h") + np.arange(8) * np.timedelta64(30, "m")
-    )
     for name in ("ter_schedule_mw", "ter_reserve_up_mw", "der_bid_up_mw", "der_offered_up_mw"):
         assert ds[name].dims[-2:] == ("period", ds[name].dims[-1]), name
         assert "scenario" not in ds[name].dims

@@ -26,10 +26,9 @@ import xarray as xr
 import yaml
 from matplotlib.figure import Figure
 
+from workbench.compare import stage_hours
 from workbench.contract import to_internal
 from workbench.results import OutputError
-
-from workbench.compare import stage_hours
 
 __all__ = [
     "FORMATS",
