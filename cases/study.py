@@ -21,6 +21,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,6 +30,7 @@ from cases.errors import StudyConfigError
 from cases.networks import network_label
 
 __all__ = [
+    "SECOND_STAGE_MINUTES",
     "AcCheckConfig",
     "BatteryFleetConfig",
     "DerConfig",
@@ -45,7 +47,9 @@ __all__ = [
     "StudyConfig",
     "TransmissionConfig",
     "builtin_studies",
+    "first_stage_choices",
     "load_study",
+    "second_stage_choices",
 ]
 
 #: coordination models and their variants (``model:variant``)
@@ -195,11 +199,93 @@ class FeederConfig(_Frozen):
         return str(value) if isinstance(value, int) else value
 
 
-class ResolutionConfig(_Frozen):
-    """Time resolutions: first stage (day-ahead) and second stage (recourse) [min]."""
+#: second-stage resolutions the scenario data come at [min] (quarter-hourly history,
+#: block means above 15 min, a mean-preserving refinement at 5 min); the same as
+#: ``forecasts.resolution.VALID_MINUTES``
+SECOND_STAGE_MINUTES = (60, 30, 15, 5)
 
-    first_stage_minutes: Literal[60] = 60
-    second_stage_minutes: Literal[60, 30, 15, 5] = 15
+
+def first_stage_choices(second_stage_minutes: int, horizon_hours: int) -> list[int]:
+    """First-stage resolutions [min] that fit a second stage and a horizon.
+
+    Parameters
+    ----------
+    second_stage_minutes : int [min]
+    horizon_hours : int [h]
+
+    Returns
+    -------
+    list of int
+        The multiples of ``second_stage_minutes`` that divide ``horizon_hours * 60``.
+    """
+    total = horizon_hours * 60
+    return [
+        m for m in range(second_stage_minutes, total + 1, second_stage_minutes) if total % m == 0
+    ]
+
+
+def second_stage_choices(first_stage_minutes: int, horizon_hours: int) -> list[int]:
+    """Second-stage resolutions [min] of the scenario data that divide a first stage.
+
+    Parameters
+    ----------
+    first_stage_minutes : int [min]
+    horizon_hours : int [h]
+
+    Returns
+    -------
+    list of int
+        The values of ``SECOND_STAGE_MINUTES`` that divide ``first_stage_minutes`` and
+        ``horizon_hours * 60``, finest first.
+    """
+    return sorted(
+        m
+        for m in SECOND_STAGE_MINUTES
+        if first_stage_minutes % m == 0 and (horizon_hours * 60) % m == 0
+    )
+
+
+class ResolutionConfig(_Frozen):
+    """Time resolutions: first stage (day-ahead) and second stage (recourse) [min].
+
+    ``second_stage_minutes`` is a resolution of the scenario data (60, 30, 15 or 5);
+    ``first_stage_minutes`` any multiple of it that divides the horizon (e.g. 30 with
+    15-min recourse, 120 or 240 with 30-min recourse, 15/15, 60/5). A first-stage value
+    holds for every second-stage step inside its period. The study checks the horizon
+    (:meth:`check_horizon`).
+    """
+
+    first_stage_minutes: Annotated[int, Field(gt=0, le=24 * 60)] = 60
+    second_stage_minutes: Literal[SECOND_STAGE_MINUTES] = 15
+
+    def check_horizon(self, horizon_hours: int) -> None:
+        """Raise ValueError unless the stages nest and split ``horizon_hours`` evenly.
+
+        The message is one line naming the valid values.
+        """
+        first, second = self.first_stage_minutes, self.second_stage_minutes
+        total = horizon_hours * 60
+        if first % second:
+            firsts = first_stage_choices(second, horizon_hours)
+            seconds = second_stage_choices(first, horizon_hours)
+            alt = f" (or second_stage_minutes one of {_join(seconds)})" if seconds else ""
+            raise ValueError(
+                f"first_stage_minutes ({first}) is not a multiple of second_stage_minutes "
+                f"({second}): a day-ahead period must hold whole recourse steps; with "
+                f"{second}-min recourse and a {horizon_hours}-h horizon use "
+                f"first_stage_minutes one of {_join(firsts)}{alt}"
+            )
+        if total % first:
+            firsts = first_stage_choices(second, horizon_hours)
+            raise ValueError(
+                f"first_stage_minutes ({first}) does not divide the {horizon_hours}-h horizon "
+                f"({total} min) into whole periods; with {second}-min recourse use "
+                f"first_stage_minutes one of {_join(firsts)}, or change horizon_hours"
+            )
+
+
+def _join(values: list[int]) -> str:
+    return ", ".join(map(str, values))
 
 
 class ScenarioConfig(_Frozen):
@@ -427,6 +513,16 @@ class StudyConfig(_Frozen):
     model: ModelConfig = ModelConfig()
     coordination: CoordinationConfig = CoordinationConfig()
     ac_check: AcCheckConfig = AcCheckConfig()
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution_fits_horizon(
+        cls, value: ResolutionConfig, info: ValidationInfo
+    ) -> ResolutionConfig:
+        horizon = info.data.get("horizon_hours")
+        if horizon is not None:  # else horizon_hours has its own error
+            value.check_horizon(horizon)
+        return value
 
     @field_validator("start_date")
     @classmethod

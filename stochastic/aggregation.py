@@ -8,7 +8,7 @@ LinDistFlow limits (robust over the scenario set). It is computed by a direction
 deliverable) and an outer one (nothing outside deliverable).
 
 Per-period regions treat storage by its power alone: energy couples the periods, so a
-TSO asking in every hour for what the batteries can deliver only in some is served only
+TSO asking in every period for what the batteries can deliver only in some is served only
 in part; :func:`regions` reports the storage energy the offer may not exceed.
 """
 

@@ -37,7 +37,7 @@ def _period_stat(x: np.ndarray, k: int, how: str) -> np.ndarray:
 
 
 def der_bids(system: IntegratedSystem, data: DayData, options: TwoStageOptions) -> xr.Dataset:
-    """Hourly bids of every DER of ``system`` for the day of ``data``.
+    """Bids per first-stage period of every DER of ``system`` for the day of ``data``.
 
     Returns
     -------

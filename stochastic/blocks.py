@@ -140,7 +140,7 @@ class TerPrices:
     cost_segments : int
         Tangent cuts of a quadratic fuel cost: ``cost_segments + 1`` points.
     follow : {"step", "ramp"}
-        How the hourly schedule becomes the reference trajectory of the steps
+        How the first-stage schedule becomes the reference trajectory of the steps
         (:meth:`StageGrid.reference_weights`).
     """
 

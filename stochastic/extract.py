@@ -446,7 +446,7 @@ def _ter_variables(tsm: TwoStageModel) -> dict:
             tsm.grid.reference_weights(o.schedule_following) @ ter["schedule_mw"],
             ("time", "gen"),
             "MW",
-            f"TER schedule as followed within the hour ({o.schedule_following})",
+            f"TER schedule as followed within its period ({o.schedule_following})",
         ),
         "ter_spill_mw": _da(
             ter["spill_mw"], (*sd, "gen"), "MW", "TER downward redispatch beyond the reserve"

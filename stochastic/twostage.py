@@ -34,7 +34,7 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
-from cases.study import StudyConfig
+from cases.study import StudyConfig, first_stage_choices
 from cases.system import IntegratedSystem
 from stochastic.blocks import (
     FIRST,
@@ -84,7 +84,7 @@ class TwoStageOptions:
     cost_segments : int
         Tangent cuts of quadratic fuel costs.
     schedule_following : {"ramp", "step"}
-        How TER follow their hourly schedule within the hour (see
+        How TER follow their schedule within each first-stage period (see
         :meth:`stochastic.grid.StageGrid.reference_weights`).
     recourse_efficiency_weight : float [-]
         Weight of the expected second-stage cost added to the objective, so every
@@ -126,13 +126,18 @@ class TwoStageOptions:
 
     def __post_init__(self) -> None:
         check_risk_parameters(self.alpha, self.beta)
-        if self.first_stage_minutes % self.second_stage_minutes:
+        first, second = self.first_stage_minutes, self.second_stage_minutes
+        if first < 1 or second < 1:
             raise ValueError(
-                "the first-stage resolution must be a multiple of the second's "
-                f"({self.first_stage_minutes} vs {self.second_stage_minutes} min)"
+                f"stage resolutions must be positive minutes, got {first} and {second}"
             )
-        if (self.horizon_hours * 60) % self.first_stage_minutes:
-            raise ValueError("horizon_hours must hold a whole number of first-stage periods")
+        if first % second or (self.horizon_hours * 60) % first:
+            valid = first_stage_choices(second, self.horizon_hours)
+            raise ValueError(
+                f"first_stage_minutes {first} must be a multiple of second_stage_minutes "
+                f"({second}) that divides the {self.horizon_hours}-h horizon; use one of "
+                f"{', '.join(map(str, valid))}"
+            )
         if self.schedule_following not in ("ramp", "step"):
             raise ValueError(
                 f"schedule_following must be 'ramp' or 'step', got {self.schedule_following!r}"
@@ -401,7 +406,7 @@ def day_data(
         ev_e_max_mwh=_clean(ev["ev_e_max_mwh"]),
         ev_p_uncontrolled_mw=_clean(ev["ev_p_uncontrolled_mw"]),
         time=scenarios["time"].to_numpy(),
-        period=scenarios["period"].to_numpy(),
+        period=scenarios["time"].to_numpy()[:: options.steps_per_period],
     )
 
 

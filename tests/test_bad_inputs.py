@@ -198,6 +198,26 @@ CASES = [
     ("first stage 7 min", _run({"resolution": {"first_stage_minutes": 7}}), "first_stage"),
     ("second stage 0", _run({"resolution": {"second_stage_minutes": 0}}), "second_stage"),
     ("second stage 45", _run({"resolution": {"second_stage_minutes": 45}}), "second_stage"),
+    (
+        "first stage not a multiple of the second",
+        _run({"resolution": {"first_stage_minutes": 45, "second_stage_minutes": 30}}),
+        "first_stage_minutes one of 30, 60, 120",
+    ),
+    (
+        "second stage coarser than the first",
+        _run({"resolution": {"first_stage_minutes": 30, "second_stage_minutes": 60}}),
+        "second_stage_minutes one of 5, 15, 30",
+    ),
+    (
+        "first stage periods do not tile the horizon",
+        _run({"resolution": {"first_stage_minutes": 90, "second_stage_minutes": 30}}),
+        "does not divide the 2-h horizon",
+    ),
+    (
+        "first stage longer than the horizon",
+        _run({"resolution": {"first_stage_minutes": 240}}),
+        "first_stage_minutes one of 15, 30, 60, 120",
+    ),
     ("no scenarios", _run({"scenarios": {"n_scenarios": 0}}), "n_scenarios"),
     ("negative scenarios", _run({"scenarios": {"n_scenarios": -2}}), "n_scenarios"),
     ("unknown scenario method", _run({"scenarios": {"method": "magic"}}), "method"),

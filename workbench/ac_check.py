@@ -190,7 +190,7 @@ def voltage_setpoints(
         ]
     )
     # headroom for what the OPF does not see (the feeders' own reactive flows, the steps
-    # within the hour, the other scenarios): the OPF keeps this margin inside the limits
+    # within the period, the other scenarios): the OPF keeps this margin inside the limits
     lo_vm = tnet.bus.min_vm_pu.fillna(0.9) if "min_vm_pu" in tnet.bus else 0.9
     hi_vm = tnet.bus.max_vm_pu.fillna(1.1) if "max_vm_pu" in tnet.bus else 1.1
     tnet.bus["min_vm_pu"] = lo_vm + SETPOINT_MARGIN_PU

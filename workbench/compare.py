@@ -11,7 +11,7 @@ import xarray as xr
 
 from cases.study import MODEL_SHORT_NAMES
 
-__all__ = ["SHORT_NAMES", "compare_models", "compare_table"]
+__all__ = ["SHORT_NAMES", "compare_models", "compare_table", "stage_hours"]
 
 
 def _sum(d: xr.Dataset, name: str) -> float | None:
@@ -25,6 +25,21 @@ def _expected(d: xr.Dataset, da: xr.DataArray, dims: tuple[str, ...], hours: flo
     """Expected energy of a (day, scenario, time, ...) power array, summed over days [MWh]."""
     per_scenario = da.sum([x for x in dims if x in da.dims]) * hours
     return float((per_scenario * d["weight"]).sum())
+
+
+def stage_hours(ds: xr.Dataset) -> tuple[float, float]:
+    """Second-stage step and first-stage period lengths of a results file [h].
+
+    The step is the spacing of ``time`` (a single step spans the one-hour horizon); a
+    period holds ``time / period`` steps, so a period spanning the whole horizon (one
+    ``period``) has its length too.
+    """
+    n_t, n_p = ds.sizes.get("time", 0), ds.sizes.get("period", 0)
+    step_h = (
+        float((ds.time.values[1] - ds.time.values[0]) / np.timedelta64(1, "h")) if n_t > 1 else 1.0
+    )
+    period_h = step_h * (n_t // n_p) if n_t and n_p else 1.0
+    return step_h, period_h
 
 
 #: keys of the comparison: the models' short names
@@ -52,16 +67,7 @@ def compare_models(ds: xr.Dataset) -> dict:
     minimises: its gap is never negative, while the expected cost of another model can be
     lower than the centralised one when ``beta > 0``).
     """
-    period_h = float(
-        (ds.period.values[1] - ds.period.values[0]) / np.timedelta64(1, "h")
-        if ds.sizes.get("period", 0) > 1
-        else 1.0
-    )
-    step_h = float(
-        (ds.time.values[1] - ds.time.values[0]) / np.timedelta64(1, "h")
-        if ds.sizes.get("time", 0) > 1
-        else 1.0
-    )
+    step_h, period_h = stage_hours(ds)
     out = {}
     for model in ds.model.values:
         d = ds.sel(model=model)

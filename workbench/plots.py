@@ -26,6 +26,7 @@ import xarray as xr
 import yaml
 from matplotlib.figure import Figure
 
+from workbench.compare import stage_hours
 from workbench.contract import to_internal
 from workbench.results import OutputError
 
@@ -1209,8 +1210,10 @@ def plot_regions(ds: xr.Dataset, path: Path, day=None) -> Path:
     cmap = plt.get_cmap("viridis")
     n_p = d.sizes["period"]
     k = d.sizes["time"] // n_p
+    _, period_h = stage_hours(d)
+    stride = max(1, round(4.0 / period_h))  # a region every 4 hours
     for ax, (f, name) in zip(axes[0], enumerate(names), strict=True):
-        for p in range(0, n_p, 4):
+        for p in range(0, n_p, stride):
             pv = d.offer_region_p_mw.values[p, f]
             qv = d.offer_region_q_mvar.values[p, f]
             ok = np.isfinite(pv)
@@ -1218,12 +1221,12 @@ def plot_regions(ds: xr.Dataset, path: Path, day=None) -> Path:
                 continue
             color = cmap(p / max(n_p - 1, 1))
             x, y = np.r_[pv[ok], pv[ok][:1]], np.r_[qv[ok], qv[ok][:1]]
-            hour = (
-                float(d.period.values[p] / np.timedelta64(1, "h"))
+            minute = (
+                round(float(d.period.values[p] / np.timedelta64(1, "m")))
                 if np.issubdtype(d.period.dtype, np.timedelta64)
-                else float(p)
+                else round(p * period_h * 60)
             )
-            ax.plot(x, y, color=color, label=f"{int(hour):02d}:00")
+            ax.plot(x, y, color=color, label=f"{minute // 60:02d}:{minute % 60:02d}")
             dp = (d.interface_setpoint_mw - d.interface_baseline_mw).values[
                 :, p * k : (p + 1) * k, f
             ]

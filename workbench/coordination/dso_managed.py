@@ -144,9 +144,9 @@ def interface_ranges(
 def storage_overstatement(
     system: IntegratedSystem, data: DayData, options: TwoStageOptions
 ) -> np.ndarray:
-    """Energy per-hour regions promise from the batteries beyond what they hold [MWh].
+    """Energy per-period regions promise from the batteries beyond what they hold [MWh].
 
-    A per-hour region offers each feeder's battery power in every hour: asked in the
+    A per-period region offers each feeder's battery power in every period: asked in the
     same direction all day, the batteries would deliver ``P * 24 h`` up (discharging) and
     down (charging), while their energy allows ``(e0 - e_end_min) * eff`` up and
     ``(e_max - e0) / eff`` down. Returns (feeder, direction) with direction (up, down).
@@ -555,7 +555,7 @@ def _day_results(
             storage_overstatement(system, data, options),
             {
                 "units": "MWh",
-                "long_name": "battery energy per-hour regions promise beyond what the "
+                "long_name": "battery energy per-period regions promise beyond what the "
                 "batteries hold (direction: up, down); the aggregated battery of the "
                 "offer prevents it",
             },

@@ -2,11 +2,11 @@
 
 DER send their bids (:func:`stochastic.bids.der_bids`) to the TSO's market; each DSO
 sees the bids of its feeder and validates them against its own network
-(:func:`stochastic.validation.validate_bids`): per DER and hour the largest up/down
+(:func:`stochastic.validation.validate_bids`): per DER and first-stage period the largest up/down
 volumes such that any dispatch inside them keeps the feeder within its limits in every
 scenario, after the DSO's own need (``shift``: a DER deviation the feeder itself needs,
 e.g. a PV export cap against over-voltage), with the reactive power of its PV inverters
-set per hour for its voltages. The TSO then schedules TER and dispatches
+set per period for its voltages. The TSO then schedules TER and dispatches
 the validated bids with its transmission-only view of the system (feeders as net demand
 at their interfaces, no distribution limits). Finally the DSO checks the TSO's dispatch
 against its feeder model (:func:`workbench.coordination.common.feeder_check`, for every
@@ -141,7 +141,7 @@ def data_exchange(
     n_der, n_if = system.fleet.n_units, len(system.feeders)
     bids = 3 * n_der * p
     forecast = 2 * s * t * n_if
-    settings = len(system.fleet.pv) * p + n_if * p  # inverter Q and root voltage per hour
+    settings = len(system.fleet.pv) * p + n_if * p  # inverter Q and root voltage per period
     if prevalidation:
         return [
             Message("dso", "der", "validated_limits", 2 * n_der * p, 1),
@@ -243,7 +243,7 @@ def _storage(system, data: DayData, bids: xr.Dataset, options) -> dict:
 
 
 def _hold_roots(solver, tsm, system, root_dw: np.ndarray, k: int) -> None:
-    """Each feeder root at the voltage its DSO set by the tap changer, hour by hour."""
+    """Each feeder root at the voltage its DSO set by the tap changer, period by period."""
     for f, feeder in enumerate(system.feeders):
         w = tsm.feeders[f].w
         S, T, nb = w.shape
