@@ -288,10 +288,18 @@ def source_span(source: str | Source, *, field: str = "source") -> tuple[dt.date
     return series.index[0].date(), series.index[-1].date()
 
 
-def _describe(src: Source, span: tuple[dt.date, dt.date]) -> str:
-    what = f"'{src.file}' column '{src.column}'" if src.file else f"'{src.name}'"
-    text = f"source {what} ({src.kind}) covers {span[0]} .. {span[1]}"
-    if src.typical_year:
+def _describe(group: list[tuple[str, Source]], span: tuple[dt.date, dt.date], field: str) -> str:
+    """``forecast.sources.a/b: 'x', 'y' (kind) cover A .. B`` for sources of one span."""
+    resources = "/".join(r for r, _ in group)
+    names = ", ".join(
+        dict.fromkeys(
+            f"'{s.file}' column '{s.column}'" if s.file else f"'{s.name}'" for _, s in group
+        )
+    )
+    kinds = "/".join(dict.fromkeys(s.kind for _, s in group))
+    verb = "covers" if len({s.name for _, s in group}) == 1 else "cover"
+    text = f"{field}.{resources}: {names} ({kinds}) {verb} {span[0]} .. {span[1]}"
+    if group[0][1].typical_year:
         text += f" ({PROFILE_YEAR} measured, 2017-2020 as a typical year)"
     return text
 
@@ -332,20 +340,14 @@ def check_coverage(
         for r, s in sources.items()
         if not (spans[r][0] + need <= first and last <= spans[r][1])
     }
-    seen: set[str] = set()
-    parts = []
+    groups: dict[tuple, list[tuple[str, Source]]] = {}
     for r, s in bad.items():
-        text = _describe(s, spans[r])
-        if text not in seen:
-            seen.add(text)
-            resources = [k for k, v in bad.items() if v == s]
-            parts.append(f"{field}.{'/'.join(resources)}: {text}")
+        groups.setdefault((spans[r], s.typical_year), []).append((r, s))
+    parts = [_describe(g, key[0], field) for key, g in groups.items()]
     asked = f"{first}" if first == last else f"{first} .. {last}"
     n_days = (last - first).days + 1
-    if (
-        history_days
-        and any(spans[r][0] <= first for r in bad)
-        and all(first <= spans[r][1] and last <= spans[r][1] for r in bad)
+    if history_days and all(
+        spans[r][0] <= first < spans[r][0] + need and last <= spans[r][1] for r in bad
     ):
         why = (
             f"the first day is too early to train on the {history_days} days of history "
@@ -471,7 +473,8 @@ def _read_user_cached(
         series = grouped.mean()[counts == k]  # incomplete quarter-hours at the ends dropped
     else:  # hold each value over the quarter-hours of its interval
         k = step // qh
-        index = (clock[:, None] + pd.to_timedelta(np.arange(k) * qh, unit="ns")).ravel()
+        offsets = np.arange(k) * STEP.to_timedelta64()
+        index = (clock.to_numpy()[:, None] + offsets).ravel()
         series = pd.Series(np.repeat(values, k), index=pd.DatetimeIndex(index))
     days = series.index.normalize()
     full = days.value_counts()
@@ -518,11 +521,12 @@ def _read_csv(p: Path, column: str, field: str) -> tuple[pd.DatetimeIndex, np.nd
         raise ForecastError(
             f"{field}.column: '{p}' has no column {column!r}; its columns: {others}"
         )
-    raw = frame["time"].astype(str)
-    try:
-        times = pd.DatetimeIndex(pd.to_datetime(raw, errors="coerce"))
-    except (ValueError, TypeError):  # mixed UTC offsets
-        times = pd.DatetimeIndex(pd.to_datetime(raw, errors="coerce", utc=True))
+    raw = frame["time"].astype(str).str.strip()
+    # stamps with a UTC offset (2019-06-01T12:15+02:00, ...Z) are exact instants
+    with_offset = bool(raw.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).any())
+    times = pd.DatetimeIndex(
+        pd.to_datetime(raw, format="ISO8601", errors="coerce", utc=with_offset)
+    )
     if times.isna().any():
         row = int(np.flatnonzero(times.isna())[0])
         raise ForecastError(
