@@ -432,7 +432,7 @@ def _read_user_cached(
     qh = STEP.value
     if day_ns % step or (step < qh and qh % step) or (step > qh and step % qh):
         raise ForecastError(
-            f"{where}: step {pd.Timedelta(step)} does not divide a day into whole "
+            f"{where}: step {_minutes(step)} does not divide a day into whole "
             "quarter-hours; give values every 1, 3, 5, 15, 30 or 60 min (or any step "
             "that divides a day and is a multiple or divisor of 15 min)"
         )
@@ -441,7 +441,7 @@ def _read_user_cached(
         i = int(gap[0])
         raise ForecastError(
             f"{where}: gap or irregular step between {times[i]} and {times[i + 1]} "
-            f"(step {pd.Timedelta(step)} elsewhere); fill the missing rows"
+            f"(step {_minutes(step)} elsewhere); fill the missing rows"
         )
     values = np.asarray(values, dtype=float)
     if not np.isfinite(values).all():
@@ -490,6 +490,12 @@ def _read_user_cached(
         raise ForecastError(f"{where}: the whole days of the file are not contiguous")
     series.index = pd.DatetimeIndex(series.index, name="time")
     return series.astype(float)
+
+
+def _minutes(step_ns: int) -> str:
+    """A step in words: ``7 min``, ``1.5 s``."""
+    seconds = step_ns / 1e9
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 def _to_utc(times: pd.DatetimeIndex, tz: str, where: str) -> pd.DatetimeIndex:
