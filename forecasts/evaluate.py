@@ -571,7 +571,8 @@ def evaluate_all(
             keep_forecasts=keep_forecasts,
         )
     for resource, source in (scheduler_sources or {}).items():
-        if isinstance(source, str) and source in (pv_source, load_source):
+        scored = source_info(source)
+        if scored.file is None and scored.name in (pv_source, load_source):
             continue
         key = f"scheduler_{resource}"
         if progress is not None:

@@ -341,3 +341,24 @@ def test_a_bad_user_source_spec_is_one_line(tmp_path):
                 {"file": str(tmp_path / "pv.xlsx"), "column": "p", "time_zone": "UTC"}, "pv"
             )
         )
+
+
+def test_a_user_series_trains_a_forecaster(tmp_path):
+    """A user PV file is a forecast history: scenarios of its next day are zero at night."""
+    from forecasts.generate import fit_scenario_forecaster, forecast_scenarios
+
+    entsoe = load_history("entsoe_de").loc["2019-05-01":"2019-06-30"]
+    utc = entsoe.index.tz_localize("Etc/GMT-1").tz_convert("UTC")
+    _write_csv(tmp_path / "pv.csv", utc.tz_localize(None), entsoe.to_numpy(), "p_pu")
+    source = user_source(
+        {"file": str(tmp_path / "pv.csv"), "column": "p_pu", "time_zone": "UTC"}, "pv"
+    )
+    fc = fit_scenario_forecaster({"pv": source}, before=DAY, until=DAY, max_iter=10)
+    assert fc.sources == ("pv.csv:p_pu",)
+    scen = forecast_scenarios(fc, DAY, 4, seed=0, n_samples=50)
+    pv = scen.value_pu.sel(resource="pv").to_numpy()
+    night = entsoe.loc[str(DAY)].to_numpy() == 0
+    assert night.sum() >= 20 and (pv[:, night] == 0).all()
+    assert pv.max() > 0.1 and (pv <= 1.0).all()
+    with pytest.raises(ForecastError, match="leaves 24 training day"):  # 8 .. 31 May
+        fit_scenario_forecaster({"pv": source}, before=dt.date(2019, 6, 1), max_iter=10)
