@@ -142,7 +142,7 @@ def test_cli_run_writes_netcdf_and_plots(tmp_path, capsys):
     assert yaml.safe_load(ds.attrs["study_config_yaml"])["name"] == "small"
     assert int(ds.ac_checked.sum()) == 2 * 2 * 2  # days x scenarios x steps checked
     # days are independent: both are solved and differ
-    costs = ds.expected_cost_eur.isel(model=0).values
+    costs = ds.expected_cost_eur.values  # one model: a scalar coordinate
     assert np.all(np.isfinite(costs)) and costs[0] != costs[1]
     for suffix in ("dispatch", "interfaces", "voltages"):
         assert (tmp_path / "out" / f"run_{suffix}.png").stat().st_size > 1000

@@ -323,6 +323,7 @@ def _terminate_as_interrupt():
 
 def _finish_run(ds, cfg, seed, scheduler, folder, out, report, keep_units, no_plots, tick):
     """Write the assembled results, then free the unit files; summary, plots, exit code."""
+    from workbench.contract import to_internal
     from workbench.plots import write_plots
     from workbench.results import annotate, read_results, summary_table
 
@@ -342,6 +343,7 @@ def _finish_run(ds, cfg, seed, scheduler, folder, out, report, keep_units, no_pl
     log = folder.logger()
     log.info("results: %s", path)
     if ds.attrs.get("all_failed"):
+        ds = to_internal(ds)
         causes = "; ".join(
             f"{str(d)[:10]} {m}: {ds.solver_message.sel(model=m, day=d).item() or 'failed'}"
             for m in ds.model.values
@@ -353,7 +355,7 @@ def _finish_run(ds, cfg, seed, scheduler, folder, out, report, keep_units, no_pl
     click.echo(summary_table(ds))
     click.echo(f"results: {path}")
     if not no_plots:
-        for p in write_plots(ds, path):
+        for p in write_plots(to_internal(ds), path):
             click.echo(f"plot:    {p}")
     for line in report.lines():
         click.echo(line)
@@ -525,6 +527,7 @@ def evaluate(
     The day-ahead decisions of RESULTS are fixed and the recourse is solved on fresh
     scenarios from the same forecaster; the evaluation is added to RESULTS.
     """
+    from workbench.contract import to_contract, to_internal
     from workbench.evaluation import evaluate_results, evaluation_summary
     from workbench.results import read_results, write_results
 
@@ -536,14 +539,14 @@ def evaluate(
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     _check_scheduler(scheduler)
     out = evaluate_results(
-        ds,
+        to_internal(ds),
         n_scenarios=n_scenarios,
         scheduler=scheduler,
         workers=workers,
         progress=not no_progress,
         wait_and_see=not no_wait_and_see,
     )
-    write_results(out, results)
+    write_results(to_contract(out), results)
     summary = evaluation_summary(out)
     if as_json:
         click.echo(json.dumps(summary))
@@ -578,10 +581,11 @@ def compare(results: Path, as_json: bool, no_plots: bool) -> None:
     Writes <results>_compare_{bars,der,voltages}.png beside the file unless --no-plots.
     """
     from workbench.compare import compare_models, compare_table
+    from workbench.contract import to_internal
     from workbench.results import read_results
 
     try:
-        ds = read_results(results)
+        ds = to_internal(read_results(results))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     summary = compare_models(ds)
