@@ -124,11 +124,15 @@ def test_a_2019_study_with_entsoe_pv_runs():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = run_study(study, scheduler="sync", progress=False)
-    assert str(ds.solver_status.values.ravel()[0]) == "optimal"
-    assert pd.Timestamp(ds.day.values[0]).date() == DAY
+
+    def one(da: xr.DataArray) -> np.ndarray:  # the one model and day
+        return da.isel({d: 0 for d in ("model", "day") if d in da.dims}).to_numpy()
+
+    assert str(one(ds.solver_status)) == "optimal"
+    assert pd.Timestamp(np.atleast_1d(ds.day.values)[0]).date() == DAY
     pv = ds.der_type.values == "pv"
-    offer = ds.der_offer_mw.isel(model=0, day=0).to_numpy()[:, pv].sum(axis=1)  # (period,)
-    dispatch = ds.der_p_mw.isel(model=0, day=0).to_numpy()[..., pv].sum(axis=2)  # (s, t)
+    offer = one(ds.der_offer_mw)[:, pv].sum(axis=1)  # (period,)
+    dispatch = one(ds.der_p_mw)[..., pv].sum(axis=2)  # (scenario, time)
     hourly = _entsoe_file().loc[str(DAY), "pv_de_p_pu"].to_numpy().reshape(24, 4).mean(axis=1)
     night = hourly == 0
     assert night.sum() >= 6
