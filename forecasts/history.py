@@ -168,6 +168,8 @@ def user_source(spec: Mapping[str, Any], kind: str, *, field: str = "source") ->
     ForecastError
         Missing or unknown keys, or an unknown time zone.
     """
+    if kind not in ("pv", "wind", "load"):
+        raise ForecastError(f"{field}: kind must be pv, wind or load, got {kind!r}")
     unknown = [k for k in spec if k not in USER_SERIES_KEYS]
     missing = [k for k in ("file", "column", "time_zone") if k not in spec]
     if unknown or missing:
