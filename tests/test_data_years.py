@@ -366,3 +366,34 @@ def test_a_user_series_trains_a_forecaster(tmp_path):
     assert pv.max() > 0.1 and (pv <= 1.0).all()
     with pytest.raises(ForecastError, match="leaves 24 training day"):  # 8 .. 31 May
         fit_scenario_forecaster({"pv": source}, before=dt.date(2019, 6, 1), max_iter=10)
+
+
+@pytest.mark.slow
+def test_workbench_run_on_2019_writes_where_its_data_came_from(tmp_path):
+    """End to end: the CLI runs a 2019 day and the file says which 2016 day stood in."""
+    from workbench.cli import main
+    from workbench.results import read_results
+
+    data = {
+        **ENTSOE_STUDY,
+        "scenarios": {"n_scenarios": 2, "method": "profile_noise", "pv_sigma": 0.0},
+        "resolution": {"second_stage_minutes": 60},
+        "risk": {"beta": 0.0},
+        "ac_check": {"enabled": False},
+    }
+    study = tmp_path / "s2019.yaml"
+    study.write_text(yaml.safe_dump(data))
+    out = tmp_path / "o.nc"
+    args = ["run", str(study), "--out", str(out), "--no-plots", "--no-progress"]
+    assert main([*args, "--scheduler", "sync"]) == 0
+    ds = read_results(out)
+    assert "pv: entsoe_de" in ds.attrs["data_sources"]
+    assert (
+        "load_residential: simbench_load_residential (2016 as a typical year"
+        in (ds.attrs["data_sources"])
+    )
+    assert "2019-06-15 -> 2016-06-18" in ds.attrs["data_sources"]
+    pv = (ds.der_type == "pv").to_numpy()
+    dispatch = ds.der_p_mw.to_numpy()[..., pv].sum(axis=-1)  # (scenario, time)
+    hourly = _entsoe_file().loc[str(DAY), "pv_de_p_pu"].to_numpy().reshape(24, 4).mean(axis=1)
+    assert np.abs(dispatch[:, hourly == 0]).max() < 1e-6 and dispatch.max() > 0
