@@ -397,3 +397,22 @@ def test_workbench_run_on_2019_writes_where_its_data_came_from(tmp_path):
     dispatch = ds.der_p_mw.to_numpy()[..., pv].sum(axis=-1)  # (scenario, time)
     hourly = _entsoe_file().loc[str(DAY), "pv_de_p_pu"].to_numpy().reshape(24, 4).mean(axis=1)
     assert np.abs(dispatch[:, hourly == 0]).max() < 1e-6 and dispatch.max() > 0
+
+
+def test_stamps_with_a_utc_offset_are_taken_as_written(tmp_path):
+    utc = pd.date_range("2019-10-20", "2019-11-02", freq="60min", tz="UTC", inclusive="left")
+    berlin = utc.tz_convert("Europe/Berlin")  # offsets +02:00, then +01:00 after 27 October
+    with_offset = tmp_path / "offset.csv"
+    pd.DataFrame({"time": berlin.strftime("%Y-%m-%dT%H:%M%z"), "p": _ramp(utc)}).to_csv(
+        with_offset, index=False
+    )
+    naive = tmp_path / "naive.csv"
+    _write_csv(naive, berlin.tz_localize(None), _ramp(utc))
+    a = read_user_series(
+        user_source({"file": str(with_offset), "column": "p", "time_zone": "UTC"}, "load")
+    )
+    b = read_user_series(
+        user_source({"file": str(naive), "column": "p", "time_zone": "Europe/Berlin"}, "load")
+    )
+    pd.testing.assert_series_equal(a, b, check_names=False)
+    np.testing.assert_allclose(a.to_numpy(), _ramp(_clock_to_utc(a.index).floor("60min")))
