@@ -46,6 +46,7 @@ __all__ = [
     "ScenarioConfig",
     "StudyConfig",
     "TransmissionConfig",
+    "UserSeriesConfig",
     "builtin_studies",
     "first_stage_choices",
     "load_study",
@@ -70,7 +71,6 @@ MODEL_SHORT_NAMES = {
     "dso_managed:local_market": "dso:local_market",
     "dso_managed:target": "dso:target",
 }
-PROFILE_YEAR = 2016
 Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 PositiveFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
@@ -305,23 +305,49 @@ class ScenarioConfig(_Frozen):
     correlation_hours: PositiveFloat = 3.0
 
 
-class ForecastSourcesConfig(_Frozen):
-    """History source of each resource of the scheduling model.
+class UserSeriesConfig(_Frozen):
+    """A user time series of one resource: a column of a CSV file or a netCDF variable.
 
-    The names are checked against the sources of :mod:`forecasts.history` by
-    ``workbench.scenarios.check_forecast_sources`` (``cases`` does not depend on
-    ``forecasts``).
+    ``file``: CSV with a ``time`` column, or netCDF with a time coordinate (a relative
+    path is taken from the study file's folder). ``column``: the column or variable.
+    ``time_zone``: the IANA time zone of naive time stamps (``Europe/Berlin`` with
+    daylight saving, ``UTC``, ``Etc/GMT-1`` for UTC+1). Values: PV and wind in pu of
+    installed capacity (0..1), load in pu of peak (>= 0); each value the mean over the
+    interval starting at its stamp. ``latitude_deg`` / ``longitude_deg``: where the PV is
+    (clear-sky feature) [deg]. Read and checked by ``forecasts.history.read_user_series``.
     """
 
-    pv: str = "simbench_pv"
-    wind: str = "simbench_wind"
-    load_residential: str = "simbench_load_residential"
-    load_commercial: str = "simbench_load_commercial"
-    load_transmission: str = "simbench_load_transmission"
+    file: Annotated[str, Field(min_length=1)]
+    column: Annotated[str, Field(min_length=1)]
+    time_zone: Annotated[str, Field(min_length=1)]
+    latitude_deg: Annotated[float, Field(ge=-90.0, le=90.0)] = 51.0
+    longitude_deg: Annotated[float, Field(ge=-180.0, le=180.0)] = 10.0
+
+
+#: a resource's history: a source name of ``forecasts.history`` or a user series
+SourceSpec = str | UserSeriesConfig
+
+
+class ForecastSourcesConfig(_Frozen):
+    """History source of each resource of the scheduling model: a name or a user series.
+
+    The names, user files and the days they cover are checked against
+    :mod:`forecasts.history` by ``workbench.scenarios.check_forecast_sources`` (``cases``
+    does not depend on ``forecasts``). The same source gives the forecast history and the
+    observed day.
+    """
+
+    pv: SourceSpec = "simbench_pv"
+    wind: SourceSpec = "simbench_wind"
+    load_residential: SourceSpec = "simbench_load_residential"
+    load_commercial: SourceSpec = "simbench_load_commercial"
+    load_transmission: SourceSpec = "simbench_load_transmission"
 
 
 class EvEvaluationConfig(_Frozen):
     """EV pool scored against observed charging profiles (the SimBench 2016 profiles).
+
+    EV sessions of a study are sampled from weekday statistics, so they serve any year.
 
     The observed series is the mean power per charger of six SimBench single-charger
     profiles, so a pool of 6 chargers is the comparable forecast.
@@ -524,24 +550,10 @@ class StudyConfig(_Frozen):
             value.check_horizon(horizon)
         return value
 
-    @field_validator("start_date")
-    @classmethod
-    def _in_profile_year(cls, value: dt.date) -> dt.date:
-        if value.year != PROFILE_YEAR:
-            raise ValueError(
-                f"the embedded profiles cover {PROFILE_YEAR}; give a date in "
-                f"{PROFILE_YEAR}-01-01 .. {PROFILE_YEAR}-12-31"
-            )
-        return value
-
     @model_validator(mode="after")
     def _consistent(self) -> StudyConfig:
-        last = self.start_date + dt.timedelta(days=self.n_days - 1)
-        if last.year != PROFILE_YEAR:
-            raise ValueError(
-                f"start_date + n_days runs past {PROFILE_YEAR}-12-31 (last day "
-                f"{last}); reduce n_days"
-            )
+        # the days the data sources cover are checked with the sources
+        # (workbench.scenarios.check_forecast_sources)
         if self.start_hour + self.horizon_hours > 24:
             raise ValueError(
                 f"start_hour + horizon_hours = {self.start_hour + self.horizon_hours}"
@@ -626,8 +638,36 @@ def parse_study(data: Any, source: str = "study") -> StudyConfig:
     try:
         return StudyConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [_format_error(e, source) for e in exc.errors()]
+        lines = [_format_error(e, source) for e in _source_union_errors(exc.errors())]
         raise StudyConfigError("; ".join(lines)) from None
+
+
+def _source_union_errors(errors: list) -> list:
+    """The errors of a ``forecast.sources`` entry (a name or a user series) told once.
+
+    A mapping was meant as a user series, anything else as a source name; the errors of
+    the other reading are dropped and the union's branch is left out of the location.
+    """
+    out = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        branch = next((p for p in loc if p in ("str", "UserSeriesConfig")), None)
+        if branch is None:
+            out.append(err)
+            continue
+        given = err.get("input")
+        if branch == "str" and isinstance(given, dict):
+            continue
+        if branch == "UserSeriesConfig" and err["type"] == "model_type":
+            continue
+        err = {**err, "loc": tuple(p for p in loc if p != branch)}
+        if branch == "str":
+            err["msg"] = (
+                "give a source name (e.g. entsoe_de) or a user series "
+                "{file: ..., column: ..., time_zone: ...}"
+            )
+        out.append(err)
+    return out
 
 
 def builtin_studies() -> dict[str, Path]:
@@ -716,5 +756,14 @@ def _resolve_paths(data: Any, base: Path) -> Any:
     ):
         fc = dict(out["forecast"])
         fc["covariates"] = {k: fix(v, (".csv",)) for k, v in fc["covariates"].items()}
+        out["forecast"] = fc
+    if isinstance(out.get("forecast"), dict) and isinstance(out["forecast"].get("sources"), dict):
+        fc = dict(out["forecast"])
+        fc["sources"] = {
+            k: {**v, "file": fix(v["file"], ("",))}
+            if isinstance(v, dict) and isinstance(v.get("file"), str)
+            else v
+            for k, v in fc["sources"].items()
+        }
         out["forecast"] = fc
     return out

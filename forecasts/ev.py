@@ -10,6 +10,10 @@ Three layers:
   arrays on a regular time grid);
 * orchestrator: :func:`ev_scenarios`, seeded scenarios as an ``xarray.Dataset``.
 
+The sessions depend on the day only through its weekday (and the seed), so a study of any
+year samples them; the SimBench 2016 profiles serve only to score them
+(``forecasts.evaluate``).
+
 Glossary (times are hours from 00:00 of the sampled day, on the clock of the data)
 
 =================  ========================================================================

@@ -39,7 +39,7 @@ from forecasts.features import (
     clear_sky_pu,
     persistence_day_ahead,
 )
-from forecasts.history import SOURCES, load_history
+from forecasts.history import SOURCES, Source, load_history, source_info
 from forecasts.models import MIN_HISTORY_DAYS, NIGHT_ELEVATION_DEG, QuantileForecaster
 from forecasts.quantiles import coverage, randomized_pit
 from forecasts.reduction import energy_selection, fast_forward_selection
@@ -141,8 +141,8 @@ def climatology_members(
     return history.to_numpy().reshape(-1, STEPS_PER_DAY)[_positions(history, chosen)]
 
 
-def _active(history: pd.Series, source: str) -> np.ndarray:
-    src = SOURCES.get(source)
+def _active(history: pd.Series, source: str | Source) -> np.ndarray:
+    src = source if isinstance(source, Source) else SOURCES.get(source)
     if src is None or src.kind != "pv":
         return np.ones(len(history), dtype=bool)
     _, elev = clear_sky_pu(history.index, src.latitude_deg, src.longitude_deg)
@@ -195,7 +195,7 @@ def _record_reduction(
 
 
 def evaluate_source(
-    source: str,
+    source: str | Source,
     horizon: str = "day_ahead",
     *,
     history: pd.Series | None = None,
@@ -212,8 +212,8 @@ def evaluate_source(
 
     Parameters
     ----------
-    source : str
-        History source (:data:`forecasts.history.SOURCES`).
+    source : str or Source
+        History source (:data:`forecasts.history.SOURCES`) or a user series.
     horizon : {"day_ahead", "1h"}
     history : pandas.Series, optional
         Use this series instead of the source's embedded one (same kind).
@@ -241,7 +241,7 @@ def evaluate_source(
 
     if history is None:
         history = load_history(source, field="forecast.evaluation")
-    src = SOURCES[source]
+    src = source_info(source)
     train, test = split_days(history)
     test = test[::test_day_step]
     if len(test) == 0:
@@ -319,7 +319,7 @@ def evaluate_source(
         scores.variogram_score_independent = float(np.mean(vs_ind))
         _record_reduction(scores, es_red, n_samples, reduced_scenarios)
         scores.extra["copula_correlation_steps"] = float(fc.correlation_steps_)
-    scores.extra["source"] = source
+    scores.extra["source"] = src.name
     scores.extra["horizon"] = horizon
     scores.extra["train_days"] = f"{train[0].date()} .. {train[-1].date()} ({len(train)} days)"
     scores.extra["test_days"] = f"{test[0].date()} .. {test[-1].date()} ({len(test)} days)"
@@ -513,7 +513,7 @@ def evaluate_all(
     seed: int = 0,
     keep_forecasts: bool = False,
     progress: Any = None,
-    scheduler_sources: dict[str, str] | None = None,
+    scheduler_sources: dict[str, str | Source] | None = None,
 ) -> tuple[dict[str, ResourceScores], dict[str, dict[str, Any]]]:
     """Evaluate PV and load (day-ahead and one hour ahead) and EV charging (day-ahead).
 
@@ -571,7 +571,8 @@ def evaluate_all(
             keep_forecasts=keep_forecasts,
         )
     for resource, source in (scheduler_sources or {}).items():
-        if source in (pv_source, load_source):
+        scored = source_info(source)
+        if scored.file is None and scored.name in (pv_source, load_source):
             continue
         key = f"scheduler_{resource}"
         if progress is not None:

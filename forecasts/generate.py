@@ -4,7 +4,7 @@
 per resource on the history before a study; :func:`forecast_scenarios` then issues, for
 one day, ``n_samples`` copula trajectories of all resources and reduces them to
 ``n_scenarios`` weighted scenarios by fast-forward selection, at every requested
-resolution. Resources fitted on the same calendar days (e.g. all SimBench 2016 series)
+resolution. Resources fitted on the same calendar days (e.g. all SimBench series)
 get correlated innovations estimated from their joint calibration PIT values.
 """
 
@@ -20,7 +20,7 @@ import xarray as xr
 
 from forecasts.copula import fit_cross_correlation, sample_uniform
 from forecasts.errors import ForecastError
-from forecasts.history import SOURCES, load_history
+from forecasts.history import Source, load_history, source_info
 from forecasts.models import DEFAULT_LEVELS, MIN_HISTORY_DAYS, QuantileForecaster
 from forecasts.reduction import energy_selection, fast_forward_selection
 from forecasts.resolution import check_minutes, from_quarter_hours
@@ -67,10 +67,11 @@ class ScenarioForecaster:
 
 
 def fit_scenario_forecaster(
-    sources: Mapping[str, str],
+    sources: Mapping[str, str | Source],
     train_days: Mapping[str, Sequence[dt.date]] | None = None,
     *,
     before: dt.date | None = None,
+    until: dt.date | None = None,
     levels: Sequence[float] = DEFAULT_LEVELS,
     issue_hour: int = 12,
     max_iter: int = 100,
@@ -82,12 +83,16 @@ def fit_scenario_forecaster(
 
     Parameters
     ----------
-    sources : mapping of str to str
-        Resource name -> data source name.
+    sources : mapping of str to str or Source
+        Resource name -> data source name (:data:`forecasts.history.SOURCES`) or user
+        series (:func:`forecasts.history.user_source`).
     train_days : mapping of str to sequence of datetime.date, optional
         Training days per resource; default every day of the source before ``before``.
     before : datetime.date, optional
         First day that must not be trained on (the first forecast day).
+    until : datetime.date, optional
+        Last day to be forecast; with ``before`` it selects the days a typical-year source
+        is laid on (:func:`forecasts.history.load_history`).
     levels, issue_hour, max_iter : see :class:`QuantileForecaster`
     random_state : int
     covariates : mapping of str to pandas.DataFrame, optional
@@ -101,7 +106,9 @@ def fit_scenario_forecaster(
     """
     fitted, histories = [], []
     for resource, source in sources.items():
-        history = load_history(source, field=f"{field}.{resource}")
+        days_used = None if before is None or until is None else (before, until)
+        history = load_history(source, field=f"{field}.{resource}", days=days_used)
+        name = source_info(source).name
         if train_days is not None and resource in train_days:
             days = pd.DatetimeIndex(train_days[resource])
         else:
@@ -110,7 +117,7 @@ def fit_scenario_forecaster(
                 days = days[days < pd.Timestamp(before)]
         if len(days) < 28:
             raise ForecastError(
-                f"{field}.{resource}: source {source!r} ({history.index[0].date()} .. "
+                f"{field}.{resource}: source {name!r} ({history.index[0].date()} .. "
                 f"{history.index[-1].date()}) leaves {len(days)} training day(s) before "
                 f"{before}; at least 28 are needed: start later or choose another source"
             )
@@ -126,7 +133,7 @@ def fit_scenario_forecaster(
         histories.append(history)
     return ScenarioForecaster(
         resources=tuple(sources),
-        sources=tuple(sources.values()),
+        sources=tuple(source_info(s).name for s in sources.values()),
         forecasters=tuple(fitted),
         histories=tuple(histories),
         cross_correlation=_cross(fitted),
@@ -265,7 +272,7 @@ def forecast_scenarios(
         [f.quantiles_at(q[window], levels) for f, q in zip(fc.forecasters, qs, strict=True)],
         axis=-1,
     ).transpose(1, 0, 2)  # (quantile, time15, resource)
-    upper = [SOURCES[s].upper_pu for s in fc.sources]
+    upper = [f.upper_pu for f in fc.forecasters]
     start = pd.Timestamp(day) + pd.Timedelta(hours=start_hour)
 
     finest = minutes[0]

@@ -33,7 +33,7 @@ from forecasts.features import (
     day_ahead_lags,
     intraday_lags,
 )
-from forecasts.history import SOURCES, check_series
+from forecasts.history import Source, check_series, source_info
 from forecasts.quantiles import (
     quantile_function,
     randomized_pit,
@@ -127,17 +127,17 @@ class QuantileForecaster(BaseEstimator):
 
     # -- design -------------------------------------------------------------------------
     @classmethod
-    def for_source(cls, source: str, **params: object) -> QuantileForecaster:
+    def for_source(cls, source: str | Source, **params: object) -> QuantileForecaster:
         """A forecaster with the kind, location and bound of a history source.
 
         Parameters
         ----------
-        source : str
-            Name in :data:`forecasts.history.SOURCES`.
+        source : str or Source
+            Name in :data:`forecasts.history.SOURCES`, or a user series.
         **params
             Any other constructor parameter (``horizon``, ``levels``, ``max_iter`` ...).
         """
-        src = SOURCES[source]
+        src = source_info(source)
         return cls(
             kind=src.kind,
             latitude_deg=src.latitude_deg,

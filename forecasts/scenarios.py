@@ -1,7 +1,8 @@
 """A simple, seeded scenario generator for PV, load and wind.
 
-This generator is deliberately simple: it takes the *observed* 2016 profile of the
-requested day from the embedded SimBench data (``cases/data``) as the central forecast
+This generator is deliberately simple: it takes the *observed* profile of the requested
+day (by default the embedded SimBench 2016 data of ``cases/data``; a caller may pass the
+day of other sources, e.g. ``workbench.scenarios.observed_day``) as the central forecast
 and multiplies it by ``1 + sigma * e_t``, where ``e_t`` is a stationary Gaussian AR(1)
 process with correlation time ``correlation_hours`` (temporally correlated forecast
 errors). PV and wind are clipped to ``[0, 1]`` per unit of capacity, loads to ``>= 0``.
@@ -75,13 +76,14 @@ def generate_scenarios(
     wind_sigma: float = 0.2,
     correlation_hours: float = 3.0,
     stream: int = 0,
+    observed: pd.DataFrame | None = None,
 ) -> xr.Dataset:
     """Equiprobable PV, load and wind scenarios for one day.
 
     Parameters
     ----------
     day : datetime.date
-        Day of the embedded profile year.
+        Day (of the embedded profile year 2016 unless ``observed`` is given).
     n_scenarios : int
         Number of scenarios (>= 1).
     seed : int
@@ -101,6 +103,9 @@ def generate_scenarios(
         Independent random stream (>= 0): stream ``k > 0`` uses
         ``SeedSequence([seed, day.toordinal(), k])`` instead (fresh scenarios for an
         out-of-sample evaluation).
+    observed : pandas.DataFrame, optional
+        The observed quarter-hours of the horizon [pu], one column per resource of
+        :data:`RESOURCES`; default the embedded 2016 profiles of ``day``.
 
     Returns
     -------
@@ -120,8 +125,18 @@ def generate_scenarios(
             f"horizon {start_hour}:00 + {horizon_hours} h must lie within the "
             "day (start_hour in 0..23, start_hour + horizon_hours <= 24)"
         )
-    prof = day_profiles(day, horizon_hours, start_hour)
-    base = _resample(prof[list(RESOURCES.values())].to_numpy(dtype=float), resolution_minutes)
+    if observed is None:
+        prof = day_profiles(day, horizon_hours, start_hour)[list(RESOURCES.values())]
+    else:
+        missing = [r for r in RESOURCES if r not in observed.columns]
+        if missing or len(observed) != 4 * horizon_hours:
+            raise ScenarioError(
+                f"observed profiles need the columns {list(RESOURCES)} and "
+                f"{4 * horizon_hours} quarter-hours; got columns {list(observed.columns)} "
+                f"and {len(observed)} rows"
+            )
+        prof = observed[list(RESOURCES)]
+    base = _resample(prof.to_numpy(dtype=float), resolution_minutes)
     n_t, n_r = base.shape
     dt_h = resolution_minutes / 60.0
     rho = float(np.exp(-dt_h / correlation_hours))

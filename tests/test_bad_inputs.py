@@ -109,6 +109,57 @@ def _mkdir(*names: str, file: str | None = None, text: str = "mine"):
     return setup
 
 
+def _pv_csv(tmp: Path, problem: str) -> None:
+    """``tmp/pv.csv``: quarter-hourly PV of 10-20 June 2019 (Berlin time) with ``problem``."""
+    import numpy as np
+    import pandas as pd
+
+    times = pd.date_range("2019-06-10", "2019-06-21", freq="15min", inclusive="left")
+    if problem == "step7":
+        times = pd.date_range("2019-06-10", "2019-06-21", freq="7min", inclusive="left")
+    if problem == "dst_gap":  # 02:00-02:59 of 31 March does not exist in Berlin
+        times = pd.date_range("2019-03-30", "2019-04-02", freq="15min", inclusive="left")
+    hours = times.hour + times.minute / 60.0
+    values = 0.5 * np.clip(np.sin((hours.to_numpy() - 5.0) / 16.0 * np.pi), 0.0, None)
+    text = list(times.strftime("%Y-%m-%d %H:%M"))
+    if problem == "negative":
+        values[50] = -0.1
+    elif problem == "above_one":
+        values[50] = 1.5
+    elif problem == "nan":
+        values[50] = np.nan
+    elif problem == "bad_time":
+        text[50] = "noon"
+    frame = pd.DataFrame({"time": text, "p_pu": values})
+    if problem == "gap":
+        frame = frame.drop(index=[50, 51])
+    (tmp / "pv.csv").write_text(frame.to_csv(index=False))
+
+
+def _user(problem: str, *, start_date: str = "2019-06-15", **spec):
+    """``workbench run`` of a study whose PV is ``tmp/pv.csv`` (path relative to the study)."""
+
+    def make(tmp: Path) -> list[str]:
+        _pv_csv(tmp, problem)
+        pv = {"file": "pv.csv", "column": "p_pu", "time_zone": "Europe/Berlin", **spec}
+        pv = {k: v for k, v in pv.items() if v is not None}
+        return _run({"start_date": start_date, "forecast": {"sources": {"pv": pv}}})(tmp)
+
+    return make
+
+
+def _forecast_days(start_date: str):
+    """``workbench forecast`` of a study on ``start_date`` with ENTSO-E PV."""
+
+    def make(tmp: Path) -> list[str]:
+        study = _study(
+            tmp, {"start_date": start_date, "forecast": {"sources": {"pv": "entsoe_de"}}}
+        )
+        return ["forecast", str(study), "--out", str(tmp / "o.nc"), "--no-plots"]
+
+    return make
+
+
 def _run_dir(name: str, setup):
     """``workbench run`` of a valid study with ``--run-dir {tmp}/name`` after ``setup``."""
     return _args(
@@ -139,6 +190,45 @@ CASES = [
     ("not a date", _run({"start_date": "yesterday"}), "start_date"),
     ("date after the data", _run({"start_date": "2030-01-01"}), "start_date"),
     ("date before the data", _run({"start_date": "2010-01-01"}), "start_date"),
+    (
+        "date after ENTSO-E",
+        _run({"start_date": "2021-06-15", "forecast": {"sources": {"pv": "entsoe_de"}}}),
+        "'entsoe_de' (pv) covers 2017-01-01 .. 2020-12-31",
+    ),
+    (
+        "days run past ENTSO-E",
+        _run(
+            {"start_date": "2020-12-30", "n_days": 3, "forecast": {"sources": {"pv": "entsoe_de"}}}
+        ),
+        "start_date 2020-12-30 .. 2021-01-01",
+    ),
+    (
+        "too early to train",
+        _run(
+            {
+                "start_date": "2017-01-10",
+                "scenarios": {"method": "forecast"},
+                "forecast": {"sources": {"pv": "entsoe_de"}},
+            }
+        ),
+        "too early to train",
+    ),
+    ("forecast after the data", _forecast_days("2021-06-15"), "start_date 2021-06-15"),
+    ("forecast too early to train", _forecast_days("2017-01-20"), "too early to train"),
+    # ---- user series
+    ("user series missing file", _user("ok", file="nope.csv"), "nope.csv"),
+    ("user series unknown column", _user("ok", column="power"), "no column 'power'"),
+    ("user series unknown time zone", _user("ok", time_zone="Mars/Olympus"), "Mars/Olympus"),
+    ("user series without time zone", _user("ok", time_zone=None), "time_zone"),
+    ("user series unknown key", _user("ok", unit="kW"), "unit"),
+    ("user series negative pv", _user("negative"), "negative pv value"),
+    ("user series above capacity", _user("above_one"), "exceeds 1"),
+    ("user series nan", _user("nan"), "NaN"),
+    ("user series gap", _user("gap"), "gap or irregular step"),
+    ("user series 7-min step", _user("step7"), "does not divide a day"),
+    ("user series bad time", _user("bad_time"), "'noon' is not a date"),
+    ("user series missing dst hour", _user("dst_gap", start_date="2019-03-31"), "Europe/Berlin"),
+    ("user series not covering the day", _user("ok", start_date="2019-07-15"), "pv.csv"),
     ("zero days", _run({"n_days": 0}), "n_days"),
     ("negative days", _run({"n_days": -3}), "n_days"),
     ("fractional days", _run({"n_days": 1.5}), "n_days"),

@@ -87,10 +87,16 @@ def test_wrong_type(tmp_path):
         load_study(_write(tmp_path, data))
 
 
-def test_date_outside_profile_year(tmp_path):
-    data = {**SMALL_STUDY, "start_date": "2019-06-15"}
-    with pytest.raises(StudyConfigError, match=r"start_date: .*2016-01-01 .. 2016-12-31"):
-        load_study(_write(tmp_path, data))
+def test_date_outside_the_sources(tmp_path):
+    """Any date parses; the days the sources cover are checked with the sources."""
+    from forecasts.errors import ForecastError
+    from workbench.scenarios import check_forecast_sources
+
+    study = load_study(_write(tmp_path, {**SMALL_STUDY, "start_date": "2019-06-15"}))
+    check_forecast_sources(study)  # SimBench 2016 as a typical year
+    late = load_study(_write(tmp_path, {**SMALL_STUDY, "start_date": "2021-06-15"}))
+    with pytest.raises(ForecastError, match=r"^start_date 2021-06-15: .*2016-01-01 .. 2020-12-31"):
+        check_forecast_sources(late)
 
 
 def test_horizon_past_midnight(tmp_path):

@@ -43,13 +43,14 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def _load(study: str):
-    """Load a study file (or built-in name) and check what ``cases`` cannot check alone."""
+def _load(study: str, days: bool = True):
+    """Load a study file (or built-in name) and check what ``cases`` cannot check alone
+    (the data sources and, with ``days``, the days they cover)."""
     from cases.study import load_study
     from workbench.scenarios import check_forecast_sources
 
     cfg = load_study(study)
-    check_forecast_sources(cfg)
+    check_forecast_sources(cfg, days=days)
     return cfg
 
 
@@ -412,7 +413,8 @@ def forecast(
     no_plots: bool,
 ) -> None:
     """Probabilistic forecasts of a study: scenario sets at 5-60 min, or their scores."""
-    cfg = _load(study)
+    # scenario sets check the days with the history they need; scores use their own days
+    cfg = _load(study, days=False)
     used_seed = cfg.seed if seed is None else seed
     suffix = "_forecast_scores.nc" if evaluate else "_forecast.nc"
     out = check_output(out or Path("results") / f"{cfg.name}{suffix}")

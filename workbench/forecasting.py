@@ -18,7 +18,8 @@ import xarray as xr
 from cases.study import StudyConfig
 from forecasts.covariates import read_covariates
 from forecasts.evaluate import ResourceScores, evaluate_all
-from workbench.scenarios import fitted_forecaster, forecast_day
+from forecasts.history import FORECAST_HISTORY_DAYS, check_coverage
+from workbench.scenarios import data_description, fitted_forecaster, forecast_day, study_sources
 
 __all__ = ["FORECAST_RESOLUTIONS_MINUTES", "scores_dataset", "study_evaluation", "study_forecast"]
 
@@ -32,8 +33,9 @@ def study_forecast(
     """Weighted scenario sets of every day of a study, at 5, 15, 30 and 60 min.
 
     The forecasters are fitted once on the history before ``start_date`` (whatever
-    ``scenarios.method`` says). Times are times of day (``timedelta``) so that the days
-    stack on a ``day`` dimension.
+    ``scenarios.method`` says), so every source must cover the study's days and the
+    :data:`~forecasts.history.FORECAST_HISTORY_DAYS` before them. Times are times of day
+    (``timedelta``) so that the days stack on a ``day`` dimension.
 
     Returns
     -------
@@ -42,6 +44,12 @@ def study_forecast(
         and 60 min, ``value_hourly_pu``, ``weight`` (day, scenario), ``expected_pu`` and
         ``quantile_pu``; values in pu of capacity (PV, wind) or of peak (load).
     """
+    check_coverage(
+        study_sources(study),
+        study.days[0],
+        study.days[-1],
+        history_days=FORECAST_HISTORY_DAYS,
+    )
     if progress is not None:
         progress("fitting forecasters")
     fc = fitted_forecaster(study, seed)
@@ -61,6 +69,7 @@ def study_forecast(
         n_days=study.n_days,
         resolutions_minutes=", ".join(str(m) for m in FORECAST_RESOLUTIONS_MINUTES),
         trained_before=str(study.start_date),
+        data_sources=data_description(study),
         time_convention="time coordinates are offsets from 00:00 of 'day' (UTC+1 clock)",
     )
     return out
@@ -100,7 +109,7 @@ def study_evaluation(
         seed=seed,
         keep_forecasts=keep_forecasts,
         progress=progress,
-        scheduler_sources=fcfg.sources.model_dump(),
+        scheduler_sources=dict(study_sources(study)),
     )
 
 

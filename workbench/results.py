@@ -66,7 +66,7 @@ def annotate(ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str) -> x
     layout (:func:`workbench.contract.to_contract`: timestamps, CF metadata)."""
     ds = ds.copy()
     status = ds["solver_status"].to_numpy().astype(str).ravel().tolist()
-    kept = {k: v for k, v in ds.attrs.items() if k == "all_failed"}
+    kept = {k: v for k, v in ds.attrs.items() if k in ("all_failed", "data_sources")}
     created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     versions = package_versions()
     ds.attrs = kept | {

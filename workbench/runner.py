@@ -39,7 +39,7 @@ from workbench.ac_check import ac_check, ac_sample, voltage_setpoints
 from workbench.coordination import DayOutcome, coordination_model
 from workbench.coordination.common import clear_slots
 from workbench.rundir import RunFolder, Unit
-from workbench.scenarios import check_forecast_sources, fit_study_forecaster
+from workbench.scenarios import check_forecast_sources, data_description, fit_study_forecaster
 from workbench.threads import limit_threads
 
 __all__ = ["Executor", "RunReport", "plan_units", "resolve_scheduler", "run_study"]
@@ -875,5 +875,6 @@ def _run_units(
     out = folder.assemble(study)
     if not out.attrs.get("all_failed"):
         out.attrs["scenario_method"] = study.scenarios.method
+        out.attrs["data_sources"] = data_description(study)
         out.attrs["forecast_fit_seconds"] = round(fit_seconds, 2)
     return out

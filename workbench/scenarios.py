@@ -18,33 +18,126 @@ from cases.study import StudyConfig
 from forecasts.covariates import read_covariates
 from forecasts.ev import ev_scenarios
 from forecasts.generate import ScenarioForecaster, fit_scenario_forecaster, forecast_scenarios
-from forecasts.history import check_source
-from forecasts.scenarios import generate_scenarios
+from forecasts.history import (
+    FORECAST_HISTORY_DAYS,
+    Source,
+    check_coverage,
+    check_source,
+    load_history,
+    resolve_source,
+)
+from forecasts.scenarios import RESOURCES, generate_scenarios
 
 __all__ = [
     "add_ev_sessions",
     "check_forecast_sources",
+    "data_description",
     "fit_study_forecaster",
     "fitted_forecaster",
     "forecast_day",
+    "observed_day",
     "study_covariates",
     "study_scenarios",
+    "study_sources",
 ]
 
 
-def check_forecast_sources(study: StudyConfig) -> None:
-    """Check the history sources named in ``forecast`` (scheduling and evaluation).
+def study_sources(study: StudyConfig) -> dict[str, Source]:
+    """The history source of each scheduling resource (``forecast.sources``).
 
     Raises
     ------
     ForecastError
-        For a name that is not a source of the resource's kind.
+        For a name that is not a source of the resource's kind, or a bad user series.
     """
-    for resource, name in study.forecast.sources.model_dump().items():
-        check_source(name, resource.split("_")[0], field=f"forecast.sources.{resource}")
+    return {
+        resource: resolve_source(spec, resource.split("_")[0], field=f"forecast.sources.{resource}")
+        for resource, spec in study.forecast.sources.model_dump().items()
+    }
+
+
+def check_forecast_sources(study: StudyConfig, *, days: bool = True) -> None:
+    """Check the history sources named in ``forecast`` and the days they cover.
+
+    Every scheduling source must cover every study day (the observed day) and, with
+    ``scenarios.method: forecast``, the :data:`~forecasts.history.FORECAST_HISTORY_DAYS`
+    before the first day (the forecasters' training history). User series are read and
+    checked here.
+
+    Parameters
+    ----------
+    days : bool
+        Also check the days (``False``: names and user series only).
+
+    Raises
+    ------
+    ForecastError
+        One line: a name that is not a source of the resource's kind, a bad user series,
+        or days a source does not cover (with each source's range and the days allowed).
+    """
+    sources = study_sources(study)
     ev = study.forecast.evaluation
     check_source(ev.pv, "pv", field="forecast.evaluation.pv")
     check_source(ev.load, "load", field="forecast.evaluation.load")
+    if days:
+        history = FORECAST_HISTORY_DAYS if study.scenarios.method == "forecast" else 0
+        check_coverage(sources, study.days[0], study.days[-1], history_days=history)
+
+
+def observed_day(study: StudyConfig, day: dt.date) -> pd.DataFrame:
+    """The observed quarter-hours of the study's horizon on ``day`` [pu], per resource.
+
+    Each resource's values come from its ``forecast.sources`` entry, the same series its
+    forecaster learns from: an ENTSO-E or user series on its own date, a SimBench source
+    on the 2016 day that stands for ``day`` (:func:`cases.profiles.typical_year_day`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: quarter-hours (UTC+1 clock) from ``start_hour`` for ``horizon_hours``;
+        columns :data:`forecasts.scenarios.RESOURCES`; load in pu of peak, PV and wind in
+        pu of capacity.
+
+    Raises
+    ------
+    ForecastError
+        If a source does not cover ``day``.
+    """
+    sources = study_sources(study)
+    check_coverage(sources, day, day)
+    start = pd.Timestamp(day) + pd.Timedelta(hours=study.start_hour)
+    index = pd.date_range(start, periods=4 * study.horizon_hours, freq="15min", name="time")
+    columns = {}
+    for resource in RESOURCES:
+        series = load_history(
+            sources[resource], field=f"forecast.sources.{resource}", days=(day, day)
+        )
+        columns[resource] = series.reindex(index).to_numpy(dtype=float)
+    return pd.DataFrame(columns, index=index)
+
+
+def data_description(study: StudyConfig) -> str:
+    """Where each resource's data of the study's days come from (for results attrs).
+
+    E.g. ``pv: entsoe_de (2019-06-15 .. 2019-06-15 measured); load_residential:
+    simbench_load_residential (2016 as a typical year: 2019-06-15 -> 2016-06-18, ...)``.
+    """
+    from cases.profiles import PROFILE_YEAR, typical_year_day
+
+    parts = []
+    for resource, src in study_sources(study).items():
+        name = f"{src.file} [{src.column}] ({src.time_zone})" if src.file else src.name
+        typical = [d for d in study.days if d.year != PROFILE_YEAR]
+        if src.typical_year and typical:
+            shown = ", ".join(f"{d} -> {typical_year_day(d)}" for d in typical[:3])
+            more = ", ..." if len(typical) > 3 else ""
+            parts.append(
+                f"{resource}: {name} ({PROFILE_YEAR} as a typical year, same weekday: "
+                f"{shown}{more})"
+            )
+        else:
+            parts.append(f"{resource}: {name} (measured on the study days)")
+    return "; ".join(parts)
 
 
 def study_covariates(study: StudyConfig) -> dict[str, pd.DataFrame]:
@@ -72,8 +165,9 @@ def fitted_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster:
     fcfg = study.forecast
     covariates = study_covariates(study)
     return fit_scenario_forecaster(
-        fcfg.sources.model_dump(),
+        study_sources(study),
         before=study.start_date,
+        until=study.days[-1],
         issue_hour=fcfg.issue_hour,
         max_iter=fcfg.max_iter,
         random_state=seed,
@@ -169,6 +263,7 @@ def study_scenarios(
         wind_sigma=sc.wind_sigma,
         correlation_hours=sc.correlation_hours,
         stream=stream,
+        observed=observed_day(study, day),
     )
 
 
