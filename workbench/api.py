@@ -22,7 +22,7 @@ import xarray as xr
 
 from cases.study import StudyConfig, load_study
 from workbench.results import annotate, check_output, write_results
-from workbench.runner import LOCAL_SCHEDULERS, check_scheduler, run_study
+from workbench.runner import check_scheduler, run_study
 from workbench.scenarios import check_forecast_sources
 
 __all__ = ["Study", "run"]
