@@ -100,3 +100,19 @@ def test_stated_defaults_and_ranges_are_what_validation_does():
         for value in bad:
             with pytest.raises(StudyConfigError, match=f"risk.{key}"):
                 parse_study({"risk": {key: value}})
+
+
+@pytest.mark.slow
+def test_site_builds_strict(tmp_path):
+    """``mkdocs build --strict``: no broken link, missing page or snippet (``make docs``)."""
+    pytest.importorskip("mkdocs", reason="the docs extra is not installed (pip install .[docs])")
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    page = (tmp_path / "examples" / "run-a-study" / "index.html").read_text()
+    assert "congested_small.nc" in page  # the example script is included
+    assert 'class="arithmatex"' in (tmp_path / "equations" / "index.html").read_text()
