@@ -4,7 +4,7 @@ One study per beta (the built-in ``congested`` study, TSO-managed, hourly recour
 6 scenarios, CVaR of the worst half), each run as one task on a ``LocalCluster`` of two
 worker processes. The objective is ``first stage + (1 - beta + eps) E[C2] + beta
 CVaR[C2]`` (``eps``: ``risk.recourse_efficiency_weight``), so a larger beta buys a
-smaller CVaR with a larger expected cost. About 45 s on two cores::
+smaller CVaR with a larger expected cost. About 70 s of CPU time in all::
 
     python examples/beta_sweep.py [OUT_DIR]
 

@@ -35,6 +35,9 @@ TINY = {
     "risk": {"alpha": 0.5, "beta": 0.5},
     "ac_check": {"enabled": False},
 }
+# 3 scenarios hold less than the 3 a CVaR tail should: expected here, not a finding
+pytestmark = pytest.mark.filterwarnings("ignore::stochastic.risk.CvarTailWarning")
+
 #: variables that measure the machine, not the model
 TIMINGS = ("build_seconds", "translate_seconds", "solver_seconds", "wall_seconds")
 
@@ -208,3 +211,22 @@ def test_run_with_out_writes_the_same_dataset(api_run, cli_file):
     written = read_results(out)
     xr.testing.assert_equal(_comparable(written), _comparable(ds))
     assert written.attrs["study_config_yaml"] == cli_file.attrs["study_config_yaml"]
+
+
+@pytest.mark.slow
+def test_run_on_a_dask_client_and_by_address_gives_the_same_numbers(api_run, tiny_file):
+    from distributed import Client, LocalCluster
+
+    ds, _ = api_run
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        on_client = run(tiny_file, scheduler=client)
+        by_address = run(tiny_file, scheduler=cluster.scheduler_address)
+    for other in (on_client, by_address):
+        np.testing.assert_array_equal(
+            other.scenario_cost_eur.to_numpy(), ds.scenario_cost_eur.to_numpy()
+        )
+    assert on_client.attrs["scheduler"].startswith("distributed.Client(tcp://")
+    assert by_address.attrs["scheduler"] == cluster.scheduler_address
