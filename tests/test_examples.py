@@ -41,6 +41,13 @@ def test_beta_sweep_example(tmp_path):
     assert (tmp_path / "beta_sweep.png").stat().st_size > 5_000
 
 
+@pytest.mark.slow
+def test_compare_models_example(tmp_path):
+    out = _run_example("compare_models.py", tmp_path)
+    assert "objective_gap_to_centralised_eur" in out
+    assert (tmp_path / "congested_models.nc").stat().st_size > 10_000
+
+
 def test_examples_have_a_docs_page_that_includes_them():
     pages = "\n".join(p.read_text() for p in (ROOT / "docs" / "examples").glob("*.md"))
     for script in sorted((ROOT / "examples").glob("*.py")):
