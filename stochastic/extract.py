@@ -24,6 +24,7 @@ __all__ = [
     "bus_names",
     "cost_book",
     "der_names",
+    "element_coords",
     "extract_two_stage",
     "first_stage_values",
     "first_stage_vars",
@@ -55,6 +56,36 @@ def branch_names(system: IntegratedSystem) -> list[str]:
         a = f.arrays
         names += [f"{f.name}/{k}/{e}" for k, e in zip(a.branch_kind, a.branch_element, strict=True)]
     return names
+
+
+def element_coords(system: IntegratedSystem) -> dict[str, tuple[str, list[str]]]:
+    """What users select elements by, as non-index coordinates.
+
+    ``gen_bus`` and ``gen_technology`` of every TER unit, ``der_bus`` and ``der_feeder``
+    of every DER, ``bus_network`` (``transmission`` or the feeder) of every bus and
+    ``interface_bus`` (the transmission bus a feeder hangs from). Bus names are those of
+    the ``bus`` dimension.
+    """
+    t = system.transmission
+    tbus = [f"transmission/{n}" for n in t.bus_name]
+    fleet = system.fleet
+    der_feeder, der_bus = [], []
+    for table in (fleet.pv, fleet.battery, fleet.ev):
+        for feeder, bus in zip(table.feeder, table.bus, strict=True):
+            f = system.feeders[int(feeder)]
+            der_feeder.append(f.name)
+            der_bus.append(f"{f.name}/{int(f.arrays.bus_index[int(bus)])}")
+    bus_network = ["transmission"] * len(tbus)
+    for f in system.feeders:
+        bus_network += [f.name] * len(f.arrays.bus_index)
+    return {
+        "gen_bus": ("gen", [tbus[int(b)] for b in t.gen_bus]),
+        "gen_technology": ("gen", [str(x) for x in t.gen_technology]),
+        "der_bus": ("der", der_bus),
+        "der_feeder": ("der", der_feeder),
+        "bus_network": ("bus", bus_network),
+        "interface_bus": ("interface", [tbus[int(f.bus)] for f in system.feeders]),
+    }
 
 
 def _da(values, dims, units: str, long_name: str) -> xr.DataArray:
@@ -354,6 +385,7 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
             "interface": [f.name for f in sysm.feeders],
             "bus": bus_names(sysm),
             "branch": branch_names(sysm),
+            **element_coords(sysm),
         },
     )
     ds = _add_totals(ds, tsm, data, result)

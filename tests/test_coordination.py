@@ -159,7 +159,9 @@ def test_run_and_compare_both_models(tmp_path):
     assert hyb["feeder_limit_violations"] == 0
     assert hyb["exchange_rounds"] == 3
     from workbench.plots import write_comparison_plots
+    from workbench.results import annotate
 
+    ds = annotate(ds, study, study.seed, "sync")  # the study, as in a results file
     paths = write_comparison_plots(ds, {"models": out}, tmp_path / "run.nc")
     assert len(paths) == 4 and all(p.stat().st_size > 10_000 for p in paths)
 

@@ -142,10 +142,14 @@ def test_cli_run_writes_netcdf_and_plots(tmp_path, capsys):
     assert yaml.safe_load(ds.attrs["study_config_yaml"])["name"] == "small"
     assert int(ds.ac_checked.sum()) == 2 * 2 * 2  # days x scenarios x steps checked
     # days are independent: both are solved and differ
-    costs = ds.expected_cost_eur.isel(model=0).values
+    costs = ds.expected_cost_eur.values  # one model: a scalar coordinate
     assert np.all(np.isfinite(costs)) and costs[0] != costs[1]
-    for suffix in ("dispatch", "interfaces", "voltages"):
-        assert (tmp_path / "out" / f"run_{suffix}.png").stat().st_size > 1000
+    # the report figures of every model and day, named by both
+    for day in ("2016-06-15", "2016-06-16"):
+        for suffix in ("demand", "dispatch", "uncertainty", "interfaces", "voltages"):
+            figure = tmp_path / "out" / f"run_tso_managed_{day}_{suffix}.png"
+            assert figure.stat().st_size > 1000
+            assert f"plot:    {figure}" in text
     ds.close()
 
 

@@ -322,6 +322,7 @@ def _terminate_as_interrupt():
 
 def _finish_run(ds, cfg, seed, scheduler, folder, out, report, keep_units, no_plots, tick):
     """Write the assembled results, then free the unit files; summary, plots, exit code."""
+    from workbench.contract import to_internal
     from workbench.plots import write_plots
     from workbench.results import annotate, read_results, summary_table
 
@@ -341,6 +342,7 @@ def _finish_run(ds, cfg, seed, scheduler, folder, out, report, keep_units, no_pl
     log = folder.logger()
     log.info("results: %s", path)
     if ds.attrs.get("all_failed"):
+        ds = to_internal(ds)
         causes = "; ".join(
             f"{str(d)[:10]} {m}: {ds.solver_message.sel(model=m, day=d).item() or 'failed'}"
             for m in ds.model.values
@@ -352,8 +354,11 @@ def _finish_run(ds, cfg, seed, scheduler, folder, out, report, keep_units, no_pl
     click.echo(summary_table(ds))
     click.echo(f"results: {path}")
     if not no_plots:
-        for p in write_plots(ds, path):
+        plotted = write_plots(ds, path.parent, path.stem)
+        for p in plotted.paths:
             click.echo(f"plot:    {p}")
+        for note in plotted.skipped:
+            click.echo(f"plot:    skipped {note}")
     for line in report.lines():
         click.echo(line)
     click.echo(f"wall time {time.perf_counter() - tick:.1f} s")
@@ -523,6 +528,7 @@ def evaluate(
     The day-ahead decisions of RESULTS are fixed and the recourse is solved on fresh
     scenarios from the same forecaster; the evaluation is added to RESULTS.
     """
+    from workbench.contract import to_contract, to_internal
     from workbench.evaluation import evaluate_results, evaluation_summary
     from workbench.results import read_results, write_results
 
@@ -534,14 +540,14 @@ def evaluate(
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     _check_scheduler(scheduler)
     out = evaluate_results(
-        ds,
+        to_internal(ds),
         n_scenarios=n_scenarios,
         scheduler=scheduler,
         workers=workers,
         progress=not no_progress,
         wait_and_see=not no_wait_and_see,
     )
-    write_results(out, results)
+    write_results(to_contract(out), results)
     summary = evaluation_summary(out)
     if as_json:
         click.echo(json.dumps(summary))
@@ -573,13 +579,15 @@ def evaluate(
 def compare(results: Path, as_json: bool, no_plots: bool) -> None:
     """Compare the coordination models of a results file (one entry per model).
 
-    Writes <results>_compare_{bars,der,voltages}.png beside the file unless --no-plots.
+    Writes <results>_compare_bars.png and per day <results>_compare_<day>_{der,voltages}.png
+    beside the file unless --no-plots.
     """
     from workbench.compare import compare_models, compare_table
+    from workbench.contract import to_internal
     from workbench.results import read_results
 
     try:
-        ds = read_results(results)
+        ds = to_internal(read_results(results))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     summary = compare_models(ds)
@@ -589,6 +597,58 @@ def compare(results: Path, as_json: bool, no_plots: bool) -> None:
 
         for p in write_comparison_plots(ds, summary, Path(results)):
             click.echo(f"plot: {p}", err=as_json)
+
+
+@cli.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--day", default=None, help="Only this day (YYYY-MM-DD); default: every day.")
+@click.option(
+    "--model", default=None, help="Only this model (e.g. hybrid, dso); default: every model."
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder for the figures; default: beside RESULTS.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["png", "svg", "pdf"]),
+    default="png",
+    show_default=True,
+    help="File format of the figures.",
+)
+@click.option("--per-unit", is_flag=True, help="Dispatch per TER unit and per feeder's DER type.")
+def plot(
+    results: Path,
+    day: str | None,
+    model: str | None,
+    out_dir: Path | None,
+    fmt: str,
+    per_unit: bool,
+) -> None:
+    """Write the report figures of a results file, one file per figure, model and day.
+
+    Figures: demand and net load, dispatch per technology, scenario fans, interface
+    flows, voltage envelopes and (DSO-managed models) flexibility regions, named
+    <stem>_<model>_<day>_<figure>.<format>.
+    """
+    from workbench.plots import write_plots
+    from workbench.results import read_results
+
+    try:
+        ds = read_results(results)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="RESULTS") from None
+    folder = out_dir if out_dir is not None else Path(results).parent
+    if model is not None:
+        model = MODEL_ALIASES.get(model, model)  # short names as in --models
+    report = write_plots(ds, folder, Path(results).stem, model, day, fmt, per_unit)
+    for p in report.paths:
+        click.echo(f"plot: {p}")
+    for note in report.skipped:
+        click.echo(f"skipped {note}")
 
 
 @cli.command()

@@ -1,133 +1,1010 @@
-"""PNG plots of a run: dispatch, interface flows, voltage envelope (first model, first day)."""
+"""Figures of a run: one per model and day for a report, and the cross-model comparison.
+
+The report figures (:func:`plot_demand`, :func:`plot_dispatch`, :func:`plot_uncertainty`,
+:func:`plot_interfaces`, :func:`plot_voltages`, :func:`plot_flexibility_regions`) take the
+results Dataset of ``workbench run`` (``docs/results.md``), a model and a day, and return
+a :class:`matplotlib.figure.Figure`; :func:`write_plots` writes them for every model and
+day (or a chosen one), one file each. Time axes are absolute: the day plus the step's
+offset; a step's value holds until the next step starts.
+"""
 
 from __future__ import annotations
 
+import re
+import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import xarray as xr
+import yaml
+from matplotlib.figure import Figure
+
+from workbench.contract import to_internal
+from workbench.results import OutputError
 
 __all__ = [
+    "FORMATS",
+    "PlotError",
+    "PlotReport",
+    "dispatch_categories",
+    "has_flexibility_regions",
     "plot_comparison",
+    "plot_demand",
     "plot_der_by_model",
     "plot_dispatch",
     "plot_evaluation",
+    "plot_flexibility_regions",
     "plot_forecast_fan",
     "plot_interfaces",
     "plot_regions",
+    "plot_uncertainty",
     "plot_voltage_envelopes",
     "plot_voltages",
+    "voltage_limits",
+    "weighted_quantiles",
     "write_comparison_plots",
     "write_plots",
 ]
 
+#: file formats :func:`write_plots` writes
+FORMATS = ("png", "svg", "pdf")
+
+#: scenario-fan quantiles: outer band, inner band, median
+FAN_QUANTILES = (0.0, 0.05, 0.5, 0.95, 1.0)
+
+CAPTION_TER = (
+    "TER: transmission energy resources (bulk generators on the transmission network), "
+    "by technology. DER: distributed energy resources on the feeders."
+)
+CAPTION_SIGNS = (
+    "Signs: injection into the grid is positive. Battery: + discharging, - charging. "
+    "EV chargers: - charging (they only consume). Areas below zero are consumption by "
+    "storage and EVs; the areas above zero then exceed the demand by that amount."
+)
+
+#: colours of the dispatch categories (technologies of cases/data/ter_technologies_2016.csv)
+_COLORS = {
+    "nuclear": "#7b3294",
+    "lignite": "#8c510a",
+    "hard_coal": "#404040",
+    "ccgt": "#f4a582",
+    "ocgt": "#d6604d",
+    "oil": "#67001f",
+    "external grid (imports)": "#969696",
+    "TER without technology": "#4d4d4d",
+    "DER PV": "#fdd835",
+    "DER battery": "#1a9850",
+    "DER EV": "#2166ac",
+    "other feeder units": "#80cdc1",
+    "load shed": "#e41a1c",
+}
+
+
+class PlotError(OutputError):
+    """A plot that cannot be drawn from the results: an unknown model or day, a model-day
+    without a schedule, a variable the figure needs missing."""
+
+
+@dataclass
+class PlotReport:
+    """What :func:`write_plots` wrote (``paths``) and which model-days it skipped, and why."""
+
+    paths: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _plot_layout(ds: xr.Dataset) -> xr.Dataset:
+    """The results in the layout the figures read (dims ``model``, ``day``, ``scenario``,
+    ``time`` as offsets from midnight, ...), from either layout (see
+    :mod:`workbench.contract`)."""
+    return to_internal(ds)
+
+
+# --------------------------------------------------------------------------------------
+# selection, time axis, statistics
+
+
+def _day_label(day) -> str:
+    return str(pd.Timestamp(day).date())
+
+
+def _model_days(ds: xr.Dataset, model: str | None, day) -> tuple[list[str], list]:
+    """The models and days asked for (all when None), checked against the results."""
+    models = [str(m) for m in ds.model.values]
+    days = [pd.Timestamp(d) for d in ds.day.values]
+    if model is not None:
+        if str(model) not in models:
+            raise PlotError(
+                f"model '{model}' is not in the results; available: {', '.join(models)}"
+            )
+        models = [str(model)]
+    if day is not None:
+        try:
+            want = pd.Timestamp(day).normalize()
+        except (TypeError, ValueError):
+            raise PlotError(f"day '{day}' is not a date; give it as YYYY-MM-DD") from None
+        match = [d for d in days if d.normalize() == want]
+        if not match:
+            raise PlotError(
+                f"day {want.date()} is not in the results; available: "
+                f"{', '.join(_day_label(d) for d in days)}"
+            )
+        days = match
+    return models, days
+
+
+def _select(ds: xr.Dataset, model: str | None, day) -> tuple[xr.Dataset, str, pd.Timestamp]:
+    """One model-day with a schedule; ``model`` / ``day`` may be None when the results
+    hold only one."""
+    models, days = _model_days(ds, model, day)
+    for what, values in (("model", models), ("day", days)):
+        if len(values) != 1:
+            raise PlotError(
+                f"the results hold {len(values)} {what}s; choose one ({what}=...): "
+                f"{', '.join(map(str, values if what == 'model' else map(_day_label, values)))}"
+            )
+    m, d = models[0], days[0]
+    one = ds.sel(model=m, day=d.to_datetime64())
+    status = str(one["solver_status"].values) if "solver_status" in one else "missing"
+    if status != "optimal":
+        msg = str(one["solver_message"].values) if "solver_message" in one else ""
+        raise PlotError(
+            f"model '{m}' on {_day_label(d)} has no schedule (status {status}"
+            f"{': ' + msg if msg else ''}); choose another model or day"
+        )
+    return one, m, d
+
+
+def _need(d: xr.Dataset, *names: str) -> None:
+    missing = [n for n in names if n not in d]
+    if missing:
+        raise PlotError(
+            f"the results lack {', '.join(missing)}; write them with `workbench run` of "
+            "this version"
+        )
+
+
+def _study_config(ds: xr.Dataset) -> dict:
+    text = ds.attrs.get("study_config_yaml")
+    if not text:
+        raise PlotError(
+            "the results carry no study configuration (attribute 'study_config_yaml'); "
+            "they were not written by `workbench run`"
+        )
+    return yaml.safe_load(text) or {}
+
+
+def _study_name(ds: xr.Dataset) -> str:
+    if ds.attrs.get("study_name"):
+        return str(ds.attrs["study_name"])
+    return str(_study_config(ds).get("name", "study"))
+
+
+def _step(d: xr.Dataset, ds: xr.Dataset) -> pd.Timedelta:
+    t = pd.to_timedelta(d.time.values)
+    if len(t) > 1:
+        return pd.Timedelta(np.diff(t.values).min())
+    minutes = _study_config(ds).get("resolution", {}).get("second_stage_minutes")
+    if minutes is None:
+        raise PlotError("one time step and no resolution.second_stage_minutes in the config")
+    return pd.Timedelta(minutes=int(minutes))
+
+
+def _edges(d: xr.Dataset, ds: xr.Dataset, day: pd.Timestamp) -> np.ndarray:
+    """Absolute step starts (day + time offset) and the end of the last step."""
+    t = day + pd.to_timedelta(d.time.values)
+    return np.r_[t.values, (t[-1] + _step(d, ds)).to_datetime64()]
+
+
+def _middles(edges: np.ndarray) -> np.ndarray:
+    """Middle of every step, for values drawn as markers."""
+    return edges[:-1] + (edges[1:] - edges[:-1]) / 2
+
+
+def _ext(y) -> np.ndarray:
+    """Values per step with the last repeated, for drawing as steps over :func:`_edges`."""
+    y = np.asarray(y, dtype=float)
+    return np.concatenate([y, y[..., -1:]], axis=-1)
+
+
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray, q) -> np.ndarray:
+    """Quantiles of scenario values under scenario weights (inverse of the weighted CDF).
+
+    Parameters
+    ----------
+    values : ndarray (scenario, ...)
+        One value per scenario and any trailing shape.
+    weights : ndarray (scenario,)
+        Scenario probabilities [1], summing to 1.
+    q : sequence of float
+        Probabilities in [0, 1]; 0 gives the minimum, 1 the maximum.
+
+    Returns
+    -------
+    ndarray (len(q), ...)
+        The smallest scenario value whose cumulative weight reaches each ``q``.
+    """
+    values = np.asarray(values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    q = np.asarray(q, dtype=float)
+    if w.ndim != 1 or len(w) != values.shape[0]:
+        raise ValueError(f"weights {w.shape} do not match {values.shape[0]} scenarios")
+    if not np.isclose(w.sum(), 1.0, atol=1e-6) or (w < 0).any():
+        raise ValueError(f"scenario weights must be >= 0 and sum to 1, got sum {w.sum():.6g}")
+    order = np.argsort(values, axis=0)
+    v = np.take_along_axis(values, order, axis=0)
+    cw = np.cumsum(w[order.reshape(len(w), -1)].reshape(order.shape), axis=0)
+    out = np.empty((len(q), *values.shape[1:]))
+    for i, qi in enumerate(q):
+        if qi <= 0.0:
+            out[i] = v[0]
+            continue
+        k = np.argmax(cw >= qi - 1e-12, axis=0)
+        k = np.where(cw[-1] >= qi - 1e-12, k, len(w) - 1)
+        out[i] = np.take_along_axis(v, k[None], axis=0)[0]
+    return out
+
+
+def _expected(da: xr.DataArray, w: xr.DataArray) -> np.ndarray:
+    return (da * w).sum("scenario").to_numpy()
+
+
+def _fan(ax, x, values: np.ndarray, w: np.ndarray, color, label: str) -> None:
+    """5-95 % and min-max bands and the median of (scenario, time) values, as steps."""
+    lo, q05, med, q95, hi = weighted_quantiles(values, w, FAN_QUANTILES)
+    ax.fill_between(x, _ext(lo), _ext(hi), step="post", color=color, alpha=0.15, lw=0)
+    ax.fill_between(
+        x,
+        _ext(q05),
+        _ext(q95),
+        step="post",
+        color=color,
+        alpha=0.35,
+        lw=0,
+        label=f"{label}: 5-95 % (light: min-max)",
+    )
+    ax.step(x, _ext(med), where="post", color=color, lw=1.5, label=f"{label}: median")
+
+
+# --------------------------------------------------------------------------------------
+# figure frame: title, time axis, legend outside, caption
+
+
+def _figure(n_rows: int = 1, n_cols: int = 1, caption: str | None = None, height=3.2, **kw):
+    """A constrained-layout figure with ``n_rows`` x ``n_cols`` axes and, with a caption,
+    a text row below them."""
+    width = 11.0 if n_cols == 1 else 5.2 * n_cols + 2.5
+    rows = n_rows + (1 if caption else 0)
+    ratios = [height] * n_rows + ([0.8] if caption else [])
+    fig = plt.figure(figsize=(width, sum(ratios) + 0.9), layout="constrained")
+    gs = fig.add_gridspec(rows, n_cols, height_ratios=ratios)
+    axes = np.empty((n_rows, n_cols), dtype=object)
+    for r in range(n_rows):
+        for c in range(n_cols):
+            share = axes[0, c] if r else None
+            axes[r, c] = fig.add_subplot(gs[r, c], sharex=share if kw.get("sharex") else None)
+    if caption:
+        cap = fig.add_subplot(gs[n_rows, :])
+        cap.set_axis_off()
+        text = "\n".join(textwrap.wrap(caption, int(width * 15)))
+        note = cap.text(0.0, 1.0, text, va="top", ha="left", fontsize=8, transform=cap.transAxes)
+        note.set_in_layout(False)
+    return fig, axes
+
+
+def _title(fig: Figure, ds: xr.Dataset, what: str, model: str, day: pd.Timestamp) -> None:
+    fig.suptitle(f"{_study_name(ds)}: {what}\nmodel {model}, day {_day_label(day)}")
+
+
+def _time_axis(ax, day: pd.Timestamp, label: bool = True) -> None:
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    if label:
+        ax.set_xlabel(f"time on {_day_label(day)} [hh:mm]")
+
+
+def _legend_outside(fig: Figure, axes) -> None:
+    """One legend for the figure, right of the axes (never over the data)."""
+    handles, labels, seen = [], [], set()
+    for ax in np.ravel(axes):
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in seen:
+                seen.add(lab)
+                handles.append(h)
+                labels.append(lab)
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+
+
+def _scenario_note(w: np.ndarray) -> str:
+    return f"{len(w)} scenarios (weights {w.min():.3g}..{w.max():.3g})"
+
+
+# --------------------------------------------------------------------------------------
+# the power balance
+
+
+def _pv_available(d: xr.Dataset) -> xr.DataArray:
+    pv = d["der_type"] == "pv"
+    return (d["der_p_mw"] + d["curtailment_mw"].fillna(0.0)).where(pv).sum("der")
+
+
+def _other_units(d: xr.Dataset) -> xr.DataArray:
+    """Output of the feeders' fixed-profile units (wind, CHP, the network's own
+    generators), net of their spill: what closes the lossless balance
+    TER + DER + other = demand - shed [MW] (scenario, time)."""
+    return (
+        d["demand_mw"].sum("bus")
+        - d["load_shed_mw"].sum("bus")
+        - d["ter_p_mw"].sum("gen")
+        - d["der_p_mw"].sum("der")
+    )
+
+
+def _ter_technologies(ds: xr.Dataset, gens) -> dict[str, str]:
+    """Category of every TER unit: its technology in the study, ``external grid`` for an
+    ``ext_grid`` without one, ``TER without technology`` otherwise (the case's cost)."""
+    tech = (_study_config(ds).get("transmission") or {}).get("technologies") or {}
+    out = {}
+    for g in map(str, gens):
+        if g in tech:
+            out[g] = str(tech[g])
+        elif g.startswith("ext_grid/"):
+            out[g] = "external grid (imports)"
+        else:
+            out[g] = "TER without technology"
+    return out
+
+
+def dispatch_categories(
+    ds: xr.Dataset, model: str | None = None, day=None, per_unit: bool = False
+) -> dict[str, np.ndarray]:
+    """Expected injection per dispatch category over the day [MW], by (time,).
+
+    Categories: TER per technology (per unit with ``per_unit``), ``DER PV``,
+    ``DER battery``, ``DER EV`` (per feeder with ``per_unit``), ``other feeder units``
+    (fixed-profile units, from the balance) and ``load shed``; injection positive.
+    Their sum is the expected demand [MW] (lossless linear models).
+    """
+    ds = _plot_layout(ds)
+    d, _, _ = _select(ds, model, day)
+    _need(d, "weight", "ter_p_mw", "der_p_mw", "demand_mw", "load_shed_mw")
+    w = d["weight"]
+    out: dict[str, np.ndarray] = {}
+    techs = _ter_technologies(ds, d.gen.values)
+    ter = d["ter_p_mw"]
+    for g, tech in techs.items():
+        key = f"{g} ({tech})" if per_unit else tech
+        out[key] = out.get(key, 0.0) + _expected(ter.sel(gen=g), w)
+    der_type = d["der_type"].values.astype(str)
+    feeder = np.array([n.split("/")[0] for n in d.der.values.astype(str)])
+    for kind, label in (("pv", "PV"), ("battery", "battery"), ("ev", "EV")):
+        groups = sorted(set(feeder[der_type == kind])) if per_unit else [None]
+        for f in groups:
+            sel = der_type == kind if f is None else (der_type == kind) & (feeder == f)
+            if not sel.any():
+                continue
+            key = f"DER {label}" if f is None else f"DER {label} {f}"
+            out[key] = _expected(d["der_p_mw"].isel(der=np.flatnonzero(sel)).sum("der"), w)
+    other = _expected(_other_units(d), w)
+    if np.abs(other).max() > 1e-6:
+        out["other feeder units"] = other
+    shed = _expected(d["load_shed_mw"].sum("bus"), w)
+    if shed.max() > 1e-6:
+        out["load shed"] = shed
+    return out
+
+
+def _category_color(key: str, i: int):
+    for name, color in _COLORS.items():
+        if key == name or key.endswith(f"({name})") or key.startswith(f"{name} "):
+            return color
+    return plt.get_cmap("tab20")(i % 20)
+
+
+# --------------------------------------------------------------------------------------
+# the figures
+
+
+def plot_demand(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
+    """Demand and net load over the day with their scenario fans.
+
+    Net load is the demand minus the available PV (before curtailment) and the feeders'
+    fixed-profile units (wind, ...): what TER, storage, EV and shedding must cover.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    model, day : str, date-like, optional
+        The model and day; may be left out when the results hold only one.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ds = _plot_layout(ds)
+    d, model, day = _select(ds, model, day)
+    _need(d, "demand_mw", "der_p_mw", "curtailment_mw", "weight")
+    w = d["weight"].to_numpy()
+    x = _edges(d, ds, day)
+    demand = d["demand_mw"].sum("bus")
+    net = demand - _pv_available(d) - _other_units(d)
+    fig, axes = _figure(
+        caption=(
+            "Net load = demand - available PV (before curtailment) - fixed-profile feeder "
+            "units (wind, CHP; from the power balance). Bands over the "
+            f"{_scenario_note(w)}: dark 5-95 %, light min-max; line: weighted median."
+        )
+    )
+    ax = axes[0, 0]
+    _fan(ax, x, demand.transpose("scenario", "time").to_numpy(), w, "tab:blue", "demand")
+    _fan(ax, x, net.transpose("scenario", "time").to_numpy(), w, "tab:orange", "net load")
+    ax.set_ylabel("active power [MW]")
+    ax.axhline(0.0, color="grey", lw=0.5)
+    _time_axis(ax, day)
+    _title(fig, ds, "demand and net load (scenario fans)", model, day)
+    _legend_outside(fig, axes)
+    return fig
+
+
+def plot_dispatch(
+    ds: xr.Dataset, model: str | None = None, day=None, per_unit: bool = False
+) -> Figure:
+    """Expected dispatch per technology as stacked areas, with the expected demand.
+
+    Injections stack upwards from zero, consumption (battery and EV charging) downwards;
+    the signed areas of a step sum to the expected demand.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    model, day : str, date-like, optional
+        The model and day; may be left out when the results hold only one.
+    per_unit : bool
+        One area per TER unit and per feeder's DER type instead of per technology.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Each area is a ``fill_between`` collection with gid ``stack:<category>:<+|->``.
+    """
+    ds = _plot_layout(ds)
+    d, model, day = _select(ds, model, day)
+    cats = dispatch_categories(ds, model, day, per_unit=per_unit)
+    w = d["weight"].to_numpy()
+    x = _edges(d, ds, day)
+    fig, axes = _figure(
+        caption=(
+            f"{CAPTION_TER} {CAPTION_SIGNS} Expected values over the {_scenario_note(w)}. "
+            "Other feeder units: fixed-profile generators of the feeders (wind, CHP), "
+            "from the power balance."
+        ),
+        height=4.2,
+    )
+    ax = axes[0, 0]
+    up = np.zeros(len(x) - 1)
+    down = np.zeros(len(x) - 1)
+    for i, (key, y) in enumerate(cats.items()):
+        color = plt.get_cmap("tab20")(i % 20) if per_unit else _category_color(key, i)
+        pos, neg = np.maximum(y, 0.0), np.minimum(y, 0.0)
+        labelled = False
+        for part, base, sign in ((pos, up, "+"), (neg, down, "-")):
+            if not (np.abs(part) > 1e-9).any():
+                continue
+            ax.fill_between(
+                x,
+                _ext(base),
+                _ext(base + part),
+                step="post",
+                color=color,
+                lw=0,
+                label=None if labelled else key,
+                gid=f"stack:{key}:{sign}",
+            )
+            labelled = True
+            base += part
+    demand = _expected(d["demand_mw"].sum("bus"), d["weight"])
+    ax.step(x, _ext(demand), where="post", color="k", lw=1.6, label="demand (expected)")
+    ax.axhline(0.0, color="k", lw=0.6)
+    if "ter_reference_mw" in d and not per_unit:
+        ref = d["ter_reference_mw"].sum("gen").to_numpy()
+        ax.step(
+            x,
+            _ext(ref),
+            where="post",
+            color="tab:red",
+            lw=1.2,
+            ls="--",
+            label="TER day-ahead schedule as followed (all units)",
+        )
+    ax.set_ylabel("active power [MW]\n(+ injection, - consumption)")
+    _time_axis(ax, day)
+    _title(
+        fig,
+        ds,
+        "expected dispatch" + (" per unit" if per_unit else " per technology"),
+        model,
+        day,
+    )
+    _legend_outside(fig, axes)
+    return fig
+
+
+def plot_uncertainty(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
+    """Scenario fans of the key uncertain quantities: available PV, demand and the total
+    import of the feeders from transmission.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    model, day : str, date-like, optional
+        The model and day; may be left out when the results hold only one.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three panels sharing the time axis; thin grey lines are the scenarios.
+    """
+    ds = _plot_layout(ds)
+    d, model, day = _select(ds, model, day)
+    _need(d, "demand_mw", "der_p_mw", "curtailment_mw", "interface_p_mw", "weight")
+    w = d["weight"].to_numpy()
+    x = _edges(d, ds, day)
+    panels = [
+        ("DER PV available [MW]", _pv_available(d), "goldenrod", "PV available"),
+        ("demand [MW]", d["demand_mw"].sum("bus"), "tab:blue", "demand"),
+        (
+            "feeder import from\ntransmission [MW]",
+            d["interface_p_mw"].sum("interface"),
+            "tab:green",
+            "interface P (all feeders)",
+        ),
+    ]
+    fig, axes = _figure(
+        3,
+        caption=f"{_scenario_note(w)}; dark band 5-95 %, light min-max, thick line: median, "
+        "thin grey lines: the scenarios.",
+        height=2.4,
+        sharex=True,
+    )
+    for ax, (ylabel, da, color, label) in zip(axes[:, 0], panels, strict=True):
+        v = da.transpose("scenario", "time").to_numpy()
+        for s in range(v.shape[0]):
+            ax.step(x, _ext(v[s]), where="post", color="grey", lw=0.5, alpha=0.6)
+        _fan(ax, x, v, w, color, label)
+        ax.set_ylabel(ylabel)
+        _time_axis(ax, day)
+    for ax in axes[:-1, 0]:
+        ax.tick_params(labelbottom=False)
+        ax.set_xlabel("")
+    _title(fig, ds, "scenario fans of the uncertain quantities", model, day)
+    _legend_outside(fig, axes)
+    return fig
+
+
+def plot_interfaces(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
+    """TSO-DSO interface P and Q per feeder: scenario spread, expectation, the schedule
+    the model set (DSO-managed: TSO set-point and the import at the DER bids) and the AC
+    check where it ran.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    model, day : str, date-like, optional
+        The model and day; may be left out when the results hold only one.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row per feeder: P (left) and Q (right), positive into the feeder.
+    """
+    ds = _plot_layout(ds)
+    d, model, day = _select(ds, model, day)
+    _need(d, "interface_p_mw", "interface_q_mvar", "weight")
+    w = d["weight"].to_numpy()
+    x = _edges(d, ds, day)
+    names = [str(i) for i in d.interface.values]
+    fig, axes = _figure(
+        len(names),
+        2,
+        caption=f"Positive: power from transmission into the feeder. {_scenario_note(w)}; "
+        "dark band 5-95 %, light min-max, line: median.",
+        height=2.6,
+        sharex=True,
+    )
+    for r, name in enumerate(names):
+        f = d.sel(interface=name)
+        ax_p, ax_q = axes[r]
+        _fan(
+            ax_p,
+            x,
+            f["interface_p_mw"].transpose("scenario", "time").to_numpy(),
+            w,
+            "tab:green",
+            "P linear model",
+        )
+        ax_p.step(
+            x,
+            _ext(_expected(f["interface_p_mw"], d["weight"])),
+            where="post",
+            color="k",
+            lw=1.0,
+            ls="--",
+            label="P expected",
+        )
+        if "interface_setpoint_mw" in f and np.isfinite(f["interface_setpoint_mw"]).any():
+            ax_p.step(
+                x,
+                _ext(_expected(f["interface_setpoint_mw"], d["weight"])),
+                where="post",
+                color="tab:red",
+                lw=1.4,
+                label="TSO set-point (expected)",
+            )
+        if "interface_baseline_mw" in f and np.isfinite(f["interface_baseline_mw"]).any():
+            ax_p.step(
+                x,
+                _ext(_expected(f["interface_baseline_mw"], d["weight"])),
+                where="post",
+                color="tab:purple",
+                lw=1.0,
+                ls=":",
+                label="import at the DER bids (expected)",
+            )
+        if "interface_p_mw_ac" in f:
+            ac = f["interface_p_mw_ac"].transpose("scenario", "time").to_numpy()
+            t = _middles(x)
+            for s in range(ac.shape[0]):
+                ok = np.isfinite(ac[s])
+                ax_p.plot(
+                    t[ok],
+                    ac[s][ok],
+                    ".",
+                    color="tab:red",
+                    ms=3,
+                    label="P AC power flow (checked steps)",
+                )
+        _fan(
+            ax_q,
+            x,
+            f["interface_q_mvar"].transpose("scenario", "time").to_numpy(),
+            w,
+            "tab:cyan",
+            "Q linear model",
+        )
+        ax_p.set_ylabel(f"{name}: P [MW]")
+        ax_q.set_ylabel(f"{name}: Q [Mvar]")
+        for ax in (ax_p, ax_q):
+            ax.axhline(0.0, color="grey", lw=0.5)
+            _time_axis(ax, day, label=r == len(names) - 1)
+            if r < len(names) - 1:
+                ax.tick_params(labelbottom=False)
+    _title(fig, ds, "TSO-DSO interface flows per feeder", model, day)
+    _legend_outside(fig, axes)
+    return fig
+
+
+def voltage_limits(ds: xr.Dataset) -> dict[str, tuple[float, float]]:
+    """Each feeder's voltage limits ``(vm_min_pu, vm_max_pu)`` [pu] from the study
+    configuration of the results (the config's defaults where a feeder leaves them out)."""
+    from cases.study import FeederConfig
+
+    fields = FeederConfig.model_fields
+    out = {}
+    for f in _study_config(ds).get("feeders") or []:
+        out[str(f["name"])] = (
+            float(f.get("vm_min_pu", fields["vm_min_pu"].default)),
+            float(f.get("vm_max_pu", fields["vm_max_pu"].default)),
+        )
+    return out
+
+
+def plot_voltages(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
+    """Voltage envelopes per feeder: lowest and highest bus voltage over the feeder's
+    buses and the scenarios per step, with the feeder's limits and the AC check.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    model, day : str, date-like, optional
+        The model and day; may be left out when the results hold only one.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per feeder; the limits are horizontal lines (gid ``vm_min_pu`` and
+        ``vm_max_pu``).
+    """
+    ds = _plot_layout(ds)
+    d, model, day = _select(ds, model, day)
+    _need(d, "vm_pu_linear")
+    limits = voltage_limits(ds)
+    x = _edges(d, ds, day)
+    names = [str(i) for i in d.interface.values]
+    unknown = [n for n in names if n not in limits]
+    if unknown:
+        raise PlotError(f"feeders {unknown} are not in the results' study configuration")
+    bus = d.bus.values.astype(str)
+    fig, axes = _figure(
+        len(names),
+        caption="Envelope over the feeder's buses and all scenarios per step. LinDistFlow: "
+        "the linear model of the optimisation; AC: pandapower power flow of the dispatch "
+        "(checked steps and scenarios only).",
+        height=2.6,
+        sharex=True,
+    )
+    for r, name in enumerate(names):
+        ax = axes[r, 0]
+        sel = np.flatnonzero(np.char.startswith(bus, f"{name}/"))
+        lin = d["vm_pu_linear"].isel(bus=sel).transpose("scenario", "time", "bus").to_numpy()
+        ax.fill_between(
+            x,
+            _ext(np.nanmin(lin, axis=(0, 2))),
+            _ext(np.nanmax(lin, axis=(0, 2))),
+            step="post",
+            color="tab:blue",
+            alpha=0.35,
+            lw=0,
+            label="LinDistFlow min-max",
+        )
+        if "vm_pu_ac" in d:
+            ac = d["vm_pu_ac"].isel(bus=sel).transpose("scenario", "time", "bus").to_numpy()
+            ok = np.isfinite(ac).any(axis=(0, 2))
+            if ok.any():
+                t = _middles(x)[ok]
+                ax.plot(
+                    t,
+                    np.nanmin(ac[:, ok], axis=(0, 2)),
+                    "v",
+                    color="tab:red",
+                    ms=4,
+                    label="AC lowest",
+                )
+                ax.plot(
+                    t,
+                    np.nanmax(ac[:, ok], axis=(0, 2)),
+                    "^",
+                    color="tab:red",
+                    ms=4,
+                    label="AC highest",
+                )
+        lo, hi = limits[name]
+        ax.axhline(
+            lo,
+            color="k",
+            ls="--",
+            lw=1.0,
+            label=f"feeder voltage limits {lo:g} / {hi:g} pu",
+            gid="vm_min_pu",
+        )
+        ax.axhline(hi, color="k", ls="--", lw=1.0, gid="vm_max_pu")
+        ax.set_ylabel(f"{name}: voltage [pu]")
+        _time_axis(ax, day, label=r == len(names) - 1)
+        if r < len(names) - 1:
+            ax.tick_params(labelbottom=False)
+    _title(fig, ds, "feeder voltage envelopes", model, day)
+    _legend_outside(fig, axes)
+    return fig
+
+
+def has_flexibility_regions(ds: xr.Dataset, model: str | None = None, day=None) -> bool:
+    """Whether a model-day carries DSO flexibility regions (DSO-managed models)."""
+    ds = _plot_layout(ds)
+    if "offer_region_p_mw" not in ds:
+        return False
+    d, _, _ = _select(ds, model, day)
+    return bool(np.isfinite(d["offer_region_p_mw"].values).any())
+
+
+def plot_flexibility_regions(
+    ds: xr.Dataset, model: str | None = None, day=None, interface: str | None = None
+) -> Figure:
+    """The DSO's P-Q flexibility region of one interface per period, with the TSO's
+    set-points.
+
+    The region holds the import changes (dP, dQ) from the import at the DER bids that
+    the DSO can deliver in every scenario of the period. The TSO sets P only: its
+    set-points are drawn as the range of dP over the period's steps and scenarios (band)
+    and their expectation (line).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run`` with a DSO-managed model.
+    model, day : str, date-like, optional
+        The model and day; may be left out when the results hold only one.
+    interface : str, optional
+        The feeder; may be left out when there is only one.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per period.
+    """
+    ds = _plot_layout(ds)
+    d, model, day = _select(ds, model, day)
+    if not has_flexibility_regions(ds, model, day):
+        raise PlotError(
+            f"model '{model}' has no flexibility regions; they come from the DSO-managed "
+            "models (dso_managed, dso_managed:local_market, dso_managed:target)"
+        )
+    names = [str(i) for i in d.interface.values]
+    if interface is None:
+        if len(names) != 1:
+            raise PlotError(f"choose an interface: {', '.join(names)}")
+        interface = names[0]
+    if interface not in names:
+        raise PlotError(f"interface '{interface}' unknown; available: {', '.join(names)}")
+    f = d.sel(interface=interface)
+    n_p = d.sizes["period"]
+    k = d.sizes["time"] // n_p
+    w = d["weight"].to_numpy()
+    cols = min(n_p, 6)
+    rows = -(-n_p // cols)
+    fig = plt.figure(figsize=(2.6 * cols + 2.8, 2.5 * rows + 1.8), layout="constrained")
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    dp = None
+    if "interface_setpoint_mw" in f and "interface_baseline_mw" in f:
+        dp = (
+            (f["interface_setpoint_mw"] - f["interface_baseline_mw"])
+            .transpose("scenario", "time")
+            .to_numpy()
+        )
+    starts = day + pd.to_timedelta(d.period.values)
+    for p, ax in enumerate(axes.ravel()):
+        if p >= n_p:
+            ax.set_axis_off()
+            continue
+        pv = f["offer_region_p_mw"].values[p]
+        qv = f["offer_region_q_mvar"].values[p]
+        ok = np.isfinite(pv) & np.isfinite(qv)
+        ax.axhline(0.0, color="grey", lw=0.5)
+        ax.axvline(0.0, color="grey", lw=0.5)
+        if ok.any():
+            ax.fill(
+                pv[ok],
+                qv[ok],
+                color="tab:blue",
+                alpha=0.3,
+                lw=1.2,
+                ec="tab:blue",
+                label="region deliverable in every scenario",
+            )
+        else:
+            ax.text(
+                0.5,
+                0.5,
+                "no region\n(empty)",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=8,
+            )
+        if dp is not None:
+            seg = dp[:, p * k : (p + 1) * k]
+            if np.isfinite(seg).any():
+                ax.axvspan(
+                    np.nanmin(seg),
+                    np.nanmax(seg),
+                    color="tab:red",
+                    alpha=0.2,
+                    label="TSO set-points dP: range over steps and scenarios",
+                )
+                ax.axvline(
+                    float(np.nansum(w @ np.nan_to_num(seg)) / seg.shape[1]),
+                    color="tab:red",
+                    lw=1.4,
+                    label="TSO set-point dP: expected",
+                )
+        ax.set_title(f"{starts[p]:%H:%M}", fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("import change dP [MW]")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("reactive import\nchange dQ [Mvar]")
+    fig.suptitle(
+        f"{_study_name(ds)}: DSO flexibility region of feeder {interface} per period "
+        f"(start time)\nmodel {model}, day {_day_label(day)}"
+    )
+    _legend_outside(fig, axes)
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# writing
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
+
+
+def write_plots(
+    ds: xr.Dataset,
+    out_dir: str | Path,
+    stem: str,
+    model: str | None = None,
+    day=None,
+    fmt: str = "png",
+    per_unit: bool = False,
+) -> PlotReport:
+    """Write the report figures of every model and day (or the chosen ones).
+
+    Files ``<out_dir>/<stem>_<model>_<day>_<figure>.<fmt>`` (``:`` in a model name
+    becomes ``-``); figures ``demand``, ``dispatch``, ``uncertainty``, ``interfaces``,
+    ``voltages`` and, for the DSO-managed models, ``regions-<feeder>``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    out_dir : path
+        Folder for the files (created).
+    stem : str
+        Start of every file name (e.g. the results file's stem).
+    model, day : str, date-like, optional
+        Only this model / day (an error when it has no schedule).
+    fmt : {"png", "svg", "pdf"}
+    per_unit : bool
+        Dispatch per TER unit and per feeder's DER type.
+
+    Returns
+    -------
+    PlotReport
+        The files written and the model-days skipped because they have no schedule.
+    """
+    if fmt not in FORMATS:
+        raise PlotError(f"format '{fmt}' unknown; choose one of {', '.join(FORMATS)}")
+    ds = _plot_layout(ds)
+    models, days = _model_days(ds, model, day)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = PlotReport()
+    figures = (
+        ("demand", plot_demand),
+        ("dispatch", lambda *a: plot_dispatch(*a, per_unit=per_unit)),
+        ("uncertainty", plot_uncertainty),
+        ("interfaces", plot_interfaces),
+        ("voltages", plot_voltages),
+    )
+    for m in models:
+        for d in days:
+            status = str(ds["solver_status"].sel(model=m, day=d.to_datetime64()).values)
+            if status != "optimal":
+                if model is not None and day is not None:
+                    _select(ds, m, d)  # raises with the reason
+                report.skipped.append(f"{m} {_day_label(d)}: no schedule (status {status})")
+                continue
+            base = f"{stem}_{_slug(m)}_{_day_label(d)}"
+            todo = list(figures)
+            if has_flexibility_regions(ds, m, d):
+                for name in map(str, ds.interface.values):
+                    todo.append(
+                        (
+                            f"regions-{_slug(name)}",
+                            lambda a, b, c, name=name: plot_flexibility_regions(a, b, c, name),
+                        )
+                    )
+            for kind, func in todo:
+                fig = func(ds, m, d)
+                path = out_dir / f"{base}_{kind}.{fmt}"
+                fig.savefig(path, dpi=110)
+                plt.close(fig)
+                report.paths.append(path)
+    return report
+
 
 def _hours(ds: xr.Dataset) -> np.ndarray:
     return ds.time.to_numpy().astype("timedelta64[m]").astype(float) / 60.0
-
-
-def plot_dispatch(ds: xr.Dataset, path: Path) -> Path:
-    """Expected TER output and DER injection by type, with the day-ahead TER schedule."""
-    w = ds["weight"]
-    h = _hours(ds)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    ter = (ds["ter_p_mw"].sum("gen") * w).sum("scenario")
-    ax.plot(h, ter, label="TER output (expected)", color="k")
-    sched = ds["ter_schedule_mw"].sum("gen").to_numpy()
-    ax.step(
-        np.arange(len(sched)),
-        sched,
-        where="post",
-        color="k",
-        ls="--",
-        label="TER day-ahead schedule",
-    )
-    ax2 = ax.twinx()
-    for kind, color in (("pv", "orange"), ("battery", "tab:green"), ("ev", "tab:purple")):
-        sel = ds["der_type"] == kind
-        if int(sel.sum()):
-            der = (ds["der_p_mw"].where(sel).sum("der") * w).sum("scenario")
-            ax2.plot(h, der, color=color, label=f"{kind} injection (expected)")
-    ax.set_xlabel("hour of day [h]")
-    ax.set_ylabel("TER [MW]")
-    ax2.set_ylabel("DER [MW]")
-    lines = ax.get_legend_handles_labels()
-    lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize=8)
-    ax.set_title("Dispatch")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_interfaces(ds: xr.Dataset, path: Path) -> Path:
-    """Interface active power per feeder: scenario range, expectation and AC check."""
-    h = _hours(ds)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    for i, name in enumerate(ds.interface.to_numpy()):
-        p = ds["interface_p_mw"].sel(interface=name)
-        color = f"C{i}"
-        ax.fill_between(h, p.min("scenario"), p.max("scenario"), color=color, alpha=0.25)
-        ax.plot(h, (p * ds["weight"]).sum("scenario"), color=color, label=str(name))
-        if "interface_p_mw_ac" in ds:
-            ac = ds["interface_p_mw_ac"].sel(interface=name).isel(scenario=0)
-            ok = np.isfinite(ac.to_numpy())
-            ax.plot(h[ok], ac.to_numpy()[ok], ".", color=color, ms=3)
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.set_xlabel("hour of day [h]")
-    ax.set_ylabel("P into feeder [MW]")
-    ax.set_title("Interface flows (band: scenario range, line: expected, dots: AC, scenario 0)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_voltages(ds: xr.Dataset, path: Path) -> Path:
-    """Envelope of feeder bus voltages over buses and scenarios, linear model and AC."""
-    h = _hours(ds)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    feeder = ~ds.bus.str.startswith("transmission/")
-    lin = ds["vm_pu_linear"].where(feeder)
-    ax.fill_between(
-        h,
-        lin.min(("scenario", "bus")),
-        lin.max(("scenario", "bus")),
-        alpha=0.3,
-        label="LinDistFlow range",
-    )
-    if "vm_pu_ac" in ds:
-        ac = ds["vm_pu_ac"].where(feeder)
-        lo, hi = ac.min(("scenario", "bus")).to_numpy(), ac.max(("scenario", "bus")).to_numpy()
-        ok = np.isfinite(lo)
-        ax.plot(h[ok], lo[ok], "v", ms=3, color="tab:red", label="AC min")
-        ax.plot(h[ok], hi[ok], "^", ms=3, color="tab:red", label="AC max")
-    ax.set_xlabel("hour of day [h]")
-    ax.set_ylabel("voltage [pu]")
-    ax.set_title("Feeder voltage envelope")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def write_plots(ds: xr.Dataset, out: Path) -> list[Path]:
-    """Write the three plots next to ``out`` (``<stem>_dispatch.png`` ...)."""
-    d = ds.isel(model=0, day=0)
-    base = out.with_suffix("")
-    return [
-        plot_dispatch(d, Path(f"{base}_dispatch.png")),
-        plot_interfaces(d, Path(f"{base}_interfaces.png")),
-        plot_voltages(d, Path(f"{base}_voltages.png")),
-    ]
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -235,9 +1112,21 @@ def plot_comparison(summary: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_der_by_model(ds: xr.Dataset, path: Path) -> Path:
-    """Expected DER injection by type for every model (first day)."""
-    d0 = ds.isel(day=0) if "day" in ds.dims else ds
+def _one_day(ds: xr.Dataset, day) -> tuple[xr.Dataset, pd.Timestamp]:
+    """The results of one day, every model (``day`` may be None with one day)."""
+    _, days = _model_days(ds, None, day)
+    if len(days) != 1:
+        raise PlotError(
+            f"the results hold {len(days)} days; choose one (day=...): "
+            f"{', '.join(map(_day_label, days))}"
+        )
+    return ds.sel(day=days[0].to_datetime64()), days[0]
+
+
+def plot_der_by_model(ds: xr.Dataset, path: Path, day=None) -> Path:
+    """Expected DER injection by type for every model on one day."""
+    ds = _plot_layout(ds)
+    d0, day = _one_day(ds, day)
     models = [str(m) for m in d0.model.values]
     h = _hours(d0)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharex=True)
@@ -253,15 +1142,19 @@ def plot_der_by_model(ds: xr.Dataset, path: Path) -> Path:
         ax.set_title(f"{kind} injection, expected [MW]", fontsize=9)
         ax.set_xlabel("hour of day [h]")
     axes[0].legend(fontsize=8)
-    day = str(np.datetime_as_string(ds.day.values[0], unit="D")) if "day" in ds.dims else ""
-    fig.suptitle(f"DER dispatch per model, {day} (batteries: + discharge, EV: - charging)")
+    fig.suptitle(
+        f"{_study_name(ds)}: DER dispatch per model, {_day_label(day)} "
+        "(batteries: + discharge, EV: - charging)"
+    )
     return _save(fig, path)
 
 
-def plot_voltage_envelopes(ds: xr.Dataset, path: Path) -> Path:
+def plot_voltage_envelopes(ds: xr.Dataset, path: Path, day=None) -> Path:
     """Lowest and highest feeder voltage over scenarios per step, one panel per model
-    (first day), with the feeders' voltage limits."""
-    d0 = ds.isel(day=0) if "day" in ds.dims else ds
+    (one day), with the feeders' voltage limits."""
+    ds = _plot_layout(ds)
+    d0, day = _one_day(ds, day)
+    limits = sorted(set(voltage_limits(ds).values()))
     models = [str(m) for m in d0.model.values]
     h = _hours(d0)
     n = len(models)
@@ -275,16 +1168,21 @@ def plot_voltage_envelopes(ds: xr.Dataset, path: Path) -> Path:
     source = "vm_pu_ac" if "vm_pu_ac" in d0 else "vm_pu_linear"
     for ax, m in zip(axes.ravel(), models, strict=False):
         d = d0.sel(model=m)
-        ax.axhline(0.95, color="k", ls=":", lw=1, label="0.95 / 1.05 pu")
-        ax.axhline(1.05, color="k", ls=":", lw=1)
+        for lo, hi in limits:
+            ax.axhline(lo, color="k", ls=":", lw=1, label=f"feeder limits {lo:g} / {hi:g} pu")
+            ax.axhline(hi, color="k", ls=":", lw=1)
         ax.set_title(m, fontsize=9)
         if d["solver_status"].item() != "optimal":
             ax.text(0.5, 0.5, "no schedule", transform=ax.transAxes, ha="center")
             continue
         vm = d[source].values[..., feeder]
-        lo = np.nanmin(vm, axis=(0, 2))
-        hi = np.nanmax(vm, axis=(0, 2))
-        ax.fill_between(h, lo, hi, color=colors[m], alpha=0.4, label="lowest-highest")
+        ok = np.isfinite(vm).any(axis=(0, 2))  # steps the AC check ran
+        if not ok.any():
+            ax.text(0.5, 0.5, "no voltages", transform=ax.transAxes, ha="center")
+            continue
+        lo = np.nanmin(vm[:, ok], axis=(0, 2))
+        hi = np.nanmax(vm[:, ok], axis=(0, 2))
+        ax.fill_between(h[ok], lo, hi, color=colors[m], alpha=0.4, label="lowest-highest")
     for ax in axes.ravel()[n:]:
         ax.set_axis_off()
     for ax in axes[-1]:
@@ -293,15 +1191,19 @@ def plot_voltage_envelopes(ds: xr.Dataset, path: Path) -> Path:
         ax.set_ylabel("feeder bus voltage [pu]")
     axes[0, 0].legend(fontsize=7, loc="lower left")
     kind = "AC power flow" if source == "vm_pu_ac" else "LinDistFlow"
-    fig.suptitle(f"Feeder voltage envelopes per model ({kind}, all scenarios and feeder buses)")
+    fig.suptitle(
+        f"{_study_name(ds)}: feeder voltage envelopes per model, {_day_label(day)} "
+        f"({kind}, all scenarios and feeder buses)"
+    )
     return _save(fig, path)
 
 
-def plot_regions(ds: xr.Dataset, path: Path) -> Path:
+def plot_regions(ds: xr.Dataset, path: Path, day=None) -> Path:
     """DSO-managed offers: each feeder's P-Q region every 4 hours, with the range of the
-    TSO's set-points (change of import from the baseline over the scenarios)."""
-    d = ds.sel(model="dso_managed")
-    d = d.isel(day=0) if "day" in d.dims else d
+    TSO's set-points (change of import from the baseline over the scenarios), one day."""
+    ds = _plot_layout(ds)
+    d, day = _one_day(ds, day)
+    d = d.sel(model="dso_managed")
     names = [str(i) for i in d.interface.values]
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
     cmap = plt.get_cmap("viridis")
@@ -334,20 +1236,21 @@ def plot_regions(ds: xr.Dataset, path: Path) -> Path:
             fontsize=9,
         )
         ax.legend(fontsize=7)
-    day = str(np.datetime_as_string(ds.day.values[0], unit="D")) if "day" in ds.dims else ""
-    fig.suptitle(f"DSO-managed flexibility offers, {day}")
+    fig.suptitle(f"{_study_name(ds)}: DSO-managed flexibility offers, {_day_label(day)}")
     return _save(fig, path)
 
 
 def write_comparison_plots(ds: xr.Dataset, summary: dict, out: Path) -> list[Path]:
-    """The comparison plots beside ``out``: ``<stem>_compare_{bars,der,voltages}.png``
-    and, with the DSO-managed model, ``<stem>_compare_regions.png``."""
+    """The comparison plots beside ``out``: ``<stem>_compare_bars.png`` (sums over the
+    days) and per day ``<stem>_compare_<day>_{der,voltages}.png`` and, with the
+    DSO-managed model, ``<stem>_compare_<day>_regions.png``."""
+    ds = _plot_layout(ds)
     stem = out.with_suffix("")
-    paths = [
-        plot_comparison(summary, Path(f"{stem}_compare_bars.png")),
-        plot_der_by_model(ds, Path(f"{stem}_compare_der.png")),
-        plot_voltage_envelopes(ds, Path(f"{stem}_compare_voltages.png")),
-    ]
-    if "dso_managed" in ds.model.values and "offer_region_p_mw" in ds:
-        paths.append(plot_regions(ds, Path(f"{stem}_compare_regions.png")))
+    paths = [plot_comparison(summary, Path(f"{stem}_compare_bars.png"))]
+    for day in ds.day.values:
+        base = f"{stem}_compare_{_day_label(day)}"
+        paths.append(plot_der_by_model(ds, Path(f"{base}_der.png"), day))
+        paths.append(plot_voltage_envelopes(ds, Path(f"{base}_voltages.png"), day))
+        if "dso_managed" in ds.model.values and "offer_region_p_mw" in ds:
+            paths.append(plot_regions(ds, Path(f"{base}_regions.png"), day))
     return paths

@@ -15,6 +15,13 @@ import xarray as xr
 import yaml
 
 from cases.study import StudyConfig
+from workbench.contract import (
+    TIME_ZONE,
+    from_file_clock,
+    to_contract,
+    to_file_clock,
+    to_internal,
+)
 
 __all__ = [
     "OutputError",
@@ -55,24 +62,29 @@ def package_versions() -> dict[str, str]:
 
 
 def annotate(ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str) -> xr.Dataset:
-    """Record the study, seed, versions and solver status in ``attrs``."""
+    """Record the study, seed, versions and solver status in ``attrs``, in the contract
+    layout (:func:`workbench.contract.to_contract`: timestamps, CF metadata)."""
     ds = ds.copy()
     status = ds["solver_status"].to_numpy().astype(str).ravel().tolist()
     kept = {k: v for k, v in ds.attrs.items() if k == "all_failed"}
+    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    versions = package_versions()
     ds.attrs = kept | {
         "title": f"stochastic day-ahead schedule: {study.name}",
+        "source": f"tsodso-workbench {versions['tsodso-workbench']}, HiGHS {versions['highspy']}",
+        "history": f"{created} workbench run of study '{study.name}' (seed {int(seed)})",
+        "comment": "power in MW/Mvar, energy in MWh, cost in EUR, voltage in pu; time and "
+        f"period are local standard time ({TIME_ZONE}); per-day figures are on `day`",
         "study_name": study.name,
         "study_config_yaml": yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False),
         "seed": int(seed),
         "scheduler": scheduler,
         "solver": "HiGHS via pyomo.contrib.solver (persistent)",
         "solver_status": ", ".join(sorted(set(status))),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "conventions": "power in MW/Mvar, energy in MWh, cost in EUR; time and period are "
-        "offsets from the start of each day",
-        **{f"version_{k}": v for k, v in package_versions().items()},
+        "created": created,
+        **{f"version_{k}": v for k, v in versions.items()},
     }
-    return ds
+    return to_contract(ds)
 
 
 def _netcdf_ready(ds: xr.Dataset) -> xr.Dataset:
@@ -161,7 +173,7 @@ def write_results(ds: xr.Dataset, path: str | Path) -> Path:
     path = check_output(path)
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
-    ready = _netcdf_ready(ds)
+    ready = to_file_clock(_netcdf_ready(ds))
     ready.attrs[_MARK[0]] = _MARK[1]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
     try:
@@ -199,6 +211,8 @@ def _replace_directory(new: Path, path: Path) -> None:
 def read_results(path: str | Path) -> xr.Dataset:
     """Open a results file written by :func:`write_results` (loaded into memory).
 
+    The timestamps are on the study's clock (see :mod:`workbench.contract`).
+
     Raises
     ------
     ValueError
@@ -217,43 +231,71 @@ def read_results(path: str | Path) -> xr.Dataset:
                 ds = f.load()
     except (OSError, ValueError) as exc:
         raise ValueError(f"'{path}' cannot be read as a netCDF or zarr dataset: {exc}") from None
-    if "study_config_yaml" not in ds.attrs or "model" not in ds.dims:
+    if "study_config_yaml" not in ds.attrs or "model" not in ds.coords:
         raise ValueError(
             f"'{path}' is not a results file of `workbench run` (no study in its attributes)"
         )
-    return ds
+    return from_file_clock(ds)
+
+
+def _count(d: xr.Dataset, name: str) -> int:
+    """Sum of a violation count over everything checked (unchecked steps hold -1)."""
+    return int(d[name].clip(min=0).sum()) if name in d else 0
+
+
+def _ac_row(model: str, d: xr.Dataset) -> list[str]:
+    """One model's AC check: flows converged of run, violations, largest voltage error."""
+    checked = int(d["ac_checked"].sum()) if "ac_checked" in d else 0
+    converged = int(d["ac_converged"].sum()) if "ac_converged" in d else 0
+    if checked == 0:
+        return [model, "off", "", "", "", ""]
+    vm_err = "n/a"
+    if "vm_pu_ac" in d:
+        diff = np.abs(d["vm_pu_ac"] - d["vm_pu_linear"])
+        vm_err = f"{float(diff.max()):.4f}" if np.isfinite(diff).any() else "n/a"
+    return [
+        model,
+        f"{converged:,} of {checked:,}",
+        f"{_count(d, 'voltage_violations_transmission_ac'):,}",
+        f"{_count(d, 'voltage_violations_distribution_ac'):,}",
+        f"{_count(d, 'overloads_ac'):,}",
+        vm_err,
+    ]
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    """Header, rule and rows; the first column left-aligned, the others right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    line = fmt(head)
+    return [line, "-" * len(line), *(fmt(r) for r in rows)]
 
 
 def summary_table(ds: xr.Dataset) -> str:
-    """A plain-text table of the main figures per coordination model (summed over days)."""
-    rows = []
+    """The main figures per coordination model, in lines under 100 characters.
+
+    Costs, energies and times are sums over the study's days (the first line says how
+    many); the AC check is told in words, one line per model.
+    """
+    ds = to_internal(ds)
+    days = [str(d)[:10] for d in ds.day.to_numpy()]
+    span = days[0] if len(days) == 1 else f"{days[0]} .. {days[-1]}"
+    n_scen = ds.sizes.get("scenario", 0)
+    lines = [
+        f"{ds.sizes['model']} model(s), {len(days)} day(s) ({span}), {n_scen} scenarios per day.",
+        f"Costs [EUR], energies [MWh] and times [s] are sums over the {len(days)} day(s).",
+        "",
+    ]
+    costs, solves, ac = [], [], []
     for model in ds.model.to_numpy():
         d = ds.sel(model=model)
-        vm_err = np.nan
-        if "vm_pu_ac" in d:
-            diff = np.abs(d["vm_pu_ac"] - d["vm_pu_linear"])
-            vm_err = float(diff.max()) if np.isfinite(diff).any() else np.nan
-        viol_t = (
-            int(d["voltage_violations_transmission_ac"].clip(min=0).sum())
-            if "voltage_violations_transmission_ac" in d
-            else -1
-        )
-        viol_d = (
-            int(d["voltage_violations_distribution_ac"].clip(min=0).sum())
-            if "voltage_violations_distribution_ac" in d
-            else -1
-        )
-        over = int(d["overloads_ac"].clip(min=0).sum()) if "overloads_ac" in d else -1
-        checked = int(d["ac_checked"].sum()) if "ac_checked" in d else 0
-        converged = int(d["ac_converged"].sum()) if "ac_converged" in d else 0
-        if checked == 0:
-            ac = "off"
-        elif converged == 0:
-            ac = f"no AC flow converged in {checked}"
-        else:
-            ac = f"{viol_t}/{viol_d}/{over} in {converged}"
-            ac += f" ({checked - converged} not converged)" if converged < checked else ""
-        rows.append(
+        costs.append(
             [
                 str(model),
                 f"{float(d['expected_cost_eur'].sum()):,.0f}",
@@ -261,29 +303,31 @@ def summary_table(ds: xr.Dataset) -> str:
                 f"{float(d['first_stage_cost_eur'].sum()):,.0f}",
                 f"{float(d['load_shed_mwh'].sum()):.2f}",
                 f"{float(d['curtailment_mwh'].sum()):.2f}",
-                f"{vm_err:.4f}" if np.isfinite(vm_err) else "n/a",
-                ac,
+            ]
+        )
+        solves.append(
+            [
+                str(model),
                 f"{float(d['build_seconds'].sum()):.1f}",
                 f"{float(d['translate_seconds'].sum()):.1f}",
                 f"{float(d['solver_seconds'].sum()):.1f}",
-                f"{int(d['n_variables'].max()):,}/{int(d['n_constraints'].max()):,}",
+                f"{int(d['n_variables'].max()):,}",
+                f"{int(d['n_constraints'].max()):,}",
             ]
         )
-    head = [
-        "model",
-        "E[cost] EUR",
-        "CVaR EUR",
-        "day-ahead EUR",
-        "shed MWh",
-        "curtail MWh",
-        "max|dV| pu",
-        "AC viol. Vt/Vd/I",
-        "build s",
-        "translate s",
-        "HiGHS s",
-        "vars/cons",
+        ac.append(_ac_row(str(model), d))
+    lines += _table(["model", "E[cost]", "CVaR", "day-ahead", "shed MWh", "curtailed MWh"], costs)
+    lines += ["(E[cost]: expected over scenarios; CVaR: mean of the costliest tail; day-ahead:"]
+    lines += [" first-stage cost, reserve and flexibility capacity, included in both)", ""]
+    lines += _table(
+        ["model", "build s", "translate s", "HiGHS s", "largest LP: vars", "constraints"],
+        solves,
+    )
+    lines += ["", "AC power flow check of the schedules, over checked scenario-steps:"]
+    lines += _table(["model", "converged", "V trans.", "V dist.", "overloads", "max|dV| pu"], ac)
+    lines += [
+        "(V trans. / V dist.: bus-steps outside their voltage limits on the transmission /",
+        " feeder buses; overloads: branch-steps above 100 %; max|dV|: largest gap between the",
+        " AC and the linearised voltage)",
     ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    line = "  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True))
-    body = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join([line, "-" * len(line), *body])
+    return "\n".join(lines)

@@ -1,0 +1,422 @@
+"""Report figures: one per model and day, titles, units, limits, conservation of the
+dispatch stack, legends outside the data.
+
+The results are a small synthetic Dataset in the layout of ``workbench run``
+(``docs/results.md``) whose power balance closes by construction, so the figures can be
+checked against numbers computed here independently.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from workbench import plots
+from workbench.plots import PlotError, weighted_quantiles
+
+DAYS = pd.to_datetime(["2016-06-15", "2016-06-16"])
+MODELS = ["tso_managed", "dso_managed"]
+S, T, P = 3, 8, 4  # scenarios, 30-min steps from 10:00, hourly periods
+WIND_MW = 0.4  # output of f2's fixed-profile unit, known only through the balance
+LIMITS = {"f1": (0.95, 1.05), "f2": (0.9, 1.08)}
+CONFIG = {
+    "name": "tiny",
+    "transmission": {"network": "case9", "technologies": {"gen/0": "nuclear"}},
+    "feeders": [
+        {"name": "f1", "bus": "5", "vm_min_pu": 0.95, "vm_max_pu": 1.05},
+        {"name": "f2", "bus": "7", "vm_max_pu": 1.08, "vm_min_pu": 0.9},
+    ],
+    "resolution": {"first_stage_minutes": 60, "second_stage_minutes": 30},
+}
+
+
+def _results(seed: int = 3) -> xr.Dataset:
+    """Two models, two days; the DSO-managed model carries flexibility regions."""
+    rng = np.random.default_rng(seed)
+    M, D = len(MODELS), len(DAYS)
+    gens = ["ext_grid/0", "gen/0", "gen/1"]
+    ders = ["f1/pv/1", "f1/battery/2", "f1/ev/3", "f2/pv/1"]
+    buses = ["transmission/1", "f1/0", "f1/1", "f2/0", "f2/1"]
+    shape = (M, D, S, T)
+    weight = np.broadcast_to(np.array([0.5, 0.3, 0.2]), (M, D, S)).copy()
+    pv = rng.uniform(0.0, 2.0, (*shape, 2))
+    der = np.stack(
+        [pv[..., 0], rng.uniform(-1.0, 1.0, shape), -rng.uniform(0.0, 0.5, shape), pv[..., 1]],
+        axis=-1,
+    )
+    curt = np.zeros((*shape, 4))
+    curt[..., 0] = 0.1 * pv[..., 0]
+    ter = rng.uniform(5.0, 20.0, (*shape, 3))
+    shed = np.zeros((*shape, 5))
+    shed[:, :, 2, 3, 0] = 1.5  # one scenario sheds at one step
+    demand = np.zeros((*shape, 5))
+    total = ter.sum(-1) + der.sum(-1) + WIND_MW + shed.sum(-1)
+    share = np.array([0.6, 0.0, 0.2, 0.0, 0.2])
+    demand[:] = total[..., None] * share
+    vm = 1.0 + rng.uniform(-0.04, 0.04, (*shape, 5))
+    vm[..., 0] = np.nan
+    vm_ac = vm + 0.002
+    vm_ac[..., 1::2, :] = np.nan  # AC check every other step
+    ip = rng.normal(3.0, 1.0, (*shape, 2))
+    coords = {
+        "model": MODELS,
+        "day": DAYS.values,
+        "scenario": np.arange(S),
+        "time": pd.to_timedelta(10, "h") + pd.to_timedelta(np.arange(T) * 30, "min"),
+        "period": pd.to_timedelta(10, "h") + pd.to_timedelta(np.arange(P), "h"),
+        "gen": gens,
+        "der": ders,
+        "der_type": ("der", ["pv", "battery", "ev", "pv"]),
+        "bus": buses,
+        "interface": ["f1", "f2"],
+        "vertex": np.arange(4),
+    }
+    sd = ("model", "day", "scenario", "time")
+    region_p = np.broadcast_to(np.array([-1.0, 2.0, 2.0, -1.0]), (M, D, P, 2, 4)).copy()
+    region_q = np.broadcast_to(np.array([-1.0, -1.0, 1.0, 1.0]), (M, D, P, 2, 4)).copy()
+    region_p[0] = region_q[0] = np.nan  # TSO-managed has none
+    setpoint = np.full((*shape, 2), np.nan)
+    setpoint[1] = ip[1] + 0.5
+    ds = xr.Dataset(
+        {
+            "weight": (("model", "day", "scenario"), weight),
+            "ter_p_mw": ((*sd, "gen"), ter, {"units": "MW"}),
+            "der_p_mw": ((*sd, "der"), der, {"units": "MW"}),
+            "curtailment_mw": ((*sd, "der"), curt, {"units": "MW"}),
+            "demand_mw": ((*sd, "bus"), demand, {"units": "MW"}),
+            "load_shed_mw": ((*sd, "bus"), shed, {"units": "MW"}),
+            "interface_p_mw": ((*sd, "interface"), ip, {"units": "MW"}),
+            "interface_q_mvar": ((*sd, "interface"), 0.3 * ip, {"units": "Mvar"}),
+            "interface_p_mw_ac": ((*sd, "interface"), ip + 0.01, {"units": "MW"}),
+            "interface_setpoint_mw": ((*sd, "interface"), setpoint, {"units": "MW"}),
+            "interface_baseline_mw": ((*sd, "interface"), setpoint - 0.2, {"units": "MW"}),
+            "vm_pu_linear": ((*sd, "bus"), vm, {"units": "pu"}),
+            "vm_pu_ac": ((*sd, "bus"), vm_ac, {"units": "pu"}),
+            "offer_region_p_mw": (
+                ("model", "day", "period", "interface", "vertex"),
+                region_p,
+                {"units": "MW"},
+            ),
+            "offer_region_q_mvar": (
+                ("model", "day", "period", "interface", "vertex"),
+                region_q,
+                {"units": "Mvar"},
+            ),
+            "solver_status": (("model", "day"), np.full((M, D), "optimal")),
+            "solver_message": (("model", "day"), np.full((M, D), "", dtype="<U64")),
+        },
+        coords=coords,
+    )
+    ds.attrs = {"study_name": "tiny", "study_config_yaml": yaml.safe_dump(CONFIG)}
+    return ds
+
+
+@pytest.fixture(scope="module")
+def results() -> xr.Dataset:
+    return _results()
+
+
+def _figures(ds, model, day):
+    return {
+        "demand": plots.plot_demand(ds, model, day),
+        "dispatch": plots.plot_dispatch(ds, model, day),
+        "uncertainty": plots.plot_uncertainty(ds, model, day),
+        "interfaces": plots.plot_interfaces(ds, model, day),
+        "voltages": plots.plot_voltages(ds, model, day),
+        "regions": plots.plot_flexibility_regions(ds, "dso_managed", day, "f1"),
+    }
+
+
+@pytest.fixture(scope="module")
+def figures(results):
+    figs = _figures(results, "dso_managed", DAYS[1])
+    yield figs
+    for f in figs.values():
+        plt.close(f)
+
+
+def _data_axes(fig):
+    return [ax for ax in fig.axes if ax.axison]
+
+
+def _titles_only(monkeypatch):
+    """Figures saved as their title text (the drawing is tested elsewhere; this is fast)."""
+
+    def save(fig, path, **kw):
+        Path(path).write_text(fig._suptitle.get_text())
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", save)
+
+
+def test_one_file_per_figure_model_and_day(results, tmp_path, monkeypatch):
+    _titles_only(monkeypatch)
+    report = plots.write_plots(results, tmp_path, "run", fmt="svg")
+    names = sorted(p.name for p in report.paths)
+    assert report.skipped == []
+    per_model_day = ["demand", "dispatch", "uncertainty", "interfaces", "voltages"]
+    expected = {
+        f"run_{m}_{d.date()}_{k}.svg": (m, str(d.date()))
+        for m in ("tso_managed", "dso_managed")
+        for d in DAYS
+        for k in per_model_day + (["regions-f1", "regions-f2"] if m == "dso_managed" else [])
+    }
+    assert names == sorted(expected)
+    for p in report.paths:
+        model, day = expected[p.name]
+        title = p.read_text()
+        assert f"model {model}, day {day}" in title and title.startswith("tiny: "), p.name
+
+
+def test_a_chosen_model_and_day_only_and_failed_days_are_reported(tmp_path, monkeypatch):
+    _titles_only(monkeypatch)
+    ds = _results()
+    report = plots.write_plots(ds, tmp_path, "run", model="tso_managed", day="2016-06-16")
+    assert [p.name for p in report.paths] == [
+        f"run_tso_managed_2016-06-16_{k}.png"
+        for k in ("demand", "dispatch", "uncertainty", "interfaces", "voltages")
+    ]
+    ds["solver_status"].loc[{"model": "tso_managed", "day": DAYS[0]}] = "failed"
+    ds["solver_message"].loc[{"model": "tso_managed", "day": DAYS[0]}] = "infeasible"
+    with pytest.raises(PlotError, match=r"no schedule.*infeasible"):
+        plots.write_plots(ds, tmp_path, "x", model="tso_managed", day="2016-06-15")
+    report = plots.write_plots(ds, tmp_path, "y", model="tso_managed")
+    assert len(report.paths) == 5
+    assert report.skipped == ["tso_managed 2016-06-15: no schedule (status failed)"]
+
+
+def test_unknown_model_day_or_format_is_one_clear_error(results, tmp_path):
+    with pytest.raises(PlotError, match=r"model 'hybrid'.*available: tso_managed, dso_managed"):
+        plots.write_plots(results, tmp_path, "run", model="hybrid")
+    with pytest.raises(PlotError, match="day 2016-07-01 is not in the results"):
+        plots.write_plots(results, tmp_path, "run", day="2016-07-01")
+    with pytest.raises(PlotError, match="choose one"):
+        plots.plot_dispatch(results, "tso_managed")
+    with pytest.raises(PlotError, match="format 'jpg'"):
+        plots.write_plots(results, tmp_path, "run", fmt="jpg")
+    with pytest.raises(PlotError, match="DSO-managed"):
+        plots.plot_flexibility_regions(results, "tso_managed", DAYS[0], "f1")
+
+
+def test_titles_name_study_model_and_day(figures):
+    for name, fig in figures.items():
+        title = fig._suptitle.get_text()
+        assert "tiny" in title and "dso_managed" in title and "2016-06-16" in title, name
+
+
+def _shows_ticks(axis) -> bool:
+    return any(t.get_visible() and t.get_text() for t in axis.get_ticklabels())
+
+
+def test_axis_labels_carry_units(figures):
+    """Every axis that shows tick labels names its quantity's unit in brackets."""
+    unit = re.compile(r"\[[^\]]+\]")
+    for name, fig in figures.items():
+        fig.canvas.draw()
+        for ax in _data_axes(fig):
+            if _shows_ticks(ax.xaxis):
+                assert unit.search(ax.get_xlabel()), (name, ax.get_xlabel())
+            if ax.get_ylabel() or (_shows_ticks(ax.yaxis) and ax.get_subplotspec().is_first_col()):
+                assert unit.search(ax.get_ylabel()), (name, ax.get_ylabel())
+
+
+def test_time_axis_is_absolute_day_plus_offset(figures):
+    ax = figures["dispatch"].axes[0]
+    lo, hi = (matplotlib.dates.num2date(v).replace(tzinfo=None) for v in ax.get_xlim())
+    # steps from 10:00 to 14:00 on the chosen day (plus margins)
+    assert pd.Timestamp("2016-06-16 09:30") < pd.Timestamp(lo) <= pd.Timestamp("2016-06-16 10:00")
+    assert pd.Timestamp("2016-06-16 14:00") <= pd.Timestamp(hi) < pd.Timestamp("2016-06-16 14:30")
+
+
+def test_voltage_axes_carry_the_feeder_limits(figures):
+    fig = figures["voltages"]
+    axes = _data_axes(fig)
+    assert len(axes) == 2
+    for ax, feeder in zip(axes, ("f1", "f2"), strict=True):
+        assert ax.get_ylabel().startswith(feeder)
+        found = {ln.get_gid(): set(np.asarray(ln.get_ydata(), float)) for ln in ax.get_lines()}
+        lo, hi = LIMITS[feeder]
+        assert found["vm_min_pu"] == {lo} and found["vm_max_pu"] == {hi}
+
+
+def test_voltage_limits_default_to_the_feeder_config(results):
+    cfg = yaml.safe_load(results.attrs["study_config_yaml"])
+    del cfg["feeders"][0]["vm_min_pu"]
+    ds = results.copy()
+    ds.attrs = {**results.attrs, "study_config_yaml": yaml.safe_dump(cfg)}
+    from cases.study import FeederConfig
+
+    assert plots.voltage_limits(ds)["f1"] == (
+        FeederConfig.model_fields["vm_min_pu"].default,
+        1.05,
+    )
+
+
+def _signed_areas(ax) -> dict[str, np.ndarray]:
+    """Per stacked collection (gid ``stack:<key>:<sign>``): the thickness in the middle of
+    every step, signed, read from the polygon's horizontal edges."""
+    out: dict[str, np.ndarray] = {}
+    for coll in ax.collections:
+        gid = coll.get_gid() or ""
+        if not gid.startswith("stack:"):
+            continue
+        _, key, sign = gid.rsplit(":", 2)
+        v = coll.get_paths()[0].vertices
+        xs = np.unique(v[:, 0])
+        thick = []
+        for xm in (xs[:-1] + xs[1:]) / 2:
+            a, b = v[:-1], v[1:]
+            across = (np.minimum(a[:, 0], b[:, 0]) < xm) & (np.maximum(a[:, 0], b[:, 0]) > xm)
+            ys = a[across, 1]
+            thick.append(ys.max() - ys.min())
+        t = np.array(thick) * (1.0 if sign == "+" else -1.0)
+        out[key] = out.get(key, 0.0) + t
+    return out
+
+
+@pytest.mark.parametrize("per_unit", [False, True])
+def test_dispatch_stack_sums_to_ter_der_and_demand(results, per_unit):
+    model, day = "tso_managed", DAYS[0]
+    fig = plots.plot_dispatch(results, model, day, per_unit=per_unit)
+    areas = _signed_areas(fig.axes[0])
+    plt.close(fig)
+    d = results.sel(model=model, day=day)
+    w = d.weight.values
+    ter = w @ d.ter_p_mw.sum("gen").values
+    der = w @ d.der_p_mw.sum("der").values
+    own = sum(a for k, a in areas.items() if k not in ("other feeder units", "load shed"))
+    np.testing.assert_allclose(own, ter + der, atol=1e-9)
+    # the fixed-profile unit and the shedding close the balance to the demand
+    np.testing.assert_allclose(areas["other feeder units"], WIND_MW, atol=1e-9)
+    shed = np.zeros(T)
+    shed[3] = 0.2 * 1.5
+    np.testing.assert_allclose(areas["load shed"], shed, atol=1e-9)
+    np.testing.assert_allclose(sum(areas.values()), w @ d.demand_mw.sum("bus").values, atol=1e-9)
+    keys = set(areas)
+    if per_unit:
+        assert {"gen/0 (nuclear)", "gen/1 (TER without technology)"} <= keys
+        assert {"DER PV f1", "DER PV f2", "DER battery f1", "DER EV f1"} <= keys
+    else:
+        assert {"nuclear", "external grid (imports)", "DER PV", "DER battery", "DER EV"} <= keys
+
+
+def test_dispatch_caption_explains_ter_and_signs(figures):
+    text = " ".join(t.get_text() for ax in figures["dispatch"].axes for t in ax.texts)
+    assert "transmission energy resources" in text
+    assert "+ discharging, - charging" in text and "EV" in text
+
+
+def test_legends_sit_outside_the_data_area(figures):
+    for name, fig in figures.items():
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        legends = fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+        assert legends, name
+        for leg in legends:
+            box = leg.get_window_extent(renderer)
+            for ax in _data_axes(fig):
+                assert not box.overlaps(ax.get_window_extent(renderer)), name
+
+
+def test_fan_bands_follow_the_weighted_scenarios(results, tmp_path):
+    fig = plots.plot_demand(results, "tso_managed", DAYS[0])
+    ax = fig.axes[0]
+    d = results.sel(model="tso_managed", day=DAYS[0])
+    demand = d.demand_mw.sum("bus").values
+    bands = [c for c in ax.collections]
+    # the light band of the demand spans min..max of the scenarios
+    v = bands[0].get_paths()[0].vertices
+    fig.savefig(tmp_path / "demand.pdf")
+    assert (tmp_path / "demand.pdf").stat().st_size > 5_000
+    plt.close(fig)
+    assert v[:, 1].max() == pytest.approx(demand.max())
+    assert v[:, 1].min() == pytest.approx(demand.min())
+
+
+def test_weighted_quantiles_limiting_cases():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(7, 5))
+    equal = np.full(7, 1 / 7)
+    q = weighted_quantiles(x, equal, [0.0, 0.3, 0.5, 1.0])
+    np.testing.assert_allclose(q[0], x.min(0))
+    np.testing.assert_allclose(q[-1], x.max(0))
+    for i, qi in enumerate([0.3, 0.5]):
+        np.testing.assert_allclose(q[i + 1], np.quantile(x, qi, axis=0, method="inverted_cdf"))
+    # all weight on one scenario: every quantile above 0 is that scenario
+    one = np.zeros(7)
+    one[4] = 1.0
+    np.testing.assert_allclose(weighted_quantiles(x, one, [0.05, 0.5, 0.95]), [x[4]] * 3)
+    with pytest.raises(ValueError, match="sum to 1"):
+        weighted_quantiles(x, np.full(7, 0.1), [0.5])
+
+
+def test_plot_command_writes_the_chosen_figures(results, tmp_path, capsys, monkeypatch):
+    from workbench.cli import main
+
+    path = tmp_path / "tiny.nc"
+    results.to_netcdf(path)
+    _titles_only(monkeypatch)
+    out = tmp_path / "figs"
+    code = main(
+        ["plot", str(path), "--model", "tso", "--day", "2016-06-16",
+         "--out-dir", str(out), "--format", "svg"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr()
+    files = sorted(out.iterdir())
+    assert len(files) == 5
+    for f in files:
+        assert f.name.startswith("tiny_tso_managed_2016-06-16_") and f.suffix == ".svg"
+        assert "model tso_managed, day 2016-06-16" in f.read_text()
+    assert main(["plot", str(path), "--model", "hybrid"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: model 'hybrid'")
+
+
+def test_comparison_plots_per_day_carry_the_day_and_the_limits(results, tmp_path):
+    for day in DAYS:
+        path = tmp_path / f"v_{day.date()}.png"
+        captured = []
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: None)
+            mp.setattr(plt, "close", captured.append)
+            plots.plot_voltage_envelopes(results, path, day)
+        fig = captured[0]
+        assert str(day.date()) in fig._suptitle.get_text()
+        levels = {float(ln.get_ydata()[0]) for ln in fig.axes[0].get_lines()}
+        assert {0.95, 1.05, 0.9, 1.08} <= levels
+        plt.close(fig)
+    with pytest.raises(PlotError, match="choose one"):
+        plots.plot_der_by_model(results, tmp_path / "x.png")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 8).flatmap(
+        lambda n: st.tuples(
+            arrays(np.float64, (n, 3), elements=st.floats(-1e3, 1e3)),
+            arrays(np.float64, n, elements=st.floats(0.01, 1.0)),
+        )
+    )
+)
+def test_weighted_quantiles_are_scenario_values_ordered_in_q(data):
+    x, raw = data
+    w = raw / raw.sum()
+    q = weighted_quantiles(x, w, [0.0, 0.05, 0.5, 0.95, 1.0])
+    assert np.all(np.diff(q, axis=0) >= 0)  # monotone in the probability
+    for j in range(x.shape[1]):
+        assert set(q[:, j]) <= set(x[:, j])  # always one of the scenarios
+        # the weight below the q-quantile is less than q, the weight up to it at least q
+        for qi, v in zip([0.05, 0.5, 0.95], q[1:4, j], strict=True):
+            assert w[x[:, j] < v].sum() < qi + 1e-9 <= w[x[:, j] <= v].sum() + 2e-9
