@@ -29,7 +29,7 @@ BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 def solve(study: Study) -> dict[str, float]:
     """Run one study on a worker, in the worker's process; return its day's figures."""
     warnings.filterwarnings("ignore")  # the CVaR tail warning, once per study
-    ds = run(study, scheduler="sync").isel(model=0, day=0)
+    ds = run(study, scheduler="sync")  # one model, one day: scalar coordinates
     assert str(ds.solver_status.item()) == "optimal", ds.solver_message.item()
     return {
         "beta": study.risk.beta,

@@ -23,6 +23,7 @@ import xarray as xr
 from cases.study import MODEL_SHORT_NAMES
 from workbench import Study, run
 from workbench.compare import compare_models, compare_table
+from workbench.contract import to_internal
 
 
 def main(out_dir: Path) -> None:
@@ -45,14 +46,14 @@ def check(ds: xr.Dataset, study: Study) -> None:
     assert (status == "optimal").all(), status.to_dict()
 
     # the comparison `workbench compare` prints, as a dict: one entry per model
-    summary = compare_models(ds)["models"]
+    summary = compare_models(to_internal(ds))["models"]  # every model on `model` and `day`
     print(compare_table({"models": summary}))
     beta, eps = study.risk.beta, study.risk.recourse_efficiency_weight
     centralised = summary["tso"]
     full_name = {short: full for full, short in MODEL_SHORT_NAMES.items()}
     for name, row in summary.items():
         # each model's objective: first stage + (1 - beta + eps) E[C2] + beta CVaR[C2]
-        d = ds.sel(model=full_name[name]).isel(day=0)
+        d = ds.sel(model=full_name[name])  # one day: a scalar coordinate
         fs = float(d.first_stage_cost_eur)
         e2, c2 = row["expected_cost_eur"] - fs, row["cvar_eur"] - fs
         assert np.isclose(row["objective_eur"], fs + (1 - beta + eps) * e2 + beta * c2)

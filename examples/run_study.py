@@ -36,7 +36,9 @@ def main(out_dir: Path) -> None:
 
     # 2. run it in this process; the results are returned and written to a netCDF file
     ds = run(study, out=out_dir / "congested_small.nc")
-    tso = ds.sel(model="tso_managed").isel(day=0)
+    # one model and one day: both are scalar coordinates, not dimensions
+    assert ds.model.item() == "tso_managed" and "day" not in ds.dims
+    tso = ds
     assert str(tso.solver_status.item()) == "optimal", tso.solver_message.item()
 
     # 3. costs [EUR]: expected cost and CVaR of the day, from the scenario costs
@@ -58,7 +60,7 @@ def main(out_dir: Path) -> None:
 
     # 4. a time series: the expected import of each feeder [MW], hour by hour
     import_mw = (tso.interface_p_mw * tso.weight).sum("scenario").to_pandas()
-    import_mw.index = [f"{int(t.total_seconds() // 3600):02d}:00" for t in import_mw.index]
+    import_mw.index = import_mw.index.strftime("%H:%M")  # local standard time (UTC+1)
     print("expected feeder import [MW] (negative: the feeder exports)")
     print(import_mw.round(3).to_string())
     assert import_mw.shape == (study.horizon_hours, len(study.feeders))
