@@ -100,8 +100,9 @@ def run(
         :mod:`workbench.contract`): dimensions ``model``, ``day``, ``scenario``, ``time``
         and ``period`` (timestamps on the study's clock), ``gen``, ``der``, ...; a
         ``model`` or ``day`` of one entry is a scalar coordinate. ``attrs`` hold the study
-        (YAML), seed, scheduler and package versions. A model-day without an optimal schedule keeps its place with
-        its ``solver_status`` and ``solver_message`` (and a :class:`RunWarning`).
+        (YAML), seed, scheduler and package versions. A model-day without an optimal
+        schedule keeps its place with its ``solver_status`` and ``solver_message`` (and a
+        :class:`RunWarning`).
 
     Raises
     ------
