@@ -579,6 +579,90 @@ class StudyConfig(_Frozen):
     def days(self) -> list[dt.date]:
         return [self.start_date + dt.timedelta(days=i) for i in range(self.n_days)]
 
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> StudyConfig:
+        """Load a study YAML file or a built-in study by name (as :func:`load_study`)."""
+        return load_study(path)
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """The study as YAML text (every key, defaults included); written to ``path`` too
+        when given. :meth:`from_yaml` of that file gives an equal study."""
+        text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def replace(self, **changes: Any) -> StudyConfig:
+        """A new, validated study with ``changes`` applied; this one stays as it is.
+
+        A mapping merges into its section (``replace(risk={"beta": 0.5})`` keeps
+        ``risk.alpha``); a dotted name sets one key (``replace(**{"risk.beta": 0.5})``,
+        ``replace(**{"feeders.0.share": 0.2})``); any other value replaces the key.
+
+        Raises
+        ------
+        StudyConfigError
+            One line naming the key, as for a study file: an unknown key, a bad value.
+        """
+        data = _plain(self.model_dump())
+        source = f"study '{self.name}' replace()"
+        for key, value in changes.items():
+            _set_key(data, key.split("."), value, source, key)
+        return parse_study(data, source)
+
+
+def _plain(value: Any) -> Any:
+    """A dumped study with its tuples as lists, so keys and items can be set (objects
+    that are not plain mappings or sequences, e.g. a network, are kept as they are)."""
+    if type(value) is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _merged(current: Any, value: Any) -> Any:
+    """``value`` merged into ``current`` where both are mappings, else ``value``."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    value = _plain(value)
+    if type(current) is dict and type(value) is dict:
+        out = dict(current)
+        for k, v in value.items():
+            out[k] = _merged(out.get(k), v)
+        return out
+    return value
+
+
+def _set_key(data: dict, parts: list[str], value: Any, source: str, key: str) -> None:
+    """Put ``value`` at the dotted ``parts`` of a study mapping (list items by index);
+    an unknown key is left for validation to report with the allowed keys."""
+    node: Any = data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if type(node) is list:
+            if not (part.isdigit() and int(part) < len(node)):
+                where = f"use 0..{len(node) - 1}" if node else "the list is empty"
+                raise StudyConfigError(
+                    f"{source}: '{key}': '{part}' is no index of the list "
+                    f"'{'.'.join(parts[:depth])}' ({where})"
+                )
+            slot: Any = int(part)
+        elif type(node) is dict:
+            slot = part
+            if not last and slot not in node:
+                node[slot] = {}
+        else:
+            raise StudyConfigError(
+                f"{source}: '{key}': '{'.'.join(parts[:depth])}' is a value, not a section "
+                "with keys; set it without the part after it"
+            )
+        if last:
+            present = type(node) is list or slot in node
+            node[slot] = _merged(node[slot] if present else None, value)
+        else:
+            node = node[slot]
+
 
 def _format_error(err: dict, source: str) -> str:
     loc = ".".join(str(p) for p in err["loc"]) or "(top level)"

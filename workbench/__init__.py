@@ -1,6 +1,7 @@
 """Coordination models, Dask runner, AC validation, results and command line."""
 
 from workbench.ac_check import ac_check, ac_sample
+from workbench.api import Study, run
 from workbench.coordination import MODELS, DayOutcome, coordination_model
 from workbench.results import annotate, summary_table, write_results
 from workbench.runner import resolve_scheduler, run_study
@@ -9,12 +10,14 @@ from workbench.scenarios import fit_study_forecaster, study_scenarios
 __all__ = [
     "MODELS",
     "DayOutcome",
+    "Study",
     "ac_check",
     "ac_sample",
     "annotate",
     "coordination_model",
     "fit_study_forecaster",
     "resolve_scheduler",
+    "run",
     "run_study",
     "study_scenarios",
     "summary_table",
