@@ -23,7 +23,6 @@ import xarray as xr
 from cases.study import MODEL_SHORT_NAMES
 from workbench import Study, run
 from workbench.compare import compare_models, compare_table
-from workbench.contract import to_internal
 
 
 def main(out_dir: Path) -> None:
@@ -46,7 +45,7 @@ def check(ds: xr.Dataset, study: Study) -> None:
     assert (status == "optimal").all(), status.to_dict()
 
     # the comparison `workbench compare` prints, as a dict: one entry per model
-    summary = compare_models(to_internal(ds))["models"]  # every model on `model` and `day`
+    summary = compare_models(ds)["models"]
     print(compare_table({"models": summary}))
     beta, eps = study.risk.beta, study.risk.recourse_efficiency_weight
     centralised = summary["tso"]

@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from cases.study import MODEL_SHORT_NAMES
+from workbench.contract import to_internal
 
 __all__ = ["SHORT_NAMES", "compare_models", "compare_table", "stage_hours"]
 
@@ -66,7 +67,10 @@ def compare_models(ds: xr.Dataset) -> dict:
     risk-adjusted objective ``(1 - beta) E + beta CVaR``, which the centralised model
     minimises: its gap is never negative, while the expected cost of another model can be
     lower than the centralised one when ``beta > 0``).
+
+    ``ds`` in either layout (:mod:`workbench.contract`).
     """
+    ds = to_internal(ds)
     step_h, period_h = stage_hours(ds)
     out = {}
     for model in ds.model.values:
