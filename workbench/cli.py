@@ -479,6 +479,7 @@ def _forecast_evaluation(cfg, seed, out, test_day_step, as_json, no_plots, say, 
     )
     ds = scores_dataset(scores, {"study": cfg.name, "seed": seed})
     path = write_results(ds, out)
+    _warn_small_sample(scores)
     if as_json:
         click.echo(json.dumps({k: s.as_dict() for k, s in scores.items()}))
     else:
@@ -487,6 +488,15 @@ def _forecast_evaluation(cfg, seed, out, test_day_step, as_json, no_plots, say, 
     if not no_plots:
         figure = plot_evaluation(scores, details, path.with_name(f"{path.stem}.png"))
         say(f"plot:    {figure}")
+
+
+def _warn_small_sample(scores) -> None:
+    """One ``warning:`` line on stderr when the held-out sample leaves the skill uncertain."""
+    from forecasts.evaluate import small_sample_warning
+
+    message = small_sample_warning(scores)
+    if message is not None:
+        click.echo(f"warning: {message}", err=True)
 
 
 @cli.command()
