@@ -129,9 +129,25 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
 
 
 def _verbose() -> bool:
-    """Whether ``--verbose`` was given before the command."""
+    """Whether ``--verbose`` was given, before the command or after it."""
     ctx = click.get_current_context(silent=True)
-    return bool(ctx and ctx.find_root().params.get("verbose"))
+    return bool(ctx and (ctx.find_root().params.get("verbose") or ctx.meta.get("verbose")))
+
+
+def _remember_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta["verbose"] = True
+
+
+#: ``-v`` / ``--verbose`` after a command too (``workbench run STUDY -v``)
+_verbose_option = click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    callback=_remember_verbose,
+    help="More detail on stderr (same as `workbench -v`).",
+)
 
 
 @contextlib.contextmanager
@@ -221,6 +237,7 @@ def cli(verbose: bool) -> None:
 )
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--no-plots", is_flag=True, help="Do not write PNG plots.")
+@_verbose_option
 def run(
     study: str | None,
     out: Path | None,
