@@ -191,3 +191,19 @@ def test_the_dashboard_link_is_printed_and_a_busy_port_is_no_warning():
                 link = ex.dashboard_link
     assert link and link.startswith("http://127.0.0.1:") and ":8787/" not in link
     assert not [w for w in caught if "already in use" in str(w.message)]
+
+
+def test_building_a_study_from_python_leaves_stderr_empty():
+    """pandapower's note about case39's generator set-points above their bus limits says
+    nothing about the DC model it was logged for; a fresh Python process prints nothing."""
+    code = (
+        "from cases.study import load_study\n"
+        "from cases.system import build_system\n"
+        "build_system(load_study('default'))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
