@@ -175,7 +175,6 @@ def test_without_the_ac_check_nothing_says_ac_check(tmp_path):
     assert "HiGHS" in proc.stderr
 
 
-@pytest.mark.slow
 def test_the_dashboard_link_is_printed_and_a_busy_port_is_no_warning():
     from workbench.runner import resolve_scheduler
 
