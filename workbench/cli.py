@@ -36,11 +36,14 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 
 def _quiet_libraries() -> None:
+    """Library log records below errors stay off the terminal (a run's go to its log);
+    third-party warnings a user cannot act on are filtered one by one."""
+    from workbench.console import filter_known_noise
+
     logging.getLogger("pandapower").setLevel(logging.ERROR)
     logging.getLogger("distributed").setLevel(logging.ERROR)
     logging.getLogger("pyomo").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    filter_known_noise()
 
 
 def _load(study: str):

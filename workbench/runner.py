@@ -162,24 +162,22 @@ def resolve_scheduler(
         n = workers or min(os.cpu_count() or 1, 4)
         # the scheduler always serves HTTP; off, on a free loopback port and then closed
         address = "127.0.0.1:8787" if dashboard else "127.0.0.1:0"
-        with (
-            known_noise_filtered(),
-            dask.config.set({"distributed.scheduler.allowed-failures": RETRIES}),
-            LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                memory_limit="auto",
-                dashboard_address=address,
-                scheduler_kwargs={"dashboard": dashboard},
-                silence_logs=40,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            if not dashboard:
-                cluster.scheduler.http_server.stop()
-            link = client.dashboard_link if dashboard else None
-            yield Executor("distributed", n, client, f"LocalCluster with {n} workers", link)
+        with dask.config.set({"distributed.scheduler.allowed-failures": RETRIES}):
+            with known_noise_filtered():  # only while the cluster starts
+                cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    memory_limit="auto",
+                    dashboard_address=address,
+                    scheduler_kwargs={"dashboard": dashboard},
+                    silence_logs=40,
+                )
+            with cluster, Client(cluster) as client:
+                if not dashboard:
+                    cluster.scheduler.http_server.stop()
+                link = client.dashboard_link if dashboard else None
+                yield Executor("distributed", n, client, f"LocalCluster with {n} workers", link)
         return
     address = check_scheduler(scheduler)
     try:
