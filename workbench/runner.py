@@ -640,7 +640,8 @@ def _compute_units(ex: Executor, graph: _UnitGraph, chains, save, progress: bool
     """Compute the chains of units, calling ``save(unit, ds, record)`` as each finishes.
 
     Progress in phases with counts: scheduling (units done of all, failed) and, when
-    the study has it, the AC check (power flows done of all).
+    the study has it, the AC check (power flows done of all; a unit without a schedule
+    has none to run, so the count stays below the total).
     A unit that raises, or whose worker dies more than :data:`RETRIES` times, is saved with
     an ``error`` record and the others go on (later days of its chain fail with it).
     """
@@ -685,7 +686,8 @@ class _StepCallback(Callback):
         self._step_done = step_done
 
     def _posttask(self, key, result, dsk, state, worker_id) -> None:
-        self._step_done(key)
+        if result is not None:  # None: the unit had no schedule to check
+            self._step_done(key)
 
 
 def _compute_in_process(ex: Executor, graph: _UnitGraph, chains, done, step_done) -> None:
@@ -720,8 +722,8 @@ def _compute_distributed(ex: Executor, graph: _UnitGraph, chains, done, step_don
         for future in as_completed(futures):
             unit = unit_of[future.key]
             if unit is None:  # a step: its errors reach the unit's finishing task
-                if future.status == "finished":
-                    step_done(future.key)
+                if future.status == "finished" and future.type is not type(None):
+                    step_done(future.key)  # (None: the unit had no schedule to check)
                 future.release()
                 continue
             try:
