@@ -132,6 +132,7 @@ def run_with_ac(tmp_path_factory):
     return _cli_run(tmp, {"every_n_steps": 16, "max_scenarios": 2})
 
 
+@pytest.mark.slow
 def test_a_run_is_quiet_and_says_its_phases(run_with_ac):
     proc, _ = run_with_ac
     err = proc.stderr.splitlines()
@@ -151,6 +152,7 @@ def test_a_run_is_quiet_and_says_its_phases(run_with_ac):
     assert len(warned) == 1 and "CVaR tail" in warned[0]
 
 
+@pytest.mark.slow
 def test_the_log_file_lies_beside_the_results(run_with_ac):
     proc, log = run_with_ac
     assert f"log:     {log}" in proc.stdout
@@ -166,10 +168,20 @@ def test_the_log_file_lies_beside_the_results(run_with_ac):
 
 
 def test_without_the_ac_check_nothing_says_ac_check(tmp_path):
+    """Also the fast stand-in for the two slow tests above: quiet stderr, the log file."""
     proc, log = _cli_run(tmp_path, {"enabled": False}, "--verbose")
     for text in (proc.stdout, proc.stderr, log.read_text()):
         assert "AC check:" not in text and "power flows" not in text
+    err = proc.stderr.splitlines()
+    assert not [line for line in err if "Warning" in line and "CvarTail" not in line], err
+    notes = [line for line in err if not line.startswith("log: versions:")]  # --verbose
+    assert not [line for line in notes if "pandapower" in line.lower()], err
+    assert [line for line in err if line.startswith("warning:")] == [
+        line for line in err if line.startswith("warning:") and "CVaR tail" in line
+    ]
     assert "scheduling: 1 of 1 units" in proc.stderr
+    text = log.read_text()
+    assert "versions: tsodso-workbench" in text and "scheduling: 1 of 1 units" in text
     # --verbose: the unit's line with its solver summary
     assert "log: unit tso_managed_2016-06-15: optimal" in proc.stderr
     assert "HiGHS" in proc.stderr
