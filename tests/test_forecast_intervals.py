@@ -75,7 +75,6 @@ def test_intervals_contain_the_point_and_are_in_the_record(load_1h):
     assert record["skill_interval_level"] == 0.95
 
 
-@pytest.mark.slow
 def test_intervals_shrink_with_more_days(load_1h):
     every, _ = evaluate_source(test_day_step=1, **_LOAD_1H)
     assert every.n_days >= 30
