@@ -7,7 +7,10 @@ exactly what it means to pandapower's ``rundcopp``.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,6 +138,32 @@ def _check_costs(net: pp.pandapowerNet, label: str) -> None:
                     )
 
 
+#: pandapower's note that a generator's voltage set-point lies above its bus's limit
+#: (logger, start of the message): the DC model reads no voltages, so it does not apply
+_GEN_VM_NOTE = ("pandapower.build_gen", "gen vm_pu > bus max_vm_pu")
+
+
+class _DropNote(logging.Filter):
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.start)
+
+
+@contextlib.contextmanager
+def _without_note(logger: str, start: str) -> Iterator[None]:
+    """Inside: the records of ``logger`` whose message begins with ``start`` are dropped."""
+    drop = _DropNote(start)
+    log = logging.getLogger(logger)
+    log.addFilter(drop)
+    try:
+        yield
+    finally:
+        log.removeFilter(drop)
+
+
 def transmission_arrays(net: pp.pandapowerNet, label: str = "transmission") -> TransmissionArrays:
     """Build the DC-OPF array view of ``net``.
 
@@ -151,7 +180,7 @@ def transmission_arrays(net: pp.pandapowerNet, label: str = "transmission") -> T
         Missing costs, no reference bus, or elements the DC model does not support.
     """
     _check_supported(net, label)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _without_note(*_GEN_VM_NOTE):
         warnings.simplefilter("ignore")
         ppc = to_ppc(net, init="flat", mode="opf", calculate_voltage_angles=True)
     lookups = net._pd2ppc_lookups

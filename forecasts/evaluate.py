@@ -54,7 +54,9 @@ def _sr():
 
 
 __all__ = [
+    "SKILL_SCORES",
     "ResourceScores",
+    "bootstrap_skill",
     "climatology_members",
     "ev_history",
     "evaluate_all",
@@ -62,6 +64,8 @@ __all__ = [
     "evaluate_source",
     "fit_plug_in_probability",
     "scores_table",
+    "skills_table",
+    "small_sample_warning",
     "split_days",
 ]
 
@@ -69,6 +73,18 @@ STEPS_PER_DAY = 96
 CLIMATOLOGY_WINDOW_DAYS = 15
 #: probabilities of the deterministic ensemble that represents a quantile forecast
 _ENSEMBLE_U = (np.arange(100) + 0.5) / 100
+
+#: skill score -> (score, reference score); skill = 1 - score / reference
+SKILL_SCORES = {
+    "crps_skill_vs_climatology": ("crps", "crps_climatology"),
+    "crps_skill_vs_persistence": ("crps", "crps_persistence"),
+    "energy_score_skill_vs_climatology": ("energy_score", "energy_score_climatology"),
+}
+#: confidence level and resamples of the skill intervals (block bootstrap over held-out days)
+SKILL_INTERVAL_LEVEL = 0.95
+SKILL_INTERVAL_RESAMPLES = 1000
+#: fewer held-out days than this make every skill score uncertain (a warning says so)
+MIN_CONFIDENT_DAYS = 30
 
 
 @dataclass
@@ -90,17 +106,107 @@ class ResourceScores:
     energy_score_reduced: float | None = None
     variogram_score: float | None = None
     variogram_score_independent: float | None = None
+    skill_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def crps_skill_vs_climatology(self) -> float:
         return 1.0 - self.crps / self.crps_climatology
 
+    @property
+    def crps_skill_vs_persistence(self) -> float:
+        return 1.0 - self.crps / self.crps_persistence
+
+    @property
+    def energy_score_skill_vs_climatology(self) -> float | None:
+        if self.energy_score is None or self.energy_score_climatology is None:
+            return None
+        return 1.0 - self.energy_score / self.energy_score_climatology
+
+    def skills(self) -> dict[str, float]:
+        """The skill scores that apply (:data:`SKILL_SCORES`) [-]."""
+        out = {name: getattr(self, name) for name in SKILL_SCORES}
+        return {k: float(v) for k, v in out.items() if v is not None}
+
     def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
-        out["crps_skill_vs_climatology"] = self.crps_skill_vs_climatology
+        out = {k: v for k, v in self.__dict__.items() if k not in ("extra", "skill_intervals")}
+        out.update(self.skills())
+        out["skill_intervals"] = {k: [lo, hi] for k, (lo, hi) in self.skill_intervals.items()}
+        out["skill_interval_level"] = SKILL_INTERVAL_LEVEL
+        out["skill_interval_resamples"] = SKILL_INTERVAL_RESAMPLES
         out.update(self.extra)
         return out
+
+
+def bootstrap_skill(
+    score_per_day: np.ndarray,
+    reference_per_day: np.ndarray,
+    *,
+    n_resamples: int = SKILL_INTERVAL_RESAMPLES,
+    level: float = SKILL_INTERVAL_LEVEL,
+    block_days: int = 1,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Confidence interval of the skill ``1 - sum(score) / sum(reference)`` over days.
+
+    A circular moving-block bootstrap over the held-out days: each resample joins blocks
+    of ``block_days`` consecutive days starting at random days until it holds as many
+    days as the sample; the interval is the percentile interval of the resampled skill.
+    Whole days are resampled, so the correlation of the steps inside a day is kept.
+
+    Parameters
+    ----------
+    score_per_day, reference_per_day : numpy.ndarray
+        (days,) the score of the forecast and of the reference summed (or averaged)
+        over each day's steps [unit of the series].
+    n_resamples : int
+        Bootstrap resamples.
+    level : float
+        Confidence level in (0, 1) [-].
+    block_days : int
+        Days per block (1: days are independent blocks).
+    seed : int
+
+    Returns
+    -------
+    (float, float)
+        Lower and upper bound of the skill [-].
+    """
+    score = np.asarray(score_per_day, dtype=float)
+    reference = np.asarray(reference_per_day, dtype=float)
+    if score.shape != reference.shape or score.ndim != 1 or len(score) == 0:
+        raise ValueError(
+            f"bootstrap_skill needs two equally long 1-d arrays of daily scores, got shapes "
+            f"{score.shape} and {reference.shape}"
+        )
+    if not 0.0 < level < 1.0 or n_resamples < 1 or block_days < 1:
+        raise ValueError(
+            f"bootstrap_skill: level must be in (0, 1), n_resamples and block_days >= 1; "
+            f"got {level}, {n_resamples}, {block_days}"
+        )
+    n = len(score)
+    block = min(block_days, n)
+    n_blocks = -(-n // block)
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n, size=(n_resamples, n_blocks))
+    idx = ((starts[:, :, None] + np.arange(block)) % n).reshape(n_resamples, -1)[:, :n]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a reference of 0: -inf skill
+        skill = 1.0 - score[idx].sum(axis=1) / reference[idx].sum(axis=1)
+    tail = 0.5 * (1.0 - level)
+    lo, hi = np.quantile(skill, [tail, 1.0 - tail])
+    return float(lo), float(hi)
+
+
+def _attach_intervals(
+    scores: ResourceScores, daily: dict[str, np.ndarray], seed: int
+) -> ResourceScores:
+    """Bootstrap intervals of every skill score whose daily scores are in ``daily``."""
+    for i, (name, (score, reference)) in enumerate(SKILL_SCORES.items()):
+        if score in daily and reference in daily:
+            scores.skill_intervals[name] = bootstrap_skill(
+                daily[score], daily[reference], seed=seed + i
+            )
+    return scores
 
 
 def split_days(history: pd.Series) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
@@ -258,7 +364,8 @@ def evaluate_source(
 
     # marginal scores
     ens = fc.quantiles_at(q, np.broadcast_to(_ENSEMBLE_U, (*q.shape[:2], len(_ENSEMBLE_U))))
-    crps = _sr().crps_ensemble(y, ens)[act].mean()
+    crps_steps = _sr().crps_ensemble(y, ens)
+    crps = crps_steps[act].mean()
     q1090 = fc.quantiles_at(q, np.broadcast_to([0.1, 0.5, 0.9], (*q.shape[:2], 3)))
     cov = coverage(y[act], q1090[..., 0][act], q1090[..., 2][act])
     nominal, model_level = fc.recalibration_
@@ -285,6 +392,11 @@ def evaluate_source(
             cs = np.maximum(cs, CLEAR_SKY_FLOOR_PU)
             last = np.clip(last / cs[flat - INTRADAY_LAG_STEPS] * cs[flat], 0.0, src.upper_pu)
         persist = last.reshape(y.shape)
+    daily = {
+        "crps": np.where(act, crps_steps, 0.0).sum(axis=1),
+        "crps_climatology": np.where(act, crps_clim, 0.0).sum(axis=1),
+        "crps_persistence": np.where(act, np.abs(y - persist), 0.0).sum(axis=1),
+    }
     scores = ResourceScores(
         crps=float(crps),
         crps_climatology=float(crps_clim[act].mean()),
@@ -319,6 +431,8 @@ def evaluate_source(
         scores.variogram_score_independent = float(np.mean(vs_ind))
         _record_reduction(scores, es_red, n_samples, reduced_scenarios)
         scores.extra["copula_correlation_steps"] = float(fc.correlation_steps_)
+        daily.update(energy_score=np.array(es), energy_score_climatology=np.array(es_clim))
+    _attach_intervals(scores, daily, seed)
     scores.extra["source"] = src.name
     scores.extra["horizon"] = horizon
     scores.extra["train_days"] = f"{train[0].date()} .. {train[-1].date()} ({len(train)} days)"
@@ -476,6 +590,17 @@ def evaluate_ev(
         variogram_score_independent=float(np.mean(vs_ind)),
     )
     _record_reduction(scores, es_red, n_samples, reduced_scenarios)
+    _attach_intervals(
+        scores,
+        {
+            "crps": crps.sum(axis=1),
+            "crps_climatology": crps_clim.sum(axis=1),
+            "crps_persistence": np.abs(y - persist).sum(axis=1),
+            "energy_score": np.array(es),
+            "energy_score_climatology": np.array(es_clim),
+        },
+        seed,
+    )
     scores.extra.update(
         source=f"simbench_ev_{charger_type}",
         horizon="day_ahead",
@@ -610,4 +735,55 @@ def scores_table(scores: dict[str, ResourceScores]) -> str:
             f"{num(s.energy_score)} {num(s.energy_score_independent)} "
             f"{num(s.energy_score_reduced)} {s.n_days:5d}  {unit}"
         )
+    return "\n".join(rows) + "\n\n" + skills_table(scores)
+
+
+def _skill_cell(scores: ResourceScores, name: str) -> str:
+    value = scores.skills().get(name)
+    if value is None:
+        return f"{'-':>24}"
+    lo, hi = scores.skill_intervals.get(name, (np.nan, np.nan))
+    return f"{value:+7.1%} [{lo:+7.1%}, {hi:+7.1%}]"
+
+
+def skills_table(scores: dict[str, ResourceScores]) -> str:
+    """A plain-text table of every skill score with its bootstrap interval, one row per key."""
+    pct = f"{SKILL_INTERVAL_LEVEL:.0%}"
+    width = max([8, *(len(k) for k in scores)])
+    rows = [
+        f"{'skill':{width}} {'CRPS vs clim. [' + pct + ']':>24} "
+        f"{'CRPS vs pers. [' + pct + ']':>24} {'ES vs clim. [' + pct + ']':>24} {'days':>5}"
+    ]
+    for key, s in scores.items():
+        cells = " ".join(_skill_cell(s, name) for name in SKILL_SCORES)
+        rows.append(f"{key:{width}} {cells} {s.n_days:5d}")
     return "\n".join(rows)
+
+
+def small_sample_warning(
+    scores: dict[str, ResourceScores], min_days: int = MIN_CONFIDENT_DAYS
+) -> str | None:
+    """One line saying that the skill scores rest on a small sample, else None.
+
+    Returned when a resource was scored on fewer than ``min_days`` held-out days, or when
+    the interval of a skill score straddles 0 (its sign is not settled by the sample).
+    """
+    few = {k: s.n_days for k, s in scores.items() if s.n_days < min_days}
+    straddle = sum(lo < 0.0 < hi for s in scores.values() for lo, hi in s.skill_intervals.values())
+    if not few and not straddle:
+        return None
+    days = sorted({s.n_days for s in scores.values()})
+    counts = f"{days[0]}" if len(days) == 1 else f"{days[0]} to {days[-1]}"
+    pct = f"{SKILL_INTERVAL_LEVEL:.0%}"
+    message = f"{counts} held-out days scored per resource"
+    if few:
+        message += (
+            f" (fewer than {min_days}): the skill scores are uncertain, see their {pct} intervals"
+        )
+    else:
+        message += f": some skill scores are uncertain, see their {pct} intervals"
+    if straddle:
+        message += f" ({straddle} include 0)"
+    if few:
+        message += "; a smaller test day step scores more days"
+    return message

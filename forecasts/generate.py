@@ -11,7 +11,7 @@ get correlated innovations estimated from their joint calibration PIT values.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +78,7 @@ def fit_scenario_forecaster(
     random_state: int = 0,
     covariates: Mapping[str, pd.DataFrame] | None = None,
     field: str = "forecast.sources",
+    progress: Callable[[str], None] | None = None,
 ) -> ScenarioForecaster:
     """Fit day-ahead forecasters of several resources.
 
@@ -99,6 +100,8 @@ def fit_scenario_forecaster(
         Extra features per resource.
     field : str
         Configuration field for error messages.
+    progress : callable, optional
+        Called with each resource's name once its forecaster is fitted.
 
     Returns
     -------
@@ -131,6 +134,8 @@ def fit_scenario_forecaster(
         cov = None if covariates is None else covariates.get(resource)
         fitted.append(model.fit(history, days, cov))
         histories.append(history)
+        if progress is not None:
+            progress(resource)
     return ScenarioForecaster(
         resources=tuple(sources),
         sources=tuple(source_info(s).name for s in sources.values()),

@@ -36,11 +36,14 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 
 def _quiet_libraries() -> None:
+    """Library log records below errors stay off the terminal (a run's go to its log);
+    third-party warnings a user cannot act on are filtered one by one."""
+    from workbench.console import filter_known_noise
+
     logging.getLogger("pandapower").setLevel(logging.ERROR)
     logging.getLogger("distributed").setLevel(logging.ERROR)
     logging.getLogger("pyomo").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    filter_known_noise()
 
 
 def _load(study: str, days: bool = True):
@@ -119,8 +122,70 @@ def _write_or_rescue(ds, out: Path, kept: str | None = None) -> tuple[Path, bool
         return path, True
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``--version``: the workbench's and its key dependencies' versions, then exit."""
+    if not value or ctx.resilient_parsing:
+        return
+    from workbench.console import version_text
+
+    click.echo(version_text())
+    ctx.exit()
+
+
+def _verbose() -> bool:
+    """Whether ``--verbose`` was given, before the command or after it."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and (ctx.find_root().params.get("verbose") or ctx.meta.get("verbose")))
+
+
+def _remember_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta["verbose"] = True
+
+
+#: ``-v`` / ``--verbose`` after a command too (``workbench run STUDY -v``)
+_verbose_option = click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    callback=_remember_verbose,
+    help="More detail on stderr (same as `workbench -v`).",
+)
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Inside: a warning that reaches the terminal is one line, ``warning: <message>``."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        click.echo(f"warning: {text}", err=True)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the versions of the workbench and its key dependencies and exit.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="More detail on stderr: one line per unit with its solver summary, the phases.",
+)
+def cli(verbose: bool) -> None:
     """Stochastic day-ahead scheduling under TSO-DSO coordination."""
 
 
@@ -176,6 +241,7 @@ def cli() -> None:
 )
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--no-plots", is_flag=True, help="Do not write PNG plots.")
+@_verbose_option
 def run(
     study: str | None,
     out: Path | None,
@@ -210,6 +276,7 @@ def run(
     if not isinstance(folder, RunFolder):  # created once the study's system is built
         folder = RunFolder.create(folder, cfg, used_seed, out)
     click.echo(f"run folder: {folder.path} (log: {folder.path / 'run.log'})")
+    _log_to_terminal(folder)
     report = RunReport()
     try:
         with _terminate_as_interrupt():
@@ -224,9 +291,12 @@ def run(
                 dashboard=dashboard,
                 report=report,
             )
-            _finish_run(
-                ds, cfg, used_seed, scheduler, folder, out, report, keep_units, no_plots, tick
-            )
+            try:
+                _finish_run(
+                    ds, cfg, used_seed, scheduler, folder, out, report, keep_units, no_plots, tick
+                )
+            finally:
+                _log_beside_results(folder)
     except KeyboardInterrupt:  # during the run or while the result is written
         if folder.manifest.get("state") == "complete":
             click.echo(f"interrupted: the results are written to {folder.out}", err=True)
@@ -238,6 +308,45 @@ def run(
             err=True,
         )
         sys.exit(130)
+
+
+def _log_to_terminal(folder) -> None:
+    """With ``--verbose``, the run log's lines (units, solver summaries, phases) on stderr."""
+    if not _verbose():
+        return
+    log = folder.logger()
+    if not any(getattr(h, "_workbench_terminal", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("log: %(message)s"))
+        # the study's configuration stays in the file; phases have their own lines
+        handler.addFilter(lambda r: "\n" not in r.getMessage() and not hasattr(r, "phase"))
+        handler._workbench_terminal = True
+        log.addHandler(handler)
+
+
+def _log_beside_results(folder) -> None:
+    """Copy the run log beside the written results (``results/x.nc`` -> ``results/x.log``).
+
+    Only once the results are written: an interrupted or failed run keeps the previous
+    log of that result, and its own stays in the run folder.
+    """
+    import os
+
+    if folder.manifest.get("state") != "complete" or folder.out is None:
+        return
+    source = folder.path / "run.log"
+    target = folder.out.with_suffix(".log")
+    if not source.is_file():
+        return
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        click.echo(f"warning: could not copy the run log to '{target}': {exc}", err=True)
+        return
+    click.echo(f"log:     {target}")
 
 
 def _run_folder(study, out, seed, models, run_dir, resume):
@@ -486,6 +595,7 @@ def _forecast_evaluation(cfg, seed, out, test_day_step, as_json, no_plots, say, 
     )
     ds = scores_dataset(scores, {"study": cfg.name, "seed": seed})
     path = write_results(ds, out)
+    _warn_small_sample(scores)
     if as_json:
         click.echo(json.dumps({k: s.as_dict() for k, s in scores.items()}))
     else:
@@ -494,6 +604,15 @@ def _forecast_evaluation(cfg, seed, out, test_day_step, as_json, no_plots, say, 
     if not no_plots:
         figure = plot_evaluation(scores, details, path.with_name(f"{path.stem}.png"))
         say(f"plot:    {figure}")
+
+
+def _warn_small_sample(scores) -> None:
+    """One ``warning:`` line on stderr when the held-out sample leaves the skill uncertain."""
+    from forecasts.evaluate import small_sample_warning
+
+    message = small_sample_warning(scores)
+    if message is not None:
+        click.echo(f"warning: {message}", err=True)
 
 
 @cli.command()
@@ -779,7 +898,8 @@ def main(argv: list[str] | None = None) -> int:
     limit_threads()
     _quiet_libraries()
     try:
-        cli.main(args=argv, prog_name="workbench", standalone_mode=False)
+        with _one_line_warnings():
+            cli.main(args=argv, prog_name="workbench", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.Abort:

@@ -17,7 +17,13 @@ import xarray as xr
 
 from cases.study import StudyConfig
 from forecasts.covariates import read_covariates
-from forecasts.evaluate import ResourceScores, evaluate_all
+from forecasts.evaluate import (
+    SKILL_INTERVAL_LEVEL,
+    SKILL_INTERVAL_RESAMPLES,
+    SKILL_SCORES,
+    ResourceScores,
+    evaluate_all,
+)
 from forecasts.history import FORECAST_HISTORY_DAYS, check_coverage
 from workbench.scenarios import data_description, fitted_forecaster, forecast_day, study_sources
 
@@ -118,6 +124,8 @@ _SCORE_UNITS = {
     "crps_climatology": "unit of the series",
     "crps_persistence": "unit of the series",
     "crps_skill_vs_climatology": "1",
+    "crps_skill_vs_persistence": "1",
+    "energy_score_skill_vs_climatology": "1",
     "coverage_10_90": "1",
     "energy_score": "unit of the series",
     "energy_score_independent": "unit of the series",
@@ -142,6 +150,19 @@ def scores_dataset(scores: dict[str, ResourceScores], attrs: dict[str, Any]) -> 
             dims="resource",
             attrs={"units": unit},
         )
+    for name in SKILL_SCORES:
+        for end, i in (("low", 0), ("high", 1)):
+            values = [s.skill_intervals.get(name, (np.nan, np.nan))[i] for s in scores.values()]
+            data[f"{name}_{end}"] = xr.DataArray(
+                np.array(values, dtype=float),
+                dims="resource",
+                attrs={
+                    "units": "1",
+                    "long_name": f"{end} end of the {SKILL_INTERVAL_LEVEL:.0%} interval of "
+                    f"{name} (block bootstrap over held-out days, "
+                    f"{SKILL_INTERVAL_RESAMPLES} resamples)",
+                },
+            )
     data["n_days"] = xr.DataArray([s.n_days for s in scores.values()], dims="resource")
     data["pit_histogram"] = xr.DataArray(
         np.array([s.pit_histogram for s in scores.values()]),

@@ -28,6 +28,7 @@ import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
+import yaml
 from dask.callbacks import Callback
 from tqdm.auto import tqdm
 
@@ -36,6 +37,14 @@ from cases.system import IntegratedSystem, build_system
 from forecasts.generate import ScenarioForecaster
 from stochastic.risk import CvarTailWarning, cvar_tail_message
 from workbench.ac_check import ac_check, ac_sample, voltage_setpoints
+from workbench.console import (
+    Phase,
+    known_noise_filtered,
+    library_logs_collected,
+    library_logs_to,
+    versions,
+    warnings_to_log,
+)
 from workbench.coordination import DayOutcome, coordination_model
 from workbench.coordination.common import clear_slots
 from workbench.rundir import RunFolder, Unit
@@ -153,23 +162,22 @@ def resolve_scheduler(
         n = workers or min(os.cpu_count() or 1, 4)
         # the scheduler always serves HTTP; off, on a free loopback port and then closed
         address = "127.0.0.1:8787" if dashboard else "127.0.0.1:0"
-        with (
-            dask.config.set({"distributed.scheduler.allowed-failures": RETRIES}),
-            LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                memory_limit="auto",
-                dashboard_address=address,
-                scheduler_kwargs={"dashboard": dashboard},
-                silence_logs=40,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            if not dashboard:
-                cluster.scheduler.http_server.stop()
-            link = client.dashboard_link if dashboard else None
-            yield Executor("distributed", n, client, f"LocalCluster with {n} workers", link)
+        with dask.config.set({"distributed.scheduler.allowed-failures": RETRIES}):
+            with known_noise_filtered():  # only while the cluster starts
+                cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    memory_limit="auto",
+                    dashboard_address=address,
+                    scheduler_kwargs={"dashboard": dashboard},
+                    silence_logs=40,
+                )
+            with cluster, Client(cluster) as client:
+                if not dashboard:
+                    cluster.scheduler.http_server.stop()
+                link = client.dashboard_link if dashboard else None
+                yield Executor("distributed", n, client, f"LocalCluster with {n} workers", link)
         return
     address = check_scheduler(scheduler)
     try:
@@ -321,7 +329,8 @@ def _setpoint_task(system: IntegratedSystem, outcome: DayOutcome) -> xr.Dataset 
     if outcome.schedule is None:
         return None
     limit_threads()
-    vm, ok = voltage_setpoints(system, outcome.schedule, outcome.data)
+    with library_logs_collected() as notes:
+        vm, ok = voltage_setpoints(system, outcome.schedule, outcome.data)
     ds = xr.Dataset(
         {
             "ter_vm_setpoint_pu": (
@@ -338,6 +347,7 @@ def _setpoint_task(system: IntegratedSystem, outcome: DayOutcome) -> xr.Dataset 
         coords={"period": outcome.schedule.period, "gen": outcome.schedule.gen},
     )
     ds.attrs["peak_memory_mb"] = _peak_memory_mb()
+    ds.attrs["library_log"] = "\n".join(notes)
     return ds
 
 
@@ -353,8 +363,10 @@ def _ac_task(
     limit_threads()
     steps = list(range(0, outcome.data.n_steps, every_n_steps))
     vm = None if setpoints is None else setpoints["ter_vm_setpoint_pu"].to_numpy()
-    ds = ac_check(system, outcome.data, outcome.schedule, scenarios, steps, vm_setpoints=vm)
+    with library_logs_collected() as notes:
+        ds = ac_check(system, outcome.data, outcome.schedule, scenarios, steps, vm_setpoints=vm)
     ds.attrs["peak_memory_mb"] = _peak_memory_mb()
+    ds.attrs["library_log"] = "\n".join(notes)
     return ds
 
 
@@ -413,11 +425,12 @@ def _end_state(outcome: DayOutcome):
 def _finish_unit(outcome: DayOutcome, *ac_parts) -> tuple[xr.Dataset | None, dict]:
     """A unit's results (schedule and AC checks, times relative to midnight) and record."""
     peaks = [outcome.peak_memory_mb, _peak_memory_mb()]
-    parts = []
+    parts, notes = [], []
     for part in ac_parts:  # each task measured the memory of the process it ran in
         if part is not None:
             part = part.copy()
             peaks.append(part.attrs.pop("peak_memory_mb", 0.0))
+            notes += [n for n in part.attrs.pop("library_log", "").split("\n") if n]
         parts.append(part)
     ds = _day_dataset(outcome, parts, None)
 
@@ -435,6 +448,7 @@ def _finish_unit(outcome: DayOutcome, *ac_parts) -> tuple[xr.Dataset | None, dic
         "build_seconds": round(seconds("build_seconds"), 3),
         "peak_memory_mb": round(max(peaks), 1),
         "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "library_log": sorted(set(notes)),
         "end_state": None
         if state is None
         else {
@@ -583,6 +597,16 @@ class _UnitGraph:
         self.study, self.seed, self.sample = study, seed, sample
         self.n_workers = n_workers
         self.sys_d, self.study_d, self.fc_d = sys_d, study_d, fc_d
+        #: key of each AC-check task -> power flows it runs
+        self.flows: dict[str, int] = {}
+
+    def flows_per_unit(self) -> int:
+        """Power flows of the AC check of one unit (0 when the AC check is off)."""
+        if not self.study.ac_check.enabled:
+            return 0
+        n_steps = self.study.horizon_hours * 60 // self.study.resolution.second_stage_minutes
+        steps = len(range(0, n_steps, self.sample.every_n_steps))
+        return steps * len(self.sample.scenarios(self.study.scenarios.n_scenarios))
 
     def unit(self, unit: Unit, state) -> tuple:
         """``(finish, end_state, steps)`` delayed objects of one unit starting from
@@ -596,78 +620,121 @@ class _UnitGraph:
             scen = np.array(self.sample.scenarios(n_s))
             batches = np.array_split(scen, min(self.n_workers, len(scen)))
             setpoints = dask.delayed(_setpoint_task, pure=False)(self.sys_d, solve)
-            parts = [setpoints] + [
+            per_scenario = self.flows_per_unit() // len(scen)
+            checks = [
                 dask.delayed(_ac_task, pure=False)(
                     self.sys_d, solve, [int(s) for s in b], self.sample.every_n_steps, setpoints
                 )
                 for b in batches
                 if len(b)
             ]
+            for task, b in zip(checks, [b for b in batches if len(b)], strict=True):
+                self.flows[task.key] = per_scenario * len(b)
+            parts = [setpoints, *checks]
         finish = dask.delayed(_finish_unit, pure=False)(solve, *parts)
         end = dask.delayed(_end_state, pure=False)(solve)
         return finish, end, [solve, *parts]
 
 
-def _compute_units(ex: Executor, graph: _UnitGraph, chains, save, progress: bool) -> None:
+def _compute_units(ex: Executor, graph: _UnitGraph, chains, save, progress: bool, log=None) -> None:
     """Compute the chains of units, calling ``save(unit, ds, record)`` as each finishes.
 
+    Progress in phases with counts: scheduling (units done of all, failed) and, when
+    the study has it, the AC check (power flows done of all; a unit without a schedule
+    has none to run, so the count stays below the total).
     A unit that raises, or whose worker dies more than :data:`RETRIES` times, is saved with
     an ``error`` record and the others go on (later days of its chain fail with it).
     """
     total = sum(len(units) for _, units in chains)
-    post: dict = {"failed": 0}
-    with tqdm(total=total, desc="units", disable=not progress, unit="unit") as bar:
+    schedule = Phase("scheduling", total, "units", enabled=progress, log=log)
+    schedule.counts["failed"] = 0
+    ac = None
+    if graph.flows_per_unit():
+        ac = Phase(
+            "AC check",
+            total * graph.flows_per_unit(),
+            "power flows",
+            enabled=progress,
+            log=log,
+            position=1,
+        )
+    try:
 
         def done(unit: Unit, ds, record: dict) -> None:
             save(unit, ds, record)
-            post["failed"] += record["status"] != "optimal"
-            bar.set_postfix(post, refresh=False)
-            bar.update()
+            schedule.update(failed=int(record["status"] != "optimal"))
+
+        def step_done(key) -> None:
+            if ac is not None and key in graph.flows:
+                ac.update(graph.flows[key])
 
         if ex.client is None:
-            for state, units in chains:
-                for i, unit in enumerate(units):
-                    finish, end, _ = graph.unit(unit, state)
-                    try:
-                        (ds, record), state = dask.compute(finish, end, scheduler=ex.kind)
-                    except Exception as exc:  # recorded; the chain stops here
-                        done(unit, None, _error_record(unit, exc))
-                        for later in units[i + 1 :]:
-                            done(later, None, _error_record(later, exc, after=unit))
-                        break
-                    done(unit, ds, record)
-            return
-        from distributed import as_completed
+            _compute_in_process(ex, graph, chains, done, step_done)
+        else:
+            _compute_distributed(ex, graph, chains, done, step_done)
+    finally:
+        for phase in (schedule, ac):
+            if phase is not None:
+                phase.close()
 
-        units_of_tasks, tasks = [], []  # every task, so a long unit shows its steps
-        chain = _ChainErrors(done)
-        for state, units in chains:
-            for before, unit in zip([None, *units[:-1]], units, strict=True):
-                finish, state, steps = graph.unit(unit, state)
-                units_of_tasks += [None] * len(steps) + [unit]
-                tasks += [*steps, finish]
-                chain.before[unit] = before
-        futures = ex.client.compute(tasks)
-        unit_of = {f.key: u for f, u in zip(futures, units_of_tasks, strict=True)}
-        steps_done = 0
-        try:
-            for future in as_completed(futures):
-                unit = unit_of[future.key]
-                steps_done += 1
-                post["tasks"] = f"{steps_done}/{len(futures)}"
-                bar.set_postfix(post)
-                if unit is None:  # a step: its errors reach the unit's finishing task
-                    future.release()
-                    continue
-                try:
-                    ds, record = future.result()
-                except Exception as exc:  # recorded; the other units go on
-                    chain.failed(unit, exc)
-                else:
-                    chain.finished(unit, ds, record)
+
+class _StepCallback(Callback):
+    """Tells ``step_done`` the key of every task Dask's local schedulers finish."""
+
+    def __init__(self, step_done) -> None:
+        super().__init__()
+        self._step_done = step_done
+
+    def _posttask(self, key, result, dsk, state, worker_id) -> None:
+        if result is not None:  # None: the unit had no schedule to check
+            self._step_done(key)
+
+
+def _compute_in_process(ex: Executor, graph: _UnitGraph, chains, done, step_done) -> None:
+    for state, units in chains:
+        for i, unit in enumerate(units):
+            finish, end, _ = graph.unit(unit, state)
+            try:
+                with _StepCallback(step_done):
+                    (ds, record), state = dask.compute(finish, end, scheduler=ex.kind)
+            except Exception as exc:  # recorded; the chain stops here
+                done(unit, None, _error_record(unit, exc))
+                for later in units[i + 1 :]:
+                    done(later, None, _error_record(later, exc, after=unit))
+                break
+            done(unit, ds, record)
+
+
+def _compute_distributed(ex: Executor, graph: _UnitGraph, chains, done, step_done) -> None:
+    from distributed import as_completed
+
+    units_of_tasks, tasks = [], []  # every task, so a long unit shows its steps
+    chain = _ChainErrors(done)
+    for state, units in chains:
+        for before, unit in zip([None, *units[:-1]], units, strict=True):
+            finish, state, steps = graph.unit(unit, state)
+            units_of_tasks += [None] * len(steps) + [unit]
+            tasks += [*steps, finish]
+            chain.before[unit] = before
+    futures = ex.client.compute(tasks)
+    unit_of = {f.key: u for f, u in zip(futures, units_of_tasks, strict=True)}
+    try:
+        for future in as_completed(futures):
+            unit = unit_of[future.key]
+            if unit is None:  # a step: its errors reach the unit's finishing task
+                if future.status == "finished" and future.type is not type(None):
+                    step_done(future.key)  # (None: the unit had no schedule to check)
                 future.release()
-        finally:
-            ex.client.cancel(futures)
+                continue
+            try:
+                ds, record = future.result()
+            except Exception as exc:  # recorded; the other units go on
+                chain.failed(unit, exc)
+            else:
+                chain.finished(unit, ds, record)
+            future.release()
+    finally:
+        ex.client.cancel(futures)
 
 
 class _ChainErrors:
@@ -769,20 +836,31 @@ def run_study(
             run_dir = scratch
         folder = RunFolder.create(run_dir, study, seed)
     log = folder.logger()
+    log.info("versions: %s", ", ".join(f"{k} {v}" for k, v in versions().items()))
+    log.info(
+        "study '%s' (%s), seed %d:\n%s",
+        study.name,
+        study.description or "no description",
+        seed,
+        yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False).rstrip(),
+    )
+    if message is not None and study.risk.beta > 0:
+        log.warning("CvarTailWarning: %s", message)
     try:
-        out = _run_units(
-            study,
-            seed,
-            folder,
-            log,
-            scheduler,
-            workers,
-            dashboard,
-            progress,
-            system,
-            forecaster,
-            report,
-        )
+        with warnings_to_log(log), library_logs_to(log):
+            out = _run_units(
+                study,
+                seed,
+                folder,
+                log,
+                scheduler,
+                workers,
+                dashboard,
+                progress,
+                system,
+                forecaster,
+                report,
+            )
         report.wall_seconds = time.perf_counter() - tick
         for line in report.lines():
             log.info(line)
@@ -794,6 +872,13 @@ def run_study(
             folder.close()
             folder.close_log()
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _fit_forecasters(study: StudyConfig, seed: int, progress: bool, log) -> ScenarioForecaster:
+    """Fit the study's forecasters, one phase of the run (resources fitted of all)."""
+    n = len(study.forecast.sources.model_fields)
+    with Phase("fitting forecasters", n, "resources", enabled=progress, log=log) as phase:
+        return fit_study_forecaster(study, seed, progress=lambda resource: phase.update())
 
 
 def _run_units(
@@ -813,21 +898,14 @@ def _run_units(
         system = system or build_system(study)
         sample = ac_sample(study.ac_check.every_n_steps, study.ac_check.max_scenarios)
         if forecaster is None and study.scenarios.method == "forecast":
-            if progress:
-                print(
-                    f"fitting forecasters of {len(study.forecast.sources.model_fields)} "
-                    f"resources on the history before {study.start_date} ...",
-                    file=sys.stderr,
-                    flush=True,
-                )
             fit_tick = time.perf_counter()
-            forecaster = fit_study_forecaster(study, seed)
+            forecaster = _fit_forecasters(study, seed, progress, log)
             fit_seconds = time.perf_counter() - fit_tick
-            log.info("forecasters fitted in %.1f s", fit_seconds)
         with resolve_scheduler(scheduler, workers, dashboard) as ex:
             report.dashboard_link = ex.dashboard_link
-            if ex.dashboard_link and progress:
+            if ex.dashboard_link:
                 print(f"Dask dashboard: {ex.dashboard_link}", file=sys.stderr, flush=True)
+                log.info("Dask dashboard: %s", ex.dashboard_link)
             log.info("scheduler: %s", ex.description)
             if ex.client is not None:
                 # read-only inputs go to every worker once, not with every task
@@ -857,9 +935,11 @@ def _run_units(
                     record.get("solver_seconds", float("nan")),
                     record.get("worker", "-"),
                 )
+                for note in record.get("library_log", ()):
+                    log.warning("unit %s: %s", unit.key, note)
 
             try:
-                _compute_units(ex, graph, chains, save, progress)
+                _compute_units(ex, graph, chains, save, progress, log)
             except KeyboardInterrupt:
                 report.interrupted = True
                 folder.mark("interrupted")

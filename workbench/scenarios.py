@@ -8,6 +8,7 @@ to the Dask workers once). :func:`study_scenarios` then issues one day's scenari
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -150,17 +151,25 @@ def study_covariates(study: StudyConfig) -> dict[str, pd.DataFrame]:
     }
 
 
-def fit_study_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster | None:
-    """The study's fitted forecasters (``scenarios.method: forecast``), else None."""
+def fit_study_forecaster(
+    study: StudyConfig, seed: int, progress: Callable[[str], None] | None = None
+) -> ScenarioForecaster | None:
+    """The study's fitted forecasters (``scenarios.method: forecast``), else None.
+
+    ``progress`` is called with each resource's name once it is fitted.
+    """
     if study.scenarios.method != "forecast":
         return None
-    return fitted_forecaster(study, seed)
+    return fitted_forecaster(study, seed, progress)
 
 
-def fitted_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster:
+def fitted_forecaster(
+    study: StudyConfig, seed: int, progress: Callable[[str], None] | None = None
+) -> ScenarioForecaster:
     """Fit the study's forecasters (``forecast``) on the history before its first day.
 
-    The fitted forecasters keep the covariate tables for the forecast days.
+    The fitted forecasters keep the covariate tables for the forecast days; ``progress``
+    is called with each resource's name once it is fitted.
     """
     fcfg = study.forecast
     covariates = study_covariates(study)
@@ -172,6 +181,7 @@ def fitted_forecaster(study: StudyConfig, seed: int) -> ScenarioForecaster:
         max_iter=fcfg.max_iter,
         random_state=seed,
         covariates=covariates or None,
+        progress=progress,
     )
 
 
