@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all lint bench docs clean
+.PHONY: run test test-all examples lint bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the documented examples (docs/examples), each script run with its assertions
+examples: $(STAMP)
+	$(BIN)/python -m pytest -q -m "" tests/test_examples.py
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ""
