@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# setuptools' note on every editable install says nothing a user can act on
+QUIET_BUILD := PYTHONWARNINGS="ignore:Editable installation"
 
 .PHONY: run test test-all examples lint bench docs clean
 
@@ -11,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(QUIET_BUILD) $(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -36,7 +38,7 @@ bench: $(STAMP)
 
 # the documentation site in site/ (the study reference is regenerated from the schema)
 docs: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	$(QUIET_BUILD) $(BIN)/python -m pip install --quiet -e ".[docs]"
 	$(BIN)/python docs/gen_reference.py
 	$(BIN)/mkdocs build --strict --site-dir site
 
