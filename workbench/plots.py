@@ -257,6 +257,20 @@ def _expected(da: xr.DataArray, w: xr.DataArray) -> np.ndarray:
     return (da * w).sum("scenario").to_numpy()
 
 
+def _by_scenario(da: xr.DataArray) -> np.ndarray:
+    """Values of a (scenario, time) quantity as an array in that order."""
+    return da.transpose("scenario", "time").to_numpy()
+
+
+def _interface_names(d: xr.Dataset) -> list[str]:
+    return [str(i) for i in d.interface.values]
+
+
+def _steps(ax, x, y, **kw) -> None:
+    """Values per step ``y`` drawn as steps over the edges ``x``."""
+    ax.step(x, _ext(y), where="post", **kw)
+
+
 def _fan(ax, x, values: np.ndarray, w: np.ndarray, color, label: str) -> None:
     """5-95 % and min-max bands and the median of (scenario, time) values, as steps."""
     lo, q05, med, q95, hi = weighted_quantiles(values, w, FAN_QUANTILES)
@@ -271,7 +285,7 @@ def _fan(ax, x, values: np.ndarray, w: np.ndarray, color, label: str) -> None:
         lw=0,
         label=f"{label}: 5-95 % (light: min-max)",
     )
-    ax.step(x, _ext(med), where="post", color=color, lw=1.5, label=f"{label}: median")
+    _steps(ax, x, med, color=color, lw=1.5, label=f"{label}: median")
 
 
 # --------------------------------------------------------------------------------------
@@ -304,10 +318,22 @@ def _title(fig: Figure, ds: xr.Dataset, what: str, model: str, day: pd.Timestamp
     fig.suptitle(f"{_study_name(ds)}: {what}\nmodel {model}, day {_day_label(day)}")
 
 
-def _time_axis(ax, day: pd.Timestamp, label: bool = True) -> None:
+def _time_axis(ax, day: pd.Timestamp, bottom: bool = True) -> None:
+    """Clock-time ticks; the axis label and tick labels only on the ``bottom`` axes of a
+    column."""
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
-    if label:
+    if bottom:
         ax.set_xlabel(f"time on {_day_label(day)} [hh:mm]")
+    else:
+        ax.tick_params(labelbottom=False)
+
+
+def _grid_labels(axes, xlabel: str, ylabel: str) -> None:
+    """Axis labels of a grid of panels: x on the bottom row, y on the left column."""
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
 
 
 def _legend_outside(fig: Figure, axes) -> None:
@@ -445,8 +471,8 @@ def plot_demand(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
         )
     )
     ax = axes[0, 0]
-    _fan(ax, x, demand.transpose("scenario", "time").to_numpy(), w, "tab:blue", "demand")
-    _fan(ax, x, net.transpose("scenario", "time").to_numpy(), w, "tab:orange", "net load")
+    _fan(ax, x, _by_scenario(demand), w, "tab:blue", "demand")
+    _fan(ax, x, _by_scenario(net), w, "tab:orange", "net load")
     ax.set_ylabel("active power [MW]")
     ax.axhline(0.0, color="grey", lw=0.5)
     _time_axis(ax, day)
@@ -513,14 +539,14 @@ def plot_dispatch(
             labelled = True
             base += part
     demand = _expected(d["demand_mw"].sum("bus"), d["weight"])
-    ax.step(x, _ext(demand), where="post", color="k", lw=1.6, label="demand (expected)")
+    _steps(ax, x, demand, color="k", lw=1.6, label="demand (expected)")
     ax.axhline(0.0, color="k", lw=0.6)
     if "ter_reference_mw" in d and not per_unit:
         ref = d["ter_reference_mw"].sum("gen").to_numpy()
-        ax.step(
+        _steps(
+            ax,
             x,
-            _ext(ref),
-            where="post",
+            ref,
             color="tab:red",
             lw=1.2,
             ls="--",
@@ -577,19 +603,109 @@ def plot_uncertainty(ds: xr.Dataset, model: str | None = None, day=None) -> Figu
         height=2.4,
         sharex=True,
     )
-    for ax, (ylabel, da, color, label) in zip(axes[:, 0], panels, strict=True):
-        v = da.transpose("scenario", "time").to_numpy()
+    for r, (ylabel, da, color, label) in enumerate(panels):
+        ax = axes[r, 0]
+        v = _by_scenario(da)
         for s in range(v.shape[0]):
-            ax.step(x, _ext(v[s]), where="post", color="grey", lw=0.5, alpha=0.6)
+            _steps(ax, x, v[s], color="grey", lw=0.5, alpha=0.6)
         _fan(ax, x, v, w, color, label)
         ax.set_ylabel(ylabel)
-        _time_axis(ax, day)
-    for ax in axes[:-1, 0]:
-        ax.tick_params(labelbottom=False)
-        ax.set_xlabel("")
+        _time_axis(ax, day, bottom=r == len(panels) - 1)
     _title(fig, ds, "scenario fans of the uncertain quantities", model, day)
     _legend_outside(fig, axes)
     return fig
+
+
+#: the expected schedule on the interface P panel: variable and line style
+_SCHEDULE_LINES = (
+    ("interface_setpoint_mw", {"color": "tab:red", "lw": 1.4}, "TSO set-point (expected)"),
+    (
+        "interface_baseline_mw",
+        {"color": "tab:purple", "lw": 1.0, "ls": ":"},
+        "import at the DER bids (expected)",
+    ),
+)
+
+
+def _draw_schedule(ax, x, f: xr.Dataset, weight: xr.DataArray) -> None:
+    """The expected schedule the model set at one interface [MW]: the TSO set-point and
+    the import at the DER bids (DSO-managed models), where the results carry them."""
+    for name, style, label in _SCHEDULE_LINES:
+        if name in f and np.isfinite(f[name]).any():
+            _steps(ax, x, _expected(f[name], weight), label=label, **style)
+
+
+def _draw_ac_points(ax, x, ac: xr.DataArray) -> None:
+    """The AC power-flow import [MW] as markers mid-step, the checked steps only."""
+    values = _by_scenario(ac)
+    t = _middles(x)
+    for s in range(values.shape[0]):
+        ok = np.isfinite(values[s])
+        ax.plot(
+            t[ok],
+            values[s][ok],
+            ".",
+            color="tab:red",
+            ms=3,
+            label="P AC power flow (checked steps)",
+        )
+
+
+def _draw_interface_p(ax, x, f: xr.Dataset, weight: xr.DataArray) -> None:
+    """One interface's import P [MW]: scenario fan, expectation, schedule and AC check.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    x : ndarray
+        Step edges (absolute time).
+    f : xarray.Dataset
+        The results of one model-day at one interface.
+    weight : xarray.DataArray
+        Scenario weights [1].
+    """
+    p = f["interface_p_mw"]
+    _fan(ax, x, _by_scenario(p), weight.to_numpy(), "tab:green", "P linear model")
+    _steps(ax, x, _expected(p, weight), color="k", lw=1.0, ls="--", label="P expected")
+    _draw_schedule(ax, x, f, weight)
+    if "interface_p_mw_ac" in f:
+        _draw_ac_points(ax, x, f["interface_p_mw_ac"])
+
+
+def _draw_interface_row(
+    axes, x, f: xr.Dataset, weight: xr.DataArray, day: pd.Timestamp, bottom: bool
+) -> None:
+    """One feeder's row of the interface figure: P [MW] (left) and Q [Mvar] (right).
+
+    Parameters
+    ----------
+    axes : pair of matplotlib.axes.Axes
+    x : ndarray
+        Step edges (absolute time).
+    f : xarray.Dataset
+        The results of one model-day at one interface.
+    weight : xarray.DataArray
+        Scenario weights [1].
+    day : pandas.Timestamp
+    bottom : bool
+        The last row: time-axis label and tick labels.
+    """
+    ax_p, ax_q = axes
+    name = str(f["interface"].item())
+    _draw_interface_p(ax_p, x, f, weight)
+    _fan(
+        ax_q,
+        x,
+        _by_scenario(f["interface_q_mvar"]),
+        weight.to_numpy(),
+        "tab:cyan",
+        "Q linear model",
+    )
+    ax_p.set_ylabel(f"{name}: P [MW]")
+    ax_q.set_ylabel(f"{name}: Q [Mvar]")
+    for ax in (ax_p, ax_q):
+        ax.axhline(0.0, color="grey", lw=0.5)
+        _time_axis(ax, day, bottom=bottom)
 
 
 def plot_interfaces(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
@@ -614,7 +730,7 @@ def plot_interfaces(ds: xr.Dataset, model: str | None = None, day=None) -> Figur
     _need(d, "interface_p_mw", "interface_q_mvar", "weight")
     w = d["weight"].to_numpy()
     x = _edges(d, ds, day)
-    names = [str(i) for i in d.interface.values]
+    names = _interface_names(d)
     fig, axes = _figure(
         len(names),
         2,
@@ -625,71 +741,7 @@ def plot_interfaces(ds: xr.Dataset, model: str | None = None, day=None) -> Figur
     )
     for r, name in enumerate(names):
         f = d.sel(interface=name)
-        ax_p, ax_q = axes[r]
-        _fan(
-            ax_p,
-            x,
-            f["interface_p_mw"].transpose("scenario", "time").to_numpy(),
-            w,
-            "tab:green",
-            "P linear model",
-        )
-        ax_p.step(
-            x,
-            _ext(_expected(f["interface_p_mw"], d["weight"])),
-            where="post",
-            color="k",
-            lw=1.0,
-            ls="--",
-            label="P expected",
-        )
-        if "interface_setpoint_mw" in f and np.isfinite(f["interface_setpoint_mw"]).any():
-            ax_p.step(
-                x,
-                _ext(_expected(f["interface_setpoint_mw"], d["weight"])),
-                where="post",
-                color="tab:red",
-                lw=1.4,
-                label="TSO set-point (expected)",
-            )
-        if "interface_baseline_mw" in f and np.isfinite(f["interface_baseline_mw"]).any():
-            ax_p.step(
-                x,
-                _ext(_expected(f["interface_baseline_mw"], d["weight"])),
-                where="post",
-                color="tab:purple",
-                lw=1.0,
-                ls=":",
-                label="import at the DER bids (expected)",
-            )
-        if "interface_p_mw_ac" in f:
-            ac = f["interface_p_mw_ac"].transpose("scenario", "time").to_numpy()
-            t = _middles(x)
-            for s in range(ac.shape[0]):
-                ok = np.isfinite(ac[s])
-                ax_p.plot(
-                    t[ok],
-                    ac[s][ok],
-                    ".",
-                    color="tab:red",
-                    ms=3,
-                    label="P AC power flow (checked steps)",
-                )
-        _fan(
-            ax_q,
-            x,
-            f["interface_q_mvar"].transpose("scenario", "time").to_numpy(),
-            w,
-            "tab:cyan",
-            "Q linear model",
-        )
-        ax_p.set_ylabel(f"{name}: P [MW]")
-        ax_q.set_ylabel(f"{name}: Q [Mvar]")
-        for ax in (ax_p, ax_q):
-            ax.axhline(0.0, color="grey", lw=0.5)
-            _time_axis(ax, day, label=r == len(names) - 1)
-            if r < len(names) - 1:
-                ax.tick_params(labelbottom=False)
+        _draw_interface_row(axes[r], x, f, d["weight"], day, bottom=r == len(names) - 1)
     _title(fig, ds, "TSO-DSO interface flows per feeder", model, day)
     _legend_outside(fig, axes)
     return fig
@@ -732,7 +784,7 @@ def plot_voltages(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
     _need(d, "vm_pu_linear")
     limits = voltage_limits(ds)
     x = _edges(d, ds, day)
-    names = [str(i) for i in d.interface.values]
+    names = _interface_names(d)
     unknown = [n for n in names if n not in limits]
     if unknown:
         raise PlotError(f"feeders {unknown} are not in the results' study configuration")
@@ -791,9 +843,7 @@ def plot_voltages(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
         )
         ax.axhline(hi, color="k", ls="--", lw=1.0, gid="vm_max_pu")
         ax.set_ylabel(f"{name}: voltage [pu]")
-        _time_axis(ax, day, label=r == len(names) - 1)
-        if r < len(names) - 1:
-            ax.tick_params(labelbottom=False)
+        _time_axis(ax, day, bottom=r == len(names) - 1)
     _title(fig, ds, "feeder voltage envelopes", model, day)
     _legend_outside(fig, axes)
     return fig
@@ -806,6 +856,88 @@ def has_flexibility_regions(ds: xr.Dataset, model: str | None = None, day=None) 
         return False
     d, _, _ = _select(ds, model, day)
     return bool(np.isfinite(d["offer_region_p_mw"].values).any())
+
+
+def _region_interface(ds: xr.Dataset, d: xr.Dataset, model: str, day, interface) -> str:
+    """The interface whose regions to draw (the only one when None), checked against the
+    model-day ``d`` of the results ``ds``."""
+    if not has_flexibility_regions(ds, model, day):
+        raise PlotError(
+            f"model '{model}' has no flexibility regions; they come from the DSO-managed "
+            "models (dso_managed, dso_managed:local_market, dso_managed:target)"
+        )
+    names = _interface_names(d)
+    if interface is None:
+        if len(names) != 1:
+            raise PlotError(f"choose an interface: {', '.join(names)}")
+        interface = names[0]
+    if interface not in names:
+        raise PlotError(f"interface '{interface}' unknown; available: {', '.join(names)}")
+    return interface
+
+
+def _period_grid(n_periods: int):
+    """A figure with one panel per period, up to 6 a row, sharing both axes."""
+    cols = min(n_periods, 6)
+    rows = -(-n_periods // cols)
+    fig = plt.figure(figsize=(2.6 * cols + 2.8, 2.5 * rows + 1.8), layout="constrained")
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    return fig, axes
+
+
+def _setpoint_changes(f: xr.Dataset) -> np.ndarray | None:
+    """The TSO set-points' change from the import at the DER bids dP [MW], by (scenario,
+    time); None without set-points."""
+    if "interface_setpoint_mw" in f and "interface_baseline_mw" in f:
+        return _by_scenario(f["interface_setpoint_mw"] - f["interface_baseline_mw"])
+    return None
+
+
+def _draw_region(ax, pv: np.ndarray, qv: np.ndarray) -> None:
+    """One period's region: the polygon of vertices dP [MW], dQ [Mvar] (NaN: unused)."""
+    ok = np.isfinite(pv) & np.isfinite(qv)
+    ax.axhline(0.0, color="grey", lw=0.5)
+    ax.axvline(0.0, color="grey", lw=0.5)
+    if ok.any():
+        ax.fill(
+            pv[ok],
+            qv[ok],
+            color="tab:blue",
+            alpha=0.3,
+            lw=1.2,
+            ec="tab:blue",
+            label="region deliverable in every scenario",
+        )
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no region\n(empty)",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=8,
+        )
+
+
+def _draw_setpoints(ax, seg: np.ndarray, w: np.ndarray) -> None:
+    """The TSO set-points of one period: range of dP [MW] over the period's (scenario,
+    step) values ``seg`` (band) and their expectation under the weights ``w`` [1] (line)."""
+    if not np.isfinite(seg).any():
+        return
+    ax.axvspan(
+        np.nanmin(seg),
+        np.nanmax(seg),
+        color="tab:red",
+        alpha=0.2,
+        label="TSO set-points dP: range over steps and scenarios",
+    )
+    ax.axvline(
+        float(np.nansum(w @ np.nan_to_num(seg)) / seg.shape[1]),
+        color="tab:red",
+        lw=1.4,
+        label="TSO set-point dP: expected",
+    )
 
 
 def plot_flexibility_regions(
@@ -835,88 +967,24 @@ def plot_flexibility_regions(
     """
     ds = _plot_layout(ds)
     d, model, day = _select(ds, model, day)
-    if not has_flexibility_regions(ds, model, day):
-        raise PlotError(
-            f"model '{model}' has no flexibility regions; they come from the DSO-managed "
-            "models (dso_managed, dso_managed:local_market, dso_managed:target)"
-        )
-    names = [str(i) for i in d.interface.values]
-    if interface is None:
-        if len(names) != 1:
-            raise PlotError(f"choose an interface: {', '.join(names)}")
-        interface = names[0]
-    if interface not in names:
-        raise PlotError(f"interface '{interface}' unknown; available: {', '.join(names)}")
+    interface = _region_interface(ds, d, model, day, interface)
     f = d.sel(interface=interface)
     n_p = d.sizes["period"]
     k = d.sizes["time"] // n_p
-    w = d["weight"].to_numpy()
-    cols = min(n_p, 6)
-    rows = -(-n_p // cols)
-    fig = plt.figure(figsize=(2.6 * cols + 2.8, 2.5 * rows + 1.8), layout="constrained")
-    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
-    dp = None
-    if "interface_setpoint_mw" in f and "interface_baseline_mw" in f:
-        dp = (
-            (f["interface_setpoint_mw"] - f["interface_baseline_mw"])
-            .transpose("scenario", "time")
-            .to_numpy()
-        )
+    fig, axes = _period_grid(n_p)
+    dp = _setpoint_changes(f)
     starts = day + pd.to_timedelta(d.period.values)
     for p, ax in enumerate(axes.ravel()):
         if p >= n_p:
             ax.set_axis_off()
             continue
-        pv = f["offer_region_p_mw"].values[p]
-        qv = f["offer_region_q_mvar"].values[p]
-        ok = np.isfinite(pv) & np.isfinite(qv)
-        ax.axhline(0.0, color="grey", lw=0.5)
-        ax.axvline(0.0, color="grey", lw=0.5)
-        if ok.any():
-            ax.fill(
-                pv[ok],
-                qv[ok],
-                color="tab:blue",
-                alpha=0.3,
-                lw=1.2,
-                ec="tab:blue",
-                label="region deliverable in every scenario",
-            )
-        else:
-            ax.text(
-                0.5,
-                0.5,
-                "no region\n(empty)",
-                transform=ax.transAxes,
-                ha="center",
-                va="center",
-                fontsize=8,
-            )
+        _draw_region(ax, f["offer_region_p_mw"].values[p], f["offer_region_q_mvar"].values[p])
         if dp is not None:
-            seg = dp[:, p * k : (p + 1) * k]
-            if np.isfinite(seg).any():
-                ax.axvspan(
-                    np.nanmin(seg),
-                    np.nanmax(seg),
-                    color="tab:red",
-                    alpha=0.2,
-                    label="TSO set-points dP: range over steps and scenarios",
-                )
-                ax.axvline(
-                    float(np.nansum(w @ np.nan_to_num(seg)) / seg.shape[1]),
-                    color="tab:red",
-                    lw=1.4,
-                    label="TSO set-point dP: expected",
-                )
+            _draw_setpoints(ax, dp[:, p * k : (p + 1) * k], d["weight"].to_numpy())
         ax.set_title(f"{starts[p]:%H:%M}", fontsize=9)
-    for ax in axes[-1]:
-        ax.set_xlabel("import change dP [MW]")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("reactive import\nchange dQ [Mvar]")
-    fig.suptitle(
-        f"{_study_name(ds)}: DSO flexibility region of feeder {interface} per period "
-        f"(start time)\nmodel {model}, day {_day_label(day)}"
-    )
+    _grid_labels(axes, "import change dP [MW]", "reactive import\nchange dQ [Mvar]")
+    what = f"DSO flexibility region of feeder {interface} per period (start time)"
+    _title(fig, ds, what, model, day)
     _legend_outside(fig, axes)
     return fig
 
@@ -1004,8 +1072,13 @@ def write_plots(
     return report
 
 
+def _to_hours(offsets: xr.DataArray) -> np.ndarray:
+    """Time offsets from midnight in hours [h]."""
+    return offsets.to_numpy().astype("timedelta64[m]").astype(float) / 60.0
+
+
 def _hours(ds: xr.Dataset) -> np.ndarray:
-    return ds.time.to_numpy().astype("timedelta64[m]").astype(float) / 60.0
+    return _to_hours(ds.time)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -1020,8 +1093,8 @@ def plot_forecast_fan(ds: xr.Dataset, path: Path) -> Path:
     d = ds.isel(day=0)
     resources = [str(r) for r in d.resource.to_numpy()]
     fig, axes = plt.subplots(1, len(resources), figsize=(3.2 * len(resources), 3.4), sharex=True)
-    q_h = d.time_15min.to_numpy().astype("timedelta64[m]").astype(float) / 60.0
-    s_h = d.time_60min.to_numpy().astype("timedelta64[m]").astype(float) / 60.0
+    q_h = _to_hours(d.time_15min)
+    s_h = _to_hours(d.time_60min)
     for ax, res in zip(np.atleast_1d(axes), resources, strict=True):
         q = d["quantile_pu"].sel(resource=res)
         ax.fill_between(q_h, q.sel(quantile=0.05), q.sel(quantile=0.95), alpha=0.2, color="C0")
@@ -1186,10 +1259,7 @@ def plot_voltage_envelopes(ds: xr.Dataset, path: Path, day=None) -> Path:
         ax.fill_between(h[ok], lo, hi, color=colors[m], alpha=0.4, label="lowest-highest")
     for ax in axes.ravel()[n:]:
         ax.set_axis_off()
-    for ax in axes[-1]:
-        ax.set_xlabel("hour of day [h]")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("feeder bus voltage [pu]")
+    _grid_labels(axes, "hour of day [h]", "feeder bus voltage [pu]")
     axes[0, 0].legend(fontsize=7, loc="lower left")
     kind = "AC power flow" if source == "vm_pu_ac" else "LinDistFlow"
     fig.suptitle(
@@ -1205,7 +1275,7 @@ def plot_regions(ds: xr.Dataset, path: Path, day=None) -> Path:
     ds = _plot_layout(ds)
     d, day = _one_day(ds, day)
     d = d.sel(model="dso_managed")
-    names = [str(i) for i in d.interface.values]
+    names = _interface_names(d)
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
     cmap = plt.get_cmap("viridis")
     n_p = d.sizes["period"]
