@@ -300,6 +300,248 @@ def _record_reduction(
     )
 
 
+@dataclass
+class _HeldOut:
+    """The training days and the scored held-out days of a history.
+
+    Attributes
+    ----------
+    train, test : pandas.DatetimeIndex
+        Training days and scored held-out days.
+    pos : numpy.ndarray
+        (days,) positions of the held-out days in the history [day].
+    values : numpy.ndarray
+        (steps,) the whole history [unit of the series].
+    y : numpy.ndarray
+        (days, 96) observations of the held-out days [unit of the series].
+    """
+
+    train: pd.DatetimeIndex
+    test: pd.DatetimeIndex
+    pos: np.ndarray
+    values: np.ndarray
+    y: np.ndarray
+
+
+def _held_out(history: pd.Series, test_day_step: int, empty_message: str) -> _HeldOut:
+    """Split ``history`` and keep every ``test_day_step``-th held-out day.
+
+    Raises
+    ------
+    ForecastError
+        With ``empty_message`` when no held-out day is left.
+    """
+    train, test = split_days(history)
+    test = test[::test_day_step]
+    if len(test) == 0:
+        raise ForecastError(empty_message)
+    pos = _positions(history, test)
+    values = history.to_numpy(dtype=float)
+    return _HeldOut(train, test, pos, values, values.reshape(-1, STEPS_PER_DAY)[pos])
+
+
+def _day_range(days: pd.DatetimeIndex) -> str:
+    """``first .. last (n days)`` of a set of days."""
+    return f"{days[0].date()} .. {days[-1].date()} ({len(days)} days)"
+
+
+def _climatology_crps(history: pd.Series, held: _HeldOut) -> tuple[np.ndarray, list[np.ndarray]]:
+    """CRPS of the climatology ensemble on each held-out quarter-hour.
+
+    Returns
+    -------
+    crps : numpy.ndarray
+        (days, 96) [unit of the series].
+    members : list of numpy.ndarray
+        Per held-out day, the climatology trajectories (members, 96) [unit of the series].
+    """
+    crps_clim = np.empty_like(held.y)
+    members_per_day = []
+    for i, day in enumerate(held.test):
+        members = climatology_members(history, held.train, day)
+        members_per_day.append(members)
+        crps_clim[i] = _sr().crps_ensemble(held.y[i], members.T)
+    return crps_clim, members_per_day
+
+
+@dataclass
+class _ScenarioScores:
+    """Per-day scenario scores of a forecast, its independent variant and climatology.
+
+    Energy and variogram scores [unit of the series]; ``es_red`` holds the reduced-set
+    energy scores of :func:`_reduced_energy_scores`.
+    """
+
+    es: list[float] = field(default_factory=list)
+    es_ind: list[float] = field(default_factory=list)
+    es_clim: list[float] = field(default_factory=list)
+    es_red: list[tuple[float, float, float]] = field(default_factory=list)
+    vs: list[float] = field(default_factory=list)
+    vs_ind: list[float] = field(default_factory=list)
+
+    def add(
+        self,
+        obs: np.ndarray,
+        ens: np.ndarray,
+        ind: np.ndarray,
+        clim: np.ndarray,
+        n_samples: int,
+        n_keep: int,
+    ) -> None:
+        """Score one day: ``obs`` (steps,), ensembles (members, steps) [unit of the series]."""
+        self.es.append(_sr().es_ensemble(obs, ens))
+        self.es_ind.append(_sr().es_ensemble(obs, ind))
+        self.es_clim.append(_sr().es_ensemble(obs, clim))
+        self.vs.append(_sr().vs_ensemble(obs, ens))
+        self.vs_ind.append(_sr().vs_ensemble(obs, ind))
+        if n_keep < n_samples:
+            self.es_red.append(_reduced_energy_scores(obs, ens, n_keep))
+
+    def record(
+        self,
+        scores: ResourceScores,
+        daily: dict[str, np.ndarray],
+        n_samples: int,
+        n_keep: int,
+    ) -> None:
+        """Store the mean scores in ``scores`` and the daily ones in ``daily``."""
+        scores.energy_score = float(np.mean(self.es))
+        scores.energy_score_independent = float(np.mean(self.es_ind))
+        scores.energy_score_climatology = float(np.mean(self.es_clim))
+        scores.variogram_score = float(np.mean(self.vs))
+        scores.variogram_score_independent = float(np.mean(self.vs_ind))
+        _record_reduction(scores, self.es_red, n_samples, n_keep)
+        daily.update(
+            energy_score=np.array(self.es), energy_score_climatology=np.array(self.es_clim)
+        )
+
+
+@dataclass
+class _MarginalScores:
+    """Marginal (per quarter-hour) scores of a quantile forecast.
+
+    Attributes
+    ----------
+    crps_steps : numpy.ndarray
+        (days, 96) CRPS [unit of the series].
+    quantiles_1090 : numpy.ndarray
+        (days, 96, 3) recalibrated 10/50/90 % quantiles [unit of the series].
+    coverage_10_90 : float
+        Share of active observations inside the 10-90 % interval [-].
+    pit : numpy.ndarray
+        Recalibrated randomised PIT values of the active steps [-].
+    pit_histogram : numpy.ndarray
+        (10,) share of PIT values per tenth [-].
+    """
+
+    crps_steps: np.ndarray
+    quantiles_1090: np.ndarray
+    coverage_10_90: float
+    pit: np.ndarray
+    pit_histogram: np.ndarray
+
+
+def _marginal_scores(
+    fc: QuantileForecaster,
+    q: np.ndarray,
+    y: np.ndarray,
+    act: np.ndarray,
+    upper_pu: float,
+    rng: np.random.Generator,
+) -> _MarginalScores:
+    """CRPS, 10-90 % coverage and PIT of the quantile forecast ``q`` (days, 96, levels)."""
+    ens = fc.quantiles_at(q, np.broadcast_to(_ENSEMBLE_U, (*q.shape[:2], len(_ENSEMBLE_U))))
+    crps_steps = _sr().crps_ensemble(y, ens)
+    q1090 = fc.quantiles_at(q, np.broadcast_to([0.1, 0.5, 0.9], (*q.shape[:2], 3)))
+    cov = coverage(y[act], q1090[..., 0][act], q1090[..., 2][act])
+    nominal, model_level = fc.recalibration_
+    pit_raw = randomized_pit(y[act], q[act], np.asarray(fc.levels), rng, lower=0.0, upper=upper_pu)
+    pit = np.interp(pit_raw, model_level, nominal)
+    hist = np.histogram(pit, bins=10, range=(0.0, 1.0))[0] / len(pit)
+    return _MarginalScores(crps_steps, q1090, cov, pit, hist)
+
+
+def _persistence(
+    history: pd.Series, held: _HeldOut, src: Source, horizon: str, issue_hour: int
+) -> np.ndarray:
+    """Persistence forecast of the held-out days, (days, 96) [unit of the series].
+
+    Day-ahead: the value at the same time of day before issue. One hour ahead: the
+    latest value, for PV scaled by the ratio of clear-sky irradiance.
+    """
+    if horizon == "day_ahead":
+        return persistence_day_ahead(held.values, held.pos, issue_hour)
+    flat = (held.pos[:, None] * STEPS_PER_DAY + np.arange(STEPS_PER_DAY)).ravel()
+    last = held.values[flat - INTRADAY_LAG_STEPS]
+    if src.kind == "pv":
+        cs, _ = clear_sky_pu(history.index, src.latitude_deg, src.longitude_deg)
+        cs = np.maximum(cs, CLEAR_SKY_FLOOR_PU)
+        last = np.clip(last / cs[flat - INTRADAY_LAG_STEPS] * cs[flat], 0.0, src.upper_pu)
+    return last.reshape(held.y.shape)
+
+
+def _source_scores(
+    held: _HeldOut,
+    act: np.ndarray,
+    marginal: _MarginalScores,
+    crps_clim: np.ndarray,
+    persist: np.ndarray,
+) -> tuple[ResourceScores, dict[str, np.ndarray]]:
+    """Marginal scores over the active steps, and the daily sums of each CRPS.
+
+    Returns
+    -------
+    scores : ResourceScores
+    daily : dict
+        ``crps``, ``crps_climatology``, ``crps_persistence``: (days,) [unit of the series].
+    """
+    y, crps_steps = held.y, marginal.crps_steps
+    daily = {
+        "crps": np.where(act, crps_steps, 0.0).sum(axis=1),
+        "crps_climatology": np.where(act, crps_clim, 0.0).sum(axis=1),
+        "crps_persistence": np.where(act, np.abs(y - persist), 0.0).sum(axis=1),
+    }
+    scores = ResourceScores(
+        crps=float(crps_steps[act].mean()),
+        crps_climatology=float(crps_clim[act].mean()),
+        crps_persistence=float(np.abs(y - persist)[act].mean()),
+        coverage_10_90=marginal.coverage_10_90,
+        pit_histogram=[float(h) for h in marginal.pit_histogram],
+        n_days=len(held.test),
+    )
+    return scores, daily
+
+
+def _copula_scenario_scores(
+    fc: QuantileForecaster,
+    q: np.ndarray,
+    held: _HeldOut,
+    act: np.ndarray,
+    clim_members: list[np.ndarray],
+    n_samples: int,
+    n_keep: int,
+    rng: np.random.Generator,
+) -> _ScenarioScores:
+    """Score ``n_samples`` copula and independent trajectories of each held-out day.
+
+    Only the active steps of each day count; ``q`` is (days, 96, levels) [pu].
+    """
+    from forecasts.copula import sample_uniform
+
+    scen = _ScenarioScores()
+    for i in range(len(held.test)):
+        rows = act[i]
+        obs = held.y[i, rows]
+        u_cop = sample_uniform(n_samples, STEPS_PER_DAY, [fc.correlation_steps_], rng)[:, 0]
+        u_ind = sample_uniform(
+            n_samples, STEPS_PER_DAY, [fc.correlation_steps_], rng, independent=True
+        )[:, 0]
+        cop = fc.quantiles_at(q[i], u_cop.T).T[:, rows]
+        ind = fc.quantiles_at(q[i], u_ind.T).T[:, rows]
+        scen.add(obs, cop, ind, clim_members[i][:, rows], n_samples, n_keep)
+    return scen
+
+
 def evaluate_source(
     source: str | Source,
     horizon: str = "day_ahead",
@@ -343,103 +585,42 @@ def evaluate_source(
         ``forecaster`` and, with ``keep_forecasts``, ``days``, ``observed_pu``,
         ``quantiles_pu`` (days, 96, 3) at 0.1/0.5/0.9 and ``pit``.
     """
-    from forecasts.copula import sample_uniform
-
     if history is None:
         history = load_history(source, field="forecast.evaluation")
     src = source_info(source)
-    train, test = split_days(history)
-    test = test[::test_day_step]
-    if len(test) == 0:
-        raise ForecastError(f"forecast.evaluation: no held-out day left for {source!r}")
+    held = _held_out(
+        history, test_day_step, f"forecast.evaluation: no held-out day left for {source!r}"
+    )
     fc = QuantileForecaster.for_source(
         source, horizon=horizon, issue_hour=issue_hour, max_iter=max_iter, random_state=seed
-    ).fit(history, train, covariates)
-    q = fc.predict_quantiles(history, test, covariates)  # (D, 96, L)
-    pos = _positions(history, test)
-    values = history.to_numpy(dtype=float)
-    y = values.reshape(-1, STEPS_PER_DAY)[pos]
-    act = _active(history, source).reshape(-1, STEPS_PER_DAY)[pos]
+    ).fit(history, held.train, covariates)
+    q = fc.predict_quantiles(history, held.test, covariates)  # (D, 96, L)
+    act = _active(history, source).reshape(-1, STEPS_PER_DAY)[held.pos]
     rng = np.random.default_rng(seed)
-
-    # marginal scores
-    ens = fc.quantiles_at(q, np.broadcast_to(_ENSEMBLE_U, (*q.shape[:2], len(_ENSEMBLE_U))))
-    crps_steps = _sr().crps_ensemble(y, ens)
-    crps = crps_steps[act].mean()
-    q1090 = fc.quantiles_at(q, np.broadcast_to([0.1, 0.5, 0.9], (*q.shape[:2], 3)))
-    cov = coverage(y[act], q1090[..., 0][act], q1090[..., 2][act])
-    nominal, model_level = fc.recalibration_
-    pit_raw = randomized_pit(
-        y[act], q[act], np.asarray(fc.levels), rng, lower=0.0, upper=src.upper_pu
-    )
-    pit = np.interp(pit_raw, model_level, nominal)
-    hist = np.histogram(pit, bins=10, range=(0.0, 1.0))[0] / len(pit)
-
-    # baselines
-    crps_clim = np.empty_like(y)
-    clim_members = []
-    for i, day in enumerate(test):
-        members = climatology_members(history, train, day)
-        clim_members.append(members)
-        crps_clim[i] = _sr().crps_ensemble(y[i], members.T)
+    marginal = _marginal_scores(fc, q, held.y, act, src.upper_pu, rng)
+    crps_clim, clim_members = _climatology_crps(history, held)
+    persist = _persistence(history, held, src, horizon, issue_hour)
+    scores, daily = _source_scores(held, act, marginal, crps_clim, persist)
     if horizon == "day_ahead":
-        persist = persistence_day_ahead(values, pos, issue_hour)
-    else:
-        flat = (pos[:, None] * STEPS_PER_DAY + np.arange(STEPS_PER_DAY)).ravel()
-        last = values[flat - INTRADAY_LAG_STEPS]
-        if src.kind == "pv":
-            cs, _ = clear_sky_pu(history.index, src.latitude_deg, src.longitude_deg)
-            cs = np.maximum(cs, CLEAR_SKY_FLOOR_PU)
-            last = np.clip(last / cs[flat - INTRADAY_LAG_STEPS] * cs[flat], 0.0, src.upper_pu)
-        persist = last.reshape(y.shape)
-    daily = {
-        "crps": np.where(act, crps_steps, 0.0).sum(axis=1),
-        "crps_climatology": np.where(act, crps_clim, 0.0).sum(axis=1),
-        "crps_persistence": np.where(act, np.abs(y - persist), 0.0).sum(axis=1),
-    }
-    scores = ResourceScores(
-        crps=float(crps),
-        crps_climatology=float(crps_clim[act].mean()),
-        crps_persistence=float(np.abs(y - persist)[act].mean()),
-        coverage_10_90=cov,
-        pit_histogram=[float(h) for h in hist],
-        n_days=len(test),
-    )
-
-    if horizon == "day_ahead":
-        es, es_ind, es_clim, es_red, vs, vs_ind = ([] for _ in range(6))
-        for i in range(len(test)):
-            rows = act[i]
-            obs = y[i, rows]
-            u_cop = sample_uniform(n_samples, STEPS_PER_DAY, [fc.correlation_steps_], rng)[:, 0]
-            u_ind = sample_uniform(
-                n_samples, STEPS_PER_DAY, [fc.correlation_steps_], rng, independent=True
-            )[:, 0]
-            cop = fc.quantiles_at(q[i], u_cop.T).T[:, rows]
-            ind = fc.quantiles_at(q[i], u_ind.T).T[:, rows]
-            es.append(_sr().es_ensemble(obs, cop))
-            es_ind.append(_sr().es_ensemble(obs, ind))
-            es_clim.append(_sr().es_ensemble(obs, clim_members[i][:, rows]))
-            vs.append(_sr().vs_ensemble(obs, cop))
-            vs_ind.append(_sr().vs_ensemble(obs, ind))
-            if reduced_scenarios < n_samples:
-                es_red.append(_reduced_energy_scores(obs, cop, reduced_scenarios))
-        scores.energy_score = float(np.mean(es))
-        scores.energy_score_independent = float(np.mean(es_ind))
-        scores.energy_score_climatology = float(np.mean(es_clim))
-        scores.variogram_score = float(np.mean(vs))
-        scores.variogram_score_independent = float(np.mean(vs_ind))
-        _record_reduction(scores, es_red, n_samples, reduced_scenarios)
+        scen = _copula_scenario_scores(
+            fc, q, held, act, clim_members, n_samples, reduced_scenarios, rng
+        )
+        scen.record(scores, daily, n_samples, reduced_scenarios)
         scores.extra["copula_correlation_steps"] = float(fc.correlation_steps_)
-        daily.update(energy_score=np.array(es), energy_score_climatology=np.array(es_clim))
     _attach_intervals(scores, daily, seed)
     scores.extra["source"] = src.name
     scores.extra["horizon"] = horizon
-    scores.extra["train_days"] = f"{train[0].date()} .. {train[-1].date()} ({len(train)} days)"
-    scores.extra["test_days"] = f"{test[0].date()} .. {test[-1].date()} ({len(test)} days)"
+    scores.extra["train_days"] = _day_range(held.train)
+    scores.extra["test_days"] = _day_range(held.test)
     details: dict[str, Any] = {"forecaster": fc}
     if keep_forecasts:
-        details.update(days=test, observed_pu=y, quantiles_pu=q1090, pit=pit, active=act)
+        details.update(
+            days=held.test,
+            observed_pu=held.y,
+            quantiles_pu=marginal.quantiles_1090,
+            pit=marginal.pit,
+            active=act,
+        )
     return scores, details
 
 
@@ -493,6 +674,85 @@ def fit_plug_in_probability(
     return min(1.0, measured_kwh / session_kwh)
 
 
+def _ev_ensemble(
+    test: pd.DatetimeIndex,
+    charger_type: str,
+    n_chargers: int,
+    n_samples: int,
+    seed: int,
+    plug_in_probability: float,
+) -> np.ndarray:
+    """Uncontrolled charging scenarios per charger of each held-out day.
+
+    Returns
+    -------
+    numpy.ndarray
+        (days, n_samples, 96) [kW per charger].
+    """
+    ens = np.empty((len(test), n_samples, STEPS_PER_DAY))
+    for i, day in enumerate(test):
+        ds = ev_scenarios(
+            day.date(),
+            n_samples,
+            {charger_type: n_chargers},
+            seed=seed,
+            plug_in_probability=plug_in_probability,
+        )
+        ens[i] = ds["p_uncontrolled_kw"].isel(charger_type=0).to_numpy() / n_chargers
+    return ens
+
+
+def _ensemble_pit(ens: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Randomised PIT of ``y`` (days, 96) in the ensemble ``ens`` (days, members, 96) [-]."""
+    below = (ens < y[:, None, :]).mean(axis=1)
+    ties = (ens == y[:, None, :]).mean(axis=1)
+    return below + ties * rng.random(y.shape)
+
+
+def _shuffled_scenario_scores(
+    ens: np.ndarray,
+    held: _HeldOut,
+    clim_members: list[np.ndarray],
+    n_samples: int,
+    n_keep: int,
+    rng: np.random.Generator,
+) -> _ScenarioScores:
+    """Score the scenarios of each day against their steps shuffled across scenarios."""
+    scen = _ScenarioScores()
+    for i in range(len(held.test)):
+        shuffled = rng.permuted(ens[i], axis=0)
+        scen.add(held.y[i], ens[i], shuffled, clim_members[i], n_samples, n_keep)
+    return scen
+
+
+def _ev_marginal_scores(
+    held: _HeldOut,
+    crps: np.ndarray,
+    crps_clim: np.ndarray,
+    persist: np.ndarray,
+    pit: np.ndarray,
+) -> tuple[ResourceScores, dict[str, np.ndarray]]:
+    """Marginal EV scores over all steps, and the daily sums of each CRPS.
+
+    ``crps``, ``crps_clim``, ``persist`` and ``pit`` are (days, 96) [kW per charger; PIT -].
+    """
+    y = held.y
+    scores = ResourceScores(
+        crps=float(crps.mean()),
+        crps_climatology=float(crps_clim.mean()),
+        crps_persistence=float(np.abs(y - persist).mean()),
+        coverage_10_90=float(np.mean((pit >= 0.1) & (pit <= 0.9))),
+        pit_histogram=[float(h) for h in np.histogram(pit, bins=10, range=(0, 1))[0] / pit.size],
+        n_days=len(held.test),
+    )
+    daily = {
+        "crps": crps.sum(axis=1),
+        "crps_climatology": crps_clim.sum(axis=1),
+        "crps_persistence": np.abs(y - persist).sum(axis=1),
+    }
+    return scores, daily
+
+
 def evaluate_ev(
     charger_type: str = "home",
     n_chargers: int = 6,
@@ -538,81 +798,33 @@ def evaluate_ev(
         (kW), ``quantiles_pu`` (days, 96, 3) and ``pit``.
     """
     history = ev_history(charger_type)
-    train, test = split_days(history)
-    test = test[::test_day_step]
-    if len(test) == 0:
-        raise ForecastError("forecast.evaluation.test_day_step leaves no held-out day for ev")
-    p_plug = fit_plug_in_probability(history, train, charger_type, seed)
-    pos = _positions(history, test)
-    values = history.to_numpy(dtype=float)
-    y = values.reshape(-1, STEPS_PER_DAY)[pos]
+    held = _held_out(
+        history, test_day_step, "forecast.evaluation.test_day_step leaves no held-out day for ev"
+    )
+    p_plug = fit_plug_in_probability(history, held.train, charger_type, seed)
     rng = np.random.default_rng(seed)
-    ens = np.empty((len(test), n_samples, STEPS_PER_DAY))
-    for i, day in enumerate(test):
-        ds = ev_scenarios(
-            day.date(),
-            n_samples,
-            {charger_type: n_chargers},
-            seed=seed,
-            plug_in_probability=p_plug,
-        )
-        ens[i] = ds["p_uncontrolled_kw"].isel(charger_type=0).to_numpy() / n_chargers
-    crps = _sr().crps_ensemble(y, np.moveaxis(ens, 1, -1))
+    ens = _ev_ensemble(held.test, charger_type, n_chargers, n_samples, seed, p_plug)
+    crps = _sr().crps_ensemble(held.y, np.moveaxis(ens, 1, -1))
     q = np.moveaxis(np.quantile(ens, [0.1, 0.5, 0.9], axis=1), 0, -1)  # (D, 96, 3)
-    below = (ens < y[:, None, :]).mean(axis=1)
-    ties = (ens == y[:, None, :]).mean(axis=1)
-    pit = below + ties * rng.random(y.shape)
-    crps_clim = np.empty_like(y)
-    es, es_ind, es_clim, es_red, vs, vs_ind = ([] for _ in range(6))
-    for i, day in enumerate(test):
-        members = climatology_members(history, train, day)
-        crps_clim[i] = _sr().crps_ensemble(y[i], members.T)
-        shuffled = rng.permuted(ens[i], axis=0)
-        es.append(_sr().es_ensemble(y[i], ens[i]))
-        es_ind.append(_sr().es_ensemble(y[i], shuffled))
-        es_clim.append(_sr().es_ensemble(y[i], members))
-        vs.append(_sr().vs_ensemble(y[i], ens[i]))
-        vs_ind.append(_sr().vs_ensemble(y[i], shuffled))
-        if reduced_scenarios < n_samples:
-            es_red.append(_reduced_energy_scores(y[i], ens[i], reduced_scenarios))
-    persist = persistence_day_ahead(values, pos, issue_hour)
-    scores = ResourceScores(
-        crps=float(crps.mean()),
-        crps_climatology=float(crps_clim.mean()),
-        crps_persistence=float(np.abs(y - persist).mean()),
-        coverage_10_90=float(np.mean((pit >= 0.1) & (pit <= 0.9))),
-        pit_histogram=[float(h) for h in np.histogram(pit, bins=10, range=(0, 1))[0] / pit.size],
-        n_days=len(test),
-        energy_score=float(np.mean(es)),
-        energy_score_independent=float(np.mean(es_ind)),
-        energy_score_climatology=float(np.mean(es_clim)),
-        variogram_score=float(np.mean(vs)),
-        variogram_score_independent=float(np.mean(vs_ind)),
-    )
-    _record_reduction(scores, es_red, n_samples, reduced_scenarios)
-    _attach_intervals(
-        scores,
-        {
-            "crps": crps.sum(axis=1),
-            "crps_climatology": crps_clim.sum(axis=1),
-            "crps_persistence": np.abs(y - persist).sum(axis=1),
-            "energy_score": np.array(es),
-            "energy_score_climatology": np.array(es_clim),
-        },
-        seed,
-    )
+    pit = _ensemble_pit(ens, held.y, rng)
+    crps_clim, clim_members = _climatology_crps(history, held)
+    scen = _shuffled_scenario_scores(ens, held, clim_members, n_samples, reduced_scenarios, rng)
+    persist = persistence_day_ahead(held.values, held.pos, issue_hour)
+    scores, daily = _ev_marginal_scores(held, crps, crps_clim, persist, pit)
+    scen.record(scores, daily, n_samples, reduced_scenarios)
+    _attach_intervals(scores, daily, seed)
     scores.extra.update(
         source=f"simbench_ev_{charger_type}",
         horizon="day_ahead",
         units="kW per charger",
         n_chargers=n_chargers,
         plug_in_probability=p_plug,
-        train_days=f"{train[0].date()} .. {train[-1].date()} ({len(train)} days)",
-        test_days=f"{test[0].date()} .. {test[-1].date()} ({len(test)} days)",
+        train_days=_day_range(held.train),
+        test_days=_day_range(held.test),
     )
     details: dict[str, Any] = {"plug_in_probability": p_plug}
     if keep_forecasts:
-        details.update(days=test, observed_pu=y, quantiles_pu=q, pit=pit.ravel())
+        details.update(days=held.test, observed_pu=held.y, quantiles_pu=q, pit=pit.ravel())
     return scores, details
 
 

@@ -63,6 +63,111 @@ def _ar1(rng: np.random.Generator, n_steps: int, n_series: int, rho: float) -> n
     return out
 
 
+def _check_request(
+    n_scenarios: int, resolution_minutes: int, horizon_hours: int, start_hour: int
+) -> None:
+    """Raise :class:`ScenarioError` for an invalid resolution, count or horizon."""
+    if resolution_minutes not in _VALID_MINUTES:
+        raise ScenarioError(
+            f"resolution_minutes must be one of {_VALID_MINUTES}, got {resolution_minutes}"
+        )
+    if n_scenarios < 1:
+        raise ScenarioError(f"n_scenarios must be at least 1, got {n_scenarios}")
+    if not 1 <= horizon_hours <= 24 or not 0 <= start_hour <= 24 - horizon_hours:
+        raise ScenarioError(
+            f"horizon {start_hour}:00 + {horizon_hours} h must lie within the "
+            "day (start_hour in 0..23, start_hour + horizon_hours <= 24)"
+        )
+
+
+def _central_profile(
+    day: dt.date, horizon_hours: int, start_hour: int, observed: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The quarter-hours of the horizon [pu], one column per resource (embedded or given)."""
+    if observed is None:
+        return day_profiles(day, horizon_hours, start_hour)[list(RESOURCES.values())]
+    missing = [r for r in RESOURCES if r not in observed.columns]
+    if missing or len(observed) != 4 * horizon_hours:
+        raise ScenarioError(
+            f"observed profiles need the columns {list(RESOURCES)} and "
+            f"{4 * horizon_hours} quarter-hours; got columns {list(observed.columns)} "
+            f"and {len(observed)} rows"
+        )
+    return observed[list(RESOURCES)]
+
+
+def _noisy_values(
+    base: np.ndarray,
+    n_scenarios: int,
+    entropy: list[int],
+    sigma: np.ndarray,
+    rho: float,
+) -> np.ndarray:
+    """``base`` (time, resource) [pu] times ``1 + sigma * AR(1)`` per scenario, clipped.
+
+    Returns
+    -------
+    numpy.ndarray
+        (scenario, time, resource) [pu]; PV and wind in [0, 1], loads >= 0.
+    """
+    n_t, n_r = base.shape
+    children = np.random.SeedSequence(entropy).spawn(n_scenarios)
+    values = np.empty((n_scenarios, n_t, n_r))
+    for s, child in enumerate(children):
+        noise = _ar1(np.random.default_rng(child), n_t, n_r, rho)
+        values[s] = base * (1.0 + sigma * noise)
+    bounded = np.array([r in _BOUNDED for r in RESOURCES])
+    values[..., bounded] = values[..., bounded].clip(0.0, 1.0)
+    values[..., ~bounded] = values[..., ~bounded].clip(min=0.0)
+    return values
+
+
+def _scenario_dataset(
+    values: np.ndarray,
+    base: np.ndarray,
+    start: pd.Timestamp,
+    horizon_hours: int,
+    resolution_minutes: int,
+) -> xr.Dataset:
+    """The scenario values [pu], their hourly means, weights and the central profile."""
+    n_scenarios, n_t, _ = values.shape
+    time = pd.date_range(start, periods=n_t, freq=f"{resolution_minutes}min")
+    period = pd.date_range(start, periods=horizon_hours, freq="60min")
+    ds = xr.Dataset(
+        {
+            "value_pu": (("scenario", "time", "resource"), values),
+            "expected_pu": (("time", "resource"), base),
+            "weight": ("scenario", np.full(n_scenarios, 1.0 / n_scenarios)),
+        },
+        coords={
+            "scenario": np.arange(n_scenarios),
+            "time": time,
+            "period": period,
+            "resource": list(RESOURCES),
+        },
+    )
+    ds["value_hourly_pu"] = hourly(ds["value_pu"], period)
+    return ds
+
+
+def _label(ds: xr.Dataset, seed: int, day: dt.date, resolution_minutes: int) -> xr.Dataset:
+    """Units and descriptions of the variables, and the generator's attributes."""
+    ds["value_pu"].attrs = {
+        "units": "pu",
+        "long_name": "scenario value (load: of peak, PV/wind: of capacity)",
+    }
+    ds["value_hourly_pu"].attrs = {"units": "pu", "long_name": "hourly mean of value_pu"}
+    ds["expected_pu"].attrs = {"units": "pu", "long_name": "central profile"}
+    ds["weight"].attrs = {"units": "1", "long_name": "scenario probability"}
+    ds.attrs = {
+        "generator": "profile_noise",
+        "seed": seed,
+        "day": str(day),
+        "resolution_minutes": resolution_minutes,
+    }
+    return ds
+
+
 def generate_scenarios(
     day: dt.date,
     n_scenarios: int,
@@ -114,75 +219,19 @@ def generate_scenarios(
         ``value_hourly_pu`` (scenario, period, resource) [pu], ``weight`` (scenario) [-]
         summing to 1, and ``expected_pu`` (time, resource) [pu], the central profile.
     """
-    if resolution_minutes not in _VALID_MINUTES:
-        raise ScenarioError(
-            f"resolution_minutes must be one of {_VALID_MINUTES}, got {resolution_minutes}"
-        )
-    if n_scenarios < 1:
-        raise ScenarioError(f"n_scenarios must be at least 1, got {n_scenarios}")
-    if not 1 <= horizon_hours <= 24 or not 0 <= start_hour <= 24 - horizon_hours:
-        raise ScenarioError(
-            f"horizon {start_hour}:00 + {horizon_hours} h must lie within the "
-            "day (start_hour in 0..23, start_hour + horizon_hours <= 24)"
-        )
-    if observed is None:
-        prof = day_profiles(day, horizon_hours, start_hour)[list(RESOURCES.values())]
-    else:
-        missing = [r for r in RESOURCES if r not in observed.columns]
-        if missing or len(observed) != 4 * horizon_hours:
-            raise ScenarioError(
-                f"observed profiles need the columns {list(RESOURCES)} and "
-                f"{4 * horizon_hours} quarter-hours; got columns {list(observed.columns)} "
-                f"and {len(observed)} rows"
-            )
-        prof = observed[list(RESOURCES)]
+    _check_request(n_scenarios, resolution_minutes, horizon_hours, start_hour)
+    prof = _central_profile(day, horizon_hours, start_hour, observed)
     base = _resample(prof.to_numpy(dtype=float), resolution_minutes)
-    n_t, n_r = base.shape
     dt_h = resolution_minutes / 60.0
     rho = float(np.exp(-dt_h / correlation_hours))
     sigma = np.array(
         [pv_sigma if r == "pv" else wind_sigma if r == "wind" else load_sigma for r in RESOURCES]
     )
     entropy = [seed, day.toordinal()] + ([stream] if stream else [])
-    children = np.random.SeedSequence(entropy).spawn(n_scenarios)
-    values = np.empty((n_scenarios, n_t, n_r))
-    for s, child in enumerate(children):
-        noise = _ar1(np.random.default_rng(child), n_t, n_r, rho)
-        values[s] = base * (1.0 + sigma * noise)
-    bounded = np.array([r in _BOUNDED for r in RESOURCES])
-    values[..., bounded] = values[..., bounded].clip(0.0, 1.0)
-    values[..., ~bounded] = values[..., ~bounded].clip(min=0.0)
+    values = _noisy_values(base, n_scenarios, entropy, sigma, rho)
     start = pd.Timestamp(day) + pd.Timedelta(hours=start_hour)
-    time = pd.date_range(start, periods=n_t, freq=f"{resolution_minutes}min")
-    period = pd.date_range(start, periods=horizon_hours, freq="60min")
-    ds = xr.Dataset(
-        {
-            "value_pu": (("scenario", "time", "resource"), values),
-            "expected_pu": (("time", "resource"), base),
-            "weight": ("scenario", np.full(n_scenarios, 1.0 / n_scenarios)),
-        },
-        coords={
-            "scenario": np.arange(n_scenarios),
-            "time": time,
-            "period": period,
-            "resource": list(RESOURCES),
-        },
-    )
-    ds["value_hourly_pu"] = hourly(ds["value_pu"], period)
-    ds["value_pu"].attrs = {
-        "units": "pu",
-        "long_name": "scenario value (load: of peak, PV/wind: of capacity)",
-    }
-    ds["value_hourly_pu"].attrs = {"units": "pu", "long_name": "hourly mean of value_pu"}
-    ds["expected_pu"].attrs = {"units": "pu", "long_name": "central profile"}
-    ds["weight"].attrs = {"units": "1", "long_name": "scenario probability"}
-    ds.attrs = {
-        "generator": "profile_noise",
-        "seed": seed,
-        "day": str(day),
-        "resolution_minutes": resolution_minutes,
-    }
-    return ds
+    ds = _scenario_dataset(values, base, start, horizon_hours, resolution_minutes)
+    return _label(ds, seed, day, resolution_minutes)
 
 
 def hourly(da: xr.DataArray, period: pd.DatetimeIndex) -> xr.DataArray:
