@@ -40,7 +40,7 @@ bench: $(STAMP)
 docs: $(STAMP)
 	$(QUIET_BUILD) $(BIN)/python -m pip install --quiet -e ".[docs]"
 	$(BIN)/python docs/gen_reference.py
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) results site .pytest_cache
