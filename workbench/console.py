@@ -109,13 +109,9 @@ class _ToLog(logging.Handler):
 
 
 @contextlib.contextmanager
-def library_logs_to(log: logging.Logger) -> Iterator[None]:
-    """Inside: records of :data:`LIBRARY_LOGGERS` (pandapower's power-flow and OPF notes,
-    which name internals the user never sees) go to ``log`` instead of the terminal.
-
-    Records of this process only; Dask worker processes keep the level their tasks set.
-    """
-    handler = _ToLog(log)
+def _library_records_to(handler: logging.Handler) -> Iterator[None]:
+    """Inside: records of :data:`LIBRARY_LOGGERS` go to ``handler`` only (not propagated
+    to the terminal); the loggers are restored afterwards."""
     saved = []
     for name in LIBRARY_LOGGERS:
         lib = logging.getLogger(name)
@@ -128,6 +124,17 @@ def library_logs_to(log: logging.Logger) -> Iterator[None]:
         for lib, propagate in saved:
             lib.removeHandler(handler)
             lib.propagate = propagate
+
+
+@contextlib.contextmanager
+def library_logs_to(log: logging.Logger) -> Iterator[None]:
+    """Inside: records of :data:`LIBRARY_LOGGERS` (pandapower's power-flow and OPF notes,
+    which name internals the user never sees) go to ``log`` instead of the terminal.
+
+    Records of this process only; Dask worker processes keep the level their tasks set.
+    """
+    with _library_records_to(_ToLog(log)):
+        yield
 
 
 class _ToList(logging.Handler):
@@ -145,19 +152,8 @@ def library_logs_collected() -> Iterator[list[str]]:
     list yielded instead of reaching the terminal (a Dask task returns them with its result,
     so that the run log gets them wherever the task ran)."""
     notes: list[str] = []
-    handler = _ToList(notes)
-    saved = []
-    for name in LIBRARY_LOGGERS:
-        lib = logging.getLogger(name)
-        saved.append((lib, lib.propagate))
-        lib.addHandler(handler)
-        lib.propagate = False
-    try:
+    with _library_records_to(_ToList(notes)):
         yield notes
-    finally:
-        for lib, propagate in saved:
-            lib.removeHandler(handler)
-            lib.propagate = propagate
 
 
 @contextlib.contextmanager

@@ -836,16 +836,7 @@ def run_study(
             run_dir = scratch
         folder = RunFolder.create(run_dir, study, seed)
     log = folder.logger()
-    log.info("versions: %s", ", ".join(f"{k} {v}" for k, v in versions().items()))
-    log.info(
-        "study '%s' (%s), seed %d:\n%s",
-        study.name,
-        study.description or "no description",
-        seed,
-        yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False).rstrip(),
-    )
-    if message is not None and study.risk.beta > 0:
-        log.warning("CvarTailWarning: %s", message)
+    _log_study(log, study, seed, message if study.risk.beta > 0 else None)
     try:
         with warnings_to_log(log), library_logs_to(log):
             out = _run_units(
@@ -872,6 +863,20 @@ def run_study(
             folder.close()
             folder.close_log()
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _log_study(log, study: StudyConfig, seed: int, tail_warning: str | None) -> None:
+    """The run log's head: versions, the study as YAML, the CVaR tail warning if any."""
+    log.info("versions: %s", ", ".join(f"{k} {v}" for k, v in versions().items()))
+    log.info(
+        "study '%s' (%s), seed %d:\n%s",
+        study.name,
+        study.description or "no description",
+        seed,
+        yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False).rstrip(),
+    )
+    if tail_warning is not None:
+        log.warning("CvarTailWarning: %s", tail_warning)
 
 
 def _fit_forecasters(study: StudyConfig, seed: int, progress: bool, log) -> ScenarioForecaster:
