@@ -406,6 +406,39 @@ def sample_sessions(
         (a ``ValueError``) for an unknown ``charger_type``, a negative ``n_chargers`` or
         a non-positive ``charger_power_kw``.
     """
+    charger_type, n = _check_sample_args(
+        day, n_chargers, charger_type, charger_power_kw, plug_in_probability
+    )
+    stats = load_ev_statistics() if statistics is None else statistics
+    weekend = day.weekday() >= 5
+
+    u_session, u_slot, u_offset, u_connection, u_energy, u_power = rng.random((6, n))
+    p_session = plug_in_probability * (
+        stats.weekend_session_probability[charger_type] if weekend else 1.0
+    )
+    present = u_session < p_session
+    arrival_h = _draw_arrival_h(stats, charger_type, weekend, u_slot, u_offset)
+    connection_h = _draw_connection_h(stats, charger_type, arrival_h, u_connection)
+    power_kw = _draw_power_kw(stats, u_power, charger_power_kw)
+    energy_kwh = _draw_energy_kwh(stats, charger_type, arrival_h, u_energy)
+    energy_kwh = np.minimum(energy_kwh, power_kw * connection_h)
+    return _sessions_frame(present, arrival_h, connection_h, energy_kwh, power_kw)
+
+
+def _check_sample_args(
+    day: object,
+    n_chargers: object,
+    charger_type: object,
+    charger_power_kw: object,
+    plug_in_probability: object,
+) -> tuple[str, int]:
+    """Validate the arguments of :func:`sample_sessions`.
+
+    Returns
+    -------
+    tuple[str, int]
+        The charger type and the number of chargers [-].
+    """
     charger_type = _check_charger_type(charger_type)
     n = _check_count(n_chargers, "n_chargers")
     if charger_power_kw is not None and not (
@@ -419,39 +452,150 @@ def sample_sessions(
     if not isinstance(day, dt.date):
         raise ForecastError(f"day must be a datetime.date, got {type(day).__name__}")
     _check_probability(plug_in_probability)
-    stats = load_ev_statistics() if statistics is None else statistics
-    weekend = day.weekday() >= 5
+    return charger_type, n
 
-    u_session, u_slot, u_offset, u_connection, u_energy, u_power = rng.random((6, n))
-    p_session = plug_in_probability * (
-        stats.weekend_session_probability[charger_type] if weekend else 1.0
-    )
-    present = u_session < p_session
 
+def _draw_arrival_h(
+    stats: EVStatistics,
+    charger_type: str,
+    weekend: bool,
+    u_slot: np.ndarray,
+    u_offset: np.ndarray,
+) -> np.ndarray:
+    """Arrival times [h] from uniforms: a slot by inverse CDF, then uniform within it.
+
+    Parameters
+    ----------
+    stats : EVStatistics
+        Source of the arrival distribution.
+    charger_type : str
+        Charger type.
+    weekend : bool
+        Whether to use the weekend distribution.
+    u_slot, u_offset : numpy.ndarray
+        Uniforms on [0, 1) [-] choosing the slot and the position within it.
+
+    Returns
+    -------
+    numpy.ndarray
+        Arrival times [h] in [0, 24).
+    """
     cdf = np.cumsum(_arrival_probabilities(stats, charger_type, weekend))
     slot = np.minimum(np.searchsorted(cdf / cdf[-1], u_slot, side="right"), len(cdf) - 1)
-    arrival_h = (slot + u_offset) * (24.0 / len(cdf))
+    return (slot + u_offset) * (24.0 / len(cdf))
 
-    percent = stats.percent_of_events
+
+def _draw_connection_h(
+    stats: EVStatistics, charger_type: str, arrival_h: np.ndarray, u_connection: np.ndarray
+) -> np.ndarray:
+    """Connection times [h]: exceedance curve scaled by arrival time, then bounded.
+
+    Parameters
+    ----------
+    stats : EVStatistics
+        Source of the curves.
+    charger_type : str
+        Charger type.
+    arrival_h : numpy.ndarray
+        Arrival times [h].
+    u_connection : numpy.ndarray
+        Uniforms on [0, 1) [-].
+
+    Returns
+    -------
+    numpy.ndarray
+        Connection times [h] in ``[MIN_CONNECTION_H, MAX_DEPARTURE_H - arrival_h]``.
+    """
     connection_h = exceedance_value(
-        percent, stats.connection_time_h[charger_type], 100.0 * u_connection
+        stats.percent_of_events, stats.connection_time_h[charger_type], 100.0 * u_connection
     ) * _arrival_scale(
         stats.mean_connection_time_h[charger_type], stats.arrival_weekday[charger_type], arrival_h
     )
-    connection_h = np.clip(connection_h, MIN_CONNECTION_H, MAX_DEPARTURE_H - arrival_h)
-    energy_kwh = exceedance_value(
-        percent, stats.energy_kwh[charger_type], 100.0 * u_energy
+    return np.clip(connection_h, MIN_CONNECTION_H, MAX_DEPARTURE_H - arrival_h)
+
+
+def _draw_energy_kwh(
+    stats: EVStatistics, charger_type: str, arrival_h: np.ndarray, u_energy: np.ndarray
+) -> np.ndarray:
+    """Session energies [kWh]: exceedance curve scaled by arrival time (not yet capped).
+
+    Parameters
+    ----------
+    stats : EVStatistics
+        Source of the curves.
+    charger_type : str
+        Charger type.
+    arrival_h : numpy.ndarray
+        Arrival times [h].
+    u_energy : numpy.ndarray
+        Uniforms on [0, 1) [-].
+
+    Returns
+    -------
+    numpy.ndarray
+        Energies [kWh].
+    """
+    return exceedance_value(
+        stats.percent_of_events, stats.energy_kwh[charger_type], 100.0 * u_energy
     ) * _arrival_scale(
         stats.mean_energy_kwh[charger_type], stats.arrival_weekday[charger_type], arrival_h
     )
+
+
+def _draw_power_kw(
+    stats: EVStatistics, u_power: np.ndarray, charger_power_kw: float | None
+) -> np.ndarray:
+    """Charging powers [kW]: exceedance curve, floored and capped by the charger.
+
+    Parameters
+    ----------
+    stats : EVStatistics
+        Source of the power curve.
+    u_power : numpy.ndarray
+        Uniforms on [0, 1) [-].
+    charger_power_kw : float or None
+        Rated charger power [kW], or None for no cap.
+
+    Returns
+    -------
+    numpy.ndarray
+        Powers [kW], at least the curve's smallest positive value.
+    """
     power_floor_kw = float(np.min(stats.power_kw[stats.power_kw > 0.0]))
     power_kw = np.maximum(
-        exceedance_value(percent, stats.power_kw, 100.0 * u_power), power_floor_kw
+        exceedance_value(stats.percent_of_events, stats.power_kw, 100.0 * u_power),
+        power_floor_kw,
     )
     if charger_power_kw is not None:
         power_kw = np.minimum(power_kw, float(charger_power_kw))
-    energy_kwh = np.minimum(energy_kwh, power_kw * connection_h)
+    return power_kw
 
+
+def _sessions_frame(
+    present: np.ndarray,
+    arrival_h: np.ndarray,
+    connection_h: np.ndarray,
+    energy_kwh: np.ndarray,
+    power_kw: np.ndarray,
+) -> pd.DataFrame:
+    """Sessions of the chargers with ``present`` true, indexed by ``charger``.
+
+    Parameters
+    ----------
+    present : numpy.ndarray
+        Boolean per charger: whether it gets a session.
+    arrival_h, connection_h : numpy.ndarray
+        Arrival and connection times [h] per charger.
+    energy_kwh : numpy.ndarray
+        Energy per charger [kWh].
+    power_kw : numpy.ndarray
+        Charging power per charger [kW].
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``SESSION_COLUMNS``, see :func:`sample_sessions`.
+    """
     return pd.DataFrame(
         {
             "arrival_h": arrival_h[present],
