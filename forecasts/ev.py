@@ -406,6 +406,39 @@ def sample_sessions(
         (a ``ValueError``) for an unknown ``charger_type``, a negative ``n_chargers`` or
         a non-positive ``charger_power_kw``.
     """
+    charger_type, n = _check_sample_args(
+        day, n_chargers, charger_type, charger_power_kw, plug_in_probability
+    )
+    stats = load_ev_statistics() if statistics is None else statistics
+    weekend = day.weekday() >= 5
+
+    u_session, u_slot, u_offset, u_connection, u_energy, u_power = rng.random((6, n))
+    p_session = plug_in_probability * (
+        stats.weekend_session_probability[charger_type] if weekend else 1.0
+    )
+    present = u_session < p_session
+    arrival_h = _draw_arrival_h(stats, charger_type, weekend, u_slot, u_offset)
+    connection_h = _draw_connection_h(stats, charger_type, arrival_h, u_connection)
+    power_kw = _draw_power_kw(stats, u_power, charger_power_kw)
+    energy_kwh = _draw_energy_kwh(stats, charger_type, arrival_h, u_energy)
+    energy_kwh = np.minimum(energy_kwh, power_kw * connection_h)
+    return _sessions_frame(present, arrival_h, connection_h, energy_kwh, power_kw)
+
+
+def _check_sample_args(
+    day: object,
+    n_chargers: object,
+    charger_type: object,
+    charger_power_kw: object,
+    plug_in_probability: object,
+) -> tuple[str, int]:
+    """Validate the arguments of :func:`sample_sessions`.
+
+    Returns
+    -------
+    tuple[str, int]
+        The charger type and the number of chargers [-].
+    """
     charger_type = _check_charger_type(charger_type)
     n = _check_count(n_chargers, "n_chargers")
     if charger_power_kw is not None and not (
@@ -419,39 +452,150 @@ def sample_sessions(
     if not isinstance(day, dt.date):
         raise ForecastError(f"day must be a datetime.date, got {type(day).__name__}")
     _check_probability(plug_in_probability)
-    stats = load_ev_statistics() if statistics is None else statistics
-    weekend = day.weekday() >= 5
+    return charger_type, n
 
-    u_session, u_slot, u_offset, u_connection, u_energy, u_power = rng.random((6, n))
-    p_session = plug_in_probability * (
-        stats.weekend_session_probability[charger_type] if weekend else 1.0
-    )
-    present = u_session < p_session
 
+def _draw_arrival_h(
+    stats: EVStatistics,
+    charger_type: str,
+    weekend: bool,
+    u_slot: np.ndarray,
+    u_offset: np.ndarray,
+) -> np.ndarray:
+    """Arrival times [h] from uniforms: a slot by inverse CDF, then uniform within it.
+
+    Parameters
+    ----------
+    stats : EVStatistics
+        Source of the arrival distribution.
+    charger_type : str
+        Charger type.
+    weekend : bool
+        Whether to use the weekend distribution.
+    u_slot, u_offset : numpy.ndarray
+        Uniforms on [0, 1) [-] choosing the slot and the position within it.
+
+    Returns
+    -------
+    numpy.ndarray
+        Arrival times [h] in [0, 24).
+    """
     cdf = np.cumsum(_arrival_probabilities(stats, charger_type, weekend))
     slot = np.minimum(np.searchsorted(cdf / cdf[-1], u_slot, side="right"), len(cdf) - 1)
-    arrival_h = (slot + u_offset) * (24.0 / len(cdf))
+    return (slot + u_offset) * (24.0 / len(cdf))
 
-    percent = stats.percent_of_events
+
+def _draw_connection_h(
+    stats: EVStatistics, charger_type: str, arrival_h: np.ndarray, u_connection: np.ndarray
+) -> np.ndarray:
+    """Connection times [h]: exceedance curve scaled by arrival time, then bounded.
+
+    Parameters
+    ----------
+    stats : EVStatistics
+        Source of the curves.
+    charger_type : str
+        Charger type.
+    arrival_h : numpy.ndarray
+        Arrival times [h].
+    u_connection : numpy.ndarray
+        Uniforms on [0, 1) [-].
+
+    Returns
+    -------
+    numpy.ndarray
+        Connection times [h] in ``[MIN_CONNECTION_H, MAX_DEPARTURE_H - arrival_h]``.
+    """
     connection_h = exceedance_value(
-        percent, stats.connection_time_h[charger_type], 100.0 * u_connection
+        stats.percent_of_events, stats.connection_time_h[charger_type], 100.0 * u_connection
     ) * _arrival_scale(
         stats.mean_connection_time_h[charger_type], stats.arrival_weekday[charger_type], arrival_h
     )
-    connection_h = np.clip(connection_h, MIN_CONNECTION_H, MAX_DEPARTURE_H - arrival_h)
-    energy_kwh = exceedance_value(
-        percent, stats.energy_kwh[charger_type], 100.0 * u_energy
+    return np.clip(connection_h, MIN_CONNECTION_H, MAX_DEPARTURE_H - arrival_h)
+
+
+def _draw_energy_kwh(
+    stats: EVStatistics, charger_type: str, arrival_h: np.ndarray, u_energy: np.ndarray
+) -> np.ndarray:
+    """Session energies [kWh]: exceedance curve scaled by arrival time (not yet capped).
+
+    Parameters
+    ----------
+    stats : EVStatistics
+        Source of the curves.
+    charger_type : str
+        Charger type.
+    arrival_h : numpy.ndarray
+        Arrival times [h].
+    u_energy : numpy.ndarray
+        Uniforms on [0, 1) [-].
+
+    Returns
+    -------
+    numpy.ndarray
+        Energies [kWh].
+    """
+    return exceedance_value(
+        stats.percent_of_events, stats.energy_kwh[charger_type], 100.0 * u_energy
     ) * _arrival_scale(
         stats.mean_energy_kwh[charger_type], stats.arrival_weekday[charger_type], arrival_h
     )
+
+
+def _draw_power_kw(
+    stats: EVStatistics, u_power: np.ndarray, charger_power_kw: float | None
+) -> np.ndarray:
+    """Charging powers [kW]: exceedance curve, floored and capped by the charger.
+
+    Parameters
+    ----------
+    stats : EVStatistics
+        Source of the power curve.
+    u_power : numpy.ndarray
+        Uniforms on [0, 1) [-].
+    charger_power_kw : float or None
+        Rated charger power [kW], or None for no cap.
+
+    Returns
+    -------
+    numpy.ndarray
+        Powers [kW], at least the curve's smallest positive value.
+    """
     power_floor_kw = float(np.min(stats.power_kw[stats.power_kw > 0.0]))
     power_kw = np.maximum(
-        exceedance_value(percent, stats.power_kw, 100.0 * u_power), power_floor_kw
+        exceedance_value(stats.percent_of_events, stats.power_kw, 100.0 * u_power),
+        power_floor_kw,
     )
     if charger_power_kw is not None:
         power_kw = np.minimum(power_kw, float(charger_power_kw))
-    energy_kwh = np.minimum(energy_kwh, power_kw * connection_h)
+    return power_kw
 
+
+def _sessions_frame(
+    present: np.ndarray,
+    arrival_h: np.ndarray,
+    connection_h: np.ndarray,
+    energy_kwh: np.ndarray,
+    power_kw: np.ndarray,
+) -> pd.DataFrame:
+    """Sessions of the chargers with ``present`` true, indexed by ``charger``.
+
+    Parameters
+    ----------
+    present : numpy.ndarray
+        Boolean per charger: whether it gets a session.
+    arrival_h, connection_h : numpy.ndarray
+        Arrival and connection times [h] per charger.
+    energy_kwh : numpy.ndarray
+        Energy per charger [kWh].
+    power_kw : numpy.ndarray
+        Charging power per charger [kW].
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``SESSION_COLUMNS``, see :func:`sample_sessions`.
+    """
     return pd.DataFrame(
         {
             "arrival_h": arrival_h[present],
@@ -694,6 +838,60 @@ def ev_scenarios(
     ForecastError
         (a ``ValueError``) for an invalid argument; the message names it.
     """
+    types = _check_scenario_args(
+        day,
+        n_scenarios,
+        chargers,
+        seed,
+        resolution_minutes,
+        start_hour,
+        horizon_hours,
+        plug_in_probability,
+        prior_charged_fraction,
+    )
+    window = {
+        "resolution_minutes": resolution_minutes,
+        "start_hour": start_hour,
+        "horizon_hours": horizon_hours,
+        "prior_charged_fraction": float(prior_charged_fraction),
+    }
+    out, continuing = _scenario_arrays(
+        day, n_scenarios, chargers, types, seed, window, plug_in_probability
+    )
+    ds = _scenario_dataset(out, continuing, day, chargers, types, start_hour, resolution_minutes)
+    _annotate(ds)
+    ds.attrs = {
+        "generator": "elaadnl_sessions",
+        "seed": seed,
+        "day": str(day),
+        "resolution_minutes": resolution_minutes,
+        "start_hour": start_hour,
+        "horizon_hours": horizon_hours,
+        "plug_in_probability": float(plug_in_probability),
+        "prior_charged_fraction": float(prior_charged_fraction),
+        "source": "ElaadNL statistics via ev2gym 2.0.0, see forecasts/data/EV_PROVENANCE.md",
+    }
+    return ds
+
+
+def _check_scenario_args(
+    day: object,
+    n_scenarios: object,
+    chargers: object,
+    seed: object,
+    resolution_minutes: object,
+    start_hour: object,
+    horizon_hours: object,
+    plug_in_probability: object,
+    prior_charged_fraction: object,
+) -> list[str]:
+    """Validate the arguments of :func:`ev_scenarios`.
+
+    Returns
+    -------
+    list[str]
+        The charger types given in ``chargers``, in ``CHARGER_TYPES`` order.
+    """
     _check_window(resolution_minutes, start_hour, horizon_hours)
     if not _is_int(n_scenarios) or n_scenarios < 1:
         raise ForecastError(f"n_scenarios must be an integer >= 1, got {n_scenarios!r}")
@@ -712,51 +910,144 @@ def ev_scenarios(
     types = [k for k in CHARGER_TYPES if k in chargers]
     _check_probability(plug_in_probability)
     _check_fraction(prior_charged_fraction)
-    _check_fraction(prior_charged_fraction)
+    return types
+
+
+def _scenario_arrays(
+    day: dt.date,
+    n_scenarios: int,
+    chargers: Mapping[str, int],
+    types: list[str],
+    seed: int,
+    window: Mapping[str, int | float],
+    plug_in_probability: float,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Sample every scenario and charger type and compute power and envelope.
+
+    Parameters
+    ----------
+    day, n_scenarios, chargers, seed, plug_in_probability
+        As for :func:`ev_scenarios`.
+    types : list[str]
+        Charger types, in ``CHARGER_TYPES`` order.
+    window : Mapping[str, int | float]
+        Keyword arguments of :func:`flexibility_envelope` (horizon and prior fraction).
+
+    Returns
+    -------
+    tuple[dict[str, numpy.ndarray], numpy.ndarray]
+        ``p_uncontrolled_kw``, ``p_max_kw`` [kW], ``e_min_kwh``, ``e_max_kwh`` [kWh] of
+        shape (scenario, charger_type, time), and ``e_continuing_kwh`` [kWh] of shape
+        (scenario, charger_type).
+    """
     stats = load_ev_statistics()
     # days whose sessions (arrival in [24 k, 24 k + 24), departure <= 24 k + 48) can
     # overlap the horizon [start_hour, start_hour + horizon_hours)
-    offsets = range(-1, math.ceil((start_hour + horizon_hours) / 24))
-    n_steps = horizon_hours * 60 // resolution_minutes
+    offsets = range(-1, math.ceil((window["start_hour"] + window["horizon_hours"]) / 24))
+    n_steps = window["horizon_hours"] * 60 // window["resolution_minutes"]
     names = ("p_uncontrolled_kw", "e_min_kwh", "e_max_kwh", "p_max_kw")
     out = {name: np.zeros((n_scenarios, len(types), n_steps)) for name in names}
     continuing = np.zeros((n_scenarios, len(types)))
-    window = {
-        "resolution_minutes": resolution_minutes,
-        "start_hour": start_hour,
-        "horizon_hours": horizon_hours,
-        "prior_charged_fraction": float(prior_charged_fraction),
-    }
     children = np.random.SeedSequence([seed, day.toordinal()]).spawn(n_scenarios)
     for s, child in enumerate(children):
         rng = np.random.default_rng(child)
         for j, kind in enumerate(types):
-            days = []
-            for k in offsets:
-                sessions = sample_sessions(
-                    day + dt.timedelta(days=k),
-                    chargers[kind],
-                    kind,
-                    rng,
-                    plug_in_probability=plug_in_probability,
-                    statistics=stats,
-                )
-                days.append(
-                    sessions.assign(
-                        arrival_h=sessions["arrival_h"] + 24.0 * k,
-                        departure_h=sessions["departure_h"] + 24.0 * k,
-                    )
-                )
-            sessions = _drop_overlaps(days, chargers[kind])
+            sessions = _horizon_sessions(
+                day, offsets, chargers[kind], kind, rng, plug_in_probability, stats
+            )
             out["p_uncontrolled_kw"][s, j] = charging_profile_kw(sessions, **window)
             envelope = flexibility_envelope(sessions, **window)
             for name in ("e_min_kwh", "e_max_kwh", "p_max_kw"):
                 out[name][s, j] = envelope[name]
             continuing[s, j] = envelope["e_continuing_kwh"]
+    return out, continuing
 
+
+def _horizon_sessions(
+    day: dt.date,
+    offsets: range,
+    n_chargers: int,
+    charger_type: str,
+    rng: np.random.Generator,
+    plug_in_probability: float,
+    stats: EVStatistics,
+) -> pd.DataFrame:
+    """Sessions of the days ``day + k`` for ``k`` in ``offsets``, on the clock of ``day``.
+
+    Parameters
+    ----------
+    day : datetime.date
+        Day whose 00:00 is hour 0.
+    offsets : range
+        Day offsets [d], sampled in this order.
+    n_chargers : int
+        Number of chargers [-].
+    charger_type : str
+        Charger type.
+    rng : numpy.random.Generator
+        Source of randomness.
+    plug_in_probability : float
+        As for :func:`sample_sessions` [-].
+    stats : EVStatistics
+        Statistics to sample from.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sessions shifted by ``24 k`` [h], those at an occupied charger dropped.
+    """
+    days = []
+    for k in offsets:
+        sessions = sample_sessions(
+            day + dt.timedelta(days=k),
+            n_chargers,
+            charger_type,
+            rng,
+            plug_in_probability=plug_in_probability,
+            statistics=stats,
+        )
+        days.append(
+            sessions.assign(
+                arrival_h=sessions["arrival_h"] + 24.0 * k,
+                departure_h=sessions["departure_h"] + 24.0 * k,
+            )
+        )
+    return _drop_overlaps(days, n_chargers)
+
+
+def _scenario_dataset(
+    out: Mapping[str, np.ndarray],
+    continuing: np.ndarray,
+    day: dt.date,
+    chargers: Mapping[str, int],
+    types: list[str],
+    start_hour: int,
+    resolution_minutes: int,
+) -> xr.Dataset:
+    """Assemble the arrays of :func:`_scenario_arrays` into a dataset (without attributes).
+
+    Parameters
+    ----------
+    out, continuing
+        As returned by :func:`_scenario_arrays` [kW, kWh].
+    day, chargers
+        As for :func:`ev_scenarios`.
+    types : list[str]
+        Charger types, in ``CHARGER_TYPES`` order.
+    start_hour : int
+        First hour of the horizon [h].
+    resolution_minutes : int
+        Step length [min].
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables and coordinates of :func:`ev_scenarios`, plus ``weight`` [-].
+    """
+    n_scenarios, _, n_steps = out["p_uncontrolled_kw"].shape
     start = pd.Timestamp(day) + pd.Timedelta(hours=start_hour)
     dims = ("scenario", "charger_type", "time")
-    ds = xr.Dataset(
+    return xr.Dataset(
         {name: (dims, values) for name, values in out.items()}
         | {
             "weight": ("scenario", np.full(n_scenarios, 1.0 / n_scenarios)),
@@ -769,6 +1060,10 @@ def ev_scenarios(
             "n_chargers": ("charger_type", [int(chargers[k]) for k in types]),
         },
     )
+
+
+def _annotate(ds: xr.Dataset) -> None:
+    """Set units and long names of the variables of :func:`ev_scenarios` in place."""
     ds["p_uncontrolled_kw"].attrs = {
         "units": "kW",
         "long_name": "uncontrolled charging power (full power from arrival), step mean",
@@ -791,15 +1086,3 @@ def ev_scenarios(
     }
     ds["weight"].attrs = {"units": "1", "long_name": "scenario probability"}
     ds["n_chargers"].attrs = {"units": "1", "long_name": "number of chargers"}
-    ds.attrs = {
-        "generator": "elaadnl_sessions",
-        "seed": seed,
-        "day": str(day),
-        "resolution_minutes": resolution_minutes,
-        "start_hour": start_hour,
-        "horizon_hours": horizon_hours,
-        "plug_in_probability": float(plug_in_probability),
-        "prior_charged_fraction": float(prior_charged_fraction),
-        "source": "ElaadNL statistics via ev2gym 2.0.0, see forecasts/data/EV_PROVENANCE.md",
-    }
-    return ds
