@@ -178,15 +178,24 @@ def define_ter(
     injections : list of Terms
         Power injected at transmission buses, rows of the (scenario, time, bus) balance.
     """
-    blk = _new_block(model, name)
-    part = Part(name, blk)
-    v = part.vars
-    S, T = grid.shape
+    part = Part(name, _new_block(model, name))
+    _ter_schedule(part, grid, tarr, prices)
+    _ter_schedule_ramp(part, grid, tarr)
+    part = _replace_first(part, ("schedule_mw", "reserve_up_mw", "reserve_down_mw"))
+    _ter_output(part, grid, tarr, prices)
+    _ter_output_ramp(part, grid, tarr)
+    _ter_fuel(part, grid, tarr, prices)
+    _ter_costs(part, grid, tarr, prices)
+    bus_rows = grid.rows(tarr.n_bus)[:, :, tarr.gen_bus]  # (S, T, G)
+    return part, [terms(part.vars["p_mw"], bus_rows, grid.rows(tarr.n_gen))]
+
+
+def _ter_schedule(part: Part, grid: StageGrid, tarr: TransmissionArrays, prices: TerPrices) -> None:
+    """First-stage schedule [MW] and reserve within head- and footroom [MW], reserve cost."""
+    blk, v = part.block, part.vars
     P, G = grid.n_periods, tarr.n_gen
-    ph, dt = grid.period_h, grid.step_h
     pmin, pmax = tarr.gen_pmin_mw, tarr.gen_pmax_mw
     span = np.maximum(pmax - pmin, 0.0)
-    ramp = tarr.gen_ramp_mw_per_h
     pd_ = ("period", "gen")
     sched = v["schedule_mw"] = add_var(blk, "schedule_mw", (P, G), pd_, pmin, pmax)
     up = v["reserve_up_mw"] = add_var(blk, "reserve_up_mw", (P, G), pd_, 0.0, span)
@@ -198,39 +207,55 @@ def define_ter(
     part.rows["footroom"] = add_rows(
         blk, "footroom", (P, G), pd_, [terms(sched, pg, pg), terms(dn, pg, pg, -1.0)], pmin, None
     )
-    limited = np.flatnonzero(np.isfinite(ramp))
-    if P > 1 and len(limited):
-        nl = len(limited)
-        rr = np.arange((P - 1) * nl).reshape(P - 1, nl)
-        part.rows["schedule_ramp"] = add_rows(
-            blk,
-            "schedule_ramp",
-            (P - 1, nl),
-            ("period_change", "gen_ramp_limited"),
-            [
-                terms(sched, rr, pg[1:, limited]),
-                terms(sched, rr, pg[:-1, limited], -1.0),
-            ],
-            np.broadcast_to(-ramp[limited] * ph, (P - 1, nl)),
-            np.broadcast_to(ramp[limited] * ph, (P - 1, nl)),
-        )
+    price = prices.reserve_eur_per_mw_h * grid.period_h
     for var in (up, dn):
-        part.cost("tso", FIRST, "reserve", terms(var, 0, pg, prices.reserve_eur_per_mw_h * ph))
-    part = _replace_first(part, ("schedule_mw", "reserve_up_mw", "reserve_down_mw"))
+        part.cost("tso", FIRST, "reserve", terms(var, 0, pg, price))
 
-    gd = (*SD, "gen")
-    p_out = v["p_mw"] = add_var(blk, "p_mw", (S, T, G), gd, np.minimum(pmin, 0.0), pmax)
-    bal_up = v["balancing_up_mw"] = add_var(blk, "balancing_up_mw", (S, T, G), gd, 0.0)
-    bal_dn = v["balancing_down_mw"] = add_var(blk, "balancing_down_mw", (S, T, G), gd, 0.0)
-    spill = v["spill_mw"] = add_var(blk, "spill_mw", (S, T, G), gd, 0.0)
-    emergency = v["emergency_up_mw"] = add_var(blk, "emergency_up_mw", (S, T, G), gd, 0.0)
+
+def _ter_schedule_ramp(part: Part, grid: StageGrid, tarr: TransmissionArrays) -> None:
+    """Schedule change between periods within the ramp limits [MW]."""
+    P, G = grid.n_periods, tarr.n_gen
+    ramp = tarr.gen_ramp_mw_per_h
+    limited = np.flatnonzero(np.isfinite(ramp))
+    if P <= 1 or not len(limited):
+        return
+    sched = part.vars["schedule_mw"]
+    pg = grid.period_rows(G)
+    nl, ph = len(limited), grid.period_h
+    rr = np.arange((P - 1) * nl).reshape(P - 1, nl)
+    part.rows["schedule_ramp"] = add_rows(
+        part.block,
+        "schedule_ramp",
+        (P - 1, nl),
+        ("period_change", "gen_ramp_limited"),
+        [
+            terms(sched, rr, pg[1:, limited]),
+            terms(sched, rr, pg[:-1, limited], -1.0),
+        ],
+        np.broadcast_to(-ramp[limited] * ph, (P - 1, nl)),
+        np.broadcast_to(ramp[limited] * ph, (P - 1, nl)),
+    )
+
+
+def _ter_output(part: Part, grid: StageGrid, tarr: TransmissionArrays, prices: TerPrices) -> None:
+    """Realised output = reference + balancing - spill + emergency [MW], balancing in reserve."""
+    blk, v = part.block, part.vars
+    S, T = grid.shape
+    G = tarr.n_gen
+    shape, gd = (S, T, G), (*SD, "gen")
+    lo, hi = np.minimum(tarr.gen_pmin_mw, 0.0), tarr.gen_pmax_mw
+    p_out = v["p_mw"] = add_var(blk, "p_mw", shape, gd, lo, hi)
+    bal_up = v["balancing_up_mw"] = add_var(blk, "balancing_up_mw", shape, gd, 0.0)
+    bal_dn = v["balancing_down_mw"] = add_var(blk, "balancing_down_mw", shape, gd, 0.0)
+    spill = v["spill_mw"] = add_var(blk, "spill_mw", shape, gd, 0.0)
+    emergency = v["emergency_up_mw"] = add_var(blk, "emergency_up_mw", shape, gd, 0.0)
     r = grid.rows(G)
     weights = grid.reference_weights(prices.follow)
-    reference = grid.reference_terms(sched, r, weights, -1.0)
+    reference = grid.reference_terms(v["schedule_mw"], r, weights, -1.0)
     part.rows["output"] = add_rows(
         blk,
         "output",
-        (S, T, G),
+        shape,
         gd,
         [
             terms(p_out, r, r),
@@ -243,42 +268,64 @@ def define_ter(
         0.0,
         0.0,
     )
-    for var, res, label in ((bal_up, up, "up"), (bal_dn, dn, "down")):
+    for var, res, label in (
+        (bal_up, v["reserve_up_mw"], "up"),
+        (bal_dn, v["reserve_down_mw"], "down"),
+    ):
         part.rows[f"balancing_{label}_limit"] = add_rows(
             blk,
             f"balancing_{label}_limit",
-            (S, T, G),
+            shape,
             gd,
             [terms(var, r, r), grid.first_terms(res, r, -1.0)],
             None,
             0.0,
         )
-    if T > 1 and len(limited):
-        # reference + balancing (not the emergency spill) moves at most ramp * dt per step
-        nl = len(limited)
-        rr = np.arange(S * (T - 1) * nl).reshape(S, T - 1, nl)
-        now, before = r[:, 1:, :][:, :, limited], r[:, :-1, :][:, :, limited]
-        ramp_terms = [
-            terms(p_out, rr, now),
-            terms(p_out, rr, before, -1.0),
-            terms(spill, rr, now),
-            terms(spill, rr, before, -1.0),
-            terms(emergency, rr, now, -1.0),
-            terms(emergency, rr, before),
-        ]
-        part.rows["output_ramp"] = add_rows(
-            blk,
-            "output_ramp",
-            (S, T - 1, nl),
-            (*SD, "gen_ramp_limited"),
-            ramp_terms,
-            np.broadcast_to(-ramp[limited] * dt, (S, T - 1, nl)),
-            np.broadcast_to(ramp[limited] * dt, (S, T - 1, nl)),
-        )
-    fuel = v["fuel_eur_per_h"] = add_var(blk, "fuel_eur_per_h", (S, T, G), gd)
+
+
+def _ter_output_ramp(part: Part, grid: StageGrid, tarr: TransmissionArrays) -> None:
+    """Reference + balancing (not the emergency spill) moves at most ramp * dt per step [MW]."""
+    S, T = grid.shape
+    ramp = tarr.gen_ramp_mw_per_h
+    limited = np.flatnonzero(np.isfinite(ramp))
+    if T <= 1 or not len(limited):
+        return
+    v, dt = part.vars, grid.step_h
+    p_out, spill, emergency = v["p_mw"], v["spill_mw"], v["emergency_up_mw"]
+    r = grid.rows(tarr.n_gen)
+    nl = len(limited)
+    rr = np.arange(S * (T - 1) * nl).reshape(S, T - 1, nl)
+    now, before = r[:, 1:, :][:, :, limited], r[:, :-1, :][:, :, limited]
+    ramp_terms = [
+        terms(p_out, rr, now),
+        terms(p_out, rr, before, -1.0),
+        terms(spill, rr, now),
+        terms(spill, rr, before, -1.0),
+        terms(emergency, rr, now, -1.0),
+        terms(emergency, rr, before),
+    ]
+    part.rows["output_ramp"] = add_rows(
+        part.block,
+        "output_ramp",
+        (S, T - 1, nl),
+        (*SD, "gen_ramp_limited"),
+        ramp_terms,
+        np.broadcast_to(-ramp[limited] * dt, (S, T - 1, nl)),
+        np.broadcast_to(ramp[limited] * dt, (S, T - 1, nl)),
+    )
+
+
+def _ter_fuel(part: Part, grid: StageGrid, tarr: TransmissionArrays, prices: TerPrices) -> None:
+    """Fuel cost rate [EUR/h] above the tangent cuts of the cost curve."""
+    blk = part.block
+    S, T = grid.shape
+    G = tarr.n_gen
+    gd = (*SD, "gen")
+    fuel = part.vars["fuel_eur_per_h"] = add_var(blk, "fuel_eur_per_h", (S, T, G), gd)
     slope, icpt = tangent_cuts(tarr, prices.cost_segments)
     K = slope.shape[1]
     crow = np.arange(S * T * G * K).reshape(S, T, G, K)
+    r = grid.rows(G)
     part.rows["fuel_cut"] = add_rows(
         blk,
         "fuel_cut",
@@ -286,25 +333,25 @@ def define_ter(
         (*gd, "cut"),
         [
             terms(fuel, crow, r[..., None]),
-            terms(p_out, crow, r[..., None], -slope[None, None]),
+            terms(part.vars["p_mw"], crow, r[..., None], -slope[None, None]),
         ],
         np.broadcast_to(icpt[None, None], (S, T, G, K)),
         None,
     )
-    cr = grid.cost_rows(G)
-    part.cost("tso", SECOND, "fuel", terms(fuel, cr, r, dt))
-    for var in (bal_up, bal_dn):
-        part.cost("tso", SECOND, "balancing", terms(var, cr, r, prices.deviation_eur_per_mwh * dt))
-    part.cost("tso", SECOND, "spill", terms(spill, cr, r, prices.spill_eur_per_mwh * dt))
-    part.cost(
-        "tso",
-        SECOND,
-        "emergency",
-        terms(emergency, cr, r, prices.emergency_up_eur_per_mwh * dt),
-    )
 
-    bus_rows = grid.rows(tarr.n_bus)[:, :, tarr.gen_bus]  # (S, T, G)
-    return part, [terms(p_out, bus_rows, r)]
+
+def _ter_costs(part: Part, grid: StageGrid, tarr: TransmissionArrays, prices: TerPrices) -> None:
+    """Second-stage costs [EUR]: fuel, balancing, spill and emergency energy."""
+    v, dt = part.vars, grid.step_h
+    r, cr = grid.rows(tarr.n_gen), grid.cost_rows(tarr.n_gen)
+    part.cost("tso", SECOND, "fuel", terms(v["fuel_eur_per_h"], cr, r, dt))
+    price = prices.deviation_eur_per_mwh * dt
+    for var in (v["balancing_up_mw"], v["balancing_down_mw"]):
+        part.cost("tso", SECOND, "balancing", terms(var, cr, r, price))
+    price = prices.spill_eur_per_mwh * dt
+    part.cost("tso", SECOND, "spill", terms(v["spill_mw"], cr, r, price))
+    price = prices.emergency_up_eur_per_mwh * dt
+    part.cost("tso", SECOND, "emergency", terms(v["emergency_up_mw"], cr, r, price))
 
 
 def _replace_first(part: Part, names: tuple[str, ...]) -> Part:
