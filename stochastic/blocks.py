@@ -511,15 +511,109 @@ def define_feeder(
         the taps); 0 holds it at the set-point.
     """
     name = f"feeder_{index}"
-    blk = _new_block(model, name)
-    part = Part(name, blk)
+    part = Part(name, _new_block(model, name))
+    _feeder_shedding(part, grid, arrays, load_mw, p_rhs_mw, q_rhs_mvar, voll_eur_per_mwh)
+    w_bounds = _feeder_w_bounds(
+        part, grid, arrays, voltage_margin_pu, mutable_voltage_limits, limits, root_range_pu
+    )
+    if not limits:
+        flow_bound_mva = 0.0  # no branch can bind: no polygon rows, free flows
+    ldf = _feeder_network(
+        part,
+        grid,
+        arrays,
+        p_injections,
+        q_injections,
+        w_bounds,
+        polygon_sides=polygon_sides,
+        voltage_margin_pu=voltage_margin_pu,
+        flow_bound_mva=flow_bound_mva,
+    )
+    _feeder_interface(part, grid, arrays, ldf, root_p_mw, root_q_mvar)
+    return part, ldf
+
+
+def _feeder_shedding(
+    part: Part,
+    grid: StageGrid,
+    arrays: FeederArrays,
+    load_mw: np.ndarray,
+    p_rhs_mw: np.ndarray,
+    q_rhs_mvar: np.ndarray,
+    voll_eur_per_mwh: float,
+) -> None:
+    """Demand data and sheddable demand ``shed_mw`` [MW] at non-root buses, paid at VoLL.
+
+    Parameters
+    ----------
+    load_mw, p_rhs_mw, q_rhs_mvar : ndarray (scenario, time, bus - 1) [MW, Mvar]
+    voll_eur_per_mwh : float [EUR/MWh]
+    """
+    blk = part.block
     S, T = grid.shape
     nbr = arrays.n_branch
     dims = (*SD, "bus_nonroot")
     load = part.params["load_mw"] = add_param(blk, "load_mw", load_mw, dims)
-    prhs = part.params["p_rhs_mw"] = add_param(blk, "p_rhs_mw", p_rhs_mw, dims)
-    qrhs = part.params["q_rhs_mvar"] = add_param(blk, "q_rhs_mvar", q_rhs_mvar, dims)
+    part.params["p_rhs_mw"] = add_param(blk, "p_rhs_mw", p_rhs_mw, dims)
+    part.params["q_rhs_mvar"] = add_param(blk, "q_rhs_mvar", q_rhs_mvar, dims)
     shed = part.vars["shed_mw"] = add_var(blk, "shed_mw", (S, T, nbr), dims, 0.0, load)
+    part.cost(
+        f"dso/{arrays.name}",
+        SECOND,
+        "shedding",
+        terms(shed, grid.cost_rows(nbr), grid.rows(nbr), voll_eur_per_mwh * grid.step_h),
+    )
+
+
+def _feeder_w_bounds(
+    part: Part,
+    grid: StageGrid,
+    arrays: FeederArrays,
+    voltage_margin_pu: float,
+    mutable_voltage_limits: bool,
+    limits: bool,
+    root_range_pu: float,
+) -> tuple | None:
+    """Bounds of the squared voltages [pu^2] (scenario, time, bus), or None for the defaults.
+
+    Without ``limits`` only the root voltage is held; with ``mutable_voltage_limits`` the
+    bounds are the parameters ``w_min`` / ``w_max``.
+    """
+    S, T = grid.shape
+    shape = (S, T, arrays.n_bus)
+    if not limits:
+        lo, hi = np.full(shape, -np.inf), np.full(shape, np.inf)
+        lo[..., 0] = hi[..., 0] = w_limits(arrays)[0][0]
+        return (lo, hi)
+    if mutable_voltage_limits:
+        lo, hi = w_limits(arrays, voltage_margin_pu, root_range_pu=root_range_pu)
+        return tuple(
+            part.params.setdefault(
+                key, add_param(part.block, key, np.broadcast_to(v, shape), (*SD, "bus"))
+            )
+            for key, v in (("w_min", lo), ("w_max", hi))
+        )
+    if root_range_pu > 0:
+        lo, hi = w_limits(arrays, voltage_margin_pu, root_range_pu=root_range_pu)
+        return (np.broadcast_to(lo, shape), np.broadcast_to(hi, shape))
+    return None
+
+
+def _feeder_network(
+    part: Part,
+    grid: StageGrid,
+    arrays: FeederArrays,
+    p_injections: list[Terms],
+    q_injections: list[Terms],
+    w_bounds: tuple | None,
+    *,
+    polygon_sides: int,
+    voltage_margin_pu: float,
+    flow_bound_mva: float,
+) -> LinDistFlow:
+    """LinDistFlow of the feeder with shedding (at the load power factor) and DER injections."""
+    nbr = arrays.n_branch
+    shed = part.vars["shed_mw"]
     rows = grid.rows(nbr)
     tan_phi = np.divide(
         arrays.load_q_mvar[1:],
@@ -527,41 +621,15 @@ def define_feeder(
         out=np.zeros(nbr),
         where=arrays.load_p_mw[1:] > 0,
     )
-    part.cost(
-        f"dso/{arrays.name}",
-        SECOND,
-        "shedding",
-        terms(shed, grid.cost_rows(nbr), rows, voll_eur_per_mwh * grid.step_h),
-    )
-    w_bounds = None
-    if not limits:
-        lo, hi = np.full((S, T, arrays.n_bus), -np.inf), np.full((S, T, arrays.n_bus), np.inf)
-        lo[..., 0] = hi[..., 0] = w_limits(arrays)[0][0]
-        w_bounds = (lo, hi)
-        flow_bound_mva = 0.0  # no branch can bind: no polygon rows, free flows
-    elif mutable_voltage_limits:
-        lo, hi = w_limits(arrays, voltage_margin_pu, root_range_pu=root_range_pu)
-        w_bounds = tuple(
-            part.params.setdefault(
-                key, add_param(blk, key, np.broadcast_to(v, (S, T, arrays.n_bus)), (*SD, "bus"))
-            )
-            for key, v in (("w_min", lo), ("w_max", hi))
-        )
-    elif root_range_pu > 0:
-        lo, hi = w_limits(arrays, voltage_margin_pu, root_range_pu=root_range_pu)
-        w_bounds = (
-            np.broadcast_to(lo, (S, T, arrays.n_bus)),
-            np.broadcast_to(hi, (S, T, arrays.n_bus)),
-        )
     ldf = add_lindistflow(
-        blk,
+        part.block,
         arrays,
         grid.shape,
         SD,
         [terms(shed, rows, rows), *p_injections],
         [terms(shed, rows, rows, tan_phi), *q_injections],
-        prhs,
-        qrhs,
+        part.params["p_rhs_mw"],
+        part.params["q_rhs_mvar"],
         polygon_sides=polygon_sides,
         voltage_margin_pu=voltage_margin_pu,
         flow_bound_mva=flow_bound_mva,
@@ -569,7 +637,21 @@ def define_feeder(
     )
     part.vars.update({"p_mw": ldf.p_mw, "q_mvar": ldf.q_mvar, "w": ldf.w})
     part.rows.update({"p_balance": ldf.p_balance, "q_balance": ldf.q_balance})
-    # interface power: flow of the root branches plus the root demand
+    return ldf
+
+
+def _feeder_interface(
+    part: Part,
+    grid: StageGrid,
+    arrays: FeederArrays,
+    ldf: LinDistFlow,
+    root_p_mw: np.ndarray,
+    root_q_mvar: np.ndarray,
+) -> None:
+    """Interface power [MW, Mvar]: flow of the root branches plus the root demand."""
+    blk = part.block
+    S, T = grid.shape
+    rows = grid.rows(arrays.n_branch)
     roots = root_branches(arrays)
     st = np.arange(S * T).reshape(S, T, 1)
     for key, flow, root, unit in (
@@ -592,7 +674,6 @@ def define_feeder(
             rhs,
             rhs,
         )
-    return part, ldf
 
 
 PORT_MODES = ("coupled", "fixed")
