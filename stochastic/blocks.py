@@ -178,15 +178,24 @@ def define_ter(
     injections : list of Terms
         Power injected at transmission buses, rows of the (scenario, time, bus) balance.
     """
-    blk = _new_block(model, name)
-    part = Part(name, blk)
-    v = part.vars
-    S, T = grid.shape
+    part = Part(name, _new_block(model, name))
+    _ter_schedule(part, grid, tarr, prices)
+    _ter_schedule_ramp(part, grid, tarr)
+    part = _replace_first(part, ("schedule_mw", "reserve_up_mw", "reserve_down_mw"))
+    _ter_output(part, grid, tarr, prices)
+    _ter_output_ramp(part, grid, tarr)
+    _ter_fuel(part, grid, tarr, prices)
+    _ter_costs(part, grid, tarr, prices)
+    bus_rows = grid.rows(tarr.n_bus)[:, :, tarr.gen_bus]  # (S, T, G)
+    return part, [terms(part.vars["p_mw"], bus_rows, grid.rows(tarr.n_gen))]
+
+
+def _ter_schedule(part: Part, grid: StageGrid, tarr: TransmissionArrays, prices: TerPrices) -> None:
+    """First-stage schedule [MW] and reserve within head- and footroom [MW], reserve cost."""
+    blk, v = part.block, part.vars
     P, G = grid.n_periods, tarr.n_gen
-    ph, dt = grid.period_h, grid.step_h
     pmin, pmax = tarr.gen_pmin_mw, tarr.gen_pmax_mw
     span = np.maximum(pmax - pmin, 0.0)
-    ramp = tarr.gen_ramp_mw_per_h
     pd_ = ("period", "gen")
     sched = v["schedule_mw"] = add_var(blk, "schedule_mw", (P, G), pd_, pmin, pmax)
     up = v["reserve_up_mw"] = add_var(blk, "reserve_up_mw", (P, G), pd_, 0.0, span)
@@ -198,39 +207,55 @@ def define_ter(
     part.rows["footroom"] = add_rows(
         blk, "footroom", (P, G), pd_, [terms(sched, pg, pg), terms(dn, pg, pg, -1.0)], pmin, None
     )
-    limited = np.flatnonzero(np.isfinite(ramp))
-    if P > 1 and len(limited):
-        nl = len(limited)
-        rr = np.arange((P - 1) * nl).reshape(P - 1, nl)
-        part.rows["schedule_ramp"] = add_rows(
-            blk,
-            "schedule_ramp",
-            (P - 1, nl),
-            ("period_change", "gen_ramp_limited"),
-            [
-                terms(sched, rr, pg[1:, limited]),
-                terms(sched, rr, pg[:-1, limited], -1.0),
-            ],
-            np.broadcast_to(-ramp[limited] * ph, (P - 1, nl)),
-            np.broadcast_to(ramp[limited] * ph, (P - 1, nl)),
-        )
+    price = prices.reserve_eur_per_mw_h * grid.period_h
     for var in (up, dn):
-        part.cost("tso", FIRST, "reserve", terms(var, 0, pg, prices.reserve_eur_per_mw_h * ph))
-    part = _replace_first(part, ("schedule_mw", "reserve_up_mw", "reserve_down_mw"))
+        part.cost("tso", FIRST, "reserve", terms(var, 0, pg, price))
 
-    gd = (*SD, "gen")
-    p_out = v["p_mw"] = add_var(blk, "p_mw", (S, T, G), gd, np.minimum(pmin, 0.0), pmax)
-    bal_up = v["balancing_up_mw"] = add_var(blk, "balancing_up_mw", (S, T, G), gd, 0.0)
-    bal_dn = v["balancing_down_mw"] = add_var(blk, "balancing_down_mw", (S, T, G), gd, 0.0)
-    spill = v["spill_mw"] = add_var(blk, "spill_mw", (S, T, G), gd, 0.0)
-    emergency = v["emergency_up_mw"] = add_var(blk, "emergency_up_mw", (S, T, G), gd, 0.0)
+
+def _ter_schedule_ramp(part: Part, grid: StageGrid, tarr: TransmissionArrays) -> None:
+    """Schedule change between periods within the ramp limits [MW]."""
+    P, G = grid.n_periods, tarr.n_gen
+    ramp = tarr.gen_ramp_mw_per_h
+    limited = np.flatnonzero(np.isfinite(ramp))
+    if P <= 1 or not len(limited):
+        return
+    sched = part.vars["schedule_mw"]
+    pg = grid.period_rows(G)
+    nl, ph = len(limited), grid.period_h
+    rr = np.arange((P - 1) * nl).reshape(P - 1, nl)
+    part.rows["schedule_ramp"] = add_rows(
+        part.block,
+        "schedule_ramp",
+        (P - 1, nl),
+        ("period_change", "gen_ramp_limited"),
+        [
+            terms(sched, rr, pg[1:, limited]),
+            terms(sched, rr, pg[:-1, limited], -1.0),
+        ],
+        np.broadcast_to(-ramp[limited] * ph, (P - 1, nl)),
+        np.broadcast_to(ramp[limited] * ph, (P - 1, nl)),
+    )
+
+
+def _ter_output(part: Part, grid: StageGrid, tarr: TransmissionArrays, prices: TerPrices) -> None:
+    """Realised output = reference + balancing - spill + emergency [MW], balancing in reserve."""
+    blk, v = part.block, part.vars
+    S, T = grid.shape
+    G = tarr.n_gen
+    shape, gd = (S, T, G), (*SD, "gen")
+    lo, hi = np.minimum(tarr.gen_pmin_mw, 0.0), tarr.gen_pmax_mw
+    p_out = v["p_mw"] = add_var(blk, "p_mw", shape, gd, lo, hi)
+    bal_up = v["balancing_up_mw"] = add_var(blk, "balancing_up_mw", shape, gd, 0.0)
+    bal_dn = v["balancing_down_mw"] = add_var(blk, "balancing_down_mw", shape, gd, 0.0)
+    spill = v["spill_mw"] = add_var(blk, "spill_mw", shape, gd, 0.0)
+    emergency = v["emergency_up_mw"] = add_var(blk, "emergency_up_mw", shape, gd, 0.0)
     r = grid.rows(G)
     weights = grid.reference_weights(prices.follow)
-    reference = grid.reference_terms(sched, r, weights, -1.0)
+    reference = grid.reference_terms(v["schedule_mw"], r, weights, -1.0)
     part.rows["output"] = add_rows(
         blk,
         "output",
-        (S, T, G),
+        shape,
         gd,
         [
             terms(p_out, r, r),
@@ -243,42 +268,64 @@ def define_ter(
         0.0,
         0.0,
     )
-    for var, res, label in ((bal_up, up, "up"), (bal_dn, dn, "down")):
+    for var, res, label in (
+        (bal_up, v["reserve_up_mw"], "up"),
+        (bal_dn, v["reserve_down_mw"], "down"),
+    ):
         part.rows[f"balancing_{label}_limit"] = add_rows(
             blk,
             f"balancing_{label}_limit",
-            (S, T, G),
+            shape,
             gd,
             [terms(var, r, r), grid.first_terms(res, r, -1.0)],
             None,
             0.0,
         )
-    if T > 1 and len(limited):
-        # reference + balancing (not the emergency spill) moves at most ramp * dt per step
-        nl = len(limited)
-        rr = np.arange(S * (T - 1) * nl).reshape(S, T - 1, nl)
-        now, before = r[:, 1:, :][:, :, limited], r[:, :-1, :][:, :, limited]
-        ramp_terms = [
-            terms(p_out, rr, now),
-            terms(p_out, rr, before, -1.0),
-            terms(spill, rr, now),
-            terms(spill, rr, before, -1.0),
-            terms(emergency, rr, now, -1.0),
-            terms(emergency, rr, before),
-        ]
-        part.rows["output_ramp"] = add_rows(
-            blk,
-            "output_ramp",
-            (S, T - 1, nl),
-            (*SD, "gen_ramp_limited"),
-            ramp_terms,
-            np.broadcast_to(-ramp[limited] * dt, (S, T - 1, nl)),
-            np.broadcast_to(ramp[limited] * dt, (S, T - 1, nl)),
-        )
-    fuel = v["fuel_eur_per_h"] = add_var(blk, "fuel_eur_per_h", (S, T, G), gd)
+
+
+def _ter_output_ramp(part: Part, grid: StageGrid, tarr: TransmissionArrays) -> None:
+    """Reference + balancing (not the emergency spill) moves at most ramp * dt per step [MW]."""
+    S, T = grid.shape
+    ramp = tarr.gen_ramp_mw_per_h
+    limited = np.flatnonzero(np.isfinite(ramp))
+    if T <= 1 or not len(limited):
+        return
+    v, dt = part.vars, grid.step_h
+    p_out, spill, emergency = v["p_mw"], v["spill_mw"], v["emergency_up_mw"]
+    r = grid.rows(tarr.n_gen)
+    nl = len(limited)
+    rr = np.arange(S * (T - 1) * nl).reshape(S, T - 1, nl)
+    now, before = r[:, 1:, :][:, :, limited], r[:, :-1, :][:, :, limited]
+    ramp_terms = [
+        terms(p_out, rr, now),
+        terms(p_out, rr, before, -1.0),
+        terms(spill, rr, now),
+        terms(spill, rr, before, -1.0),
+        terms(emergency, rr, now, -1.0),
+        terms(emergency, rr, before),
+    ]
+    part.rows["output_ramp"] = add_rows(
+        part.block,
+        "output_ramp",
+        (S, T - 1, nl),
+        (*SD, "gen_ramp_limited"),
+        ramp_terms,
+        np.broadcast_to(-ramp[limited] * dt, (S, T - 1, nl)),
+        np.broadcast_to(ramp[limited] * dt, (S, T - 1, nl)),
+    )
+
+
+def _ter_fuel(part: Part, grid: StageGrid, tarr: TransmissionArrays, prices: TerPrices) -> None:
+    """Fuel cost rate [EUR/h] above the tangent cuts of the cost curve."""
+    blk = part.block
+    S, T = grid.shape
+    G = tarr.n_gen
+    gd = (*SD, "gen")
+    fuel = part.vars["fuel_eur_per_h"] = add_var(blk, "fuel_eur_per_h", (S, T, G), gd)
     slope, icpt = tangent_cuts(tarr, prices.cost_segments)
     K = slope.shape[1]
     crow = np.arange(S * T * G * K).reshape(S, T, G, K)
+    r = grid.rows(G)
     part.rows["fuel_cut"] = add_rows(
         blk,
         "fuel_cut",
@@ -286,25 +333,25 @@ def define_ter(
         (*gd, "cut"),
         [
             terms(fuel, crow, r[..., None]),
-            terms(p_out, crow, r[..., None], -slope[None, None]),
+            terms(part.vars["p_mw"], crow, r[..., None], -slope[None, None]),
         ],
         np.broadcast_to(icpt[None, None], (S, T, G, K)),
         None,
     )
-    cr = grid.cost_rows(G)
-    part.cost("tso", SECOND, "fuel", terms(fuel, cr, r, dt))
-    for var in (bal_up, bal_dn):
-        part.cost("tso", SECOND, "balancing", terms(var, cr, r, prices.deviation_eur_per_mwh * dt))
-    part.cost("tso", SECOND, "spill", terms(spill, cr, r, prices.spill_eur_per_mwh * dt))
-    part.cost(
-        "tso",
-        SECOND,
-        "emergency",
-        terms(emergency, cr, r, prices.emergency_up_eur_per_mwh * dt),
-    )
 
-    bus_rows = grid.rows(tarr.n_bus)[:, :, tarr.gen_bus]  # (S, T, G)
-    return part, [terms(p_out, bus_rows, r)]
+
+def _ter_costs(part: Part, grid: StageGrid, tarr: TransmissionArrays, prices: TerPrices) -> None:
+    """Second-stage costs [EUR]: fuel, balancing, spill and emergency energy."""
+    v, dt = part.vars, grid.step_h
+    r, cr = grid.rows(tarr.n_gen), grid.cost_rows(tarr.n_gen)
+    part.cost("tso", SECOND, "fuel", terms(v["fuel_eur_per_h"], cr, r, dt))
+    price = prices.deviation_eur_per_mwh * dt
+    for var in (v["balancing_up_mw"], v["balancing_down_mw"]):
+        part.cost("tso", SECOND, "balancing", terms(var, cr, r, price))
+    price = prices.spill_eur_per_mwh * dt
+    part.cost("tso", SECOND, "spill", terms(v["spill_mw"], cr, r, price))
+    price = prices.emergency_up_eur_per_mwh * dt
+    part.cost("tso", SECOND, "emergency", terms(v["emergency_up_mw"], cr, r, price))
 
 
 def _replace_first(part: Part, names: tuple[str, ...]) -> Part:
@@ -464,15 +511,109 @@ def define_feeder(
         the taps); 0 holds it at the set-point.
     """
     name = f"feeder_{index}"
-    blk = _new_block(model, name)
-    part = Part(name, blk)
+    part = Part(name, _new_block(model, name))
+    _feeder_shedding(part, grid, arrays, load_mw, p_rhs_mw, q_rhs_mvar, voll_eur_per_mwh)
+    w_bounds = _feeder_w_bounds(
+        part, grid, arrays, voltage_margin_pu, mutable_voltage_limits, limits, root_range_pu
+    )
+    if not limits:
+        flow_bound_mva = 0.0  # no branch can bind: no polygon rows, free flows
+    ldf = _feeder_network(
+        part,
+        grid,
+        arrays,
+        p_injections,
+        q_injections,
+        w_bounds,
+        polygon_sides=polygon_sides,
+        voltage_margin_pu=voltage_margin_pu,
+        flow_bound_mva=flow_bound_mva,
+    )
+    _feeder_interface(part, grid, arrays, ldf, root_p_mw, root_q_mvar)
+    return part, ldf
+
+
+def _feeder_shedding(
+    part: Part,
+    grid: StageGrid,
+    arrays: FeederArrays,
+    load_mw: np.ndarray,
+    p_rhs_mw: np.ndarray,
+    q_rhs_mvar: np.ndarray,
+    voll_eur_per_mwh: float,
+) -> None:
+    """Demand data and sheddable demand ``shed_mw`` [MW] at non-root buses, paid at VoLL.
+
+    Parameters
+    ----------
+    load_mw, p_rhs_mw, q_rhs_mvar : ndarray (scenario, time, bus - 1) [MW, Mvar]
+    voll_eur_per_mwh : float [EUR/MWh]
+    """
+    blk = part.block
     S, T = grid.shape
     nbr = arrays.n_branch
     dims = (*SD, "bus_nonroot")
     load = part.params["load_mw"] = add_param(blk, "load_mw", load_mw, dims)
-    prhs = part.params["p_rhs_mw"] = add_param(blk, "p_rhs_mw", p_rhs_mw, dims)
-    qrhs = part.params["q_rhs_mvar"] = add_param(blk, "q_rhs_mvar", q_rhs_mvar, dims)
+    part.params["p_rhs_mw"] = add_param(blk, "p_rhs_mw", p_rhs_mw, dims)
+    part.params["q_rhs_mvar"] = add_param(blk, "q_rhs_mvar", q_rhs_mvar, dims)
     shed = part.vars["shed_mw"] = add_var(blk, "shed_mw", (S, T, nbr), dims, 0.0, load)
+    part.cost(
+        f"dso/{arrays.name}",
+        SECOND,
+        "shedding",
+        terms(shed, grid.cost_rows(nbr), grid.rows(nbr), voll_eur_per_mwh * grid.step_h),
+    )
+
+
+def _feeder_w_bounds(
+    part: Part,
+    grid: StageGrid,
+    arrays: FeederArrays,
+    voltage_margin_pu: float,
+    mutable_voltage_limits: bool,
+    limits: bool,
+    root_range_pu: float,
+) -> tuple | None:
+    """Bounds of the squared voltages [pu^2] (scenario, time, bus), or None for the defaults.
+
+    Without ``limits`` only the root voltage is held; with ``mutable_voltage_limits`` the
+    bounds are the parameters ``w_min`` / ``w_max``.
+    """
+    S, T = grid.shape
+    shape = (S, T, arrays.n_bus)
+    if not limits:
+        lo, hi = np.full(shape, -np.inf), np.full(shape, np.inf)
+        lo[..., 0] = hi[..., 0] = w_limits(arrays)[0][0]
+        return (lo, hi)
+    if mutable_voltage_limits:
+        lo, hi = w_limits(arrays, voltage_margin_pu, root_range_pu=root_range_pu)
+        return tuple(
+            part.params.setdefault(
+                key, add_param(part.block, key, np.broadcast_to(v, shape), (*SD, "bus"))
+            )
+            for key, v in (("w_min", lo), ("w_max", hi))
+        )
+    if root_range_pu > 0:
+        lo, hi = w_limits(arrays, voltage_margin_pu, root_range_pu=root_range_pu)
+        return (np.broadcast_to(lo, shape), np.broadcast_to(hi, shape))
+    return None
+
+
+def _feeder_network(
+    part: Part,
+    grid: StageGrid,
+    arrays: FeederArrays,
+    p_injections: list[Terms],
+    q_injections: list[Terms],
+    w_bounds: tuple | None,
+    *,
+    polygon_sides: int,
+    voltage_margin_pu: float,
+    flow_bound_mva: float,
+) -> LinDistFlow:
+    """LinDistFlow of the feeder with shedding (at the load power factor) and DER injections."""
+    nbr = arrays.n_branch
+    shed = part.vars["shed_mw"]
     rows = grid.rows(nbr)
     tan_phi = np.divide(
         arrays.load_q_mvar[1:],
@@ -480,41 +621,15 @@ def define_feeder(
         out=np.zeros(nbr),
         where=arrays.load_p_mw[1:] > 0,
     )
-    part.cost(
-        f"dso/{arrays.name}",
-        SECOND,
-        "shedding",
-        terms(shed, grid.cost_rows(nbr), rows, voll_eur_per_mwh * grid.step_h),
-    )
-    w_bounds = None
-    if not limits:
-        lo, hi = np.full((S, T, arrays.n_bus), -np.inf), np.full((S, T, arrays.n_bus), np.inf)
-        lo[..., 0] = hi[..., 0] = w_limits(arrays)[0][0]
-        w_bounds = (lo, hi)
-        flow_bound_mva = 0.0  # no branch can bind: no polygon rows, free flows
-    elif mutable_voltage_limits:
-        lo, hi = w_limits(arrays, voltage_margin_pu, root_range_pu=root_range_pu)
-        w_bounds = tuple(
-            part.params.setdefault(
-                key, add_param(blk, key, np.broadcast_to(v, (S, T, arrays.n_bus)), (*SD, "bus"))
-            )
-            for key, v in (("w_min", lo), ("w_max", hi))
-        )
-    elif root_range_pu > 0:
-        lo, hi = w_limits(arrays, voltage_margin_pu, root_range_pu=root_range_pu)
-        w_bounds = (
-            np.broadcast_to(lo, (S, T, arrays.n_bus)),
-            np.broadcast_to(hi, (S, T, arrays.n_bus)),
-        )
     ldf = add_lindistflow(
-        blk,
+        part.block,
         arrays,
         grid.shape,
         SD,
         [terms(shed, rows, rows), *p_injections],
         [terms(shed, rows, rows, tan_phi), *q_injections],
-        prhs,
-        qrhs,
+        part.params["p_rhs_mw"],
+        part.params["q_rhs_mvar"],
         polygon_sides=polygon_sides,
         voltage_margin_pu=voltage_margin_pu,
         flow_bound_mva=flow_bound_mva,
@@ -522,7 +637,21 @@ def define_feeder(
     )
     part.vars.update({"p_mw": ldf.p_mw, "q_mvar": ldf.q_mvar, "w": ldf.w})
     part.rows.update({"p_balance": ldf.p_balance, "q_balance": ldf.q_balance})
-    # interface power: flow of the root branches plus the root demand
+    return ldf
+
+
+def _feeder_interface(
+    part: Part,
+    grid: StageGrid,
+    arrays: FeederArrays,
+    ldf: LinDistFlow,
+    root_p_mw: np.ndarray,
+    root_q_mvar: np.ndarray,
+) -> None:
+    """Interface power [MW, Mvar]: flow of the root branches plus the root demand."""
+    blk = part.block
+    S, T = grid.shape
+    rows = grid.rows(arrays.n_branch)
     roots = root_branches(arrays)
     st = np.arange(S * T).reshape(S, T, 1)
     for key, flow, root, unit in (
@@ -545,7 +674,6 @@ def define_feeder(
             rhs,
             rhs,
         )
-    return part, ldf
 
 
 PORT_MODES = ("coupled", "fixed")
@@ -686,189 +814,270 @@ def define_der(
         as late / as early as possible: the delivered energy stays within them (falling
         short of ``e_min`` is EV energy not served, priced at ``ev_unserved``).
     """
-    blk = _new_block(model, name)
-    part = Part(name, blk)
-    v, o = part.vars, prices
+    part = Part(name, _new_block(model, name))
+    first = _der_bids(part, grid, fleet, prices)
+    _der_pv(part, grid, fleet, pv_available_mw, prices)
+    _der_fixed_spill(part, grid, fleet, fixed_available_mw, prices)
+    _der_battery_dispatch(part, grid, fleet, prices)
+    _der_battery_energy(part, grid, fleet, battery_energy_init_mwh, battery_energy_end_min_mwh)
+    _der_battery_costs(part, grid, fleet, prices)
+    _der_ev_dispatch(part, grid, fleet, ev_p_max_mw, ev_e_min_mwh, ev_e_max_mwh, prices)
+    _der_ev_energy(part, grid, fleet)
+    _der_ev_costs(part, grid, fleet, prices)
+    part = _replace_first(part, first)
+    return part, _der_injections(part, grid, fleet, feeders)
+
+
+def _der_bids(part: Part, grid: StageGrid, fleet: DerFleet, prices: DerPrices) -> tuple[str, ...]:
+    """First-stage bids: PV curtailment flexibility, battery and EV schedules [MW].
+
+    Returns
+    -------
+    tuple of str
+        Names of the first-stage variables.
+    """
+    flex = prices.flexibility_eur_per_mw_h * grid.period_h
+    pv_p = fleet.pv.p_mw.to_numpy(dtype=float)
+    pv_flex = part.vars["pv_flex_down_mw"] = add_var(
+        part.block, "pv_flex_down_mw", (grid.n_periods, len(fleet.pv)), ("period", "pv"), 0.0, pv_p
+    )
+    part.cost("der", FIRST, "flexibility", terms(pv_flex, 0, pv_flex.index(), flex))
+    bp = fleet.battery.p_mw.to_numpy(dtype=float)
+    ep = fleet.ev.p_mw.to_numpy(dtype=float)
+    return (
+        "pv_flex_down_mw",
+        *_der_schedule_bid(part, grid, "battery", -bp, bp, 2.0 * bp, flex),
+        *_der_schedule_bid(part, grid, "ev", -ep, np.zeros(len(fleet.ev)), ep, flex),
+    )
+
+
+def _der_schedule_bid(
+    part: Part,
+    grid: StageGrid,
+    kind: str,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    flex_max: np.ndarray,
+    flex: float,
+) -> tuple[str, ...]:
+    """Schedule in [lo, hi] and up/down flexibility within the same range [MW].
+
+    Parameters
+    ----------
+    kind : str
+        ``battery`` or ``ev``.
+    lo, hi, flex_max : ndarray (unit,) [MW]
+    flex : float
+        Price of the flexibility [EUR/MW] per period.
+
+    Returns
+    -------
+    tuple of str
+        Names of the first-stage variables.
+    """
+    blk, v = part.block, part.vars
+    n = len(lo)
+    shape, dims = (grid.n_periods, n), ("period", kind)
+    da = v[f"{kind}_schedule_mw"] = add_var(blk, f"{kind}_schedule_mw", shape, dims, lo, hi)
+    up = v[f"{kind}_flex_up_mw"] = add_var(blk, f"{kind}_flex_up_mw", shape, dims, 0.0, flex_max)
+    dn = v[f"{kind}_flex_down_mw"] = add_var(
+        blk, f"{kind}_flex_down_mw", shape, dims, 0.0, flex_max
+    )
+    rows = grid.period_rows(n)
+    part.rows[f"{kind}_bid_up"] = add_rows(
+        blk, f"{kind}_bid_up", shape, dims, [terms(da, rows, rows), terms(up, rows, rows)], None, hi
+    )
+    part.rows[f"{kind}_bid_down"] = add_rows(
+        blk,
+        f"{kind}_bid_down",
+        shape,
+        dims,
+        [terms(da, rows, rows), terms(dn, rows, rows, -1.0)],
+        lo,
+        None,
+    )
+    part.cost("der", FIRST, "flexibility", terms(up, 0, rows, flex))
+    part.cost("der", FIRST, "flexibility", terms(dn, 0, rows, flex))
+    return (f"{kind}_schedule_mw", f"{kind}_flex_up_mw", f"{kind}_flex_down_mw")
+
+
+def _der_activation(
+    part: Part, grid: StageGrid, kind: str, power: list[Terms], n: int, prices: DerPrices
+) -> None:
+    """Injection - schedule = activated up - activated down, each within the bid [MW].
+
+    Parameters
+    ----------
+    kind : str
+        ``battery`` or ``ev``.
+    power : list of Terms
+        The injection [MW] against the (scenario, time, unit) rows.
+    n : int
+        Number of units.
+    """
+    blk, v = part.block, part.vars
     S, T = grid.shape
-    P = grid.n_periods
-    dt = grid.step_h
-    flex = o.flexibility_eur_per_mw_h * grid.period_h
-    npv, nbat, nev = len(fleet.pv), len(fleet.battery), len(fleet.ev)
-    owner = "der"
+    shape, dims = (S, T, n), (*SD, kind)
+    aup = v[f"{kind}_activated_up_mw"] = add_var(blk, f"{kind}_activated_up_mw", shape, dims, 0.0)
+    adn = v[f"{kind}_activated_down_mw"] = add_var(
+        blk, f"{kind}_activated_down_mw", shape, dims, 0.0
+    )
+    rows = grid.rows(n)
+    part.rows[f"{kind}_activation"] = add_rows(
+        blk,
+        f"{kind}_activation",
+        shape,
+        dims,
+        [
+            *power,
+            terms(aup, rows, rows, -1.0),
+            terms(adn, rows, rows),
+            grid.first_terms(v[f"{kind}_schedule_mw"], rows, -1.0),
+        ],
+        0.0,
+        0.0,
+    )
+    for var, bid, label in (
+        (aup, v[f"{kind}_flex_up_mw"], "up"),
+        (adn, v[f"{kind}_flex_down_mw"], "down"),
+    ):
+        part.rows[f"{kind}_activated_{label}_limit"] = add_rows(
+            blk,
+            f"{kind}_activated_{label}_limit",
+            shape,
+            dims,
+            [terms(var, rows, rows), grid.first_terms(bid, rows, -1.0)],
+            None,
+            0.0,
+        )
+    price = prices.activation_eur_per_mwh * grid.step_h
+    for var in (aup, adn):
+        part.cost("der", SECOND, "activation", terms(var, grid.cost_rows(n), rows, price))
+
+
+def _der_pv(
+    part: Part, grid: StageGrid, fleet: DerFleet, pv_available_mw: np.ndarray, prices: DerPrices
+) -> None:
+    """PV curtailment within the bid, spill, and reactive power within the rating [MW, Mvar].
+
+    Parameters
+    ----------
+    pv_available_mw : ndarray (scenario, time, pv) [MW]
+    """
+    blk, v = part.block, part.vars
+    S, T = grid.shape
+    npv, dt = len(fleet.pv), grid.step_h
+    shape, dims = (S, T, npv), (*SD, "pv")
     pv_p = fleet.pv.p_mw.to_numpy(dtype=float)
     pv_s = fleet.pv.s_mva.to_numpy(dtype=float)
-    first: list[str] = []
-
-    # ---- first stage ----
-    pv_flex = v["pv_flex_down_mw"] = add_var(
-        blk, "pv_flex_down_mw", (P, npv), ("period", "pv"), 0.0, pv_p
-    )
-    part.cost(owner, FIRST, "flexibility", terms(pv_flex, 0, pv_flex.index(), flex))
-    first.append("pv_flex_down_mw")
-
-    def bids(kind: str, lo: np.ndarray, hi: np.ndarray, flex_max: np.ndarray) -> None:
-        """Schedule in [lo, hi] and up/down flexibility within the same range [MW]."""
-        n = len(lo)
-        shape, dims = (P, n), ("period", kind)
-        da = v[f"{kind}_schedule_mw"] = add_var(blk, f"{kind}_schedule_mw", shape, dims, lo, hi)
-        up = v[f"{kind}_flex_up_mw"] = add_var(
-            blk, f"{kind}_flex_up_mw", shape, dims, 0.0, flex_max
-        )
-        dn = v[f"{kind}_flex_down_mw"] = add_var(
-            blk, f"{kind}_flex_down_mw", shape, dims, 0.0, flex_max
-        )
-        rows = grid.period_rows(n)
-        part.rows[f"{kind}_bid_up"] = add_rows(
-            blk,
-            f"{kind}_bid_up",
-            shape,
-            dims,
-            [terms(da, rows, rows), terms(up, rows, rows)],
-            None,
-            hi,
-        )
-        part.rows[f"{kind}_bid_down"] = add_rows(
-            blk,
-            f"{kind}_bid_down",
-            shape,
-            dims,
-            [terms(da, rows, rows), terms(dn, rows, rows, -1.0)],
-            lo,
-            None,
-        )
-        part.cost(owner, FIRST, "flexibility", terms(up, 0, rows, flex))
-        part.cost(owner, FIRST, "flexibility", terms(dn, 0, rows, flex))
-        first.extend([f"{kind}_schedule_mw", f"{kind}_flex_up_mw", f"{kind}_flex_down_mw"])
-
-    def activation(kind: str, power: list[Terms], n: int) -> None:
-        """Injection - schedule = activated up - activated down, each within the bid."""
-        shape, dims = (S, T, n), (*SD, kind)
-        aup = v[f"{kind}_activated_up_mw"] = add_var(
-            blk, f"{kind}_activated_up_mw", shape, dims, 0.0
-        )
-        adn = v[f"{kind}_activated_down_mw"] = add_var(
-            blk, f"{kind}_activated_down_mw", shape, dims, 0.0
-        )
-        rows = grid.rows(n)
-        part.rows[f"{kind}_activation"] = add_rows(
-            blk,
-            f"{kind}_activation",
-            shape,
-            dims,
-            [
-                *power,
-                terms(aup, rows, rows, -1.0),
-                terms(adn, rows, rows),
-                grid.first_terms(v[f"{kind}_schedule_mw"], rows, -1.0),
-            ],
-            0.0,
-            0.0,
-        )
-        for var, bid, label in (
-            (aup, v[f"{kind}_flex_up_mw"], "up"),
-            (adn, v[f"{kind}_flex_down_mw"], "down"),
-        ):
-            part.rows[f"{kind}_activated_{label}_limit"] = add_rows(
-                blk,
-                f"{kind}_activated_{label}_limit",
-                shape,
-                dims,
-                [terms(var, rows, rows), grid.first_terms(bid, rows, -1.0)],
-                None,
-                0.0,
-            )
-        for var in (aup, adn):
-            part.cost(
-                owner,
-                SECOND,
-                "activation",
-                terms(var, grid.cost_rows(n), rows, o.activation_eur_per_mwh * dt),
-            )
-
-    bp = fleet.battery.p_mw.to_numpy(dtype=float)
-    be = fleet.battery.e_mwh.to_numpy(dtype=float)
-    beff = fleet.battery.efficiency.to_numpy(dtype=float)
-    bids("battery", -bp, bp, 2.0 * bp)
-    ep = fleet.ev.p_mw.to_numpy(dtype=float)
-    eeff = fleet.ev.efficiency.to_numpy(dtype=float)
-    bids("ev", -ep, np.zeros(nev), ep)
-
-    # ---- second stage: PV ----
     pv_avail = None
     if npv:
         pv_avail = part.params["pv_available_mw"] = add_param(
-            blk, "pv_available_mw", pv_available_mw, (*SD, "pv")
+            blk, "pv_available_mw", pv_available_mw, dims
         )
-    curt = v["pv_curtailment_mw"] = add_var(
-        blk, "pv_curtailment_mw", (S, T, npv), (*SD, "pv"), 0.0, pv_avail
-    )
+    curt = v["pv_curtailment_mw"] = add_var(blk, "pv_curtailment_mw", shape, dims, 0.0, pv_avail)
     qmax = np.sqrt(np.maximum(pv_s**2 - pv_p**2, 0.0))
-    pv_q = v["pv_q_mvar"] = add_var(blk, "pv_q_mvar", (S, T, npv), (*SD, "pv"), -qmax, qmax)
+    v["pv_q_mvar"] = add_var(blk, "pv_q_mvar", shape, dims, -qmax, qmax)
     rp = grid.rows(npv)
     part.rows["pv_curtailment_within_bid"] = add_rows(
         blk,
         "pv_curtailment_within_bid",
-        (S, T, npv),
-        (*SD, "pv"),
-        [terms(curt, rp, rp), grid.first_terms(pv_flex, rp, -1.0)],
+        shape,
+        dims,
+        [terms(curt, rp, rp), grid.first_terms(v["pv_flex_down_mw"], rp, -1.0)],
         None,
         0.0,
     )
-    part.cost(
-        owner,
-        SECOND,
-        "curtailment",
-        terms(curt, grid.cost_rows(npv), rp, o.pv_curtailment_eur_per_mwh * dt),
-    )
-    pv_spill = v["pv_spill_mw"] = add_var(
-        blk, "pv_spill_mw", (S, T, npv), (*SD, "pv"), 0.0, pv_avail
-    )
+    price = prices.pv_curtailment_eur_per_mwh * dt
+    part.cost("der", SECOND, "curtailment", terms(curt, grid.cost_rows(npv), rp, price))
+    pv_spill = v["pv_spill_mw"] = add_var(blk, "pv_spill_mw", shape, dims, 0.0, pv_avail)
     part.rows["pv_within_available"] = add_rows(
         blk,
         "pv_within_available",
-        (S, T, npv),
-        (*SD, "pv"),
+        shape,
+        dims,
         [terms(curt, rp, rp), terms(pv_spill, rp, rp)],
         None,
         pv_avail if npv else 0.0,
     )
-    part.cost(
-        owner, SECOND, "spill", terms(pv_spill, grid.cost_rows(npv), rp, o.spill_eur_per_mwh * dt)
-    )
+    price = prices.spill_eur_per_mwh * dt
+    part.cost("der", SECOND, "spill", terms(pv_spill, grid.cost_rows(npv), rp, price))
+
+
+def _der_fixed_spill(
+    part: Part,
+    grid: StageGrid,
+    fleet: DerFleet,
+    fixed_available_mw: np.ndarray,
+    prices: DerPrices,
+) -> None:
+    """Spill of the fixed-profile units (wind, other) within their output [MW].
+
+    Parameters
+    ----------
+    fixed_available_mw : ndarray (scenario, time, fixed) [MW]
+    """
+    blk = part.block
+    S, T = grid.shape
     nfix = len(fleet.fixed)
     fix_avail = None
     if nfix:
         fix_avail = part.params["fixed_available_mw"] = add_param(
             blk, "fixed_available_mw", fixed_available_mw, (*SD, "fixed")
         )
-    fix_spill = v["fixed_spill_mw"] = add_var(
+    fix_spill = part.vars["fixed_spill_mw"] = add_var(
         blk, "fixed_spill_mw", (S, T, nfix), (*SD, "fixed"), 0.0, fix_avail
     )
     rf = grid.rows(nfix)
-    part.cost(
-        owner, SECOND, "spill", terms(fix_spill, grid.cost_rows(nfix), rf, o.spill_eur_per_mwh * dt)
-    )
+    price = prices.spill_eur_per_mwh * grid.step_h
+    part.cost("der", SECOND, "spill", terms(fix_spill, grid.cost_rows(nfix), rf, price))
 
-    # ---- second stage: batteries ----
-    bdims = (*SD, "battery")
-    pc = v["battery_charge_mw"] = add_var(blk, "battery_charge_mw", (S, T, nbat), bdims, 0.0, bp)
-    pdis = v["battery_discharge_mw"] = add_var(
-        blk, "battery_discharge_mw", (S, T, nbat), bdims, 0.0, bp
-    )
-    energy = v["battery_energy_mwh"] = add_var(
-        blk, "battery_energy_mwh", (S, T, nbat), bdims, 0.0, be
-    )
+
+def _der_battery_dispatch(part: Part, grid: StageGrid, fleet: DerFleet, prices: DerPrices) -> None:
+    """Battery charge, discharge [MW] and energy [MWh], activated within the bid."""
+    blk, v = part.block, part.vars
+    S, T = grid.shape
+    nbat = len(fleet.battery)
+    shape, bdims = (S, T, nbat), (*SD, "battery")
+    bp = fleet.battery.p_mw.to_numpy(dtype=float)
+    be = fleet.battery.e_mwh.to_numpy(dtype=float)
+    pc = v["battery_charge_mw"] = add_var(blk, "battery_charge_mw", shape, bdims, 0.0, bp)
+    pdis = v["battery_discharge_mw"] = add_var(blk, "battery_discharge_mw", shape, bdims, 0.0, bp)
+    v["battery_energy_mwh"] = add_var(blk, "battery_energy_mwh", shape, bdims, 0.0, be)
     rbt = grid.rows(nbat)
-    activation("battery", [terms(pdis, rbt, rbt), terms(pc, rbt, rbt, -1.0)], nbat)
+    power = [terms(pdis, rbt, rbt), terms(pc, rbt, rbt, -1.0)]
+    _der_activation(part, grid, "battery", power, nbat, prices)
+
+
+def _der_battery_energy(
+    part: Part,
+    grid: StageGrid,
+    fleet: DerFleet,
+    energy_init_mwh: np.ndarray,
+    energy_end_min_mwh: np.ndarray,
+) -> None:
+    """Battery energy balance and least end energy [MWh].
+
+    Parameters
+    ----------
+    energy_init_mwh, energy_end_min_mwh : ndarray (battery,) [MWh]
+    """
+    blk, v = part.block, part.vars
+    S = grid.shape[0]
+    nbat, dt = len(fleet.battery), grid.step_h
+    bdims = (*SD, "battery")
+    beff = fleet.battery.efficiency.to_numpy(dtype=float)
+    pc, pdis, energy = v["battery_charge_mw"], v["battery_discharge_mw"], v["battery_energy_mwh"]
+    rbt = grid.rows(nbat)
     bat_rhs = bat_end = None
     if nbat:
         bat_rhs = part.params["battery_energy_rhs_mwh"] = add_param(
-            blk, "battery_energy_rhs_mwh", battery_rhs(battery_energy_init_mwh, grid), bdims
+            blk, "battery_energy_rhs_mwh", battery_rhs(energy_init_mwh, grid), bdims
         )
         bat_end = part.params["battery_end_min_mwh"] = add_param(
             blk,
             "battery_end_min_mwh",
-            np.broadcast_to(battery_energy_end_min_mwh, (S, nbat)),
+            np.broadcast_to(energy_end_min_mwh, (S, nbat)),
             ("scenario", "battery"),
         )
     part.rows["battery_energy_balance"] = _energy_balance(
@@ -889,56 +1098,90 @@ def define_der(
         bat_end if nbat else 0.0,
         None,
     )
-    for var in (pc, pdis):
-        part.cost(
-            owner,
-            SECOND,
-            "degradation",
-            terms(var, grid.cost_rows(nbat), rbt, o.battery_degradation_eur_per_mwh * dt),
-        )
 
-    # ---- second stage: EV charger pools ----
-    edims = (*SD, "ev")
+
+def _der_battery_costs(part: Part, grid: StageGrid, fleet: DerFleet, prices: DerPrices) -> None:
+    """Battery degradation cost, per MWh charged and per MWh discharged [EUR]."""
+    nbat = len(fleet.battery)
+    rbt = grid.rows(nbat)
+    price = prices.battery_degradation_eur_per_mwh * grid.step_h
+    for var in (part.vars["battery_charge_mw"], part.vars["battery_discharge_mw"]):
+        part.cost("der", SECOND, "degradation", terms(var, grid.cost_rows(nbat), rbt, price))
+
+
+def _der_ev_dispatch(
+    part: Part,
+    grid: StageGrid,
+    fleet: DerFleet,
+    ev_p_max_mw: np.ndarray,
+    ev_e_min_mwh: np.ndarray,
+    ev_e_max_mwh: np.ndarray,
+    prices: DerPrices,
+) -> None:
+    """EV charging [MW] within the plugged-in power, activated within the bid.
+
+    Parameters
+    ----------
+    ev_p_max_mw : ndarray (scenario, time, ev) [MW]
+    ev_e_min_mwh, ev_e_max_mwh : ndarray (scenario, time, ev) [MWh]
+    """
+    blk, v = part.block, part.vars
+    S, T = grid.shape
+    nev = len(fleet.ev)
+    shape, edims = (S, T, nev), (*SD, "ev")
+    eeff = fleet.ev.efficiency.to_numpy(dtype=float)
     rev = grid.rows(nev)
-    p_max = e_min = e_max = None
+    p_max = e_max = None
     if nev:
         p_max = part.params["ev_p_max_mw"] = add_param(blk, "ev_p_max_mw", ev_p_max_mw, edims)
-        e_min = part.params["ev_e_min_mwh"] = add_param(blk, "ev_e_min_mwh", ev_e_min_mwh, edims)
+        part.params["ev_e_min_mwh"] = add_param(blk, "ev_e_min_mwh", ev_e_min_mwh, edims)
         e_max = part.params["ev_e_max_mwh"] = add_param(blk, "ev_e_max_mwh", ev_e_max_mwh, edims)
     # grid-side power: the plugged-in EVs take p_max, the charger losses come on top
-    charge = v["ev_charge_mw"] = add_var(blk, "ev_charge_mw", (S, T, nev), edims, 0.0)
+    charge = v["ev_charge_mw"] = add_var(blk, "ev_charge_mw", shape, edims, 0.0)
     if nev:
         part.rows["ev_power_limit"] = add_rows(
             blk,
             "ev_power_limit",
-            (S, T, nev),
+            shape,
             edims,
-            [terms(charge, rev, rev, np.broadcast_to(eeff, (S, T, nev)))],
+            [terms(charge, rev, rev, np.broadcast_to(eeff, shape))],
             None,
             p_max,
         )
-    energy = v["ev_energy_mwh"] = add_var(blk, "ev_energy_mwh", (S, T, nev), edims, 0.0, e_max)
-    unserved = v["ev_unserved_mwh"] = add_var(blk, "ev_unserved_mwh", (S, T, nev), edims, 0.0)
+    v["ev_energy_mwh"] = add_var(blk, "ev_energy_mwh", shape, edims, 0.0, e_max)
+    v["ev_unserved_mwh"] = add_var(blk, "ev_unserved_mwh", shape, edims, 0.0)
     shortfall = v["ev_schedule_shortfall_mw"] = add_var(
-        blk, "ev_schedule_shortfall_mw", (S, T, nev), edims, 0.0
+        blk, "ev_schedule_shortfall_mw", shape, edims, 0.0
     )
-    activation("ev", [terms(charge, rev, rev, -1.0), terms(shortfall, rev, rev, -1.0)], nev)
+    power = [terms(charge, rev, rev, -1.0), terms(shortfall, rev, rev, -1.0)]
+    _der_activation(part, grid, "ev", power, nev, prices)
+
+
+def _der_ev_energy(part: Part, grid: StageGrid, fleet: DerFleet) -> None:
+    """EV energy balance, least delivered energy and accumulating shortfall [MWh]."""
+    blk, v = part.block, part.vars
+    S, T = grid.shape
+    nev = len(fleet.ev)
+    shape, edims = (S, T, nev), (*SD, "ev")
+    eeff = fleet.ev.efficiency.to_numpy(dtype=float)
+    rev = grid.rows(nev)
+    charge, energy, unserved = v["ev_charge_mw"], v["ev_energy_mwh"], v["ev_unserved_mwh"]
     part.rows["ev_energy_balance"] = _energy_balance(
         blk,
         "ev_energy_balance",
         edims,
         energy,
         rev,
-        [terms(charge, rev, rev, -dt * np.broadcast_to(eeff, (S, T, nev)))],
+        [terms(charge, rev, rev, -grid.step_h * np.broadcast_to(eeff, shape))],
         0.0,
     )
     part.rows["ev_energy_min"] = add_rows(
         blk,
         "ev_energy_min",
-        (S, T, nev),
+        shape,
         edims,
         [terms(energy, rev, rev), terms(unserved, rev, rev)],
-        e_min if nev else 0.0,
+        part.params["ev_e_min_mwh"] if nev else 0.0,
         None,
     )
     # the shortfall accumulates: energy a departed EV did not get is not made up later
@@ -955,27 +1198,28 @@ def define_der(
         0.0,
         None,
     )
-    last = rev[:, -1, :]
-    part.cost(
-        owner,
-        SECOND,
-        "ev_unserved",
-        terms(
-            unserved,
-            np.broadcast_to(np.arange(S)[:, None] * T + (T - 1), (S, nev)),
-            last,
-            o.ev_unserved_eur_per_mwh,
-        ),
-    )
-    part.cost(
-        owner,
-        SECOND,
-        "spill",
-        terms(shortfall, grid.cost_rows(nev), rev, o.spill_eur_per_mwh * dt),
-    )
-    part = _replace_first(part, tuple(first))
 
-    # ---- injections into the feeders ----
+
+def _der_ev_costs(part: Part, grid: StageGrid, fleet: DerFleet, prices: DerPrices) -> None:
+    """EV energy not served by the horizon end and schedule shortfall [EUR]."""
+    S, T = grid.shape
+    nev = len(fleet.ev)
+    rev = grid.rows(nev)
+    last_rows = np.broadcast_to(np.arange(S)[:, None] * T + (T - 1), (S, nev))
+    unserved = terms(
+        part.vars["ev_unserved_mwh"], last_rows, rev[:, -1, :], prices.ev_unserved_eur_per_mwh
+    )
+    part.cost("der", SECOND, "ev_unserved", unserved)
+    price = prices.spill_eur_per_mwh * grid.step_h
+    shortfall = terms(part.vars["ev_schedule_shortfall_mw"], grid.cost_rows(nev), rev, price)
+    part.cost("der", SECOND, "spill", shortfall)
+
+
+def _der_injections(
+    part: Part, grid: StageGrid, fleet: DerFleet, feeders: list[FeederArrays]
+) -> DerInjections:
+    """Active [MW] and reactive [Mvar] DER injections into each feeder's bus balances."""
+    v = part.vars
     inj = DerInjections([[] for _ in feeders], [[] for _ in feeders])
     for fi, arrays in enumerate(feeders):
         rows = grid.rows(arrays.n_branch)
@@ -996,17 +1240,17 @@ def define_der(
             urow = rows[:, :, bus - 1]
             ucol = grid.rows(len(units))[:, :, sel]
             if kind == "pv":
-                inj.p[fi].append(terms(curt, urow, ucol, -1.0))
-                inj.p[fi].append(terms(pv_spill, urow, ucol, -1.0))
-                inj.q[fi].append(terms(pv_q, urow, ucol, 1.0))
+                inj.p[fi].append(terms(v["pv_curtailment_mw"], urow, ucol, -1.0))
+                inj.p[fi].append(terms(v["pv_spill_mw"], urow, ucol, -1.0))
+                inj.q[fi].append(terms(v["pv_q_mvar"], urow, ucol, 1.0))
             elif kind == "fixed":
-                inj.p[fi].append(terms(fix_spill, urow, ucol, -1.0))
+                inj.p[fi].append(terms(v["fixed_spill_mw"], urow, ucol, -1.0))
             elif kind == "battery":
-                inj.p[fi].append(terms(pdis, urow, ucol, 1.0))
-                inj.p[fi].append(terms(pc, urow, ucol, -1.0))
+                inj.p[fi].append(terms(v["battery_discharge_mw"], urow, ucol, 1.0))
+                inj.p[fi].append(terms(v["battery_charge_mw"], urow, ucol, -1.0))
             else:
-                inj.p[fi].append(terms(charge, urow, ucol, -1.0))
-    return part, inj
+                inj.p[fi].append(terms(v["ev_charge_mw"], urow, ucol, -1.0))
+    return inj
 
 
 def _energy_balance(
