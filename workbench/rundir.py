@@ -275,7 +275,7 @@ class RunFolder:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise RunFolderError(f"run folder '{path}' is a file; give another --run-dir")
-        if path.is_dir() and any(path.iterdir()):
+        if path.is_dir() and any(p.name not in (LOCK, OWNER) for p in path.iterdir()):
             old = cls._read_manifest(path, quiet=True)
             if old is None:
                 raise RunFolderError(
