@@ -173,6 +173,7 @@ def resolve_scheduler(
                     dashboard_address=address,
                     scheduler_kwargs={"dashboard": dashboard},
                     silence_logs=40,
+                    preload=["workbench.worker_setup"],
                 )
             with cluster, Client(cluster) as client:
                 if not dashboard:
@@ -748,23 +749,25 @@ def _compute_distributed(ex: Executor, graph: _UnitGraph, chains, done, step_don
             chain.before[unit] = before
     futures = ex.client.compute(tasks)
     unit_of = {f.key: u for f, u in zip(futures, units_of_tasks, strict=True)}
+    pending = {f.key: f for f in futures}
     try:
         for future in as_completed(futures):
             unit = unit_of[future.key]
             if unit is None:  # a step: its errors reach the unit's finishing task
                 if future.status == "finished" and future.type is not type(None):
                     step_done(future.key)  # (None: the unit had no schedule to check)
-                future.release()
-                continue
-            try:
-                ds, record = future.result()
-            except Exception as exc:  # recorded; the other units go on
-                chain.failed(unit, exc)
             else:
-                chain.finished(unit, ds, record)
+                try:
+                    ds, record = future.result()
+                except Exception as exc:  # recorded; the other units go on
+                    chain.failed(unit, exc)
+                else:
+                    chain.finished(unit, ds, record)
+            pending.pop(future.key, None)
             future.release()
     finally:
-        ex.client.cancel(futures)
+        if pending:  # only what is still wanted (cancelling a released key upsets Dask)
+            ex.client.cancel(list(pending.values()))
 
 
 class _ChainErrors:
@@ -987,16 +990,12 @@ def _run_units(
                 print(f"Dask dashboard: {ex.dashboard_link}", file=sys.stderr, flush=True)
                 log.info("Dask dashboard: %s", ex.dashboard_link)
             log.info("scheduler: %s", ex.description)
-            if ex.client is not None:
-                # read-only inputs go to every worker once, not with every task
-                sys_d, study_d, fc_d = (
-                    None if x is None else ex.client.scatter(x, broadcast=True, hash=False)
-                    for x in (system, study, forecaster)
-                )
-            else:
-                sys_d, study_d, fc_d = (
-                    dask.delayed(x, traverse=False) for x in (system, study, forecaster)
-                )
+            # read-only inputs are one task each, which every unit task depends on: a
+            # worker fetches each once, and a lost worker's copy is made again (data
+            # scattered to a worker that dies cannot be recovered)
+            sys_d, study_d, fc_d = (
+                dask.delayed(x, traverse=False) for x in (system, study, forecaster)
+            )
             graph = _UnitGraph(study, seed, sample, ex.n_workers, sys_d, study_d, fc_d)
 
             def save(unit: Unit, ds, record: dict) -> None:
