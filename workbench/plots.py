@@ -57,6 +57,19 @@ __all__ = [
 #: file formats :func:`write_plots` writes
 FORMATS = ("png", "svg", "pdf")
 
+#: resolution of raster (PNG) figures [dots per inch]; 300 for print
+DPI = 110
+
+#: vector files keep their words as text: SVG as ``<text>`` elements, PDF (and PS) with
+#: the fonts embedded as TrueType (type 42), so a figure's text can be searched, copied
+#: and edited in a report; a fixed hash salt makes SVG files reproducible
+VECTOR_RC = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "workbench",
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+}
+
 #: scenario-fan quantiles: outer band, inner band, median
 FAN_QUANTILES = (0.0, 0.05, 0.5, 0.95, 1.0)
 
@@ -993,6 +1006,17 @@ def plot_flexibility_regions(
 # writing
 
 
+def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
+    """Write ``fig`` in the format of the file's suffix (``png``, ``svg``, ``pdf``).
+
+    Vector formats keep text as text (:data:`VECTOR_RC`); ``dpi`` [1/inch] sets the
+    resolution of PNG files and of any raster part of a vector file.
+    """
+    with matplotlib.rc_context(VECTOR_RC):
+        fig.savefig(path, dpi=dpi)
+    return Path(path)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
 
@@ -1081,9 +1105,9 @@ def _hours(ds: xr.Dataset) -> np.ndarray:
     return _to_hours(ds.time)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: plt.Figure, path: Path, dpi: int = DPI) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi)
     plt.close(fig)
     return path
 
@@ -1156,9 +1180,13 @@ def _model_colors(models) -> dict:
     return {m: palette[i % len(palette)] for i, m in enumerate(models)}
 
 
-def plot_comparison(summary: dict, path: Path) -> Path:
-    """Bar chart of the coordination models: cost, curtailment, violations, exchange."""
-    models = list(summary["models"])
+def comparison_panels(summary: dict) -> list[tuple[str, str]]:
+    """The panels of :func:`plot_comparison` that carry a value: ``(key, label)``.
+
+    A panel whose value no model has is left out, and so are the gaps to the TSO-managed
+    model unless the summary holds it and another model to compare with it.
+    """
+    models = summary["models"]
     panels = [
         ("expected_cost_eur", "expected cost [EUR]"),
         ("cost_gap_to_centralised_eur", "expected-cost gap to TSO-managed [EUR]"),
@@ -1166,12 +1194,31 @@ def plot_comparison(summary: dict, path: Path) -> Path:
         ("curtailment_mwh", "curtailment [MWh]"),
         ("der_dispatched_mwh", "DER flexibility dispatched [MWh]"),
         ("feeder_limit_violations", "feeder limit violations [scenario-steps]"),
-        ("data_exchanged_values", "numbers exchanged per day"),
-        ("exchange_rounds", "message rounds per day"),
+        ("data_exchanged_values", "numbers exchanged per day [1]"),
+        ("exchange_rounds", "message rounds per day [1]"),
     ]
+    gaps = "tso" in models and len(models) > 1
+    return [
+        (key, label)
+        for key, label in panels
+        if (gaps or "_gap_to_centralised" not in key)
+        and any(models[m].get(key) is not None for m in models)
+    ]
+
+
+def plot_comparison(summary: dict, path: Path, dpi: int = DPI) -> Path:
+    """Bar chart of the coordination models: cost, curtailment, violations, exchange.
+
+    Only the panels of :func:`comparison_panels` are drawn (no empty panel).
+    """
+    models = list(summary["models"])
+    panels = comparison_panels(summary)
     colors = _model_colors(models)
-    fig, axes = plt.subplots(2, 4, figsize=(15, 7))
-    for ax, (key, label) in zip(axes.ravel(), panels, strict=True):
+    cols = min(len(panels), 4)
+    rows = -(-len(panels) // cols)
+    width = max(0.5 * len(models), 3.0)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols + 1, 3.5 * rows), squeeze=False)
+    for ax, (key, label) in zip(axes.ravel(), panels, strict=False):
         vals = [summary["models"][m].get(key) for m in models]
         vals = [np.nan if v is None else float(v) for v in vals]
         ax.bar(models, vals, color=[colors[m] for m in models])
@@ -1181,9 +1228,11 @@ def plot_comparison(summary: dict, path: Path) -> Path:
         ax.tick_params(axis="x", labelsize=8, labelrotation=35)
         for tick in ax.get_xticklabels():
             tick.set_horizontalalignment("right")
+    for ax in axes.ravel()[len(panels) :]:
+        ax.remove()
     days = {summary["models"][m]["days"] for m in models}
     fig.suptitle(f"Coordination models compared (sums over {', '.join(map(str, days))} day(s))")
-    return _save(fig, path)
+    return _save(fig, path, dpi)
 
 
 def _one_day(ds: xr.Dataset, day) -> tuple[xr.Dataset, pd.Timestamp]:
