@@ -10,6 +10,7 @@ offset; a step's value holds until the next step starts.
 
 from __future__ import annotations
 
+import copy
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -999,6 +1000,327 @@ def plot_flexibility_regions(
     what = f"DSO flexibility region of feeder {interface} per period (start time)"
     _title(fig, ds, what, model, day)
     _legend_outside(fig, axes)
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# network maps and branch loading
+
+#: statistics over the scenarios and steps a map shows (or a time of day, ``at``)
+MAP_STATISTICS = ("worst", "max", "min", "mean")
+
+#: colour scales: voltage around 1 pu, loading from 0 to past the rating
+_VM_CMAP, _LOADING_CMAP = "coolwarm", "YlOrRd"
+
+
+def _source(d: xr.Dataset, source: str | None) -> str:
+    """``ac`` (the AC check, where it ran) or ``linear`` (the optimisation's model); by
+    default ``ac`` when the results hold AC values."""
+    if source is None:
+        has_ac = "loading_percent_ac" in d and bool(np.isfinite(d["loading_percent_ac"]).any())
+        return "ac" if has_ac else "linear"
+    if source not in ("ac", "linear"):
+        raise PlotError(f"source '{source}' unknown; choose ac or linear")
+    _need(d, f"loading_percent_{source}")
+    return source
+
+
+def _source_label(source: str) -> str:
+    return "AC power flow, checked steps" if source == "ac" else "linear model of the schedule"
+
+
+def _at_step(d: xr.Dataset, at) -> int:
+    """Position of the step starting at the time of day ``at`` ("HH:MM")."""
+    try:
+        want = pd.to_timedelta(str(at) + (":00" if str(at).count(":") == 1 else ""))
+    except ValueError:
+        raise PlotError(f"time '{at}' is not a time of day; give it as HH:MM") from None
+    offsets = pd.to_timedelta(d.time.values)
+    hits = np.flatnonzero(offsets == want)
+    if not len(hits):
+        starts = [f"{t.components.hours:02d}:{t.components.minutes:02d}" for t in offsets]
+        raise PlotError(
+            f"no step starts at {at}; steps start at {', '.join(starts[:8])}"
+            f"{', ...' if len(starts) > 8 else ''}"
+        )
+    return int(hits[0])
+
+
+def element_statistic(
+    d: xr.Dataset, name: str, elements: list[str], statistic: str = "worst", at=None
+) -> np.ndarray:
+    """One value per element (bus or branch) of a (scenario, time, element) variable.
+
+    Parameters
+    ----------
+    d : xarray.Dataset
+        One model-day (internal layout).
+    name : str
+        ``vm_pu_ac``, ``vm_pu_linear``, ``loading_percent_ac`` or ``loading_percent_linear``.
+    elements : list of str
+        Names on the variable's element dimension (``bus`` or ``branch``).
+    statistic : {"worst", "max", "min", "mean"}
+        Over the scenarios and the steps with values: ``worst`` is the voltage farthest
+        from 1 pu (signed as it is) or the highest loading; ``mean`` the expectation over
+        the scenarios, averaged over the steps.
+    at : str, optional
+        A time of day ("HH:MM"): the expectation over the scenarios at that step instead.
+
+    Returns
+    -------
+    ndarray
+        ``nan`` where an element has no value (not checked, DC bus).
+    """
+    da = d[name]
+    dim = "bus" if "bus" in da.dims else "branch"
+    v = da.sel({dim: elements}).transpose("scenario", "time", dim).to_numpy()
+    w = d["weight"].to_numpy()
+    if at is not None:
+        k = _at_step(d, at)
+        step = v[:, k]
+        if not np.isfinite(step).any():
+            raise PlotError(f"the results hold no {name} at {at}; choose a checked step")
+        return np.where(np.isfinite(step).all(axis=0), w @ np.nan_to_num(step), np.nan)
+    if statistic not in MAP_STATISTICS:
+        raise PlotError(
+            f"statistic '{statistic}' unknown; choose one of {', '.join(MAP_STATISTICS)}"
+        )
+    flat = v.reshape(-1, v.shape[-1])
+    has = np.isfinite(flat).any(axis=0)
+    out = np.full(flat.shape[1], np.nan)
+    if not has.any():
+        return out
+    f = flat[:, has]
+    if statistic == "worst" and name.startswith("vm_pu"):
+        dev = np.nan_to_num(np.abs(f - 1.0), nan=-1.0)
+        out[has] = f[np.argmax(dev, axis=0), np.arange(f.shape[1])]
+    elif statistic in ("worst", "max"):
+        out[has] = np.nanmax(f, axis=0)
+    elif statistic == "min":
+        out[has] = np.nanmin(f, axis=0)
+    else:
+        steps = np.isfinite(v).all(axis=(0, 2))
+        out[has] = (w @ np.nan_to_num(v[:, steps])).mean(axis=0)[has]
+    return out
+
+
+def _with_coordinates(net):
+    """The network with bus coordinates: its own, or a generic layout (igraph) where it
+    has none; and whether the layout is generic."""
+    geo = net.bus["geo"] if "geo" in net.bus else None
+    if geo is not None and geo.notna().all():
+        return net, False
+    from pandapower.plotting import create_generic_coordinates
+
+    net = copy.deepcopy(net)
+    create_generic_coordinates(net, library="igraph", overwrite=True)
+    return net, True
+
+
+def _bus_labels(net, prefix: str) -> pd.Series:
+    """How the results name each bus of ``net`` after ``<prefix>/``: a transmission bus
+    by its name (its index where it has none), a feeder bus by its index."""
+    index = net.bus.index
+    if prefix != "transmission":
+        return pd.Series(index.astype(str), index=index)
+    return pd.Series(
+        [
+            str(n) if n is not None and n == n else str(b)
+            for n, b in zip(net.bus.name, index, strict=True)
+        ],
+        index=index,
+    )
+
+
+def _draw_network(ax, net, prefix: str, vm: dict, loading: dict, norms) -> tuple[dict, float]:
+    """Lines, transformers and buses of ``net`` on ``ax``, coloured by the values in
+    ``vm`` (bus name -> pu) and ``loading`` (branch name -> %), grey without one;
+    returns each bus's coordinates (x, y) and the buses' marker size."""
+    from pandapower.plotting import (
+        create_bus_collection,
+        create_line_collection,
+        create_trafo_collection,
+    )
+    from pandapower.plotting.plotting_toolbox import get_collection_sizes
+
+    vm_norm, loading_norm = norms
+    sizes = get_collection_sizes(net, bus_size=1.2, trafo_size=1.2)
+    collections = []
+    for table in ("line", "trafo"):
+        served = net[table].index[net[table].in_service]
+        values = np.array([loading.get(f"{prefix}/{table}/{i}", np.nan) for i in served])
+        ok = np.isfinite(values)
+        for idx, z in ((served[ok], values[ok]), (served[~ok], None)):
+            if not len(idx):
+                continue
+            style = (
+                {"cmap": plt.get_cmap(_LOADING_CMAP), "norm": loading_norm, "z": pd.Series(z, idx)}
+                if z is not None
+                else {"color": "0.7"}
+            )
+            if table == "line":
+                coll = create_line_collection(
+                    net, idx, use_bus_geodata=True, linewidths=2.2, plot_colormap=False, **style
+                )
+            else:
+                coll = create_trafo_collection(
+                    net, idx, size=sizes["trafo"], plot_colormap=False, **style
+                )
+            collections.append(coll)
+    served = net.bus.index[net.bus.in_service]
+    labels = _bus_labels(net, prefix)
+    values = np.array([vm.get(f"{prefix}/{labels[b]}", np.nan) for b in served])
+    ok = np.isfinite(values)
+    if ok.any():
+        collections.append(
+            create_bus_collection(
+                net,
+                served[ok],
+                size=sizes["bus"],
+                z=values[ok],
+                cmap=plt.get_cmap(_VM_CMAP),
+                norm=vm_norm,
+                plot_colormap=False,
+                zorder=3,
+            )
+        )
+    if (~ok).any():
+        collections.append(
+            create_bus_collection(net, served[~ok], size=sizes["bus"], color="0.5", zorder=3)
+        )
+    from pandapower.plotting import draw_collections
+
+    draw_collections([c for c in collections if c is not None], ax=ax, plot_colorbars=False)
+    from pandapower.plotting.plotting_toolbox import _get_coords_from_geojson
+
+    coords = net.bus.geo.loc[served].apply(_get_coords_from_geojson)
+    return {b: tuple(coords[b]) for b in served}, sizes["bus"]
+
+
+def plot_network_map(
+    ds: xr.Dataset,
+    model: str | None = None,
+    day=None,
+    network: str = "transmission",
+    statistic: str = "worst",
+    at=None,
+    source: str | None = None,
+    net=None,
+) -> Figure:
+    """Map of one network: buses coloured by voltage, branches by loading.
+
+    The transmission map marks the buses the feeders hang from (squares) with the
+    feeders' names; a feeder's map marks its root (the interface). Positions are the
+    network's own coordinates, or a generic layout (igraph) where it has none.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    model, day : str, date-like, optional
+        The model and day; may be left out when the results hold only one.
+    network : str
+        ``transmission`` or a feeder's name.
+    statistic : {"worst", "max", "min", "mean"}
+        Over the scenarios and steps (see :func:`element_statistic`).
+    at : str, optional
+        A time of day ("HH:MM"): the expectation over the scenarios at that step.
+    source : {"ac", "linear"}, optional
+        The AC check (default where it ran) or the schedule's linear model (no voltages
+        on the DC transmission model).
+    net : pandapowerNet, optional
+        The network (default: rebuilt from the results' study,
+        :func:`workbench.rebuild.results_network`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Colour bars ``voltage [pu]`` and ``branch loading [%]``.
+    """
+    from workbench.rebuild import results_network
+
+    ds = _plot_layout(ds)
+    d, model, day = _select(ds, model, day)
+    source = _source(d, source)
+    if net is None:
+        net = results_network(ds, network)
+    net, generic = _with_coordinates(net)
+    buses = [str(b) for b in d.bus.values if str(b).startswith(f"{network}/")]
+    branches = [str(b) for b in d.branch.values if str(b).startswith(f"{network}/")]
+    vm_name = f"vm_pu_{source}"
+    vm = dict(zip(buses, element_statistic(d, vm_name, buses, statistic, at), strict=True))
+    loading = dict(
+        zip(
+            branches,
+            element_statistic(d, f"loading_percent_{source}", branches, statistic, at),
+            strict=True,
+        )
+    )
+    finite_vm = [v for v in vm.values() if np.isfinite(v)]
+    span = max([0.05, *(abs(v - 1.0) for v in finite_vm)])
+    vm_norm = matplotlib.colors.Normalize(1.0 - span, 1.0 + span)
+    top = max([100.0, *(v for v in loading.values() if np.isfinite(v))])
+    loading_norm = matplotlib.colors.Normalize(0.0, top)
+    fig = plt.figure(figsize=(9.5, 7.5), layout="constrained")
+    ax = fig.add_subplot()
+    coords, _ = _draw_network(ax, net, network, vm, loading, (vm_norm, loading_norm))
+    if network == "transmission":
+        labels = _bus_labels(net, network)
+        hosts: dict[int, list[str]] = {}
+        for f, b in zip(d.interface.values, d.interface_bus.values, strict=True):
+            hit = labels.index[labels == str(b).split("/", 1)[1]]
+            hosts.setdefault(int(hit[0]), []).append(str(f))
+        for b, feeders in hosts.items():
+            x, y = coords[b]
+            ax.plot(
+                x,
+                y,
+                "s",
+                ms=16,
+                mfc="none",
+                mec="k",
+                mew=1.6,
+                zorder=4,
+                gid=f"interface:{b}",
+                label="feeder attachment (interface bus)" if b == next(iter(hosts)) else None,
+            )
+            ax.annotate(
+                ", ".join(feeders),
+                (x, y),
+                xytext=(8, 8),
+                textcoords="offset points",
+                fontsize=9,
+                weight="bold",
+            )
+    else:
+        root = int(net.ext_grid.bus[net.ext_grid.in_service].iloc[0])
+        x, y = coords[root]
+        host = str(d.interface_bus.sel(interface=network).item()) if network in d.interface else ""
+        ax.plot(
+            x,
+            y,
+            "s",
+            ms=16,
+            mfc="none",
+            mec="k",
+            mew=1.6,
+            zorder=4,
+            gid=f"interface:{root}",
+            label=f"interface (root, from {host})",
+        )
+    fig.colorbar(
+        matplotlib.cm.ScalarMappable(vm_norm, _VM_CMAP), ax=ax, shrink=0.6, label="bus voltage [pu]"
+    )
+    fig.colorbar(
+        matplotlib.cm.ScalarMappable(loading_norm, _LOADING_CMAP),
+        ax=ax,
+        shrink=0.6,
+        label="branch loading [%]",
+    )
+    what = f"expected at {at}" if at is not None else f"{statistic} over scenarios and steps"
+    note = "; generic layout" if generic else ""
+    _title(fig, ds, f"{network} network: {what} ({_source_label(source)}{note})", model, day)
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.01), fontsize=8, frameon=False)
     return fig
 
 
