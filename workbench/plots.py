@@ -1324,6 +1324,105 @@ def plot_network_map(
     return fig
 
 
+def _networks(d: xr.Dataset) -> list[str]:
+    """``transmission`` and the feeders, in the results' order."""
+    return ["transmission", *_interface_names(d)]
+
+
+def plot_branch_loading(
+    ds: xr.Dataset,
+    model: str | None = None,
+    day=None,
+    source: str | None = None,
+    top: int = 15,
+) -> Figure:
+    """Loading of the most loaded branches of every network over scenarios and steps.
+
+    One panel per network (transmission, then each feeder) with its ``top`` branches by
+    highest loading, most loaded first: the range over the scenarios and steps (thin
+    line), the weighted 5-95 % band (bar) and median (dot), the 100 % rating line and
+    the highest loading written above each of the three worst.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    model, day : str, date-like, optional
+        The model and day; may be left out when the results hold only one.
+    source : {"ac", "linear"}, optional
+        The AC check (default where it ran; its checked steps) or the schedule's linear
+        model (DC flows on transmission, LinDistFlow on the feeders; every step).
+    top : int
+        Branches shown per network.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The rating lines have gid ``loading_limit``; the branch names are the x tick
+        labels (``<line|trafo>/<index>``).
+    """
+    ds = _plot_layout(ds)
+    d, model, day = _select(ds, model, day)
+    source = _source(d, source)
+    name = f"loading_percent_{source}"
+    w = d["weight"].to_numpy()
+    networks = _networks(d)
+    branches = d.branch.values.astype(str)
+    fig, axes = _figure(
+        len(networks),
+        caption=f"Branch loading of the {_source_label(source)}: apparent power over the "
+        "rating (DC model: active power). Per branch: min-max over the scenarios and steps "
+        "(line), weighted 5-95 % (bar), weighted median (dot); the three most loaded are "
+        f"labelled with their highest loading. {_scenario_note(w)}.",
+        height=2.6,
+    )
+    for r, network in enumerate(networks):
+        ax = axes[r, 0]
+        sel = [b for b in branches if b.startswith(f"{network}/")]
+        v = d[name].sel(branch=sel).transpose("scenario", "time", "branch").to_numpy()
+        steps = np.isfinite(v).any(axis=(0, 2))
+        keep = np.isfinite(v[:, steps]).any(axis=(0, 1))
+        ax.axhline(100.0, color="k", ls="--", lw=1.0, gid="loading_limit", label="rating (100 %)")
+        ax.set_ylabel(f"{network}:\nloading [%]")
+        if not keep.any():
+            ax.text(0.5, 0.5, "no loading in the results", transform=ax.transAxes, ha="center")
+            continue
+        v = np.nan_to_num(v[:, steps][..., keep])  # (scenario, step, branch)
+        sel = [s for s, k in zip(sel, keep, strict=True) if k]
+        flat = v.reshape(-1, v.shape[-1])
+        weights = np.repeat(w, v.shape[1]) / v.shape[1]
+        lo, q05, med, q95, hi = weighted_quantiles(flat, weights, FAN_QUANTILES)
+        order = np.argsort(-hi, kind="stable")[:top]
+        x = np.arange(len(order))
+        ax.vlines(x, lo[order], hi[order], color="tab:red", lw=1.0, label="min-max")
+        ax.bar(
+            x,
+            q95[order] - q05[order],
+            bottom=q05[order],
+            width=0.5,
+            color="tab:red",
+            alpha=0.4,
+            label="weighted 5-95 %",
+        )
+        ax.plot(x, med[order], "o", color="k", ms=4, label="weighted median")
+        for i in range(min(3, len(order))):
+            ax.annotate(
+                f"{hi[order[i]]:.0f} %",
+                (x[i], hi[order[i]]),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+            )
+        ax.set_xticks(x, [sel[i].split("/", 1)[1] for i in order], rotation=45, ha="right")
+        ax.set_xlim(-0.6, max(len(order), 3) - 0.4)
+        ax.set_ylim(0.0, max(110.0, float(hi[order].max()) * 1.12))
+    axes[-1, 0].set_xlabel("branch (most loaded first) [-]")
+    _title(fig, ds, f"branch loading, {top} most loaded per network", model, day)
+    _legend_outside(fig, axes)
+    return fig
+
+
 # --------------------------------------------------------------------------------------
 # writing
 
