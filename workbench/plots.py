@@ -1423,6 +1423,189 @@ def plot_branch_loading(
     return fig
 
 
+def interface_flexibility_of(
+    ds: xr.Dataset, model: str | None = None, day=None, interface: str | None = None, system=None
+):
+    """The P-Q regions and cost curves of one model-day at one feeder (any model), see
+    :func:`workbench.interface_regions.interface_flexibility`; ``system`` is rebuilt
+    from the results' study when not given."""
+    from stochastic.twostage import TwoStageOptions
+    from workbench.interface_regions import interface_flexibility
+    from workbench.rebuild import results_study, results_system
+
+    ds = _plot_layout(ds)
+    d, model, day = _select(ds, model, day)
+    names = _interface_names(d)
+    if interface is None:
+        if len(names) != 1:
+            raise PlotError(f"choose an interface: {', '.join(names)}")
+        interface = names[0]
+    if interface not in names:
+        raise PlotError(f"interface '{interface}' unknown; available: {', '.join(names)}")
+    options = TwoStageOptions.from_study(results_study(ds))
+    return interface_flexibility(d, system or results_system(ds), options, interface)
+
+
+def plot_interface_flexibility(
+    ds: xr.Dataset,
+    model: str | None = None,
+    day=None,
+    interface: str | None = None,
+    system=None,
+    flexibility=None,
+) -> Figure:
+    """A feeder's P-Q region around the model's schedule per period, and its cost curve.
+
+    For any coordination model: the interface powers the feeder's DER could reach from
+    the model's dispatch within their device limits and the feeder's limits, at the
+    period's expected state (:mod:`workbench.interface_regions`), with the model's
+    expected interface import (star) and its scenario-steps (dots); below, the least cost
+    of the DER redispatch that moves the import P by dP from the schedule.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    model, day : str, date-like, optional
+        The model and day; may be left out when the results hold only one.
+    interface : str, optional
+        The feeder; may be left out when there is only one.
+    system : IntegratedSystem, optional
+        The study's system (default: rebuilt from the results).
+    flexibility : FeederFlexibility, optional
+        Regions computed before (default: computed here).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per period (the region has gid ``region``, the expected schedule
+        ``schedule``) and the cost-curve panel below them (gid ``cost_curves``).
+    """
+    ds = _plot_layout(ds)
+    _, model, day = _select(ds, model, day)
+    flex = flexibility or interface_flexibility_of(ds, model, day, interface, system)
+    n_p = len(flex.regions)
+    cols = min(n_p, 6)
+    rows = -(-n_p // cols)
+    fig = plt.figure(figsize=(2.6 * cols + 2.8, 2.5 * rows + 5.4), layout="constrained")
+    gs = fig.add_gridspec(rows + 2, cols, height_ratios=[2.5] * rows + [3.4, 0.8])
+    cap = fig.add_subplot(gs[rows + 1, :])
+    cap.set_axis_off()
+    caption = (
+        "Region: the import (P, Q) the feeder's DER can reach from the model's dispatch within "
+        "their device limits (PV up to its available power, batteries their rated power, EV "
+        "pools up to their offered charging, PV inverters' reactive range) and the feeder's "
+        "LinDistFlow limits, at the period's expected state (scenario-weighted mean); each "
+        "scenario-step has a region of its own around its point. Cost: least DER redispatch "
+        "cost at the activation prices (PV curtailment, battery and EV activation) per hour."
+    )
+    note = cap.text(
+        0.0,
+        1.0,
+        "\n".join(textwrap.wrap(caption, int((2.6 * cols + 2.8) * 15))),
+        va="top",
+        ha="left",
+        fontsize=8,
+        transform=cap.transAxes,
+    )
+    note.set_in_layout(False)
+    starts = day + pd.to_timedelta(flex.period_start)
+    first = None
+    panels = []
+    for p in range(n_p):
+        ax = fig.add_subplot(gs[p // cols, p % cols], sharex=first, sharey=first)
+        first = first or ax
+        panels.append(ax)
+        region = flex.regions[p]
+        if region is None:
+            ax.text(
+                0.5,
+                0.5,
+                "no region: the schedule\nbreaks the feeder's limits",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=8,
+            )
+        else:
+            v = region.vertices
+            ax.fill(
+                v[:, 0],
+                v[:, 1],
+                color="tab:blue",
+                alpha=0.3,
+                ec="tab:blue",
+                lw=1.2,
+                gid="region",
+                label="P-Q region at the expected state",
+            )
+        pts_p, pts_q = flex.points_p_mw[p], flex.points_q_mvar[p]
+        ax.errorbar(
+            flex.p_mw[p],
+            flex.q_mvar[p],
+            xerr=[[flex.p_mw[p] - pts_p.min()], [pts_p.max() - flex.p_mw[p]]],
+            yerr=[[flex.q_mvar[p] - pts_q.min()], [pts_q.max() - flex.q_mvar[p]]],
+            fmt="none",
+            ecolor="0.35",
+            elinewidth=0.8,
+            capsize=2,
+            label="scheduled import: range over the scenario-steps",
+        )
+        ax.plot(
+            flex.p_mw[p],
+            flex.q_mvar[p],
+            "*",
+            color="tab:red",
+            ms=11,
+            gid="schedule",
+            label="scheduled import: expected",
+        )
+        ax.set_title(f"{starts[p]:%H:%M}", fontsize=9)
+        if p % cols == 0:
+            ax.set_ylabel("import Q [Mvar]")
+        if p // cols == rows - 1 or p + cols >= n_p:
+            ax.set_xlabel("import P [MW]")
+    cost_ax = fig.add_subplot(gs[rows, :])
+    cmap = plt.get_cmap("viridis")
+    for p in range(n_p):
+        ok = np.isfinite(flex.cost_dp_mw[p]) & np.isfinite(flex.cost_eur_per_h[p])
+        if ok.any():
+            cost_ax.plot(
+                flex.cost_dp_mw[p][ok],
+                flex.cost_eur_per_h[p][ok],
+                "-o",
+                ms=3,
+                color=cmap(p / max(n_p - 1, 1)),
+                label=f"{starts[p]:%H:%M}",
+            )
+    cost_ax.set_gid("cost_curves")
+    cost_ax.axvline(0.0, color="grey", lw=0.5)
+    cost_ax.set_xlabel("import change dP from the schedule [MW] (+: more drawn from transmission)")
+    cost_ax.set_ylabel("least DER redispatch\ncost [EUR/h]")
+    cost_ax.legend(
+        title="period start",
+        fontsize=7,
+        ncols=max(1, -(-n_p // 8)),
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+    )
+    _title(
+        fig,
+        ds,
+        f"feeder {flex.interface} interface: P-Q region per period, cost curve",
+        model,
+        day,
+    )
+    handles, labels = panels[0].get_legend_handles_labels()
+    for ax in panels[1:]:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    return fig
+
+
 # --------------------------------------------------------------------------------------
 # writing
 
