@@ -1606,6 +1606,141 @@ def plot_interface_flexibility(
     return fig
 
 
+#: the one-page comparison: panel title and its series (key of compare_models, label)
+_PAGE_PANELS = (
+    (
+        "cost [EUR]",
+        (("expected_cost_eur", "expected cost"), ("cvar_eur", "CVaR")),
+    ),
+    (
+        "DER flexibility [MWh]",
+        (
+            ("der_offered_mwh", "offered"),
+            ("der_accepted_mwh", "accepted"),
+            ("der_dispatched_mwh", "dispatched"),
+        ),
+    ),
+    (
+        "energy not used or not served [MWh]",
+        (("curtailment_mwh", "curtailment"), ("load_shed_mwh", "load shed")),
+    ),
+    (
+        "AC violations [bus- / branch-steps]",
+        (
+            ("ac_violations_transmission", "transmission voltage"),
+            ("ac_violations_distribution", "distribution voltage"),
+            ("ac_not_converged", "AC flow not converged"),
+        ),
+    ),
+    (
+        "solve time [s]",
+        (("solver_s", "HiGHS"), ("wall_s", "wall")),
+    ),
+)
+
+
+def _grouped_bars(ax, models: list[str], rows: dict, series) -> None:
+    """Bars of several series side by side per model; a series no model has is left out
+    and a value a model lacks is written ``n/a``."""
+    series = [(k, lab) for k, lab in series if any(rows[m].get(k) is not None for m in models)]
+    x = np.arange(len(models))
+    if not series:
+        ax.text(0.5, 0.5, "not in the results", transform=ax.transAxes, ha="center")
+        ax.set_xticks(x, models)
+        return
+    width = 0.8 / len(series)
+    for i, (key, label) in enumerate(series):
+        vals = np.array([np.nan if rows[m].get(key) is None else rows[m][key] for m in models])
+        pos = x - 0.4 + width * (i + 0.5)
+        bars = ax.bar(pos, np.nan_to_num(vals), width, label=label, color=f"C{i}", gid=f"bar:{key}")
+        ax.bar_label(
+            bars,
+            labels=["" if not np.isfinite(v) else _table_cell(float(v)) for v in vals],
+            fontsize=6,
+            padding=1,
+        )
+        for px in pos[~np.isfinite(vals)]:
+            ax.text(px, 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
+    ax.set_xticks(x, models, rotation=20, ha="right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+
+
+def _table_cell(v) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        v = 0.0 if abs(v) < 1e-6 else v
+        return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
+    return f"{v:,}"
+
+
+def plot_model_comparison(ds: xr.Dataset, summary: dict | None = None) -> Figure:
+    """The coordination models of a results file on one page.
+
+    Costs (expected, CVaR), DER volumes (offered, accepted, dispatched), curtailment and
+    shedding, AC violations (transmission, distribution, non-converged flows) and solve
+    times as grouped bars, one group per model, and a table of the key numbers; sums over
+    the days of the file (:func:`workbench.compare.compare_models`). For 1 to 6 models.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    summary : dict, optional
+        ``compare_models(ds)`` (computed here when not given).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A4 landscape; bars have gid ``bar:<key>`` (keys of ``compare_models``).
+    """
+    from workbench.compare import compare_models
+
+    ds = _plot_layout(ds)
+    summary = summary or compare_models(ds)
+    rows = summary["models"]
+    models = list(rows)
+    if not 1 <= len(models) <= 6:
+        raise PlotError(
+            f"a one-page comparison holds 1 to 6 models, the results have {len(models)}; "
+            "choose some with `workbench run --models`"
+        )
+    fig = plt.figure(figsize=(11.69, 8.27), layout="constrained")
+    gs = fig.add_gridspec(3, 2, height_ratios=[1.0, 1.0, 1.0])
+    for i, (title, series) in enumerate(_PAGE_PANELS):
+        ax = fig.add_subplot(gs[i // 2, i % 2])
+        _grouped_bars(ax, models, rows, series)
+        ax.set_ylabel(title)
+    table_ax = fig.add_subplot(gs[2, 1])
+    table_ax.set_axis_off()
+    keys = (
+        ("days", "days with a schedule"),
+        ("objective_gap_to_centralised_eur", "objective gap to TSO-managed [EUR]"),
+        ("feeder_limit_violations", "feeder limit violations [scenario-steps]"),
+        ("worst_vm_pu", "worst AC voltage [pu]"),
+        ("worst_loading_percent", "worst AC loading [%]"),
+        ("problems_solved", "problems solved"),
+        ("data_exchanged_bytes", "data exchanged [byte]"),
+    )
+    cells = [[_table_cell(rows[m].get(k)) for m in models] for k, _ in keys]
+    table = table_ax.table(
+        cellText=cells,
+        rowLabels=[label for _, label in keys],
+        colLabels=models,
+        loc="center",
+        cellLoc="right",
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    table.set_gid("summary_table")
+    days = sorted({rows[m]["days"] for m in models})
+    fig.suptitle(
+        f"{_study_name(ds)}: coordination models compared "
+        f"(sums over {', '.join(map(str, days))} day(s), expected values over scenarios)"
+    )
+    return fig
+
+
 # --------------------------------------------------------------------------------------
 # writing
 
