@@ -1768,12 +1768,18 @@ def write_plots(
     day=None,
     fmt: str = "png",
     per_unit: bool = False,
+    dpi: int = DPI,
+    map_at=None,
 ) -> PlotReport:
     """Write the report figures of every model and day (or the chosen ones).
 
     Files ``<out_dir>/<stem>_<model>_<day>_<figure>.<fmt>`` (``:`` in a model name
     becomes ``-``); figures ``demand``, ``dispatch``, ``uncertainty``, ``interfaces``,
-    ``voltages`` and, for the DSO-managed models, ``regions-<feeder>``.
+    ``voltages``, ``loading``, ``map-transmission``, ``map-<feeder>``,
+    ``flexibility-<feeder>`` and, for the DSO-managed models, ``regions-<feeder>``;
+    without a chosen model also the one-page comparison ``<stem>_models.<fmt>``. A
+    figure whose network cannot be rebuilt from the results' study, or whose variables
+    the results lack, is skipped with a note.
 
     Parameters
     ----------
@@ -1788,11 +1794,17 @@ def write_plots(
     fmt : {"png", "svg", "pdf"}
     per_unit : bool
         Dispatch per TER unit and per feeder's DER type.
+    dpi : int [1/inch]
+        Resolution of PNG files (300 for print); vector files keep text as text.
+    map_at : str, optional
+        Network maps at this time of day ("HH:MM", expected over the scenarios) instead
+        of the worst over the scenarios and steps.
 
     Returns
     -------
     PlotReport
-        The files written and the model-days skipped because they have no schedule.
+        The files written and what was skipped (model-days without a schedule, figures
+        that cannot be drawn from these results), and why.
     """
     if fmt not in FORMATS:
         raise PlotError(f"format '{fmt}' unknown; choose one of {', '.join(FORMATS)}")
@@ -1807,6 +1819,7 @@ def write_plots(
         ("uncertainty", plot_uncertainty),
         ("interfaces", plot_interfaces),
         ("voltages", plot_voltages),
+        *_network_figures(ds, map_at, report),
     )
     for m in models:
         for d in days:
@@ -1829,10 +1842,83 @@ def write_plots(
             for kind, func in todo:
                 fig = func(ds, m, d)
                 path = out_dir / f"{base}_{kind}.{fmt}"
-                fig.savefig(path, dpi=110)
+                save_figure(fig, path, dpi)
                 plt.close(fig)
                 report.paths.append(path)
+    if model is None:
+        fig = plot_model_comparison(ds.sel(day=[dd.to_datetime64() for dd in days]))
+        report.paths.append(save_figure(fig, out_dir / f"{stem}_models.{fmt}", dpi))
+        plt.close(fig)
     return report
+
+
+#: variables each figure from the network data needs
+_NEEDS = {
+    "loading": ("weight",),
+    "map": ("weight", "interface_bus"),
+    "flexibility": (
+        "p_mw_linear",
+        "q_mvar_linear",
+        "der_q_mvar",
+        "der_bid_schedule_mw",
+        "der_offered_down_mw",
+        "interface_q_mvar",
+        "der_bus",
+    ),
+}
+
+
+def _network_figures(ds: xr.Dataset, map_at, report: PlotReport) -> list[tuple[str, object]]:
+    """The figures of every model-day that need the networks or their flows: ``loading``,
+    the maps and the interface flexibility; the networks and the system are rebuilt once
+    here. What cannot be drawn from these results goes to ``report.skipped``."""
+    from workbench.rebuild import RebuildError, results_network, results_system
+
+    def lacking(kind: str) -> list[str]:
+        need = list(_NEEDS[kind])
+        if not any(f"loading_percent_{s}" in ds for s in ("ac", "linear")):
+            need.append("loading_percent_linear")
+        return [n for n in need if n not in ds]
+
+    todo: list[tuple[str, object]] = []
+    feeders = [str(f) for f in ds.interface.values] if "interface" in ds.dims else []
+    for kind in ("loading", "map", "flexibility"):
+        missing = lacking(kind)
+        if missing:
+            report.skipped.append(f"{kind}: the results lack {', '.join(missing)}")
+    if not lacking("loading"):
+        todo.append(("loading", plot_branch_loading))
+    if not lacking("map"):
+        for network in ["transmission", *feeders]:
+            try:
+                net = results_network(ds, network)
+            except RebuildError as exc:
+                report.skipped.append(f"map-{network}: {exc}")
+                continue
+            todo.append(
+                (
+                    f"map-{_slug(network)}",
+                    lambda a, b, c, network=network, net=net: plot_network_map(
+                        a, b, c, network, at=map_at, net=net
+                    ),
+                )
+            )
+    if feeders and not lacking("flexibility"):
+        try:
+            system = results_system(ds)
+        except RebuildError as exc:
+            report.skipped.append(f"flexibility: {exc}")
+            return todo
+        for name in feeders:
+            todo.append(
+                (
+                    f"flexibility-{_slug(name)}",
+                    lambda a, b, c, name=name: plot_interface_flexibility(
+                        a, b, c, name, system=system
+                    ),
+                )
+            )
+    return todo
 
 
 def _to_hours(offsets: xr.DataArray) -> np.ndarray:
