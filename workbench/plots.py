@@ -58,6 +58,20 @@ __all__ = [
 #: file formats :func:`write_plots` writes
 FORMATS = ("png", "svg", "pdf")
 
+#: the figures :func:`write_plots` writes per model and day (``<feeder>``: one per feeder)
+REPORT_FIGURES = (
+    "demand",
+    "dispatch",
+    "uncertainty",
+    "interfaces",
+    "voltages",
+    "loading",
+    "map-transmission",
+    "map-<feeder>",
+    "flexibility-<feeder>",
+    "regions-<feeder>",
+)
+
 #: resolution of raster (PNG) figures [dots per inch]; 300 for print
 DPI = 110
 
@@ -1845,15 +1859,25 @@ def write_plots(
                 save_figure(fig, path, dpi)
                 plt.close(fig)
                 report.paths.append(path)
-    if model is None:
+    missing = [n for n in _NEEDS["models"] if n not in ds]
+    if model is None and missing:
+        report.skipped.append(f"models: the results lack {', '.join(missing)}")
+    elif model is None:
         fig = plot_model_comparison(ds.sel(day=[dd.to_datetime64() for dd in days]))
         report.paths.append(save_figure(fig, out_dir / f"{stem}_models.{fmt}", dpi))
         plt.close(fig)
     return report
 
 
-#: variables each figure from the network data needs
+#: variables the figures drawn from the network data or the comparison need
 _NEEDS = {
+    "models": (
+        "weight",
+        "der_bid_up_mw",
+        "der_bid_down_mw",
+        "der_activated_up_mw",
+        "der_activated_down_mw",
+    ),
     "loading": ("weight",),
     "map": ("weight", "interface_bus"),
     "flexibility": (
