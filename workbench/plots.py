@@ -1675,6 +1675,10 @@ def _grouped_bars(ax, models: list[str], rows: dict, series) -> None:
         )
         for px in pos[~np.isfinite(vals)]:
             ax.text(px, 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
+    values = [rows[m].get(k) for m in models for k, _ in series]
+    values = [float(v) for v in values if v is not None]
+    if min(values, default=0.0) >= 0.0:  # zero bars sit on the axis, not mid-panel
+        ax.set_ylim(0.0, max(max(values, default=0.0) * 1.15, 1.0))
     ax.set_xticks(x, models, rotation=20, ha="right")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 
