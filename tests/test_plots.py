@@ -499,6 +499,10 @@ def test_element_statistics_against_numpy(small):
     np.testing.assert_allclose(
         plots.element_statistic(d, "vm_pu_ac", buses, at="11:00"), w @ vm[:, 4]
     )
+    lin = d.vm_pu_linear.sel(bus=buses).transpose("scenario", "time", "bus").to_numpy()
+    np.testing.assert_allclose(
+        plots.element_statistic(d, "vm_pu_linear", buses, "mean"), w @ lin.mean(axis=1)
+    )
     with pytest.raises(PlotError, match="no vm_pu_ac at 11:15"):
         plots.element_statistic(d, "vm_pu_ac", buses, at="11:15")  # not an AC-checked step
     with pytest.raises(PlotError, match="no step starts at 11:07"):

@@ -1076,9 +1076,11 @@ def element_statistic(
     statistic : {"worst", "max", "min", "mean"}
         Over the scenarios and the steps with values: ``worst`` is the voltage farthest
         from 1 pu (signed as it is) or the highest loading; ``mean`` the expectation over
-        the scenarios, averaged over the steps.
+        the scenarios, averaged over the steps (both over the scenario-steps with a value:
+        the AC check may run on some scenarios only).
     at : str, optional
-        A time of day ("HH:MM"): the expectation over the scenarios at that step instead.
+        A time of day ("HH:MM"): the expectation over the scenarios (with a value) at
+        that step instead.
 
     Returns
     -------
@@ -1094,7 +1096,7 @@ def element_statistic(
         step = v[:, k]
         if not np.isfinite(step).any():
             raise PlotError(f"the results hold no {name} at {at}; choose a checked step")
-        return np.where(np.isfinite(step).all(axis=0), w @ np.nan_to_num(step), np.nan)
+        return _weighted_mean(step[:, None], w)
     if statistic not in MAP_STATISTICS:
         raise PlotError(
             f"statistic '{statistic}' unknown; choose one of {', '.join(MAP_STATISTICS)}"
@@ -1113,9 +1115,18 @@ def element_statistic(
     elif statistic == "min":
         out[has] = np.nanmin(f, axis=0)
     else:
-        steps = np.isfinite(v).all(axis=(0, 2))
-        out[has] = (w @ np.nan_to_num(v[:, steps])).mean(axis=0)[has]
+        out = _weighted_mean(v, w)
     return out
+
+
+def _weighted_mean(v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Mean of (scenario, time, element) values over the scenario-steps that have one,
+    each weighted by its scenario's probability (``nan`` without any)."""
+    ws = w[:, None, None] * np.isfinite(v)
+    total = ws.sum(axis=(0, 1))
+    return np.where(
+        total > 0, (ws * np.nan_to_num(v)).sum(axis=(0, 1)) / np.maximum(total, 1e-300), np.nan
+    )
 
 
 def _with_coordinates(net):
