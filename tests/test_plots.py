@@ -469,6 +469,20 @@ def test_vector_files_keep_their_text_and_png_has_the_asked_resolution(results, 
     plt.close(fig)
 
 
+def test_plot_command_writes_png_at_the_asked_resolution(results, tmp_path, capsys):
+    from workbench.cli import main
+
+    path = tmp_path / "tiny.nc"
+    results.to_netcdf(path)
+    out = tmp_path / "figs"
+    args = ["plot", str(path), "--model", "tso", "--day", "2016-06-16", "--out-dir", str(out)]
+    assert main([*args, "--dpi", "150"]) == 0, capsys.readouterr()
+    fig = plots.plot_demand(results, "tso_managed", "2016-06-16")
+    height, width = plt.imread(out / "tiny_tso_managed_2016-06-16_demand.png").shape[:2]
+    assert (width, height) == tuple(round(x * 150) for x in fig.get_size_inches())
+    plt.close(fig)
+
+
 def test_branch_loading_sorts_branches_and_draws_the_rating(small):
     fig = plots.plot_branch_loading(small, "tso_managed", top=5)
     axes = _data_axes(fig)
