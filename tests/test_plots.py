@@ -565,8 +565,30 @@ def test_a_network_that_cannot_be_rebuilt_is_skipped_with_a_note(small, tmp_path
     assert {"map-transmission", "map-f2", "loading"} <= kinds
     assert "map-f1" not in kinds and not any(k.startswith("flexibility") for k in kinds)
     notes = [s for s in report.skipped if s.startswith(("map-f1:", "flexibility:"))]
-    assert len(notes) == 2 and all("pandapower object" in s for s in notes)
+    assert len(notes) == 2 and all("keep only its name" in s for s in notes)
     assert all("\n" not in s for s in report.skipped)
+
+
+def test_a_network_kept_in_the_results_is_drawn(small, tmp_path, monkeypatch):
+    import json
+
+    import pandapower as pp
+
+    from cases.networks import load_network
+
+    _titles_only(monkeypatch)
+    cfg = yaml.safe_load(small.attrs["study_config_yaml"])
+    cfg["feeders"][0]["network"] = "<pandapower net: 33 buses>"
+    ds = small.copy()
+    ds.attrs = {
+        **small.attrs,
+        "study_config_yaml": yaml.safe_dump(cfg),
+        "study_networks_json": json.dumps({"feeders.0": pp.to_json(load_network("case33bw"))}),
+    }
+    report = plots.write_plots(ds, tmp_path, "r", model="tso_managed")
+    kinds = {p.stem.split("_")[-1] for p in report.paths}
+    assert {"map-f1", "flexibility-f1"} <= kinds
+    assert not [s for s in report.skipped if s.startswith(("map", "flexibility"))]
 
 
 def test_net_demand_from_the_flows_of_a_tree():

@@ -2,9 +2,11 @@
 
 Results hold no network data (no geometry, impedances or DER ratings): figures that need
 them (network maps, P-Q regions at the feeder interfaces) rebuild them from the study in
-``attrs["study_config_yaml"]``. A network given from Python as a pandapower object is
-recorded by its label only (``<pandapower net: N buses>``) and cannot be rebuilt; nor can
-a JSON network file that has moved. :class:`RebuildError` says which and why, in one line.
+``attrs["study_config_yaml"]``. Networks given from Python as pandapower objects, and
+JSON files, are kept in the results as pandapower JSON (``study_networks_json``); results
+written before that record such a network by its label only (``<pandapower net: N
+buses>``) and it cannot be rebuilt; nor can a JSON network file that has moved.
+:class:`RebuildError` says which and why, in one line.
 """
 
 from __future__ import annotations
@@ -13,11 +15,10 @@ import warnings
 
 import pandapower as pp
 import xarray as xr
-import yaml
 
 from cases.errors import CaseError, StudyConfigError
-from cases.networks import load_network, merge_parallel_branches
-from cases.study import StudyConfig, parse_study
+from cases.networks import load_network, merge_parallel_branches, network_label
+from cases.study import StudyConfig
 from cases.system import IntegratedSystem, build_system
 from workbench.results import OutputError
 
@@ -32,32 +33,37 @@ class RebuildError(OutputError):
 
 
 def results_study(ds: xr.Dataset) -> StudyConfig:
-    """The study a results file was written for.
+    """The study a results file was written for, with the networks the results keep as
+    pandapower JSON (:meth:`cases.study.StudyConfig.from_results`).
 
     Raises
     ------
     RebuildError
         No study in the attributes, or one this version cannot read.
     """
-    text = ds.attrs.get("study_config_yaml")
-    if not text:
+    if not ds.attrs.get("study_config_yaml"):
         raise RebuildError(
             "the results carry no study configuration (attribute 'study_config_yaml'); "
             "they were not written by `workbench run`"
         )
     try:
-        return parse_study(yaml.safe_load(text), "results study")
+        return StudyConfig.from_results(ds)
     except StudyConfigError as exc:
         raise RebuildError(f"the results' study cannot be read by this version: {exc}") from None
 
 
+def _is_label(spec) -> bool:
+    """Whether a network spec is only the label of a net object (older results)."""
+    return isinstance(spec, str) and spec.startswith(_OBJECT_LABEL)
+
+
 def _load(spec, what: str) -> pp.pandapowerNet:
-    label = str(spec)
-    if label.startswith(_OBJECT_LABEL):
+    label = network_label(spec)
+    if _is_label(spec):
         raise RebuildError(
-            f"{what} network {label} was given from Python as a pandapower object; the "
-            "results keep only its name (save it with pandapower.to_json and name the file "
-            "in the study to draw it)"
+            f"{what} network {label} was given from Python as a pandapower object and "
+            "these results keep only its name (results of this version keep the network); "
+            "run the study again to draw it"
         )
     try:
         with warnings.catch_warnings():
@@ -108,7 +114,7 @@ def results_system(ds: xr.Dataset) -> IntegratedSystem:
     for what, spec in [("transmission", study.transmission.network)] + [
         (f"feeder '{f.name}'", f.network) for f in study.feeders
     ]:
-        if str(spec).startswith(_OBJECT_LABEL):
+        if _is_label(spec):
             _load(spec, what)  # raises with the reason
     try:
         with warnings.catch_warnings():
