@@ -410,17 +410,15 @@ def test_comparison_plots_per_day_carry_the_day_and_the_limits(results, tmp_path
 
 
 # --------------------------------------------------------------------------------------
-# figures from a real run (tests/data/small_results.nc, tests/data/make_small_results.py)
-
-SMALL_RESULTS = Path(__file__).parent / "data" / "small_results.nc"
+# figures from a real run (the session's small results file, see tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def small():
+def small(small_results_file):
     from workbench.contract import to_internal
     from workbench.results import read_results
 
-    return to_internal(read_results(SMALL_RESULTS))
+    return to_internal(read_results(small_results_file))
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,16 @@ _PACKAGES = (
 )
 
 
+def local_io():
+    """Inside: files are read and written by this process alone (Dask's synchronous
+    scheduler and plain locks), also while a ``distributed.Client`` is the default
+    scheduler: its workers may run on other machines, without the run's files, and a
+    distributed lock would hang a write that Ctrl-C interrupts."""
+    import dask
+
+    return dask.config.set(scheduler="synchronous")
+
+
 def package_versions() -> dict[str, str]:
     """Versions of the packages that shape the results."""
     out = {"python": platform.python_version()}
@@ -182,13 +192,14 @@ def write_results(ds: xr.Dataset, path: str | Path) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
     try:
         if suffix == ".nc":
-            ready.to_netcdf(tmp, engine="netcdf4")
+            with local_io():
+                ready.to_netcdf(tmp, engine="netcdf4")
             os.replace(tmp, path)
         else:
             if ready.chunks:  # zarr takes uniform chunks only: one per model and day
                 ready = ready.chunk({d: 1 if d in ("model", "day") else -1 for d in ready.dims})
-            with warnings.catch_warnings():  # zarr 3: consolidated metadata is an extension
-                warnings.filterwarnings("ignore", message="Consolidated metadata")
+            with warnings.catch_warnings(), local_io():  # zarr 3: consolidated metadata is
+                warnings.filterwarnings("ignore", message="Consolidated metadata")  # optional
                 ready.to_zarr(tmp, mode="w")
             _replace_directory(tmp, path)
     finally:
@@ -242,11 +253,12 @@ def read_results(path: str | Path) -> xr.Dataset:
             f"results file '{path}' does not exist; give a file written by `workbench run`"
         )
     try:
-        if path.suffix.lower() == ".zarr":
-            ds = xr.open_zarr(path).load()
-        else:
-            with xr.open_dataset(path) as f:
-                ds = f.load()
+        with local_io():
+            if path.suffix.lower() == ".zarr":
+                ds = xr.open_zarr(path).load()
+            else:
+                with xr.open_dataset(path) as f:
+                    ds = f.load()
     except (OSError, ValueError) as exc:
         raise ValueError(f"'{path}' cannot be read as a netCDF or zarr dataset: {exc}") from None
     if "study_config_yaml" not in ds.attrs or "model" not in ds.coords:

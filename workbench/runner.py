@@ -48,6 +48,7 @@ from workbench.console import (
 )
 from workbench.coordination import DayOutcome, coordination_model
 from workbench.coordination.common import clear_slots
+from workbench.results import local_io
 from workbench.rundir import UNFINISHED, RunFolder, RunFolderError, Unit, UnitSaveError
 from workbench.scenarios import check_forecast_sources, data_description, fit_study_forecaster
 from workbench.threads import limit_threads
@@ -894,7 +895,8 @@ def run_study(
         for line in report.lines():
             log.info(line)
         if scratch is not None:
-            out = out.load()
+            with local_io():  # the unit files are on this machine only
+                out = out.load()
         return out
     finally:
         if folder is not run_dir:  # opened here: unlocked here (the data stay readable)

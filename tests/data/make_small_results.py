@@ -1,14 +1,14 @@
-"""Write the small results file the figure tests read (``tests/data/small_results.nc``).
+"""Write the small results file the figure tests read (the ``small_results_file``
+fixture of ``tests/conftest.py`` writes it once per test session).
 
-Usage (from the repository root)::
+Usage (from the repository root; writes ``tests/data/small_results.nc`` to look at)::
 
     python tests/data/make_small_results.py
 
 The small study of ``tests/conftest.py`` (case9 with a case33bw and a CIGRE MV feeder)
 over four hours with the TSO-managed and hybrid models, two scenarios and the AC check
 at every fourth step: a real run, so the figures are tested on what ``workbench run``
-writes, without running the study in every test session (about a minute). Run it again
-when the results layout changes.
+writes (about a minute).
 """
 
 from __future__ import annotations
@@ -39,10 +39,15 @@ def small_results_study():
     return parse_study(data, "small_results")
 
 
-def main() -> None:
+def write_small_results(path: Path) -> Path:
+    """Run the study of :func:`small_results_study` and write its results to ``path``."""
     study = small_results_study()
     ds = run_study(study, scheduler="sync", progress=False)
-    write_results(annotate(ds, study, study.seed, "sync"), OUT)
+    return write_results(annotate(ds, study, study.seed, "sync"), path)
+
+
+def main() -> None:
+    write_small_results(OUT)
     print(f"wrote {OUT.relative_to(ROOT)} ({OUT.stat().st_size / 1e3:.0f} kB)")
 
 
