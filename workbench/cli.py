@@ -751,7 +751,7 @@ def evaluate(
     if results.suffix.lower() not in (".nc", ".zarr"):
         raise click.BadParameter(f"'{results}' must end in .nc or .zarr", param_hint="RESULTS")
     try:
-        ds = read_results(results)
+        ds = read_results(results, require=("first_stage_value",))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     _check_scheduler(scheduler)

@@ -237,15 +237,36 @@ def written_by_run(path: str | Path) -> str | None:
         return None
 
 
-def read_results(path: str | Path) -> xr.Dataset:
+#: variables every results file of a run with some schedule holds (the commands that
+#: read results rely on them)
+CORE_VARIABLES = (
+    "solver_status",
+    "objective_eur",
+    "expected_cost_eur",
+    "cvar_eur",
+    "first_stage_cost_eur",
+    "scenario_cost_eur",
+    "weight",
+)
+
+
+def read_results(path: str | Path, require: tuple[str, ...] = ()) -> xr.Dataset:
     """Open a results file written by :func:`write_results` (loaded into memory).
 
     The timestamps are on the study's clock (see :mod:`workbench.contract`).
 
+    Parameters
+    ----------
+    path : path
+    require : tuple of str
+        Variables the caller needs besides :data:`CORE_VARIABLES` (which a file of a
+        study where no model-day has a schedule lacks, by design).
+
     Raises
     ------
     ValueError
-        For a missing file or one that is not a results dataset of this workbench.
+        For a missing file, one that is not a results dataset of this workbench, or one
+        that lacks a variable it should hold (one line naming them).
     """
     path = Path(path)
     if not path.exists():
@@ -264,6 +285,13 @@ def read_results(path: str | Path) -> xr.Dataset:
     if "study_config_yaml" not in ds.attrs or "model" not in ds.coords:
         raise ValueError(
             f"'{path}' is not a results file of `workbench run` (no study in its attributes)"
+        )
+    needed = (*(() if ds.attrs.get("all_failed") else CORE_VARIABLES), *require)
+    missing = [name for name in dict.fromkeys(needed) if name not in ds.variables]
+    if missing:
+        raise ValueError(
+            f"'{path}' lacks the variable(s) {', '.join(missing)} of a results file; give a "
+            "complete file written by `workbench run` (run the study again if it was edited)"
         )
     return from_file_clock(ds)
 

@@ -302,13 +302,15 @@ def _probe_scheduler(address: str, text: str) -> None:
     reply = outcome.get("reply")
     if isinstance(reply, dict) and reply.get("type") == "Scheduler":
         return
-    why = outcome.get("error") or (
-        f"it did not answer within {HANDSHAKE_SECONDS:.0f} s"
-        if thread.is_alive() or "reply" not in outcome
-        else "it is not a Dask scheduler"
-    )
-    if isinstance(why, asyncio.TimeoutError | TimeoutError):
+    error = outcome.get("error")
+    if isinstance(error, asyncio.TimeoutError | TimeoutError) or (
+        error is None and (thread.is_alive() or "reply" not in outcome)
+    ):
         why = f"it did not answer within {HANDSHAKE_SECONDS:.0f} s"
+    elif isinstance(error, OSError):
+        why = str(error)
+    else:  # an answer Dask cannot read (e.g. a length header of 2.82 EiB)
+        why = "something answers there, but not as a Dask scheduler"
     raise ConnectionError(
         f"no Dask scheduler answers at '{text}' ({why}); start one with `dask scheduler` "
         "or leave out --scheduler to run locally"
