@@ -50,7 +50,8 @@ study = Study.from_yaml("congested").replace(
     **{"ac_check.enabled": False},
 )
 print(f"{study.name}: {study.transmission.network}, feeders {[f.name for f in study.feeders]}")
-print(f"{study.horizon_hours} h from {study.start_date} {study.start_hour}:00, models {study.models}")
+print(f"{study.horizon_hours} h from {study.start_date} {study.start_hour}:00")
+print(f"models {study.models}")
 
 # %% [markdown]
 # ## 2. Run
@@ -62,7 +63,7 @@ print(f"{study.horizon_hours} h from {study.start_date} {study.start_hour}:00, m
 ds = run(study, out=OUT / "walkthrough.nc")
 assert list(ds.model.values) == ["tso_managed", "hybrid"]
 assert (ds.solver_status == "optimal").all()
-ds
+ds  # noqa: B018  (in a notebook: the Dataset's dimensions, variables and attributes)
 
 # %% [markdown]
 # ## 3. The summary
