@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("cases", "forecasts", "stochastic", "workbench")
 
 #: conda-forge names of the PyPI distributions whose names differ there
-CONDA_NAMES = {"pvlib": "pvlib-python"}
+CONDA_NAMES = {"pvlib": "pvlib-python", "igraph": "python-igraph"}
 
 
 def _tracked(*paths: str) -> list[str]:

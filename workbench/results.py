@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-import yaml
 
+from cases.archive import study_archive
 from cases.study import StudyConfig
 from workbench.contract import (
     TIME_ZONE,
@@ -46,6 +46,16 @@ _PACKAGES = (
 )
 
 
+def local_io():
+    """Inside: files are read and written by this process alone (Dask's synchronous
+    scheduler and plain locks), also while a ``distributed.Client`` is the default
+    scheduler: its workers may run on other machines, without the run's files, and a
+    distributed lock would hang a write that Ctrl-C interrupts."""
+    import dask
+
+    return dask.config.set(scheduler="synchronous")
+
+
 def package_versions() -> dict[str, str]:
     """Versions of the packages that shape the results."""
     out = {"python": platform.python_version()}
@@ -61,9 +71,12 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def annotate(ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str) -> xr.Dataset:
-    """Record the study, seed, versions and solver status in ``attrs``, in the contract
-    layout (:func:`workbench.contract.to_contract`: timestamps, CF metadata)."""
+def annotate(
+    ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str, run_id: str | None = None
+) -> xr.Dataset:
+    """Record the study (with the networks its YAML cannot name), seed, versions, solver
+    status and the run's id in ``attrs``, in the contract layout
+    (:func:`workbench.contract.to_contract`: timestamps, CF metadata)."""
     ds = ds.copy()
     status = ds["solver_status"].to_numpy().astype(str).ravel().tolist()
     kept = {k: v for k, v in ds.attrs.items() if k in ("all_failed", "data_sources")}
@@ -76,12 +89,13 @@ def annotate(ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str) -> x
         "comment": "power in MW/Mvar, energy in MWh, cost in EUR, voltage in pu; time and "
         f"period are local standard time ({TIME_ZONE}); per-day figures are on `day`",
         "study_name": study.name,
-        "study_config_yaml": yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False),
+        **study_archive(study),
         "seed": int(seed),
         "scheduler": scheduler,
         "solver": "HiGHS via pyomo.contrib.solver (persistent)",
         "solver_status": ", ".join(sorted(set(status))),
         "created": created,
+        **({} if run_id is None else {"run_id": run_id}),
         **{f"version_{k}": v for k, v in versions.items()},
     }
     return to_contract(ds)
@@ -178,13 +192,14 @@ def write_results(ds: xr.Dataset, path: str | Path) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
     try:
         if suffix == ".nc":
-            ready.to_netcdf(tmp, engine="netcdf4")
+            with local_io():
+                ready.to_netcdf(tmp, engine="netcdf4")
             os.replace(tmp, path)
         else:
             if ready.chunks:  # zarr takes uniform chunks only: one per model and day
                 ready = ready.chunk({d: 1 if d in ("model", "day") else -1 for d in ready.dims})
-            with warnings.catch_warnings():  # zarr 3: consolidated metadata is an extension
-                warnings.filterwarnings("ignore", message="Consolidated metadata")
+            with warnings.catch_warnings(), local_io():  # zarr 3: consolidated metadata is
+                warnings.filterwarnings("ignore", message="Consolidated metadata")  # optional
                 ready.to_zarr(tmp, mode="w")
             _replace_directory(tmp, path)
     finally:
@@ -208,6 +223,20 @@ def _replace_directory(new: Path, path: Path) -> None:
     shutil.rmtree(old)
 
 
+def written_by_run(path: str | Path) -> str | None:
+    """The id of the run that wrote the results at ``path`` (None: no run of this
+    workbench, or nothing readable there)."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            with xr.open_zarr(path) as ds:
+                return ds.attrs.get("run_id")
+        with xr.open_dataset(path) as ds:
+            return ds.attrs.get("run_id")
+    except Exception:  # anything unreadable was not written by a run
+        return None
+
+
 def read_results(path: str | Path) -> xr.Dataset:
     """Open a results file written by :func:`write_results` (loaded into memory).
 
@@ -224,11 +253,12 @@ def read_results(path: str | Path) -> xr.Dataset:
             f"results file '{path}' does not exist; give a file written by `workbench run`"
         )
     try:
-        if path.suffix.lower() == ".zarr":
-            ds = xr.open_zarr(path).load()
-        else:
-            with xr.open_dataset(path) as f:
-                ds = f.load()
+        with local_io():
+            if path.suffix.lower() == ".zarr":
+                ds = xr.open_zarr(path).load()
+            else:
+                with xr.open_dataset(path) as f:
+                    ds = f.load()
     except (OSError, ValueError) as exc:
         raise ValueError(f"'{path}' cannot be read as a netCDF or zarr dataset: {exc}") from None
     if "study_config_yaml" not in ds.attrs or "model" not in ds.coords:
