@@ -370,6 +370,16 @@ def test_weighted_quantiles_limiting_cases():
         weighted_quantiles(x, np.full(7, 0.1), [0.5])
 
 
+@pytest.mark.parametrize("n", [6, 12, 20, 40])
+def test_weighted_quantiles_at_a_sum_of_equal_weights_stay_on_its_scenario(n):
+    """With n equal weights, q = k/n is the k-th smallest value (the inverse of the CDF),
+    also where the cumulative weights round below k/n (0.05 of 20, 0.5 of 12, ...)."""
+    x = np.random.default_rng(n).normal(size=(n, 3))
+    q = np.array([0.0, 0.05, 0.5, 0.95, 1.0, *(np.arange(1, n) / n)])
+    k = np.maximum(np.ceil(q * n - 1e-9).astype(int), 1) - 1  # exact inverse of k/n
+    np.testing.assert_array_equal(weighted_quantiles(x, np.full(n, 1 / n), q), np.sort(x, 0)[k])
+
+
 def test_plot_command_writes_the_chosen_figures(results, tmp_path, capsys, monkeypatch):
     from workbench.cli import main
 
