@@ -232,11 +232,14 @@ class Statistics:
 
     @property
     def alpha(self) -> float:
-        """CVaR confidence level: the one given, else the study's ``risk.alpha``."""
+        """CVaR confidence level: the one given, else the study's ``risk.alpha`` (or the
+        ``alpha`` attribute of a run's Dataset before it is annotated)."""
         if self._alpha is not None:
             return self._alpha
         text = self.ds.attrs.get("study_config_yaml")
         alpha = ((yaml.safe_load(text) or {}).get("risk") or {}).get("alpha") if text else None
+        if alpha is None:  # a run not yet annotated records the level it solved with
+            alpha = self.ds.attrs.get("alpha")
         if alpha is None:
             raise StatisticsError(
                 "the results carry no study with risk.alpha (attribute 'study_config_yaml'); "
