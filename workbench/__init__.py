@@ -1,15 +1,18 @@
 """Coordination models, Dask runner, AC validation, results and command line."""
 
+from workbench import statistics
 from workbench.ac_check import ac_check, ac_sample
 from workbench.api import Study, run
 from workbench.coordination import MODELS, DayOutcome, coordination_model
 from workbench.results import annotate, summary_table, write_results
 from workbench.runner import resolve_scheduler, run_study
 from workbench.scenarios import fit_study_forecaster, study_scenarios
+from workbench.statistics import Statistics
 
 __all__ = [
     "MODELS",
     "DayOutcome",
+    "Statistics",
     "Study",
     "ac_check",
     "ac_sample",
@@ -19,6 +22,7 @@ __all__ = [
     "resolve_scheduler",
     "run",
     "run_study",
+    "statistics",
     "study_scenarios",
     "summary_table",
     "write_results",
