@@ -1013,10 +1013,8 @@ def write_plots(
 
     Files ``<out_dir>/<stem>_<model>_<day>_<figure>.<fmt>`` (``:`` in a model name
     becomes ``-``); figures ``demand``, ``dispatch``, ``uncertainty``, ``interfaces``,
-    ``voltages`` and, for the DSO-managed models, ``regions-<feeder>``; and over the
-    model-days with a schedule ``<out_dir>/<stem>_reserves.<fmt>``
-    (:func:`plot_reserves`) and ``<out_dir>/<stem>_costs.<fmt>``
-    (:func:`plot_cost_breakdown`).
+    ``voltages``, ``reserves``, ``costs`` and, for the DSO-managed models,
+    ``regions-<feeder>``.
 
     Parameters
     ----------
@@ -1050,6 +1048,8 @@ def write_plots(
         ("uncertainty", plot_uncertainty),
         ("interfaces", plot_interfaces),
         ("voltages", plot_voltages),
+        ("reserves", plot_reserves),
+        ("costs", plot_cost_breakdown),
     )
     for m in models:
         for d in days:
@@ -1075,13 +1075,6 @@ def write_plots(
                 fig.savefig(path, dpi=110)
                 plt.close(fig)
                 report.paths.append(path)
-    if len(report.skipped) < len(models) * len(days):  # every model-day with a schedule
-        for kind, func in (("reserves", plot_reserves), ("costs", plot_cost_breakdown)):
-            fig = func(ds, model, day)
-            path = out_dir / f"{stem}_{kind}.{fmt}"
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
-            report.paths.append(path)
     return report
 
 
@@ -1356,149 +1349,123 @@ _RESERVE_COLORS = {
 _OWNER_COLORS = {"tso": "#4575b4", "dso": "#fdae61", "der": "#1a9850"}
 
 
-def _scheduled(ds: xr.Dataset, model: str | None, day) -> list[tuple[str, pd.Timestamp]]:
-    """The model-days asked for (all when None) that have a schedule."""
-    models, days = _model_days(ds, model, day)
-    status = ds["solver_status"]
-    pairs = [
-        (m, d)
-        for m in models
-        for d in days
-        if str(status.sel(model=m, day=d.to_datetime64()).values) == "optimal"
-    ]
-    if not pairs:
-        raise PlotError("no model-day asked for has a schedule; choose another model or day")
-    return pairs
-
-
-def _statistics(ds: xr.Dataset, *names: str, **kw) -> tuple[Statistics, list[xr.DataArray]]:
-    """The statistics ``names`` of the results (a missing variable is a PlotError)."""
+def _statistics(ds: xr.Dataset, *calls: str) -> tuple[Statistics, list[xr.DataArray]]:
+    """The statistics of the results named by ``calls`` (``"cost"``, or ``"cost:owner"``
+    for ``cost(by="owner")``); a variable missing is a PlotError."""
     try:
         st = Statistics(ds)
-        return st, [getattr(st, name)(**kw) for name in names]
+        out = []
+        for call in calls:
+            name, _, by = call.partition(":")
+            out.append(getattr(st, name)(**({"by": by} if by else {})))
+        return st, out
     except StatisticsError as exc:
         raise PlotError(str(exc)) from None
 
 
-def _bar_labels(pairs: list[tuple[str, pd.Timestamp]]) -> list[str]:
-    one_day = len({d for _, d in pairs}) == 1
-    return [m if one_day else f"{m}\n{_day_label(d)}" for m, d in pairs]
-
-
-def _at(da: xr.DataArray, pair: tuple[str, pd.Timestamp]) -> xr.DataArray:
-    return da.sel(model=pair[0], day=pair[1].to_datetime64())
-
-
-def _days_note(pairs: list[tuple[str, pd.Timestamp]]) -> str:
-    days = sorted({d for _, d in pairs})
-    return _day_label(days[0]) if len(days) == 1 else f"{len(days)} days"
+def _scenario_labels(w: np.ndarray) -> list[str]:
+    return [f"s{i}\n{x:.2g}" for i, x in enumerate(w)]
 
 
 def plot_reserves(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
-    """Reserve bought day-ahead and activated in the recourse, per direction, for every
-    model and day with a schedule (or the chosen ones).
+    """Reserve bought day-ahead and activated in the recourse, per direction [MWh].
 
-    One panel per direction (up: more injection, down: less); per model-day a bar of the
-    reserve bought (first-stage capacity times hours, TER reserve and DER flexibility
-    accepted) and one of the expected reserve activated (TER balancing and DER
-    flexibility activated), with the lowest and highest scenario as a whisker [MWh].
-    From :meth:`workbench.statistics.Statistics.reserve_bought` and
+    One panel per direction (up: more injection, down: less). Bars: the reserve bought
+    (first-stage capacity times hours: TER reserve, DER flexibility accepted), the
+    expected reserve activated (TER balancing, DER flexibility activated) and the
+    activation in every scenario, each split by provider. From
+    :meth:`workbench.statistics.Statistics.reserve_bought` and
     :meth:`~workbench.statistics.Statistics.reserve_activated`.
     """
     ds = _plot_layout(ds)
-    pairs = _scheduled(ds, model, day)
+    _, m, d = _select(ds, model, day)
     st, (bought, activated) = _statistics(ds, "reserve_bought", "reserve_activated")
-    stats = {"bought": bought, "activated": activated}
+    at = {"model": m, "day": d.to_datetime64()}
+    w = st.weight.sel(at).to_numpy()
     caption = (
         "Bought: day-ahead (first-stage) capacity times its hours, TER reserve and DER "
-        "flexibility accepted. Activated: expected energy of TER balancing and DER "
-        "flexibility activated over the scenarios; the whisker spans the lowest to the "
-        "highest scenario. Up: more injection; down: less injection (PV: curtailment). "
-        + CAPTION_TER
+        "flexibility accepted. Activated: energy of TER balancing and DER flexibility "
+        "activated, expected over the scenarios and per scenario (label: scenario and its "
+        "weight). Up: more injection; down: less injection (PV: curtailment). " + CAPTION_TER
     )
     fig, axes = _figure(1, 2, caption=caption, height=3.6)
-    x = np.arange(len(pairs))
-    width = 0.38
+    labels = ["bought", "activated\nexpected", *_scenario_labels(w)]
+    x = np.arange(len(labels))
     for ax, direction in zip(axes[0], ("up", "down"), strict=True):
-        for k, (kind, da) in enumerate(stats.items()):
-            sel = da.sel(reserve=da["direction"] == direction)
-            exp = st.expectation(sel)
-            offset = (k - 0.5) * width
-            bottom = np.zeros(len(pairs))
-            for provider in ("ter", "der"):
-                one = exp.sel(reserve=f"{provider}/{direction}")
-                vals = np.array([float(_at(one, p)) for p in pairs])
+        bottom = np.zeros(len(labels))
+        for provider in ("ter", "der"):
+            key = f"{provider}/{direction}"
+            b = float(bought.sel(at).sel(reserve=key).isel(scenario=0))
+            a = activated.sel(at).sel(reserve=key)
+            exp = float(st.expectation(activated.sel(reserve=key)).sel(at))
+            vals = np.r_[b, exp, a.to_numpy()]
+            for k, sel in (("bought", slice(0, 1)), ("activated", slice(1, None))):
                 ax.bar(
-                    x + offset,
-                    vals,
-                    width,
-                    bottom=bottom,
-                    color=_RESERVE_COLORS[(provider, kind)],
-                    label=f"{provider.upper()} {kind}",
+                    x[sel],
+                    vals[sel],
+                    0.7,
+                    bottom=bottom[sel],
+                    color=_RESERVE_COLORS[(provider, k)],
+                    label=f"{provider.upper()} {k}",
                 )
-                bottom += vals
-            if kind == "activated":
-                totals = sel.sum("reserve")
-                lo = [float(_at(totals, p).min()) for p in pairs]
-                hi = [float(_at(totals, p).max()) for p in pairs]
-                ax.vlines(x + offset, lo, hi, color="k", lw=1.2, label="scenario range")
-        ax.set_xticks(x, _bar_labels(pairs), fontsize=8)
+            bottom += vals
+        ax.axvline(1.5, color="0.5", lw=0.8)
+        ax.set_xticks(x, labels, fontsize=7)
         ax.set_title(f"{direction}ward reserve", fontsize=10)
         ax.set_ylim(bottom=0)
-    axes[0, 0].set_ylabel("reserve [MWh]")
+        ax.set_ylabel("reserve [MWh]")
     _legend_outside(fig, axes)
-    fig.suptitle(f"{_study_name(ds)}: reserve bought and activated, {_days_note(pairs)}")
+    _title(fig, ds, "reserve bought and activated", m, d)
     return fig
 
 
 def plot_cost_breakdown(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
-    """Expected cost by owner (with the CVaR of the total) and by item, for every model
-    and day with a schedule (or the chosen ones) [EUR].
+    """Cost by owner and by item [EUR].
 
-    From :meth:`workbench.statistics.Statistics.cost`; the items of a bar sum to its
-    expected cost, first stage included.
+    Left: the cost by owner (tso, dso, der), expected and per scenario, with the CVaR of
+    the total; right: the expected cost of every item, coloured by its owner. First
+    stage included; the items sum to the expected cost. From
+    :meth:`workbench.statistics.Statistics.cost`.
     """
     ds = _plot_layout(ds)
-    pairs = _scheduled(ds, model, day)
-    st, (owners,) = _statistics(ds, "cost", by="owner")
-    by_owner = st.expectation(owners)
-    by_item = st.expectation(st.cost(by="item"))
-    cvar = st.cvar(owners.sum("owner", skipna=False))
+    _, m, d = _select(ds, model, day)
+    st, (owners, items) = _statistics(ds, "cost:owner", "cost:item")
+    at = {"model": m, "day": d.to_datetime64()}
+    w = st.weight.sel(at).to_numpy()
+    total = owners.sum("owner", skipna=False)
+    cvar = float(st.cvar(total).sel(at))
     caption = (
-        "Expected cost over the scenarios; items are <payer>/<stage>/<kind> (first: "
-        "day-ahead capacity; second: recourse). Owners: tso (TER fuel, reserve, "
-        "balancing, shedding at transmission), dso (feeder shedding, own use), der "
-        "(flexibility, activation, curtailment, degradation). The marker is the CVaR "
-        f"(alpha = {st.alpha:g}) of the total cost."
+        "Items are <payer>/<stage>/<kind> (first: day-ahead capacity; second: recourse). "
+        "Owners: tso (TER fuel, reserve, balancing, shedding at transmission), dso "
+        "(feeder shedding, own use), der (flexibility, activation, curtailment, "
+        f"degradation). CVaR at alpha = {st.alpha:g} of the total cost; scenario labels "
+        "give the scenario and its weight."
     )
     fig, axes = _figure(1, 2, caption=caption, height=3.8)
-    x = np.arange(len(pairs))
-    labels = _bar_labels(pairs)
     ax = axes[0, 0]
-    bottom = np.zeros(len(pairs))
-    for owner in by_owner["owner"].to_numpy():
-        vals = np.array([float(_at(by_owner.sel(owner=owner), p)) for p in pairs])
-        ax.bar(x, vals, 0.6, bottom=bottom, color=_OWNER_COLORS.get(str(owner)), label=owner)
+    labels = ["expected", *_scenario_labels(w)]
+    x = np.arange(len(labels))
+    bottom = np.zeros(len(labels))
+    for owner in owners["owner"].to_numpy():
+        one = owners.sel(owner=owner)
+        vals = np.r_[float(st.expectation(one).sel(at)), one.sel(at).to_numpy()]
+        ax.bar(x, vals, 0.7, bottom=bottom, color=_OWNER_COLORS.get(str(owner)), label=owner)
         bottom += vals
-    ax.plot(x, [float(_at(cvar, p)) for p in pairs], "kD", label="CVaR of the total")
+    ax.axhline(cvar, color="k", ls="--", lw=1, label=f"CVaR of the total ({cvar:,.0f})")
+    ax.axvline(0.5, color="0.5", lw=0.8)
+    ax.set_xticks(x, labels, fontsize=7)
     ax.set_title("by owner", fontsize=10)
+    ax.set_ylabel("cost [EUR]")
     ax = axes[0, 1]
-    values = np.array(
-        [[float(_at(by_item.sel(cost_item=c), p)) for p in pairs] for c in by_item.cost_item]
-    )
-    values = np.nan_to_num(values)
-    shown = np.flatnonzero(np.abs(values).max(axis=1) > 1e-6 * max(np.abs(values).max(), 1.0))
-    bottom = np.zeros(len(pairs))
-    for i, c in enumerate(by_item["cost_item"].to_numpy()[shown]):
-        color = plt.get_cmap("tab20")(i % 20)
-        ax.bar(x, values[shown[i]], 0.6, bottom=bottom, color=color, label=str(c))
-        bottom += values[shown[i]]
-    ax.set_title("by item", fontsize=10)
-    for ax in axes[0]:
-        ax.set_xticks(x, labels, fontsize=8)
-        ax.set_ylim(bottom=min(0.0, float(np.nanmin(values.sum(axis=0)))))
-    for ax in axes[0]:
-        ax.set_ylabel("expected cost [EUR]")
+    exp = st.expectation(items).sel(at)
+    exp = exp.where(exp.notnull() & (np.abs(exp) > 1e-6), drop=True)
+    owner_of = [str(c).split("/")[0] for c in exp.cost_item.to_numpy()]
+    y = np.arange(exp.sizes["cost_item"])
+    ax.barh(y, exp.to_numpy(), color=[_OWNER_COLORS.get(o, "0.5") for o in owner_of])
+    ax.set_yticks(y, exp.cost_item.to_numpy().astype(str), fontsize=7)
+    ax.invert_yaxis()
+    ax.set_title("expected, by item", fontsize=10)
+    ax.set_xlabel("cost [EUR]")
     _legend_outside(fig, axes)
-    fig.suptitle(f"{_study_name(ds)}: cost breakdown, {_days_note(pairs)}")
+    _title(fig, ds, "cost by owner and item", m, d)
     return fig
