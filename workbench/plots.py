@@ -1363,6 +1363,10 @@ def _statistics(ds: xr.Dataset, *calls: str) -> tuple[Statistics, list[xr.DataAr
         raise PlotError(str(exc)) from None
 
 
+#: x axis of the bars per scenario
+_SCENARIO_AXIS = "expected, then per scenario (s<i> and its weight [1])"
+
+
 def _scenario_labels(w: np.ndarray) -> list[str]:
     return [f"s{i}\n{x:.2g}" for i, x in enumerate(w)]
 
@@ -1414,6 +1418,7 @@ def plot_reserves(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
         ax.set_title(f"{direction}ward reserve", fontsize=10)
         ax.set_ylim(bottom=0)
         ax.set_ylabel("reserve [MWh]")
+        ax.set_xlabel(_SCENARIO_AXIS)
     _legend_outside(fig, axes)
     _title(fig, ds, "reserve bought and activated", m, d)
     return fig
@@ -1432,13 +1437,16 @@ def plot_cost_breakdown(ds: xr.Dataset, model: str | None = None, day=None) -> F
     st, (owners, items) = _statistics(ds, "cost:owner", "cost:item")
     at = {"model": m, "day": d.to_datetime64()}
     w = st.weight.sel(at).to_numpy()
-    total = owners.sum("owner", skipna=False)
-    cvar = float(st.cvar(total).sel(at))
+    try:
+        alpha = st.alpha
+    except StatisticsError as exc:
+        raise PlotError(str(exc)) from None
+    cvar = float(st.cvar(owners.sum("owner", skipna=False), alpha).sel(at))
     caption = (
         "Items are <payer>/<stage>/<kind> (first: day-ahead capacity; second: recourse). "
         "Owners: tso (TER fuel, reserve, balancing, shedding at transmission), dso "
         "(feeder shedding, own use), der (flexibility, activation, curtailment, "
-        f"degradation). CVaR at alpha = {st.alpha:g} of the total cost; scenario labels "
+        f"degradation). CVaR at alpha = {alpha:g} of the total cost; scenario labels "
         "give the scenario and its weight."
     )
     fig, axes = _figure(1, 2, caption=caption, height=3.8)
@@ -1456,6 +1464,7 @@ def plot_cost_breakdown(ds: xr.Dataset, model: str | None = None, day=None) -> F
     ax.set_xticks(x, labels, fontsize=7)
     ax.set_title("by owner", fontsize=10)
     ax.set_ylabel("cost [EUR]")
+    ax.set_xlabel(_SCENARIO_AXIS)
     ax = axes[0, 1]
     exp = st.expectation(items).sel(at)
     exp = exp.where(exp.notnull() & (np.abs(exp) > 1e-6), drop=True)
