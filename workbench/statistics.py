@@ -170,10 +170,6 @@ def _group(da: xr.DataArray, dim: str, by: str) -> xr.DataArray:
     return da.groupby(by).sum(skipna=False)
 
 
-def _frame_scenario(da: xr.DataArray) -> object:
-    return da.attrs.get("aggregate", "")
-
-
 def to_frame(da: xr.DataArray) -> pd.DataFrame:
     """The tidy view of one statistic: one row per model, day, scenario and category.
 
@@ -197,7 +193,7 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
         )
     df = da.to_series().rename("value").reset_index().rename(columns={extra[0]: "category"})
     if "scenario" not in df:
-        df["scenario"] = _frame_scenario(da)
+        df["scenario"] = da.attrs.get("aggregate", "")
     df["statistic"] = da.name
     df["unit"] = da.attrs.get("units", "")
     return df[list(FRAME_COLUMNS)]
