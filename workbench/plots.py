@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from workbench.compare import stage_hours
 from workbench.contract import to_internal
 from workbench.results import OutputError
+from workbench.statistics import Statistics, StatisticsError
 
 __all__ = [
     "FORMATS",
@@ -38,6 +39,7 @@ __all__ = [
     "dispatch_categories",
     "has_flexibility_regions",
     "plot_comparison",
+    "plot_cost_breakdown",
     "plot_demand",
     "plot_der_by_model",
     "plot_dispatch",
@@ -46,6 +48,7 @@ __all__ = [
     "plot_forecast_fan",
     "plot_interfaces",
     "plot_regions",
+    "plot_reserves",
     "plot_uncertainty",
     "plot_voltage_envelopes",
     "plot_voltages",
@@ -1801,11 +1804,11 @@ def write_plots(
 
     Files ``<out_dir>/<stem>_<model>_<day>_<figure>.<fmt>`` (``:`` in a model name
     becomes ``-``); figures ``demand``, ``dispatch``, ``uncertainty``, ``interfaces``,
-    ``voltages``, ``loading``, ``map-transmission``, ``map-<feeder>``,
-    ``flexibility-<feeder>`` and, for the DSO-managed models, ``regions-<feeder>``;
-    without a chosen model also the one-page comparison ``<stem>_models.<fmt>``. A
-    figure whose network cannot be rebuilt from the results' study, or whose variables
-    the results lack, is skipped with a note.
+    ``voltages``, ``reserves``, ``costs``, ``loading``, ``map-transmission``,
+    ``map-<feeder>``, ``flexibility-<feeder>`` and, for the DSO-managed models,
+    ``regions-<feeder>``; without a chosen model also the one-page comparison
+    ``<stem>_models.<fmt>``. A figure whose network cannot be rebuilt from the results'
+    study, or whose variables the results lack, is skipped with a note.
 
     Parameters
     ----------
@@ -1845,6 +1848,8 @@ def write_plots(
         ("uncertainty", plot_uncertainty),
         ("interfaces", plot_interfaces),
         ("voltages", plot_voltages),
+        ("reserves", plot_reserves),
+        ("costs", plot_cost_breakdown),
         *_network_figures(ds, map_at, report),
     )
     for m in models:
@@ -2237,3 +2242,148 @@ def write_comparison_plots(ds: xr.Dataset, summary: dict, out: Path) -> list[Pat
         if "dso_managed" in ds.model.values and "offer_region_p_mw" in ds:
             paths.append(plot_regions(ds, Path(f"{base}_regions.png"), day))
     return paths
+
+
+# --------------------------------------------------------------------------------------
+# report figures from the statistics (workbench.statistics)
+
+#: colours of the reserve providers, bought (dark) and activated (light)
+_RESERVE_COLORS = {
+    ("ter", "bought"): "#2166ac",
+    ("der", "bought"): "#1a9850",
+    ("ter", "activated"): "#92c5de",
+    ("der", "activated"): "#a6d96a",
+}
+#: colours of the cost owners
+_OWNER_COLORS = {"tso": "#4575b4", "dso": "#fdae61", "der": "#1a9850"}
+
+
+def _statistics(ds: xr.Dataset, *calls: str) -> tuple[Statistics, list[xr.DataArray]]:
+    """The statistics of the results named by ``calls`` (``"cost"``, or ``"cost:owner"``
+    for ``cost(by="owner")``); a variable missing is a PlotError."""
+    try:
+        st = Statistics(ds)
+        out = []
+        for call in calls:
+            name, _, by = call.partition(":")
+            out.append(getattr(st, name)(**({"by": by} if by else {})))
+        return st, out
+    except StatisticsError as exc:
+        raise PlotError(str(exc)) from None
+
+
+#: x axis of the bars per scenario
+_SCENARIO_AXIS = "expected, then per scenario (s<i> and its weight [1])"
+
+
+def _scenario_labels(w: np.ndarray) -> list[str]:
+    return [f"s{i}\n{x:.2g}" for i, x in enumerate(w)]
+
+
+def plot_reserves(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
+    """Reserve bought day-ahead and activated in the recourse, per direction [MWh].
+
+    One panel per direction (up: more injection, down: less). Bars: the reserve bought
+    (first-stage capacity times hours: TER reserve, DER flexibility accepted), the
+    expected reserve activated (TER balancing, DER flexibility activated) and the
+    activation in every scenario, each split by provider. From
+    :meth:`workbench.statistics.Statistics.reserve_bought` and
+    :meth:`~workbench.statistics.Statistics.reserve_activated`.
+    """
+    ds = _plot_layout(ds)
+    _, m, d = _select(ds, model, day)
+    st, (bought, activated) = _statistics(ds, "reserve_bought", "reserve_activated")
+    at = {"model": m, "day": d.to_datetime64()}
+    w = st.weight.sel(at).to_numpy()
+    caption = (
+        "Bought: day-ahead (first-stage) capacity times its hours, TER reserve and DER "
+        "flexibility accepted. Activated: energy of TER balancing and DER flexibility "
+        "activated, expected over the scenarios and per scenario (label: scenario and its "
+        "weight). Up: more injection; down: less injection (PV: curtailment). " + CAPTION_TER
+    )
+    fig, axes = _figure(1, 2, caption=caption, height=3.6)
+    labels = ["bought", "activated\nexpected", *_scenario_labels(w)]
+    x = np.arange(len(labels))
+    for ax, direction in zip(axes[0], ("up", "down"), strict=True):
+        bottom = np.zeros(len(labels))
+        for provider in ("ter", "der"):
+            key = f"{provider}/{direction}"
+            b = float(bought.sel(at).sel(reserve=key).isel(scenario=0))
+            a = activated.sel(at).sel(reserve=key)
+            exp = float(st.expectation(activated.sel(reserve=key)).sel(at))
+            vals = np.r_[b, exp, a.to_numpy()]
+            for k, sel in (("bought", slice(0, 1)), ("activated", slice(1, None))):
+                ax.bar(
+                    x[sel],
+                    vals[sel],
+                    0.7,
+                    bottom=bottom[sel],
+                    color=_RESERVE_COLORS[(provider, k)],
+                    label=f"{provider.upper()} {k}",
+                )
+            bottom += vals
+        ax.axvline(1.5, color="0.5", lw=0.8)
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_title(f"{direction}ward reserve", fontsize=10)
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("reserve [MWh]")
+        ax.set_xlabel(_SCENARIO_AXIS)
+    _legend_outside(fig, axes)
+    _title(fig, ds, "reserve bought and activated", m, d)
+    return fig
+
+
+def plot_cost_breakdown(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
+    """Cost by owner and by item [EUR].
+
+    Left: the cost by owner (tso, dso, der), expected and per scenario, with the CVaR of
+    the total; right: the expected cost of every item, coloured by its owner. First
+    stage included; the items sum to the expected cost. From
+    :meth:`workbench.statistics.Statistics.cost`.
+    """
+    ds = _plot_layout(ds)
+    _, m, d = _select(ds, model, day)
+    st, (owners, items) = _statistics(ds, "cost:owner", "cost:item")
+    at = {"model": m, "day": d.to_datetime64()}
+    w = st.weight.sel(at).to_numpy()
+    try:
+        alpha = st.alpha
+    except StatisticsError as exc:
+        raise PlotError(str(exc)) from None
+    cvar = float(st.cvar(owners.sum("owner", skipna=False), alpha).sel(at))
+    caption = (
+        "Items are <payer>/<stage>/<kind> (first: day-ahead capacity; second: recourse). "
+        "Owners: tso (TER fuel, reserve, balancing, shedding at transmission), dso "
+        "(feeder shedding, own use), der (flexibility, activation, curtailment, "
+        f"degradation). CVaR at alpha = {alpha:g} of the total cost; scenario labels "
+        "give the scenario and its weight."
+    )
+    fig, axes = _figure(1, 2, caption=caption, height=3.8)
+    ax = axes[0, 0]
+    labels = ["expected", *_scenario_labels(w)]
+    x = np.arange(len(labels))
+    bottom = np.zeros(len(labels))
+    for owner in owners["owner"].to_numpy():
+        one = owners.sel(owner=owner)
+        vals = np.r_[float(st.expectation(one).sel(at)), one.sel(at).to_numpy()]
+        ax.bar(x, vals, 0.7, bottom=bottom, color=_OWNER_COLORS.get(str(owner)), label=owner)
+        bottom += vals
+    ax.axhline(cvar, color="k", ls="--", lw=1, label=f"CVaR of the total ({cvar:,.0f})")
+    ax.axvline(0.5, color="0.5", lw=0.8)
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_title("by owner", fontsize=10)
+    ax.set_ylabel("cost [EUR]")
+    ax.set_xlabel(_SCENARIO_AXIS)
+    ax = axes[0, 1]
+    exp = st.expectation(items).sel(at)
+    exp = exp.where(exp.notnull() & (np.abs(exp) > 1e-6), drop=True)
+    owner_of = [str(c).split("/")[0] for c in exp.cost_item.to_numpy()]
+    y = np.arange(exp.sizes["cost_item"])
+    ax.barh(y, exp.to_numpy(), color=[_OWNER_COLORS.get(o, "0.5") for o in owner_of])
+    ax.set_yticks(y, exp.cost_item.to_numpy().astype(str), fontsize=7)
+    ax.invert_yaxis()
+    ax.set_title("expected, by item", fontsize=10)
+    ax.set_xlabel("cost [EUR]")
+    _legend_outside(fig, axes)
+    _title(fig, ds, "cost by owner and item", m, d)
+    return fig
