@@ -103,6 +103,7 @@ def _results(seed: int = 3) -> xr.Dataset:
             "ter_p_mw": ((*sd, "gen"), ter, {"units": "MW"}),
             "der_p_mw": ((*sd, "der"), der, {"units": "MW"}),
             "curtailment_mw": ((*sd, "der"), curt, {"units": "MW"}),
+            "fixed_spill_mw": ((*sd, "interface"), np.zeros((*shape, 2)), {"units": "MW"}),
             "demand_mw": ((*sd, "bus"), demand, {"units": "MW"}),
             "load_shed_mw": ((*sd, "bus"), shed, {"units": "MW"}),
             "interface_p_mw": ((*sd, "interface"), ip, {"units": "MW"}),

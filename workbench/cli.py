@@ -762,12 +762,12 @@ def evaluate(
     """
     from workbench.contract import to_contract, to_internal
     from workbench.evaluation import evaluate_results, evaluation_summary
-    from workbench.results import read_results, write_results
+    from workbench.results import CORE_VARIABLES, read_results, write_results
 
     if results.suffix.lower() not in (".nc", ".zarr"):
         raise click.BadParameter(f"'{results}' must end in .nc or .zarr", param_hint="RESULTS")
     try:
-        ds = read_results(results, require=("first_stage_value",))
+        ds = read_results(results, require=(*CORE_VARIABLES, "first_stage_value"))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     _check_scheduler(scheduler)
@@ -817,10 +817,10 @@ def compare(results: Path, as_json: bool, no_plots: bool) -> None:
     """
     from workbench.compare import compare_models, compare_table
     from workbench.contract import to_internal
-    from workbench.results import read_results
+    from workbench.results import CORE_VARIABLES, read_results
 
     try:
-        ds = to_internal(read_results(results))
+        ds = to_internal(read_results(results, require=CORE_VARIABLES))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     summary = compare_models(ds)

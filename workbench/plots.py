@@ -1880,9 +1880,15 @@ def write_plots(
     if model is None and missing:
         report.skipped.append(f"models: the results lack {', '.join(missing)}")
     elif model is None:
-        fig = plot_model_comparison(ds.sel(day=[dd.to_datetime64() for dd in days]))
-        report.paths.append(save_figure(fig, out_dir / f"{stem}_models.{fmt}", dpi))
-        plt.close(fig)
+        from workbench.statistics import StatisticsError
+
+        try:
+            fig = plot_model_comparison(ds.sel(day=[dd.to_datetime64() for dd in days]))
+        except StatisticsError as exc:  # a statistic these results cannot give
+            report.skipped.append(f"models: {exc}")
+        else:
+            report.paths.append(save_figure(fig, out_dir / f"{stem}_models.{fmt}", dpi))
+            plt.close(fig)
     return report
 
 

@@ -260,8 +260,9 @@ def read_results(path: str | Path, require: tuple[str, ...] = ()) -> xr.Dataset:
     ----------
     path : path
     require : tuple of str
-        Variables the caller needs besides :data:`CORE_VARIABLES` (which a file of a
-        study where no model-day has a schedule lacks, by design).
+        Variables the caller needs (e.g. :data:`CORE_VARIABLES`); a file of a study where
+        no model-day has a schedule (``attrs["all_failed"]``) lacks them by design and is
+        not checked.
 
     Raises
     ------
@@ -287,7 +288,7 @@ def read_results(path: str | Path, require: tuple[str, ...] = ()) -> xr.Dataset:
         raise ValueError(
             f"'{path}' is not a results file of `workbench run` (no study in its attributes)"
         )
-    needed = (*(() if ds.attrs.get("all_failed") else CORE_VARIABLES), *require)
+    needed = () if ds.attrs.get("all_failed") else require
     missing = [name for name in dict.fromkeys(needed) if name not in ds.variables]
     if missing:
         raise ValueError(
