@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # setuptools' note on every editable install says nothing a user can act on
 QUIET_BUILD := PYTHONWARNINGS="ignore:Editable installation"
 
-.PHONY: run test test-all examples lint bench docs docs-test wheel clean
+.PHONY: run test test-all examples lint bench docs docs-test wheel install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ docs: $(STAMP)
 docs-test: $(STAMP)
 	$(QUIET_BUILD) $(BIN)/python -m pip install --quiet -e ".[docs]"
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m pytest -q -m "" tests/test_docs.py
+
+# the wheel installed into a fresh venv runs a study outside the checkout
+install-test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "" tests/test_install.py
 
 # the wheel, with the packages' data, in dist/ (`pip install dist/*.whl`)
 wheel: $(STAMP)
