@@ -294,7 +294,8 @@ def test_a_run_with_a_failed_unit_is_never_complete_and_keeps_its_units(
 
 
 @pytest.mark.slow  # a LocalCluster of two workers, signalled from outside (about 40 s)
-def test_ctrl_c_to_the_process_group_is_one_line_and_the_resume_keeps_every_day(tmp_path):
+@pytest.mark.parametrize("how", ["ctrl-c to the group", "sigterm to the driver"])
+def test_a_stop_from_outside_is_one_line_and_the_resume_keeps_every_day(tmp_path, how):
     study = _write_study(tmp_path, n_days=4, ac=True)
     out = tmp_path / "faults.nc"
     run_dir = tmp_path / "faults.run"
@@ -321,7 +322,10 @@ def test_ctrl_c_to_the_process_group_is_one_line_and_the_resume_keeps_every_day(
     while not list((run_dir / "units").glob("*.json")) if run_dir.exists() else True:
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGINT)
+    if how == "ctrl-c to the group":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130
     lines = [line for line in stderr.strip().splitlines() if not line.startswith("warning:")]
