@@ -23,10 +23,11 @@ import yaml
 
 from cases import parse_study
 from tests.conftest import SMALL_STUDY
+from tests.test_units import _count_solves
 from workbench.cli import main
 from workbench.contract import to_internal
 from workbench.results import read_results
-from workbench.rundir import RunFolder, RunFolderError, RunFolderWarning, Unit
+from workbench.rundir import RunFolder, RunFolderError, RunFolderWarning
 from workbench.runner import RunReport, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +91,7 @@ HOLD = """
 import sys, time
 from cases import parse_study
 from tests.conftest import SMALL_STUDY
+from tests.test_units import _count_solves
 from workbench.rundir import RunFolder
 folder = RunFolder.create(sys.argv[1], parse_study(SMALL_STUDY, "s"), 0)
 print("holding", flush=True)
@@ -150,7 +152,6 @@ def test_two_runs_into_one_folder_never_interleave(tmp_path, capsys):
 # ---------------------------------------------------------------------------- unit files
 @pytest.mark.parametrize("damage", ["deleted", "truncated", "garbled"])
 def test_a_damaged_unit_file_is_computed_again_with_a_note(tmp_path, monkeypatch, clean, damage):
-    import workbench.runner as runner
 
     study = parse_study(_study_data(), "faults")
     run_dir = tmp_path / "run"
@@ -164,14 +165,7 @@ def test_a_damaged_unit_file_is_computed_again_with_a_note(tmp_path, monkeypatch
         data.write_bytes(raw[: len(raw) // 2])
     else:
         data.write_bytes(bytes(b ^ 0x5A for b in raw[:4096]) + raw[4096:])
-    solved: list[str] = []
-    original = runner._solve_unit
-
-    def counting(model, system, study, day, *args):
-        solved.append(Unit(model, day).key)
-        return original(model, system, study, day, *args)
-
-    monkeypatch.setattr(runner, "_solve_unit", counting)
+    solved = _count_solves(monkeypatch)
     with pytest.warns(RunFolderWarning, match="tso_managed_2016-06-16.*computed again"):
         ds = run_study(study, run_dir=run_dir, **kw)  # passed again: resumed
     # only the damaged day; the day after it keeps its result (its start state is known)

@@ -1222,6 +1222,12 @@ def _draw_network(ax, net, prefix: str, vm: dict, loading: dict, norms) -> tuple
     return {b: tuple(coords[b]) for b in served}, sizes["bus"]
 
 
+def _mark_interface(ax, xy, bus: int, label: str | None) -> None:
+    """An open square around an interface bus of a network map (gid ``interface:<bus>``)."""
+    ax.plot(*xy, "s", ms=16, mfc="none", mec="k", mew=1.6, zorder=4, gid=f"interface:{bus}",
+            label=label)  # fmt: skip
+
+
 def plot_network_map(
     ds: xr.Dataset,
     model: str | None = None,
@@ -1297,17 +1303,9 @@ def plot_network_map(
             hosts.setdefault(int(hit[0]), []).append(str(f))
         for b, feeders in hosts.items():
             x, y = coords[b]
-            ax.plot(
-                x,
-                y,
-                "s",
-                ms=16,
-                mfc="none",
-                mec="k",
-                mew=1.6,
-                zorder=4,
-                gid=f"interface:{b}",
-                label="feeder attachment (interface bus)" if b == next(iter(hosts)) else None,
+            first = b == next(iter(hosts))
+            _mark_interface(
+                ax, coords[b], b, "feeder attachment (interface bus)" if first else None
             )
             ax.annotate(
                 ", ".join(feeders),
@@ -1319,20 +1317,8 @@ def plot_network_map(
             )
     else:
         root = int(net.ext_grid.bus[net.ext_grid.in_service].iloc[0])
-        x, y = coords[root]
         host = str(d.interface_bus.sel(interface=network).item()) if network in d.interface else ""
-        ax.plot(
-            x,
-            y,
-            "s",
-            ms=16,
-            mfc="none",
-            mec="k",
-            mew=1.6,
-            zorder=4,
-            gid=f"interface:{root}",
-            label=f"interface (root, from {host})",
-        )
+        _mark_interface(ax, coords[root], root, f"interface (root, from {host})")
     fig.colorbar(
         matplotlib.cm.ScalarMappable(vm_norm, _VM_CMAP), ax=ax, shrink=0.6, label="bus voltage [pu]"
     )
