@@ -356,6 +356,11 @@ def test_a_new_run_never_replaces_a_result_file_it_was_not_told_to(tmp_path, mon
     line = capsys.readouterr().err.strip()
     assert "did not write it" in line and "--force" in line
     assert theirs.read_bytes() == b"a checked result"
+    scores = tmp_path / "results" / "faults_forecast.nc"
+    scores.write_bytes(b"scenarios kept for a paper")
+    assert main(["forecast", str(study), "--no-plots"]) == 2  # the same for forecasts
+    assert "--force" in capsys.readouterr().err
+    assert scores.read_bytes() == b"scenarios kept for a paper"
     assert main(["run", str(study), "--scheduler", "sync", "--force", *RUN]) == 0
     with xr.open_dataset(theirs) as ds:
         assert (ds.solver_status.values == "optimal").all()

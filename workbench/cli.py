@@ -623,6 +623,9 @@ def _finish_run(ds, cfg, seed, scheduler, folder, out, report, keep_units, no_pl
     help="With --evaluate: score every n-th held-out day (default from the study).",
 )
 @click.option("--no-plots", is_flag=True, help="Do not write PNG plots.")
+@click.option(
+    "--force", is_flag=True, help="Replace an existing default result file (as --out does)."
+)
 def forecast(
     study: str,
     evaluate: bool,
@@ -631,13 +634,16 @@ def forecast(
     seed: int | None,
     test_day_step: int | None,
     no_plots: bool,
+    force: bool,
 ) -> None:
     """Probabilistic forecasts of a study: scenario sets at 5-60 min, or their scores."""
     # scenario sets check the days with the history they need; scores use their own days
     cfg = _load(study, days=False)
     used_seed = cfg.seed if seed is None else seed
     suffix = "_forecast_scores.nc" if evaluate else "_forecast.nc"
+    replace = out is not None or force
     out = check_output(out or Path("results") / f"{cfg.name}{suffix}")
+    _check_replace(out, None, replace)
     tick = time.perf_counter()
 
     def say(message: str) -> None:
