@@ -27,6 +27,7 @@ __all__ = [
     "OutputError",
     "annotate",
     "check_output",
+    "contract_layout",
     "read_results",
     "summary_table",
     "write_results",
@@ -63,7 +64,8 @@ def package_versions() -> dict[str, str]:
 
 def annotate(ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str) -> xr.Dataset:
     """Record the study, seed, versions and solver status in ``attrs``, in the contract
-    layout (:func:`workbench.contract.to_contract`: timestamps, CF metadata)."""
+    layout (:func:`workbench.contract.to_contract`: ``model`` and ``day`` kept as
+    dimensions, timestamps with bounds of the study's resolution, CF metadata)."""
     ds = ds.copy()
     status = ds["solver_status"].to_numpy().astype(str).ravel().tolist()
     kept = {k: v for k, v in ds.attrs.items() if k in ("all_failed", "data_sources")}
@@ -73,8 +75,10 @@ def annotate(ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str) -> x
         "title": f"stochastic day-ahead schedule: {study.name}",
         "source": f"tsodso-workbench {versions['tsodso-workbench']}, HiGHS {versions['highspy']}",
         "history": f"{created} workbench run of study '{study.name}' (seed {int(seed)})",
-        "comment": "power in MW/Mvar, energy in MWh, cost in EUR, voltage in pu; time and "
-        f"period are local standard time ({TIME_ZONE}); per-day figures are on `day`",
+        "comment": "power in MW/Mvar, energy in MWh, cost in EUR, voltage in pu; time, "
+        "period and day are instants in UTC in the file (time_local, period_local, "
+        f"day_local: on the study's clock, {TIME_ZONE}) and on the study's clock once read "
+        "with workbench.results.read_results; per-day figures are on `day`",
         "study_name": study.name,
         "study_config_yaml": yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False),
         "seed": int(seed),
@@ -84,7 +88,16 @@ def annotate(ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str) -> x
         "created": created,
         **{f"version_{k}": v for k, v in versions.items()},
     }
-    return to_contract(ds)
+    return contract_layout(ds, study)
+
+
+def contract_layout(ds: xr.Dataset, study: StudyConfig) -> xr.Dataset:
+    """``ds`` (either layout) in the contract layout, its time bounds of the study's
+    resolution (:func:`workbench.contract.to_contract`)."""
+    res = study.resolution
+    return to_contract(
+        ds, step_minutes=res.second_stage_minutes, period_minutes=res.first_stage_minutes
+    )
 
 
 def _netcdf_ready(ds: xr.Dataset) -> xr.Dataset:
@@ -211,7 +224,10 @@ def _replace_directory(new: Path, path: Path) -> None:
 def read_results(path: str | Path) -> xr.Dataset:
     """Open a results file written by :func:`write_results` (loaded into memory).
 
-    The timestamps are on the study's clock (see :mod:`workbench.contract`).
+    The Dataset is in the contract layout, as :func:`workbench.run` returns it: ``model``
+    and ``day`` are dimensions (of one entry too), ``time`` and ``period`` timestamps on
+    the study's clock with their bounds (see :mod:`workbench.contract`). Files of earlier
+    versions (one-entry ``model``/``day`` squeezed, no bounds) read back in this layout.
 
     Raises
     ------
@@ -225,9 +241,9 @@ def read_results(path: str | Path) -> xr.Dataset:
         )
     try:
         if path.suffix.lower() == ".zarr":
-            ds = xr.open_zarr(path).load()
+            ds = xr.open_zarr(path, decode_coords="all").load()
         else:
-            with xr.open_dataset(path) as f:
+            with xr.open_dataset(path, decode_coords="all") as f:
                 ds = f.load()
     except (OSError, ValueError) as exc:
         raise ValueError(f"'{path}' cannot be read as a netCDF or zarr dataset: {exc}") from None
@@ -235,7 +251,22 @@ def read_results(path: str | Path) -> xr.Dataset:
         raise ValueError(
             f"'{path}' is not a results file of `workbench run` (no study in its attributes)"
         )
-    return from_file_clock(ds)
+    return to_contract(from_file_clock(ds), **_resolution(ds.attrs))
+
+
+def _resolution(attrs: dict) -> dict[str, int | None]:
+    """The step and period lengths [min] of the study a file records (None if it does
+    not: test files, or a study without a ``resolution``)."""
+    try:
+        study = yaml.safe_load(str(attrs.get("study_config_yaml", "")))
+    except yaml.YAMLError:
+        study = None
+    res = study.get("resolution") if isinstance(study, dict) else None
+    res = res if isinstance(res, dict) else {}
+    return {
+        "step_minutes": res.get("second_stage_minutes"),
+        "period_minutes": res.get("first_stage_minutes"),
+    }
 
 
 def _count(d: xr.Dataset, name: str) -> int:
