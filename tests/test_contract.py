@@ -16,6 +16,7 @@ import xarray as xr
 import yaml
 
 from tests.conftest import SMALL_STUDY
+from tests.results_doc import doc_mismatches
 from workbench.cli import main
 from workbench.contract import LayoutError, from_file_clock, to_contract, to_internal
 from workbench.results import read_results, write_results
@@ -292,3 +293,8 @@ def test_select_by_timestamp_and_by_element(small_file):
         str(b).startswith(f"{f}/")
         for b, f in zip(ds.der_bus.values, ds.der_feeder.values, strict=True)
     )
+
+
+def test_docs_describe_every_variable_of_the_file(small_file):
+    """docs/results.md names each variable with the dimensions and units it has."""
+    assert doc_mismatches(read_results(small_file)) == []
