@@ -71,6 +71,9 @@ MODEL_SHORT_NAMES = {
     "dso_managed:local_market": "dso:local_market",
     "dso_managed:target": "dso:target",
 }
+#: longest study name [bytes of UTF-8]: the names of its result files, figures and run
+#: folder (``<name>_<model>_<day>_<figure>.png``) must fit a file system's 255 bytes
+NAME_MAX_BYTES = 120
 Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 PositiveFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
@@ -95,12 +98,33 @@ def _network_spec(value: Any) -> str | pandapowerNet:
 NetworkSpec = Annotated[
     str | pandapowerNet,
     PlainValidator(_network_spec),
-    PlainSerializer(network_label, return_type=str),
+    # only text dumps (YAML, JSON) name a net object by its label
+    PlainSerializer(network_label, return_type=str, when_used="json"),
 ]
+
+
+def _takes_bool(annotation: Any) -> bool:
+    """Whether a field annotation admits ``True``/``False`` (bool, Any, or a union with it)."""
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_takes_bool(a) for a in getattr(annotation, "__args__", ()) if a is not None)
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_yes_no_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """``n_scenarios: true`` is a mistake, not the number 1 (pydantic's lax mode would
+        read a bool as 0 or 1 wherever a number or text is expected)."""
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and not _takes_bool(field.annotation):
+            raise ValueError(
+                f"expected a value of its kind (a number, text or a section), got the yes/no "
+                f"value {str(value).lower()}"
+            )
+        return value
 
 
 class TransmissionConfig(_Frozen):
@@ -540,6 +564,21 @@ class StudyConfig(_Frozen):
     coordination: CoordinationConfig = CoordinationConfig()
     ac_check: AcCheckConfig = AcCheckConfig()
 
+    @field_validator("name")
+    @classmethod
+    def _name_makes_file_names(cls, value: str) -> str:
+        if value.startswith(".") or value.strip() != value:
+            raise ValueError(
+                "must not start with '.' (a hidden file) nor start or end with a space; it "
+                "names the result files (e.g. results/<name>.nc)"
+            )
+        if len(value.encode("utf-8")) > NAME_MAX_BYTES:
+            raise ValueError(
+                f"is {len(value.encode('utf-8'))} bytes long in UTF-8; at most {NAME_MAX_BYTES} "
+                "bytes fit in the names of the result files (a non-ASCII letter takes 2-4)"
+            )
+        return value
+
     @field_validator("resolution")
     @classmethod
     def _resolution_fits_horizon(
@@ -584,6 +623,38 @@ class StudyConfig(_Frozen):
         """Load a study YAML file or a built-in study by name (as :func:`load_study`)."""
         return load_study(path)
 
+    @classmethod
+    def from_results(cls, results: Any) -> StudyConfig:
+        """The study a results file (or Dataset) of ``workbench run`` was computed from.
+
+        Everything the results hold to run it again: the study's keys, the seed the run
+        used (``attrs["seed"]``) and the networks the YAML cannot name (net objects given
+        from Python, JSON files), kept as pandapower JSON in ``attrs["study_networks_json"]``.
+        ``workbench.run(Study.from_results(path))`` reproduces the numbers.
+
+        Parameters
+        ----------
+        results : path or xarray.Dataset
+            A ``.nc`` file or ``.zarr`` store written by the workbench, or its Dataset.
+
+        Raises
+        ------
+        StudyConfigError
+            When ``results`` holds no study of this workbench.
+        """
+        from cases.archive import NETWORKS_ATTR, STUDY_ATTR, restore_study
+
+        attrs, source = _results_attrs(results)
+        if STUDY_ATTR not in attrs:
+            raise StudyConfigError(
+                f"{source} holds no study (no '{STUDY_ATTR}' attribute); give a results file "
+                "written by `workbench run` or `workbench.run`"
+            )
+        study = restore_study(attrs[STUDY_ATTR], attrs.get(NETWORKS_ATTR), source)
+        if "seed" in attrs:
+            study = study.model_copy(update={"seed": int(attrs["seed"])})
+        return study
+
     def to_yaml(self, path: str | Path | None = None) -> str:
         """The study as YAML text (every key, defaults included); written to ``path`` too
         when given. :meth:`from_yaml` of that file gives an equal study."""
@@ -604,16 +675,43 @@ class StudyConfig(_Frozen):
         StudyConfigError
             One line naming the key, as for a study file: an unknown key, a bad value.
         """
-        data = _plain(self.model_dump())
+        data = _plain(self)
         source = f"study '{self.name}' replace()"
         for key, value in changes.items():
             _set_key(data, key.split("."), value, source, key)
         return parse_study(data, source)
 
 
+def _results_attrs(results: Any) -> tuple[dict, str]:
+    """The attributes of a results Dataset, file or store, and how to name it."""
+    import xarray as xr
+
+    if isinstance(results, xr.Dataset):
+        return dict(results.attrs), "the Dataset"
+    if not isinstance(results, str | Path):
+        raise StudyConfigError(
+            f"from_results takes a results file path or an xarray.Dataset, got "
+            f"{type(results).__name__}"
+        )
+    path = Path(results)
+    source = f"results '{path}'"
+    if not path.exists():
+        raise StudyConfigError(f"{source} do not exist; give a file written by `workbench run`")
+    try:
+        if path.is_dir():
+            with xr.open_zarr(path) as ds:
+                return dict(ds.attrs), source
+        with xr.open_dataset(path) as ds:
+            return dict(ds.attrs), source
+    except (OSError, ValueError, KeyError) as exc:
+        raise StudyConfigError(f"{source} cannot be read as netCDF or zarr ({exc})") from None
+
+
 def _plain(value: Any) -> Any:
-    """A dumped study with its tuples as lists, so keys and items can be set (objects
-    that are not plain mappings or sequences, e.g. a network, are kept as they are)."""
+    """A study (or a part of it) as plain mappings and lists, so keys and items can be set;
+    other objects, e.g. a network, are kept as they are (the same object, not a copy)."""
+    if isinstance(value, BaseModel):
+        return {name: _plain(getattr(value, name)) for name in type(value).model_fields}
     if type(value) is dict:
         return {k: _plain(v) for k, v in value.items()}
     if type(value) in (list, tuple):
@@ -623,8 +721,6 @@ def _plain(value: Any) -> Any:
 
 def _merged(current: Any, value: Any) -> Any:
     """``value`` merged into ``current`` where both are mappings, else ``value``."""
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
     value = _plain(value)
     if type(current) is dict and type(value) is dict:
         out = dict(current)
@@ -754,6 +850,55 @@ def _source_union_errors(errors: list) -> list:
     return out
 
 
+class StudyYamlLoader(yaml.SafeLoader):
+    """YAML's safe loader with two changes for study files.
+
+    * Dates stay text: the study checks them, so ``start_date: 2016-02-30`` is one line
+      naming the key (YAML's own date parser would fail with a traceback).
+    * A key given twice in one mapping is an error naming both lines (YAML would keep the
+      last one silently).
+    """
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key; YAML itself reports it
+                    continue
+                seen.setdefault(key, line)
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"key '{key}' is given twice in one section (lines {first} and "
+                        f"{line}); keep one",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
+
+
+StudyYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def read_study_yaml(text: str) -> Any:
+    """Parse study YAML text with :class:`StudyYamlLoader`.
+
+    Raises
+    ------
+    yaml.YAMLError
+    """
+    return yaml.load(text, Loader=StudyYamlLoader)
+
+
 def builtin_studies() -> dict[str, Path]:
     """Study files shipped in ``cases/studies`` (name -> path)."""
     folder = resources.files("cases") / "studies"
@@ -797,7 +942,7 @@ def load_study(path: str | Path) -> StudyConfig:
             f"study file '{p}' is not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML"
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = read_study_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -93,6 +93,7 @@ def test_interrupt_then_resume_computes_only_the_missing_units(
     with pytest.raises(KeyboardInterrupt):
         run_study(study, run_dir=folder, **kw)
     monkeypatch.setattr(RunFolder, "save_unit", original)
+    folder.release()  # the caller's folder: the caller unlocks it
     again = RunFolder.open(tmp_path / "run")
     assert again.manifest["state"] == "interrupted"
     assert list(again.finished()) == ["tso_managed_2016-06-15"]
@@ -105,7 +106,7 @@ def test_interrupt_then_resume_computes_only_the_missing_units(
     assert solved == ["tso_managed_2016-06-16", "tso_managed_2016-06-17"]
     assert (report.computed, report.resumed, report.units) == (2, 1, 3)
     _same(resumed.load(), clean)
-    again.close()
+    again.release()
 
 
 def test_a_failing_unit_is_recorded_and_the_others_go_on(
@@ -123,12 +124,12 @@ def test_a_failing_unit_is_recorded_and_the_others_go_on(
     assert np.isfinite(ds.expected_cost_eur.isel(model=0, day=[0, 2]).values).all()
     assert list(report.failed) == ["tso_managed_2016-06-16"]
     assert "RuntimeError: a modelling bug" in "\n".join(report.lines())
-    folder.close()
+    folder.release()
     # an error is not a result: resuming computes that unit alone
     monkeypatch.setattr(runner, "_solve_unit", original)
     solved = _count_solves(monkeypatch)
     report = RunReport()
-    ds = run_study(cyclic, run_dir=RunFolder.open(tmp_path / "run"), report=report, **kw)
+    ds = run_study(cyclic, run_dir=tmp_path / "run", report=report, **kw)  # resumed
     assert solved == ["tso_managed_2016-06-16"] and report.computed == 1
     assert ds.solver_status.values.ravel().tolist() == ["optimal"] * 3
 
@@ -194,7 +195,7 @@ def test_a_killed_worker_is_replaced_and_the_study_completes(
     assert killed, "no worker was busy when the first unit finished"
     assert report.computed == 3 and not report.failed
     _same(ds, clean)
-    folder.close()
+    folder.release()
 
 
 def test_cli_sigterm_keeps_units_and_resume_finishes(tmp_path, monkeypatch, capsys):
@@ -316,12 +317,12 @@ def test_a_write_over_the_size_limit_keeps_the_old_file_and_every_unit(
     before = out.read_bytes()
     original = cli._write_or_rescue
 
-    def over_the_limit(ds, target, kept):  # files may not grow beyond 20 kB while writing
+    def over_the_limit(ds, target, kept, refused=None):  # no file beyond 20 kB while writing
         soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, hard))
         try:
-            return original(ds, target, kept)
+            return original(ds, target, kept, refused)
         finally:
             resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
             signal.signal(signal.SIGXFSZ, previous)

@@ -94,17 +94,21 @@ def _check_scheduler(scheduler: str | None) -> None:
         raise click.BadParameter(message, param_hint="--scheduler") from None
 
 
-def _write_or_rescue(ds, out: Path, kept: str | None = None) -> tuple[Path, bool]:
+def _write_or_rescue(
+    ds, out: Path, kept: str | None = None, refused: str | None = None
+) -> tuple[Path, bool]:
     """Write the results to ``out``; when that fails (disk full, permissions changed during
-    the run, ...), to a new folder in the system's temporary directory instead, saying
-    so, so that the computation is not lost. Returns the path and whether it is the
-    rescue copy; exits with 1 if both fail, after the line ``kept`` (where the
-    computation still is)."""
+    the run, ...) or is ``refused`` (why not), to a new folder in the system's temporary
+    directory instead, saying so, so that the computation is not lost. Returns the path
+    and whether it is the rescue copy; exits with 1 if both fail, after the line ``kept``
+    (where the computation still is)."""
     import tempfile
 
     from workbench.results import write_results
 
     try:
+        if refused is not None:
+            raise OutputError(refused)
         return write_results(ds, out), False
     except Exception as exc:  # whatever failed, the computation is written elsewhere
         click.echo(f"error: could not write '{out}': {exc}", err=True)
@@ -235,7 +239,17 @@ def cli(verbose: bool) -> None:
     metavar="RUN_DIR",
     help="Continue an interrupted run from its run folder: only missing units are computed.",
 )
-@click.option("--keep-units", is_flag=True, help="Keep the unit files after the result is written.")
+@click.option(
+    "--keep-units",
+    is_flag=True,
+    help="Keep the unit files after the result is written (always kept while a unit failed).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing result file that this run did not write (an explicit --out "
+    "says the same for its file).",
+)
 @click.option(
     "--dashboard", is_flag=True, help="Serve the local Dask dashboard and print its link."
 )
@@ -252,6 +266,7 @@ def run(
     run_dir: Path | None,
     resume: Path | None,
     keep_units: bool,
+    force: bool,
     dashboard: bool,
     no_progress: bool,
     no_plots: bool,
@@ -270,11 +285,25 @@ def run(
             f"must be a positive integer, got {workers}", param_hint="--workers"
         )
     _check_scheduler(scheduler)
-    cfg, folder, out, used_seed = _run_folder(study, out, seed, models, run_dir, resume)
+    cfg, folder, out, used_seed, replace_out = _run_folder(
+        study, out, seed, models, run_dir, resume, force
+    )
     tick = time.perf_counter()
-    system = _announce(cfg)
-    if not isinstance(folder, RunFolder):  # created once the study's system is built
-        folder = RunFolder.create(folder, cfg, used_seed, out)
+    try:
+        system = _announce(cfg)
+        if not isinstance(folder, RunFolder):  # created once the study's system is built
+            folder = RunFolder.create(
+                folder,
+                cfg,
+                used_seed,
+                out,
+                study_file=_study_file(study),
+                replace_out=replace_out,
+            )
+    except BaseException:
+        if isinstance(folder, RunFolder):
+            folder.release()
+        raise
     click.echo(f"run folder: {folder.path} (log: {folder.path / 'run.log'})")
     _log_to_terminal(folder)
     report = RunReport()
@@ -301,13 +330,21 @@ def run(
         if folder.manifest.get("state") == "complete":
             click.echo(f"interrupted: the results are written to {folder.out}", err=True)
             sys.exit(130)
-        kept = len(folder.finished())
+        kept = len(folder.finished(quiet=True))
         click.echo(
             f"interrupted: {kept} of {report.units or len(folder.manifest['units'])} units "
             f"are kept in {folder.path}; resume with: workbench run --resume {folder.path}",
             err=True,
         )
         sys.exit(130)
+    finally:
+        folder.release()
+
+
+def _study_file(study: str | None) -> Path | None:
+    """The study file a run starts from (None for a built-in study's name)."""
+    path = Path(study or "default")
+    return path if path.is_file() else None
 
 
 def _log_to_terminal(folder) -> None:
@@ -349,20 +386,26 @@ def _log_beside_results(folder) -> None:
     click.echo(f"log:     {target}")
 
 
-def _run_folder(study, out, seed, models, run_dir, resume):
-    """The study, run folder (resumed, or the path of a new one), result path and seed
-    of ``workbench run``, all checked before any work."""
+def _run_folder(study, out, seed, models, run_dir, resume, force):
+    """The study, run folder (resumed, or the path of a new one), result path, seed and
+    whether the run may replace an existing result file it did not write, all checked
+    before any work.
+
+    A result file that exists is replaced only when the user says so: ``--out`` names it,
+    or ``--force``; a resume writes only where its run said it would (or to ``--out``)."""
     from workbench.rundir import RunFolder, default_run_dir
 
     if resume is None:
         cfg = _load(study or "default")
         if models is not None:
             cfg = cfg.model_copy(update={"models": _model_names(models)})
+        replace_out = out is not None or force
         out = check_output(out or Path("results") / f"{cfg.name}.nc")
+        _check_replace(out, None, replace_out)
         used_seed = cfg.seed if seed is None else seed
         folder = run_dir or default_run_dir(out)
         RunFolder.check_new(folder)
-        return cfg, folder, out, used_seed
+        return cfg, folder, out, used_seed, replace_out
     given = [
         n
         for n, v in (
@@ -378,15 +421,48 @@ def _run_folder(study, out, seed, models, run_dir, resume):
             f"--resume continues the run folder's own study; leave out {', '.join(given)}"
         )
     folder = RunFolder.open(resume)
-    if folder.manifest.get("state") == "complete":
-        raise click.UsageError(
-            f"the run in '{resume}' finished (results: {folder.out}); start a new run "
-            "instead of --resume"
-        )
-    cfg = folder.study()
-    out = check_output(out or folder.out or Path("results") / f"{cfg.name}.nc")
-    folder.mark("running", out=str(out.resolve()))
-    return cfg, folder, out, folder.seed
+    try:
+        if folder.manifest.get("state") == "complete":
+            raise click.UsageError(
+                f"the run in '{resume}' finished (results: {folder.out}); start a new run "
+                "instead of --resume"
+            )
+        if out is None and folder.out is None:
+            raise click.UsageError(
+                f"the run in '{resume}' was started without a results file (from Python); "
+                "give --out FILE.nc to write its results there"
+            )
+        replace_out = out is not None or force or bool(folder.manifest.get("replace_out"))
+        out = check_output(out or folder.out)
+        _check_replace(out, folder.run_id, replace_out)
+        cfg = folder.study()
+        if folder.study_file_changed():
+            click.echo(
+                f"note: '{folder.manifest['study_file']}' changed since the run started; "
+                f"the run goes on with the study it started with (kept in '{resume}'); "
+                "start a new run to use the edited file",
+                err=True,
+            )
+        folder.mark("running", out=str(out.resolve()), replace_out=replace_out)
+    except BaseException:
+        folder.release()
+        raise
+    return cfg, folder, out, folder.seed, replace_out
+
+
+def _check_replace(out: Path, run_id: str | None, allowed: bool) -> None:
+    """Refuse (one line) to replace an existing result file that the run ``run_id`` did
+    not write, unless the user allowed it (``--out`` or ``--force``)."""
+    from workbench.results import written_by_run
+
+    if allowed or not (out.exists() or out.is_symlink()):
+        return
+    if run_id is not None and written_by_run(out) == run_id:
+        return
+    raise click.UsageError(
+        f"result file '{out}' exists and this run did not write it; give --force to replace "
+        "it, or --out another file"
+    )
 
 
 def _announce(cfg):
@@ -434,16 +510,27 @@ def _finish_run(ds, cfg, seed, scheduler, folder, out, report, keep_units, no_pl
     """Write the assembled results, then free the unit files; summary, plots, exit code."""
     from workbench.contract import to_internal
     from workbench.plots import write_plots
-    from workbench.results import annotate, read_results, summary_table
+    from workbench.results import annotate, read_results, summary_table, written_by_run
 
-    ds = annotate(ds, cfg, seed, scheduler or "LocalCluster")
+    ds = annotate(ds, cfg, seed, scheduler or "LocalCluster", run_id=folder.run_id)
     kept = (
         f"nothing is lost: every unit is in {folder.path}; once the result can be written, "
         f"write it with: workbench run --resume {folder.path}"
     )
-    path, rescued = _write_or_rescue(ds, out, kept)
+    refused = None
+    if (
+        (out.exists() or out.is_symlink())
+        and not folder.manifest.get("replace_out")
+        and written_by_run(out) != folder.run_id
+    ):  # another run wrote it while this one computed
+        refused = f"'{out}' appeared during the run and this run did not write it"
+    path, rescued = _write_or_rescue(ds, out, kept, refused)
+    failed_units = folder.failed_units()
     if rescued:
         click.echo(f"error: {kept.split(';')[0]}", err=True)
+    elif failed_units:  # a resume computes them again: the units stay
+        folder.mark("failed", out=str(path.resolve()))
+        folder.close()
     else:
         folder.mark("complete", out=str(path.resolve()))
         folder.close()
@@ -482,6 +569,14 @@ def _finish_run(ds, cfg, seed, scheduler, folder, out, report, keep_units, no_pl
             f"({', '.join(sorted(set(failed)))}); see 'solver_message' in {path}",
             err=True,
         )
+    if failed_units:
+        click.echo(
+            f"error: {len(failed_units)} unit(s) failed with an error (not a modelling "
+            f"outcome: {', '.join(failed_units)}); every other unit is kept in {folder.path}; "
+            f"compute the failed ones again with: workbench run --resume {folder.path}",
+            err=True,
+        )
+    if failed or failed_units:
         sys.exit(1)
 
 

@@ -26,9 +26,8 @@ import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
-import yaml
 
-from cases.study import StudyConfig, parse_study
+from cases.study import StudyConfig
 from cases.system import IntegratedSystem, build_system
 from forecasts.generate import ScenarioForecaster
 from stochastic.bids import apply_bids, der_bids
@@ -217,8 +216,8 @@ def evaluate_results(
             "re-run the study"
         )
     limit_threads()
-    study = parse_study(yaml.safe_load(results.attrs["study_config_yaml"]), "results study")
-    seed = int(results.attrs.get("seed", study.seed))
+    study = StudyConfig.from_results(results)  # the seed the run used, its networks
+    seed = study.seed
     alpha, beta = study.risk.alpha, study.risk.beta
     tick = time.perf_counter()
     system = build_system(study)

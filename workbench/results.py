@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 import yaml
 
+from cases.archive import study_archive
 from cases.study import StudyConfig
 from workbench.contract import (
     TIME_ZONE,
@@ -62,10 +63,13 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def annotate(ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str) -> xr.Dataset:
-    """Record the study, seed, versions and solver status in ``attrs``, in the contract
-    layout (:func:`workbench.contract.to_contract`: ``model`` and ``day`` kept as
-    dimensions, timestamps with bounds of the study's resolution, CF metadata)."""
+def annotate(
+    ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str, run_id: str | None = None
+) -> xr.Dataset:
+    """Record the study (with the networks its YAML cannot name), seed, versions, solver
+    status and the run's id in ``attrs``, in the contract layout
+    (:func:`workbench.contract.to_contract`: ``model`` and ``day`` kept as dimensions,
+    timestamps with bounds of the study's resolution, CF metadata)."""
     ds = ds.copy()
     status = ds["solver_status"].to_numpy().astype(str).ravel().tolist()
     kept = {k: v for k, v in ds.attrs.items() if k in ("all_failed", "data_sources")}
@@ -80,12 +84,13 @@ def annotate(ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str) -> x
         f"day_local: on the study's clock, {TIME_ZONE}) and on the study's clock once read "
         "with workbench.results.read_results; per-day figures are on `day`",
         "study_name": study.name,
-        "study_config_yaml": yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False),
+        **study_archive(study),
         "seed": int(seed),
         "scheduler": scheduler,
         "solver": "HiGHS via pyomo.contrib.solver (persistent)",
         "solver_status": ", ".join(sorted(set(status))),
         "created": created,
+        **({} if run_id is None else {"run_id": run_id}),
         **{f"version_{k}": v for k, v in versions.items()},
     }
     return contract_layout(ds, study)
@@ -219,6 +224,20 @@ def _replace_directory(new: Path, path: Path) -> None:
         os.replace(old, path)
         raise
     shutil.rmtree(old)
+
+
+def written_by_run(path: str | Path) -> str | None:
+    """The id of the run that wrote the results at ``path`` (None: no run of this
+    workbench, or nothing readable there)."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            with xr.open_zarr(path) as ds:
+                return ds.attrs.get("run_id")
+        with xr.open_dataset(path) as ds:
+            return ds.attrs.get("run_id")
+    except Exception:  # anything unreadable was not written by a run
+        return None
 
 
 def read_results(path: str | Path) -> xr.Dataset:

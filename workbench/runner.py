@@ -23,6 +23,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dask
 import numpy as np
@@ -48,7 +49,7 @@ from workbench.console import (
 from workbench.coordination import DayOutcome, coordination_model
 from workbench.coordination.common import clear_slots
 from workbench.results import contract_layout
-from workbench.rundir import RunFolder, Unit
+from workbench.rundir import UNFINISHED, RunFolder, RunFolderError, Unit, UnitSaveError
 from workbench.scenarios import check_forecast_sources, data_description, fit_study_forecaster
 from workbench.threads import limit_threads
 
@@ -499,20 +500,28 @@ def _state_from_record(record: dict | None):
 def plan_units(study: StudyConfig, finished: dict[str, dict]) -> list[tuple[object, list[Unit]]]:
     """The units still to compute, as chains: ``(start state, units in order)``.
 
-    With carried storage state each model's days form one chain from its first unfinished
-    day (starting from the state the finished day before it ended with); otherwise every
-    unfinished day is a chain of its own.
+    With carried storage state each run of consecutive unfinished days of a model is one
+    chain, starting from the state the finished day before it ended with (the initial
+    state for the study's first day); a finished day is never computed again, also when
+    a day before it is (a day's end state depends only on its own start state, so the
+    finished day's result stands). Otherwise every unfinished day is a chain of its own.
     """
     chains = []
     for model in study.models:
         units = [Unit(model, d) for d in study.days]
-        if study.model.storage_state == "carried":
-            first = next((i for i, u in enumerate(units) if u.key not in finished), None)
-            if first is not None:
-                before = finished.get(units[first - 1].key) if first else None
-                chains.append((_state_from_record(before), units[first:]))
-        else:
+        if study.model.storage_state != "carried":
             chains.extend((None, [u]) for u in units if u.key not in finished)
+            continue
+        chain: list[Unit] = []
+        for i, unit in enumerate(units):
+            if unit.key in finished:
+                continue
+            if chain and units[i - 1] is chain[-1]:
+                chain.append(unit)
+                continue
+            before = finished.get(units[i - 1].key) if i else None
+            chain = [unit]
+            chains.append((_state_from_record(before), chain))
     return chains
 
 
@@ -531,6 +540,10 @@ class RunReport:
     failed : dict
         Unit key -> (status, message) of units without an optimal schedule.
     interrupted : bool
+    save_errors, rescued, lost : list
+        Messages of unit saves that failed; units saved to the rescue folder instead;
+        units saved nowhere.
+    rescue_dir : str or None
     wall_seconds, solver_seconds : float [s]
         Wall time of the run; time inside HiGHS summed over the units computed.
     peak_worker_memory_mb : float [MB]
@@ -547,6 +560,23 @@ class RunReport:
     solver_seconds: float = 0.0
     peak_worker_memory_mb: float = 0.0
     dashboard_link: str | None = None
+    save_errors: list = field(default_factory=list)
+    rescued: list = field(default_factory=list)
+    lost: list = field(default_factory=list)
+    rescue_dir: str | None = None
+
+    def save_line(self, folder: RunFolder) -> str:
+        """One line on units the run folder could not take: where they are, what to do."""
+        kept = len(folder.finished(quiet=True))
+        where = f"{kept} of {self.units} units are kept in '{folder.path}'"
+        if self.rescued:
+            where += f", {len(self.rescued)} in the rescue folder '{self.rescue_dir}'"
+        if self.lost:
+            where += f"; {len(self.lost)} could not be saved anywhere ({', '.join(self.lost)})"
+        return (
+            f"{self.save_errors[0]}; {where}; once the folder can take them, resume with: "
+            f"workbench run --resume {folder.path}"
+        )
 
     def lines(self) -> list[str]:
         """The report as lines for the terminal and the log."""
@@ -804,10 +834,24 @@ def run_study(
         Forecasters already fitted for ``study`` (``scenarios.method: forecast``); fitted
         here (seeded with ``seed``) when missing.
     run_dir : path or RunFolder, optional
-        Where the units go (created, or resumed when it is a :class:`RunFolder`); default:
-        a temporary folder, removed after the results are loaded into memory.
+        Where the units go. A path is created, or resumed when it holds an unfinished run
+        of the same study and seed (pass it again after an interruption or a failure; only
+        the missing units are computed); a :class:`RunFolder` (opened by the caller) is
+        used as it is. The folder is locked while the run works in it and ends in the
+        state ``computed`` (every unit finished) or ``failed``. Default: a temporary
+        folder, removed after the results are loaded into memory.
     report : RunReport, optional
         Filled with what the run did (units, failures, times, memory).
+
+    Raises
+    ------
+    RunFolderError
+        For a run folder that cannot be used (another study's unfinished run, in use by
+        another process, not writable).
+    UnitSaveError
+        After computing, when some unit could not be saved in the run folder (disk full,
+        size limit, permissions): one line naming the folder and the cause; the units are
+        in the run folder or its rescue folder, and a resume takes them back.
 
     Returns
     -------
@@ -819,8 +863,6 @@ def run_study(
         only ``solver_status`` and ``solver_message`` on (model, day), with the attribute
         ``all_failed``.
     """
-    import tempfile
-
     limit_threads()
     check_forecast_sources(study)
     message = cvar_tail_message(study.risk.alpha, study.scenarios.n_scenarios)
@@ -829,17 +871,10 @@ def run_study(
     seed = study.seed if seed is None else seed
     report = RunReport() if report is None else report
     tick = time.perf_counter()
-    scratch = None
-    if isinstance(run_dir, RunFolder):
-        folder = run_dir
-    else:
-        if run_dir is None:
-            scratch = tempfile.mkdtemp(prefix="workbench-run-")
-            run_dir = scratch
-        folder = RunFolder.create(run_dir, study, seed)
-    log = folder.logger()
-    _log_study(log, study, seed, message if study.risk.beta > 0 else None)
+    folder, scratch = _run_folder_of(run_dir, study, seed)
     try:
+        log = folder.logger()
+        _log_study(log, study, seed, message if study.risk.beta > 0 else None)
         with warnings_to_log(log), library_logs_to(log):
             out = _run_units(
                 study,
@@ -861,10 +896,50 @@ def run_study(
             out = out.load()
         return out
     finally:
+        if folder is not run_dir:  # opened here: unlocked here (the data stay readable)
+            folder.release()
         if scratch is not None:
-            folder.close()
-            folder.close_log()
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_folder_of(run_dir, study: StudyConfig, seed: int) -> tuple[RunFolder, str | None]:
+    """The locked run folder of :func:`run_study` and the scratch folder to remove after
+    it (None: the folder is the caller's).
+
+    A path holding an unfinished run of the same study and seed is resumed; one holding
+    an unfinished run of another study is refused (a :class:`RunFolderError` saying how
+    to resume it); any other is created as :meth:`RunFolder.create` allows.
+    """
+    import tempfile
+
+    if isinstance(run_dir, RunFolder):
+        return run_dir, None
+    if run_dir is None:
+        scratch = tempfile.mkdtemp(prefix="workbench-run-")
+        return RunFolder.create(scratch, study, seed), scratch
+    path = Path(run_dir)
+    old = RunFolder.read_manifest(path)
+    if old is None or old.get("state") not in UNFINISHED:
+        return RunFolder.create(path, study, seed), None
+    folder = RunFolder.open(path)
+    if folder.seed != seed or not folder.holds(study):
+        folder.release()
+        raise RunFolderError(
+            f"run folder '{path}' holds an unfinished run of another study or seed "
+            f"('{folder.study().name}', seed {folder.seed}); resume it with "
+            f"run_study(RunFolder.open('{path}').study(), run_dir='{path}') or `workbench "
+            "run --resume`, or give another run_dir"
+        )
+    return folder, None
+
+
+def _mark(folder: RunFolder, state: str) -> None:
+    """Record the run's state if the folder can still take it (it may be full or
+    read-only; the units on disk tell a resume what is done either way)."""
+    try:
+        folder.mark(state)
+    except OSError:
+        pass
 
 
 def _log_study(log, study: StudyConfig, seed: int, tail_warning: str | None) -> None:
@@ -927,7 +1002,16 @@ def _run_units(
             graph = _UnitGraph(study, seed, sample, ex.n_workers, sys_d, study_d, fc_d)
 
             def save(unit: Unit, ds, record: dict) -> None:
-                folder.save_unit(unit, ds, record)
+                try:
+                    folder.save_unit(unit, ds, record)
+                except UnitSaveError as exc:  # the run goes on; the unit goes elsewhere
+                    report.save_errors.append(str(exc))
+                    try:
+                        report.rescue_dir = str(folder.rescue_unit(unit, ds, record))
+                        report.rescued.append(unit.key)
+                    except UnitSaveError as again:
+                        report.save_errors.append(str(again))
+                        report.lost.append(unit.key)
                 report.computed += 1
                 report.solver_seconds += record.get("solver_seconds", 0.0)
                 report.peak_worker_memory_mb = max(
@@ -949,16 +1033,20 @@ def _run_units(
                 _compute_units(ex, graph, chains, save, progress, log)
             except KeyboardInterrupt:
                 report.interrupted = True
-                folder.mark("interrupted")
-                log.info("interrupted: %d units kept", len(folder.finished()))
+                _mark(folder, "interrupted")
+                log.info("interrupted: %d units kept", len(folder.finished(quiet=True)))
                 raise
             finally:
                 if ex.client is None:  # models kept in this process are not needed now
                     clear_slots()
+    if report.save_errors:
+        _mark(folder, "failed")
+        raise UnitSaveError(report.save_line(folder))
     records = folder.records()
     for key, rec in records.items():
         if rec.get("status") != "optimal":
             report.failed[key] = (rec.get("status"), rec.get("message", ""))
+    _mark(folder, "failed" if folder.failed_units() else "computed")
     out = contract_layout(folder.assemble(study), study)
     if not out.attrs.get("all_failed"):
         out.attrs["scenario_method"] = study.scenarios.method
