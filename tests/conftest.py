@@ -74,6 +74,16 @@ def small_forecaster(small_study):
     return fit_study_forecaster(small_study, small_study.seed)
 
 
+@pytest.fixture(scope="session")
+def small_results_file(tmp_path_factory):
+    """A results file as ``workbench run`` writes it: the small study with two models, two
+    scenarios and the AC check (``tests/data/make_small_results.py``; about a minute,
+    once per test session)."""
+    from tests.data.make_small_results import write_small_results
+
+    return write_small_results(tmp_path_factory.mktemp("small_results") / "small_results.nc")
+
+
 def scenarios_with_ev(study, system, day, seed, forecaster=None, **kw):
     """A study's scenario set of one day with its EV charger pools' sessions."""
     scen = study_scenarios(study, day, seed, forecaster, **kw)

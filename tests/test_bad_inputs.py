@@ -109,6 +109,54 @@ def _mkdir(*names: str, file: str | None = None, text: str = "mine"):
     return setup
 
 
+def _partial(tmp: Path) -> None:
+    """``tmp/m.nc``: a results file of the workbench that lacks most of its variables."""
+    import xarray as xr
+
+    ds = xr.Dataset(
+        {"solver_status": ("model", ["optimal"]), "objective_eur": ("model", [1.0])},
+        coords={"model": ["tso_managed"]},
+        attrs={"study_config_yaml": yaml.safe_dump(BASE), "written_by": "workbench"},
+    )
+    ds.to_netcdf(tmp / "m.nc")
+
+
+def _resume_of(out: str | None):
+    """``workbench run --resume`` of an unfinished run folder ``tmp/r`` whose run was started
+    with result file ``out`` (None: from Python, without one); ``out`` exists and was not
+    written by that run."""
+
+    def make(tmp: Path) -> list[str]:
+        from cases import parse_study
+        from workbench.rundir import RunFolder
+
+        target = None if out is None else tmp / out
+        if target is not None:
+            target.write_text("somebody's results")
+        folder = RunFolder.create(tmp / "r", parse_study(BASE, "bad"), 0, target)
+        folder.release()
+        return ["run", "--resume", str(tmp / "r"), *RUN]
+
+    return make
+
+
+def _liar_scheduler(tmp: Path) -> list[str]:
+    """``--scheduler`` at a port that answers every connection with garbage bytes."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        while True:
+            conn, _ = server.accept()
+            conn.sendall(b"\xff" * 64)
+
+    threading.Thread(target=answer, daemon=True).start()
+    port = server.getsockname()[1]
+    return _run({}, "--scheduler", f"127.0.0.1:{port}")(tmp)
+
+
 def _pv_csv(tmp: Path, problem: str) -> None:
     """``tmp/pv.csv``: quarter-hourly PV of 10-20 June 2019 (Berlin time) with ``problem``."""
     import numpy as np
@@ -386,8 +434,24 @@ CASES = [
         "unreadable manifest",
     ),
     ("resume with a seed", _args("run", "--resume", "{tmp}", "--seed", "3", *RUN), "--seed"),
+    # ---- YAML that the parser alone would get wrong
+    ("unquoted invalid date", _run("name: bad\nstart_date: 2016-02-30\n"), "start_date"),
+    ("a section twice", _run("name: bad\nrisk: {beta: 0.2}\nrisk: {alpha: 0.5}\n"), "'risk'"),
+    ("a key twice", _run("name: bad\nrisk:\n  beta: 0.2\n  beta: 0.3\n"), "'beta' is given twice"),
+    ("yes/no as a count", _run({"scenarios": {"n_scenarios": True}}), "n_scenarios"),
+    ("yes/no as a price", _run({"prices": {"voll_eur_per_mwh": True}}), "voll_eur_per_mwh"),
+    ("name '.'", _run({"name": "."}), "name"),
+    ("name '..'", _run({"name": ".."}), "name"),
+    ("hidden name", _run({"name": ".hidden"}), "name"),
+    ("long non-ASCII name", _run({"name": "\u00fc" * 100}), "bytes"),
+    # ---- run folders and results files a run did not make
+    ("resume a run started without --out", _resume_of(out=None), "--out"),
+    ("resume onto a file it did not write", _resume_of(out="x.nc"), "did not write"),
+    ("scheduler that sends bytes", _liar_scheduler, "not as a Dask scheduler"),
     # ---- other commands
     ("compare a missing file", _args("compare", "{tmp}/none.nc"), "none.nc"),
+    ("compare lacking variables", _args("compare", "{tmp}/m.nc", setup=_partial), "weight"),
+    ("evaluate lacking variables", _args("evaluate", "{tmp}/m.nc", setup=_partial), "weight"),
     ("forecast step 0", _args("forecast", "{study}", "--test-day-step", "0"), "--test-day-step"),
     ("opf unknown case", _args("opf", "case999"), "case999"),
     (

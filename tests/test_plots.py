@@ -165,7 +165,13 @@ def test_one_file_per_figure_model_and_day(results, tmp_path, monkeypatch):
     _titles_only(monkeypatch)
     report = plots.write_plots(results, tmp_path, "run", fmt="svg")
     names = sorted(p.name for p in report.paths)
-    assert report.skipped == []
+    # the synthetic results hold no flows or bids: those figures are skipped with a note
+    assert sorted(s.split(":")[0] for s in report.skipped) == [
+        "flexibility",
+        "loading",
+        "map",
+        "models",
+    ]
     per_model_day = ["demand", "dispatch", "uncertainty", "interfaces", "voltages"]
     expected = {
         f"run_{m}_{d.date()}_{k}.svg": (m, str(d.date()))
@@ -194,7 +200,9 @@ def test_a_chosen_model_and_day_only_and_failed_days_are_reported(tmp_path, monk
         plots.write_plots(ds, tmp_path, "x", model="tso_managed", day="2016-06-15")
     report = plots.write_plots(ds, tmp_path, "y", model="tso_managed")
     assert len(report.paths) == 5
-    assert report.skipped == ["tso_managed 2016-06-15: no schedule (status failed)"]
+    assert [s for s in report.skipped if "no schedule" in s] == [
+        "tso_managed 2016-06-15: no schedule (status failed)"
+    ]
 
 
 def test_unknown_model_day_or_format_is_one_clear_error(results, tmp_path):
@@ -399,6 +407,271 @@ def test_comparison_plots_per_day_carry_the_day_and_the_limits(results, tmp_path
         plt.close(fig)
     with pytest.raises(PlotError, match="choose one"):
         plots.plot_der_by_model(results, tmp_path / "x.png")
+
+
+# --------------------------------------------------------------------------------------
+# figures from a real run (the session's small results file, see tests/conftest.py)
+
+
+@pytest.fixture(scope="module")
+def small(small_results_file):
+    from workbench.contract import to_internal
+    from workbench.results import read_results
+
+    return to_internal(read_results(small_results_file))
+
+
+@pytest.fixture(scope="module")
+def small_system(small):
+    from workbench.rebuild import results_system
+
+    return results_system(small)
+
+
+def _summary(n_models: int, template: dict) -> dict:
+    row = next(iter(template["models"].values()))
+    return {"models": {f"m{i}": dict(row) for i in range(n_models)}}
+
+
+@pytest.mark.parametrize("only", ["tso", "hybrid"])
+def test_comparison_bars_have_no_empty_panel_with_one_model(small, tmp_path, only):
+    from workbench.compare import compare_models
+
+    summary = compare_models(small)
+    one = {"models": {only: summary["models"][only]}}
+    keys = [k for k, _ in plots.comparison_panels(one)]
+    assert not any("gap_to_centralised" in k for k in keys)
+    assert "gap_to_centralised" in " ".join(k for k, _ in plots.comparison_panels(summary))
+    captured = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plt, "close", captured.append)
+        plots.plot_comparison(one, tmp_path / "bars.png")
+    fig = captured[0]
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == len(keys)
+    for ax in axes:  # every panel drawn has a finite bar
+        heights = [p.get_height() for p in ax.patches]
+        assert heights and np.isfinite(heights).all(), ax.get_title()
+    plt.close(fig)
+
+
+def test_vector_files_keep_their_text_and_png_has_the_asked_resolution(results, tmp_path):
+    fig = plots.plot_demand(results, "tso_managed", DAYS[0])
+    svg = plots.save_figure(fig, tmp_path / "f.svg").read_text()
+    assert "<text" in svg and "demand and net load" in svg and "<image" not in svg
+    pdf = plots.save_figure(fig, tmp_path / "f.pdf").read_bytes()
+    assert b"/FontFile2" in pdf and b"/Subtype /Image" not in pdf  # TrueType, no raster
+    plots.save_figure(fig, tmp_path / "f.png", dpi=300)
+    height, width = plt.imread(tmp_path / "f.png").shape[:2]
+    assert (width, height) == tuple(round(x * 300) for x in fig.get_size_inches())
+    plt.close(fig)
+
+
+def test_plot_command_writes_png_at_the_asked_resolution(results, tmp_path, capsys):
+    from workbench.cli import main
+
+    path = tmp_path / "tiny.nc"
+    results.to_netcdf(path)
+    out = tmp_path / "figs"
+    args = ["plot", str(path), "--model", "tso", "--day", "2016-06-16", "--out-dir", str(out)]
+    assert main([*args, "--dpi", "150"]) == 0, capsys.readouterr()
+    fig = plots.plot_demand(results, "tso_managed", "2016-06-16")
+    height, width = plt.imread(out / "tiny_tso_managed_2016-06-16_demand.png").shape[:2]
+    assert (width, height) == tuple(round(x * 150) for x in fig.get_size_inches())
+    plt.close(fig)
+
+
+def test_branch_loading_sorts_branches_and_draws_the_rating(small):
+    fig = plots.plot_branch_loading(small, "tso_managed", top=5)
+    axes = _data_axes(fig)
+    d = small.sel(model="tso_managed").isel(day=0)
+    assert [ax.get_ylabel().split(":")[0] for ax in axes] == ["transmission", "f1", "f2"]
+    for ax, network in zip(axes, ("transmission", "f1", "f2"), strict=True):
+        limit = [ln for ln in ax.get_lines() if ln.get_gid() == "loading_limit"]
+        assert set(limit[0].get_ydata()) == {100.0}
+        v = d.loading_percent_ac.sel(branch=d.branch.str.startswith(f"{network}/"))
+        worst = v.max(["scenario", "time"]).sortby(lambda x: -x)  # most loaded first
+        names = [str(b).split("/", 1)[1] for b in worst.branch.values[:5]]
+        assert [t.get_text() for t in ax.get_xticklabels()] == names
+    plt.close(fig)
+
+
+def test_element_statistics_against_numpy(small):
+    d = small.sel(model="hybrid").isel(day=0)
+    buses = [str(b) for b in d.bus.values if str(b).startswith("f2/")]
+    vm = d.vm_pu_ac.sel(bus=buses).transpose("scenario", "time", "bus").to_numpy()
+    flat = vm.reshape(-1, len(buses))
+    worst = plots.element_statistic(d, "vm_pu_ac", buses, "worst")
+    far = np.nanargmax(np.abs(flat - 1.0), axis=0)
+    np.testing.assert_allclose(worst, flat[far, np.arange(len(buses))])
+    np.testing.assert_allclose(
+        plots.element_statistic(d, "vm_pu_ac", buses, "min"), np.nanmin(flat, 0)
+    )
+    w = d.weight.to_numpy()
+    np.testing.assert_allclose(
+        plots.element_statistic(d, "vm_pu_ac", buses, at="11:00"), w @ vm[:, 4]
+    )
+    lin = d.vm_pu_linear.sel(bus=buses).transpose("scenario", "time", "bus").to_numpy()
+    np.testing.assert_allclose(
+        plots.element_statistic(d, "vm_pu_linear", buses, "mean"), w @ lin.mean(axis=1)
+    )
+    with pytest.raises(PlotError, match="no vm_pu_ac at 11:15"):
+        plots.element_statistic(d, "vm_pu_ac", buses, at="11:15")  # not an AC-checked step
+    with pytest.raises(PlotError, match="no step starts at 11:07"):
+        plots.element_statistic(d, "vm_pu_ac", buses, at="11:07")
+
+
+def _bus_values(ax) -> list[float]:
+    """Values of the coloured bus collections of a map."""
+    from matplotlib.collections import PatchCollection
+
+    out = []
+    for c in ax.collections:
+        if isinstance(c, PatchCollection) and c.get_array() is not None:
+            out += list(np.asarray(c.get_array(), float))
+    return out
+
+
+def test_transmission_map_marks_the_feeders_and_colours_by_voltage(small):
+    fig = plots.plot_network_map(small, "tso_managed", network="transmission")
+    ax = fig.axes[0]
+    marks = {ln.get_gid() for ln in ax.get_lines() if (ln.get_gid() or "").startswith("interface")}
+    assert marks == {"interface:4", "interface:6"}  # buses named 5 and 7 of case9
+    assert {t.get_text() for t in ax.texts} >= {"f1", "f2"}
+    d = small.sel(model="tso_managed").isel(day=0)
+    buses = [str(b) for b in d.bus.values if str(b).startswith("transmission/")]
+    expected = plots.element_statistic(d, "vm_pu_ac", buses)
+    found = _bus_values(ax)
+    assert sorted(found) == pytest.approx(sorted(expected[np.isfinite(expected)]))
+    assert "tso_managed" in fig._suptitle.get_text()
+    plt.close(fig)
+    fig = plots.plot_network_map(small, "hybrid", network="f2", statistic="max")
+    marks = [ln.get_gid() for ln in fig.axes[0].get_lines() if ln.get_gid()]
+    assert marks == ["interface:0"]  # the CIGRE MV root
+    assert {a.get_ylabel() for a in fig.axes[1:]} == {"bus voltage [pu]", "branch loading [%]"}
+    plt.close(fig)
+
+
+def test_a_network_that_cannot_be_rebuilt_is_skipped_with_a_note(small, tmp_path, monkeypatch):
+    _titles_only(monkeypatch)
+    cfg = yaml.safe_load(small.attrs["study_config_yaml"])
+    cfg["feeders"][0]["network"] = "<pandapower net: 33 buses>"
+    ds = small.copy()
+    ds.attrs = {**small.attrs, "study_config_yaml": yaml.safe_dump(cfg)}
+    report = plots.write_plots(ds, tmp_path, "r", model="tso_managed")
+    kinds = {p.stem.split("_")[-1] for p in report.paths}
+    assert {"map-transmission", "map-f2", "loading"} <= kinds
+    assert "map-f1" not in kinds and not any(k.startswith("flexibility") for k in kinds)
+    notes = [s for s in report.skipped if s.startswith(("map-f1:", "flexibility:"))]
+    assert len(notes) == 2 and all("keep only its name" in s for s in notes)
+    assert all("\n" not in s for s in report.skipped)
+
+
+def test_a_network_kept_in_the_results_is_drawn(small, tmp_path, monkeypatch):
+    import json
+
+    import pandapower as pp
+
+    from cases.networks import load_network
+
+    _titles_only(monkeypatch)
+    cfg = yaml.safe_load(small.attrs["study_config_yaml"])
+    cfg["feeders"][0]["network"] = "<pandapower net: 33 buses>"
+    ds = small.copy()
+    ds.attrs = {
+        **small.attrs,
+        "study_config_yaml": yaml.safe_dump(cfg),
+        "study_networks_json": json.dumps({"feeders.0": pp.to_json(load_network("case33bw"))}),
+    }
+    report = plots.write_plots(ds, tmp_path, "r", model="tso_managed")
+    kinds = {p.stem.split("_")[-1] for p in report.paths}
+    assert {"map-f1", "flexibility-f1"} <= kinds
+    assert not [s for s in report.skipped if s.startswith(("map", "flexibility"))]
+
+
+def test_net_demand_from_the_flows_of_a_tree():
+    # root 0 -> 1 -> {2, 3}; 3 -> 4; demands 1, 2, 3, 4 at buses 1..4
+    parent = np.array([-1, 0, 1, 1, 3])
+    demand = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    flows = np.array([10.0, 2.0, 7.0, 4.0])  # into buses 1..4: the demand below each
+    from workbench.interface_regions import net_demand
+
+    np.testing.assert_allclose(net_demand(flows[None], parent)[0], demand)
+
+
+@pytest.mark.parametrize("model", ["tso_managed", "hybrid"])
+@pytest.mark.parametrize("feeder", ["f1", "f2"])
+def test_the_scheduled_interface_point_lies_in_its_region(small, small_system, model, feeder):
+    """Any model, not only DSO-managed: the expected import of each period lies in the
+    P-Q region computed around it, the region has an area, and moving the import away
+    from the schedule costs something, more the farther."""
+    flex = plots.interface_flexibility_of(small, model, None, feeder, small_system)
+    assert len(flex.regions) == small.sizes["period"]
+    for p, region in enumerate(flex.regions):
+        assert region is not None and region.area > 1e-3
+        point = np.array([flex.p_mw[p], flex.q_mvar[p]])
+        assert region.contains(point, tol=1e-6), (p, point, region.vertices)
+        dp, cost = flex.cost_dp_mw[p], flex.cost_eur_per_h[p]
+        ok = np.isfinite(dp) & np.isfinite(cost)
+        dp, cost = dp[ok], cost[ok]
+        assert cost[np.argmin(np.abs(dp))] == pytest.approx(0.0, abs=1e-6)
+        assert (cost >= -1e-6).all()
+        up, down = dp >= 0, dp <= 0
+        assert np.all(np.diff(cost[up]) >= -1e-6) and np.all(np.diff(cost[down][::-1]) >= -1e-6)
+        assert region.vertices[:, 0].min() <= flex.p_mw[p] + dp.min() + 1e-6
+
+
+def test_the_region_figure_draws_the_schedule_in_the_region(small, small_system):
+    flex = plots.interface_flexibility_of(small, "hybrid", None, "f1", small_system)
+    fig = plots.plot_interface_flexibility(small, "hybrid", None, "f1", flexibility=flex)
+    panels = [ax for ax in fig.axes if any(c.get_gid() == "region" for c in ax.patches)]
+    assert len(panels) == small.sizes["period"]
+    for ax, p in zip(panels, flex.p_mw, strict=True):
+        star = next(ln for ln in ax.get_lines() if ln.get_gid() == "schedule")
+        assert star.get_xdata()[0] == pytest.approx(p)
+    cost = next(ax for ax in fig.axes if ax.get_gid() == "cost_curves")
+    assert len(cost.get_lines()) >= small.sizes["period"]
+    assert "[EUR/h]" in cost.get_ylabel() and "[MW]" in cost.get_xlabel()
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("n_models", [1, 6])
+def test_one_page_comparison_of_one_to_six_models(small, n_models):
+    from workbench.compare import compare_models
+
+    summary = _summary(n_models, compare_models(small))
+    fig = plots.plot_model_comparison(small, summary)
+    bars = [
+        ax for ax in fig.axes if any((p.get_gid() or "").startswith("bar:") for p in ax.patches)
+    ]
+    assert len(bars) == 5
+    for ax in bars:
+        assert [t.get_text() for t in ax.get_xticklabels()] == list(summary["models"])
+        assert "[" in ax.get_ylabel()
+    cost = next(ax for ax in bars if ax.get_ylabel() == "cost [EUR]")
+    heights = [p.get_height() for p in cost.patches if p.get_gid() == "bar:expected_cost_eur"]
+    assert heights == pytest.approx([summary["models"]["m0"]["expected_cost_eur"]] * n_models)
+    assert tuple(fig.get_size_inches()) == pytest.approx((11.69, 8.27))
+    plt.close(fig)
+    with pytest.raises(PlotError, match="1 to 6 models"):
+        plots.plot_model_comparison(small, _summary(7, summary))
+
+
+def test_every_figure_is_named_in_the_help_and_the_readme(capsys):
+    from workbench.cli import main
+
+    assert main(["plot", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for name in plots.REPORT_FIGURES:
+        assert name in text, name
+        assert f"`{name}`" in readme, name
+    assert main(["compare", "--help"]) == 0
+    compare = " ".join(capsys.readouterr().out.split())
+    for name in ("bars.png", "<day>_der.png", "<day>_voltages.png", "<day>_regions.png"):
+        assert f"<results>_compare_{name}" in compare, name
+        assert f"`<results>_compare_{name}`" in readme, name
+    assert "--dpi" in text and "--map-at" in text
 
 
 @settings(max_examples=60, deadline=None)

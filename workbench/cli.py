@@ -751,7 +751,7 @@ def evaluate(
     if results.suffix.lower() not in (".nc", ".zarr"):
         raise click.BadParameter(f"'{results}' must end in .nc or .zarr", param_hint="RESULTS")
     try:
-        ds = read_results(results)
+        ds = read_results(results, require=("first_stage_value",))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     _check_scheduler(scheduler)
@@ -795,8 +795,9 @@ def evaluate(
 def compare(results: Path, as_json: bool, no_plots: bool) -> None:
     """Compare the coordination models of a results file (one entry per model).
 
-    Writes <results>_compare_bars.png and per day <results>_compare_<day>_{der,voltages}.png
-    beside the file unless --no-plots.
+    Writes beside the file, unless --no-plots, <results>_compare_bars.png and per day
+    <results>_compare_<day>_der.png, <results>_compare_<day>_voltages.png and (with a
+    DSO-managed model) <results>_compare_<day>_regions.png.
     """
     from workbench.compare import compare_models, compare_table
     from workbench.contract import to_internal
@@ -836,6 +837,19 @@ def compare(results: Path, as_json: bool, no_plots: bool) -> None:
     help="File format of the figures.",
 )
 @click.option("--per-unit", is_flag=True, help="Dispatch per TER unit and per feeder's DER type.")
+@click.option(
+    "--dpi",
+    type=click.IntRange(50, 1200),
+    default=110,
+    show_default=True,
+    help="Resolution of PNG files (300 for print); SVG and PDF keep text as text.",
+)
+@click.option(
+    "--map-at",
+    default=None,
+    metavar="HH:MM",
+    help="Network maps at this time (expected over scenarios); default: the worst of the day.",
+)
 def plot(
     results: Path,
     day: str | None,
@@ -843,12 +857,18 @@ def plot(
     out_dir: Path | None,
     fmt: str,
     per_unit: bool,
+    dpi: int,
+    map_at: str | None,
 ) -> None:
     """Write the report figures of a results file, one file per figure, model and day.
 
-    Figures: demand and net load, dispatch per technology, scenario fans, interface
-    flows, voltage envelopes and (DSO-managed models) flexibility regions, named
-    <stem>_<model>_<day>_<figure>.<format>.
+    Figures, named <stem>_<model>_<day>_<figure>.<format>: demand (demand and net
+    load), dispatch (per technology), uncertainty (scenario fans), interfaces (feeder
+    P and Q), voltages (feeder envelopes), loading (most loaded branches),
+    map-transmission and map-<feeder> (network maps coloured by voltage and loading),
+    flexibility-<feeder> (P-Q region and cost curve of any model) and, for DSO-managed
+    models, regions-<feeder> (the offered regions); without --model also
+    <stem>_models.<format>, the models on one page.
     """
     from workbench.plots import write_plots
     from workbench.results import read_results
@@ -860,7 +880,7 @@ def plot(
     folder = out_dir if out_dir is not None else Path(results).parent
     if model is not None:
         model = MODEL_ALIASES.get(model, model)  # short names as in --models
-    report = write_plots(ds, folder, Path(results).stem, model, day, fmt, per_unit)
+    report = write_plots(ds, folder, Path(results).stem, model, day, fmt, per_unit, dpi, map_at)
     for p in report.paths:
         click.echo(f"plot: {p}")
     for note in report.skipped:

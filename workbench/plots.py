@@ -10,6 +10,7 @@ offset; a step's value holds until the next step starts.
 
 from __future__ import annotations
 
+import copy
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -56,6 +57,33 @@ __all__ = [
 
 #: file formats :func:`write_plots` writes
 FORMATS = ("png", "svg", "pdf")
+
+#: the figures :func:`write_plots` writes per model and day (``<feeder>``: one per feeder)
+REPORT_FIGURES = (
+    "demand",
+    "dispatch",
+    "uncertainty",
+    "interfaces",
+    "voltages",
+    "loading",
+    "map-transmission",
+    "map-<feeder>",
+    "flexibility-<feeder>",
+    "regions-<feeder>",
+)
+
+#: resolution of raster (PNG) figures [dots per inch]; 300 for print
+DPI = 110
+
+#: vector files keep their words as text: SVG as ``<text>`` elements, PDF (and PS) with
+#: the fonts embedded as TrueType (type 42), so a figure's text can be searched, copied
+#: and edited in a report; a fixed hash salt makes SVG files reproducible
+VECTOR_RC = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "workbench",
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+}
 
 #: scenario-fan quantiles: outer band, inner band, median
 FAN_QUANTILES = (0.0, 0.05, 0.5, 0.95, 1.0)
@@ -990,7 +1018,771 @@ def plot_flexibility_regions(
 
 
 # --------------------------------------------------------------------------------------
+# network maps and branch loading
+
+#: statistics over the scenarios and steps a map shows (or a time of day, ``at``)
+MAP_STATISTICS = ("worst", "max", "min", "mean")
+
+#: colour scales: voltage around 1 pu, loading from 0 to past the rating
+_VM_CMAP, _LOADING_CMAP = "coolwarm", "YlOrRd"
+
+
+def _source(d: xr.Dataset, source: str | None) -> str:
+    """``ac`` (the AC check, where it ran) or ``linear`` (the optimisation's model); by
+    default ``ac`` when the results hold AC values."""
+    if source is None:
+        has_ac = "loading_percent_ac" in d and bool(np.isfinite(d["loading_percent_ac"]).any())
+        return "ac" if has_ac else "linear"
+    if source not in ("ac", "linear"):
+        raise PlotError(f"source '{source}' unknown; choose ac or linear")
+    _need(d, f"loading_percent_{source}")
+    return source
+
+
+def _source_label(source: str) -> str:
+    return "AC power flow, checked steps" if source == "ac" else "linear model of the schedule"
+
+
+def _at_step(d: xr.Dataset, at) -> int:
+    """Position of the step starting at the time of day ``at`` ("HH:MM")."""
+    try:
+        want = pd.to_timedelta(str(at) + (":00" if str(at).count(":") == 1 else ""))
+    except ValueError:
+        raise PlotError(f"time '{at}' is not a time of day; give it as HH:MM") from None
+    offsets = pd.to_timedelta(d.time.values)
+    hits = np.flatnonzero(offsets == want)
+    if not len(hits):
+        starts = [f"{t.components.hours:02d}:{t.components.minutes:02d}" for t in offsets]
+        raise PlotError(
+            f"no step starts at {at}; steps start at {', '.join(starts[:8])}"
+            f"{', ...' if len(starts) > 8 else ''}"
+        )
+    return int(hits[0])
+
+
+def element_statistic(
+    d: xr.Dataset, name: str, elements: list[str], statistic: str = "worst", at=None
+) -> np.ndarray:
+    """One value per element (bus or branch) of a (scenario, time, element) variable.
+
+    Parameters
+    ----------
+    d : xarray.Dataset
+        One model-day (internal layout).
+    name : str
+        ``vm_pu_ac``, ``vm_pu_linear``, ``loading_percent_ac`` or ``loading_percent_linear``.
+    elements : list of str
+        Names on the variable's element dimension (``bus`` or ``branch``).
+    statistic : {"worst", "max", "min", "mean"}
+        Over the scenarios and the steps with values: ``worst`` is the voltage farthest
+        from 1 pu (signed as it is) or the highest loading; ``mean`` the expectation over
+        the scenarios, averaged over the steps (both over the scenario-steps with a value:
+        the AC check may run on some scenarios only).
+    at : str, optional
+        A time of day ("HH:MM"): the expectation over the scenarios (with a value) at
+        that step instead.
+
+    Returns
+    -------
+    ndarray
+        ``nan`` where an element has no value (not checked, DC bus).
+    """
+    da = d[name]
+    dim = "bus" if "bus" in da.dims else "branch"
+    v = da.sel({dim: elements}).transpose("scenario", "time", dim).to_numpy()
+    w = d["weight"].to_numpy()
+    if at is not None:
+        k = _at_step(d, at)
+        step = v[:, k]
+        if not np.isfinite(step).any():
+            raise PlotError(f"the results hold no {name} at {at}; choose a checked step")
+        return _weighted_mean(step[:, None], w)
+    if statistic not in MAP_STATISTICS:
+        raise PlotError(
+            f"statistic '{statistic}' unknown; choose one of {', '.join(MAP_STATISTICS)}"
+        )
+    flat = v.reshape(-1, v.shape[-1])
+    has = np.isfinite(flat).any(axis=0)
+    out = np.full(flat.shape[1], np.nan)
+    if not has.any():
+        return out
+    f = flat[:, has]
+    if statistic == "worst" and name.startswith("vm_pu"):
+        dev = np.nan_to_num(np.abs(f - 1.0), nan=-1.0)
+        out[has] = f[np.argmax(dev, axis=0), np.arange(f.shape[1])]
+    elif statistic in ("worst", "max"):
+        out[has] = np.nanmax(f, axis=0)
+    elif statistic == "min":
+        out[has] = np.nanmin(f, axis=0)
+    else:
+        out = _weighted_mean(v, w)
+    return out
+
+
+def _weighted_mean(v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Mean of (scenario, time, element) values over the scenario-steps that have one,
+    each weighted by its scenario's probability (``nan`` without any)."""
+    ws = w[:, None, None] * np.isfinite(v)
+    total = ws.sum(axis=(0, 1))
+    return np.where(
+        total > 0, (ws * np.nan_to_num(v)).sum(axis=(0, 1)) / np.maximum(total, 1e-300), np.nan
+    )
+
+
+def _with_coordinates(net):
+    """The network with bus coordinates: its own, or a generic layout (igraph) where it
+    has none; and whether the layout is generic."""
+    geo = net.bus["geo"] if "geo" in net.bus else None
+    if geo is not None and geo.notna().all():
+        return net, False
+    from pandapower.plotting import create_generic_coordinates
+
+    net = copy.deepcopy(net)
+    create_generic_coordinates(net, library="igraph", overwrite=True)
+    return net, True
+
+
+def _bus_labels(net, prefix: str) -> pd.Series:
+    """How the results name each bus of ``net`` after ``<prefix>/``: a transmission bus
+    by its name (its index where it has none), a feeder bus by its index."""
+    index = net.bus.index
+    if prefix != "transmission":
+        return pd.Series(index.astype(str), index=index)
+    return pd.Series(
+        [
+            str(n) if n is not None and n == n else str(b)
+            for n, b in zip(net.bus.name, index, strict=True)
+        ],
+        index=index,
+    )
+
+
+def _draw_network(ax, net, prefix: str, vm: dict, loading: dict, norms) -> tuple[dict, float]:
+    """Lines, transformers and buses of ``net`` on ``ax``, coloured by the values in
+    ``vm`` (bus name -> pu) and ``loading`` (branch name -> %), grey without one;
+    returns each bus's coordinates (x, y) and the buses' marker size."""
+    from pandapower.plotting import (
+        create_bus_collection,
+        create_line_collection,
+        create_trafo_collection,
+    )
+    from pandapower.plotting.plotting_toolbox import get_collection_sizes
+
+    vm_norm, loading_norm = norms
+    sizes = get_collection_sizes(net, bus_size=1.2, trafo_size=1.2)
+    collections = []
+    for table in ("line", "trafo"):
+        served = net[table].index[net[table].in_service]
+        values = np.array([loading.get(f"{prefix}/{table}/{i}", np.nan) for i in served])
+        ok = np.isfinite(values)
+        for idx, z in ((served[ok], values[ok]), (served[~ok], None)):
+            if not len(idx):
+                continue
+            style = (
+                {"cmap": plt.get_cmap(_LOADING_CMAP), "norm": loading_norm, "z": pd.Series(z, idx)}
+                if z is not None
+                else {"color": "0.7"}
+            )
+            if table == "line":
+                coll = create_line_collection(
+                    net, idx, use_bus_geodata=True, linewidths=2.2, plot_colormap=False, **style
+                )
+            else:
+                coll = create_trafo_collection(
+                    net, idx, size=sizes["trafo"], plot_colormap=False, **style
+                )
+            collections.append(coll)
+    served = net.bus.index[net.bus.in_service]
+    labels = _bus_labels(net, prefix)
+    values = np.array([vm.get(f"{prefix}/{labels[b]}", np.nan) for b in served])
+    ok = np.isfinite(values)
+    if ok.any():
+        collections.append(
+            create_bus_collection(
+                net,
+                served[ok],
+                size=sizes["bus"],
+                z=values[ok],
+                cmap=plt.get_cmap(_VM_CMAP),
+                norm=vm_norm,
+                plot_colormap=False,
+                zorder=3,
+            )
+        )
+    if (~ok).any():
+        collections.append(
+            create_bus_collection(net, served[~ok], size=sizes["bus"], color="0.5", zorder=3)
+        )
+    from pandapower.plotting import draw_collections
+
+    draw_collections([c for c in collections if c is not None], ax=ax, plot_colorbars=False)
+    from pandapower.plotting.plotting_toolbox import _get_coords_from_geojson
+
+    coords = net.bus.geo.loc[served].apply(_get_coords_from_geojson)
+    return {b: tuple(coords[b]) for b in served}, sizes["bus"]
+
+
+def plot_network_map(
+    ds: xr.Dataset,
+    model: str | None = None,
+    day=None,
+    network: str = "transmission",
+    statistic: str = "worst",
+    at=None,
+    source: str | None = None,
+    net=None,
+) -> Figure:
+    """Map of one network: buses coloured by voltage, branches by loading.
+
+    The transmission map marks the buses the feeders hang from (squares) with the
+    feeders' names; a feeder's map marks its root (the interface). Positions are the
+    network's own coordinates, or a generic layout (igraph) where it has none.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    model, day : str, date-like, optional
+        The model and day; may be left out when the results hold only one.
+    network : str
+        ``transmission`` or a feeder's name.
+    statistic : {"worst", "max", "min", "mean"}
+        Over the scenarios and steps (see :func:`element_statistic`).
+    at : str, optional
+        A time of day ("HH:MM"): the expectation over the scenarios at that step.
+    source : {"ac", "linear"}, optional
+        The AC check (default where it ran) or the schedule's linear model (no voltages
+        on the DC transmission model).
+    net : pandapowerNet, optional
+        The network (default: rebuilt from the results' study,
+        :func:`workbench.rebuild.results_network`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Colour bars ``voltage [pu]`` and ``branch loading [%]``.
+    """
+    from workbench.rebuild import results_network
+
+    ds = _plot_layout(ds)
+    d, model, day = _select(ds, model, day)
+    source = _source(d, source)
+    if net is None:
+        net = results_network(ds, network)
+    net, generic = _with_coordinates(net)
+    buses = [str(b) for b in d.bus.values if str(b).startswith(f"{network}/")]
+    branches = [str(b) for b in d.branch.values if str(b).startswith(f"{network}/")]
+    vm_name = f"vm_pu_{source}"
+    vm = dict(zip(buses, element_statistic(d, vm_name, buses, statistic, at), strict=True))
+    loading = dict(
+        zip(
+            branches,
+            element_statistic(d, f"loading_percent_{source}", branches, statistic, at),
+            strict=True,
+        )
+    )
+    finite_vm = [v for v in vm.values() if np.isfinite(v)]
+    span = max([0.05, *(abs(v - 1.0) for v in finite_vm)])
+    vm_norm = matplotlib.colors.Normalize(1.0 - span, 1.0 + span)
+    top = max([100.0, *(v for v in loading.values() if np.isfinite(v))])
+    loading_norm = matplotlib.colors.Normalize(0.0, top)
+    fig = plt.figure(figsize=(9.5, 7.5), layout="constrained")
+    ax = fig.add_subplot()
+    coords, _ = _draw_network(ax, net, network, vm, loading, (vm_norm, loading_norm))
+    if network == "transmission":
+        labels = _bus_labels(net, network)
+        hosts: dict[int, list[str]] = {}
+        for f, b in zip(d.interface.values, d.interface_bus.values, strict=True):
+            hit = labels.index[labels == str(b).split("/", 1)[1]]
+            hosts.setdefault(int(hit[0]), []).append(str(f))
+        for b, feeders in hosts.items():
+            x, y = coords[b]
+            ax.plot(
+                x,
+                y,
+                "s",
+                ms=16,
+                mfc="none",
+                mec="k",
+                mew=1.6,
+                zorder=4,
+                gid=f"interface:{b}",
+                label="feeder attachment (interface bus)" if b == next(iter(hosts)) else None,
+            )
+            ax.annotate(
+                ", ".join(feeders),
+                (x, y),
+                xytext=(8, 8),
+                textcoords="offset points",
+                fontsize=9,
+                weight="bold",
+            )
+    else:
+        root = int(net.ext_grid.bus[net.ext_grid.in_service].iloc[0])
+        x, y = coords[root]
+        host = str(d.interface_bus.sel(interface=network).item()) if network in d.interface else ""
+        ax.plot(
+            x,
+            y,
+            "s",
+            ms=16,
+            mfc="none",
+            mec="k",
+            mew=1.6,
+            zorder=4,
+            gid=f"interface:{root}",
+            label=f"interface (root, from {host})",
+        )
+    fig.colorbar(
+        matplotlib.cm.ScalarMappable(vm_norm, _VM_CMAP), ax=ax, shrink=0.6, label="bus voltage [pu]"
+    )
+    fig.colorbar(
+        matplotlib.cm.ScalarMappable(loading_norm, _LOADING_CMAP),
+        ax=ax,
+        shrink=0.6,
+        label="branch loading [%]",
+    )
+    what = f"expected at {at}" if at is not None else f"{statistic} over scenarios and steps"
+    note = "; generic layout" if generic else ""
+    _title(fig, ds, f"{network} network: {what} ({_source_label(source)}{note})", model, day)
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.01), fontsize=8, frameon=False)
+    return fig
+
+
+def _networks(d: xr.Dataset) -> list[str]:
+    """``transmission`` and the feeders, in the results' order."""
+    return ["transmission", *_interface_names(d)]
+
+
+def plot_branch_loading(
+    ds: xr.Dataset,
+    model: str | None = None,
+    day=None,
+    source: str | None = None,
+    top: int = 15,
+) -> Figure:
+    """Loading of the most loaded branches of every network over scenarios and steps.
+
+    One panel per network (transmission, then each feeder) with its ``top`` branches by
+    highest loading, most loaded first: the range over the scenarios and steps (thin
+    line), the weighted 5-95 % band (bar) and median (dot), the 100 % rating line and
+    the highest loading written above each of the three worst.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    model, day : str, date-like, optional
+        The model and day; may be left out when the results hold only one.
+    source : {"ac", "linear"}, optional
+        The AC check (default where it ran; its checked steps) or the schedule's linear
+        model (DC flows on transmission, LinDistFlow on the feeders; every step).
+    top : int
+        Branches shown per network.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The rating lines have gid ``loading_limit``; the branch names are the x tick
+        labels (``<line|trafo>/<index>``).
+    """
+    ds = _plot_layout(ds)
+    d, model, day = _select(ds, model, day)
+    source = _source(d, source)
+    name = f"loading_percent_{source}"
+    w = d["weight"].to_numpy()
+    networks = _networks(d)
+    branches = d.branch.values.astype(str)
+    fig, axes = _figure(
+        len(networks),
+        caption=f"Branch loading of the {_source_label(source)}: apparent power over the "
+        "rating (DC model: active power). Per branch: min-max over the scenarios and steps "
+        "(line), weighted 5-95 % (bar), weighted median (dot); the three most loaded are "
+        f"labelled with their highest loading. {_scenario_note(w)}.",
+        height=2.6,
+    )
+    for r, network in enumerate(networks):
+        ax = axes[r, 0]
+        sel = [b for b in branches if b.startswith(f"{network}/")]
+        v = d[name].sel(branch=sel).transpose("scenario", "time", "branch").to_numpy()
+        steps = np.isfinite(v).any(axis=(0, 2))
+        keep = np.isfinite(v[:, steps]).any(axis=(0, 1))
+        ax.axhline(100.0, color="k", ls="--", lw=1.0, gid="loading_limit", label="rating (100 %)")
+        ax.set_ylabel(f"{network}:\nloading [%]")
+        if not keep.any():
+            ax.text(0.5, 0.5, "no loading in the results", transform=ax.transAxes, ha="center")
+            continue
+        v = np.nan_to_num(v[:, steps][..., keep])  # (scenario, step, branch)
+        sel = [s for s, k in zip(sel, keep, strict=True) if k]
+        flat = v.reshape(-1, v.shape[-1])
+        weights = np.repeat(w, v.shape[1]) / v.shape[1]
+        lo, q05, med, q95, hi = weighted_quantiles(flat, weights, FAN_QUANTILES)
+        order = np.argsort(-hi, kind="stable")[:top]
+        x = np.arange(len(order))
+        ax.vlines(x, lo[order], hi[order], color="tab:red", lw=1.0, label="min-max")
+        ax.bar(
+            x,
+            q95[order] - q05[order],
+            bottom=q05[order],
+            width=0.5,
+            color="tab:red",
+            alpha=0.4,
+            label="weighted 5-95 %",
+        )
+        ax.plot(x, med[order], "o", color="k", ms=4, label="weighted median")
+        for i in range(min(3, len(order))):
+            ax.annotate(
+                f"{hi[order[i]]:.0f} %",
+                (x[i], hi[order[i]]),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+            )
+        ax.set_xticks(x, [sel[i].split("/", 1)[1] for i in order], rotation=45, ha="right")
+        ax.set_xlim(-0.6, max(len(order), 3) - 0.4)
+        ax.set_ylim(0.0, max(110.0, float(hi[order].max()) * 1.12))
+    axes[-1, 0].set_xlabel("branch (most loaded first) [-]")
+    _title(fig, ds, f"branch loading, {top} most loaded per network", model, day)
+    _legend_outside(fig, axes)
+    return fig
+
+
+def interface_flexibility_of(
+    ds: xr.Dataset, model: str | None = None, day=None, interface: str | None = None, system=None
+):
+    """The P-Q regions and cost curves of one model-day at one feeder (any model), see
+    :func:`workbench.interface_regions.interface_flexibility`; ``system`` is rebuilt
+    from the results' study when not given."""
+    from stochastic.twostage import TwoStageOptions
+    from workbench.interface_regions import interface_flexibility
+    from workbench.rebuild import results_study, results_system
+
+    ds = _plot_layout(ds)
+    d, model, day = _select(ds, model, day)
+    names = _interface_names(d)
+    if interface is None:
+        if len(names) != 1:
+            raise PlotError(f"choose an interface: {', '.join(names)}")
+        interface = names[0]
+    if interface not in names:
+        raise PlotError(f"interface '{interface}' unknown; available: {', '.join(names)}")
+    options = TwoStageOptions.from_study(results_study(ds))
+    return interface_flexibility(d, system or results_system(ds), options, interface)
+
+
+def plot_interface_flexibility(
+    ds: xr.Dataset,
+    model: str | None = None,
+    day=None,
+    interface: str | None = None,
+    system=None,
+    flexibility=None,
+) -> Figure:
+    """A feeder's P-Q region around the model's schedule per period, and its cost curve.
+
+    For any coordination model: the interface powers the feeder's DER could reach from
+    the model's dispatch within their device limits and the feeder's limits, at the
+    period's expected state (:mod:`workbench.interface_regions`), with the model's
+    expected interface import (star) and its scenario-steps (dots); below, the least cost
+    of the DER redispatch that moves the import P by dP from the schedule.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    model, day : str, date-like, optional
+        The model and day; may be left out when the results hold only one.
+    interface : str, optional
+        The feeder; may be left out when there is only one.
+    system : IntegratedSystem, optional
+        The study's system (default: rebuilt from the results).
+    flexibility : FeederFlexibility, optional
+        Regions computed before (default: computed here).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per period (the region has gid ``region``, the expected schedule
+        ``schedule``) and the cost-curve panel below them (gid ``cost_curves``).
+    """
+    ds = _plot_layout(ds)
+    _, model, day = _select(ds, model, day)
+    flex = flexibility or interface_flexibility_of(ds, model, day, interface, system)
+    n_p = len(flex.regions)
+    cols = min(n_p, 6)
+    rows = -(-n_p // cols)
+    fig = plt.figure(figsize=(2.6 * cols + 2.8, 2.5 * rows + 5.4), layout="constrained")
+    gs = fig.add_gridspec(rows + 2, cols, height_ratios=[2.5] * rows + [3.4, 0.8])
+    cap = fig.add_subplot(gs[rows + 1, :])
+    cap.set_axis_off()
+    caption = (
+        "Region: the import (P, Q) the feeder's DER can reach from the model's dispatch within "
+        "their device limits (PV up to its available power, batteries their rated power, EV "
+        "pools up to their offered charging, PV inverters' reactive range) and the feeder's "
+        "LinDistFlow limits, at the period's expected state (scenario-weighted mean); each "
+        "scenario-step has a region of its own around its point. Cost: least DER redispatch "
+        "cost at the activation prices (PV curtailment, battery and EV activation) per hour."
+    )
+    note = cap.text(
+        0.0,
+        1.0,
+        "\n".join(textwrap.wrap(caption, int((2.6 * cols + 2.8) * 15))),
+        va="top",
+        ha="left",
+        fontsize=8,
+        transform=cap.transAxes,
+    )
+    note.set_in_layout(False)
+    starts = day + pd.to_timedelta(flex.period_start)
+    first = None
+    panels = []
+    for p in range(n_p):
+        ax = fig.add_subplot(gs[p // cols, p % cols], sharex=first, sharey=first)
+        first = first or ax
+        panels.append(ax)
+        region = flex.regions[p]
+        if region is None:
+            ax.text(
+                0.5,
+                0.5,
+                "no region: the schedule\nbreaks the feeder's limits",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=8,
+            )
+        else:
+            v = region.vertices
+            ax.fill(
+                v[:, 0],
+                v[:, 1],
+                color="tab:blue",
+                alpha=0.3,
+                ec="tab:blue",
+                lw=1.2,
+                gid="region",
+                label="P-Q region at the expected state",
+            )
+        pts_p, pts_q = flex.points_p_mw[p], flex.points_q_mvar[p]
+        ax.errorbar(
+            flex.p_mw[p],
+            flex.q_mvar[p],
+            xerr=[[flex.p_mw[p] - pts_p.min()], [pts_p.max() - flex.p_mw[p]]],
+            yerr=[[flex.q_mvar[p] - pts_q.min()], [pts_q.max() - flex.q_mvar[p]]],
+            fmt="none",
+            ecolor="0.35",
+            elinewidth=0.8,
+            capsize=2,
+            label="scheduled import: range over the scenario-steps",
+        )
+        ax.plot(
+            flex.p_mw[p],
+            flex.q_mvar[p],
+            "*",
+            color="tab:red",
+            ms=11,
+            gid="schedule",
+            label="scheduled import: expected",
+        )
+        ax.set_title(f"{starts[p]:%H:%M}", fontsize=9)
+        if p % cols == 0:
+            ax.set_ylabel("import Q [Mvar]")
+        if p // cols == rows - 1 or p + cols >= n_p:
+            ax.set_xlabel("import P [MW]")
+    cost_ax = fig.add_subplot(gs[rows, :])
+    cmap = plt.get_cmap("viridis")
+    for p in range(n_p):
+        ok = np.isfinite(flex.cost_dp_mw[p]) & np.isfinite(flex.cost_eur_per_h[p])
+        if ok.any():
+            cost_ax.plot(
+                flex.cost_dp_mw[p][ok],
+                flex.cost_eur_per_h[p][ok],
+                "-o",
+                ms=3,
+                color=cmap(p / max(n_p - 1, 1)),
+                label=f"{starts[p]:%H:%M}",
+            )
+    cost_ax.set_gid("cost_curves")
+    cost_ax.axvline(0.0, color="grey", lw=0.5)
+    cost_ax.set_xlabel("import change dP from the schedule [MW] (+: more drawn from transmission)")
+    cost_ax.set_ylabel("least DER redispatch\ncost [EUR/h]")
+    cost_ax.legend(
+        title="period start",
+        fontsize=7,
+        ncols=max(1, -(-n_p // 8)),
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+    )
+    _title(
+        fig,
+        ds,
+        f"feeder {flex.interface} interface: P-Q region per period, cost curve",
+        model,
+        day,
+    )
+    handles, labels = panels[0].get_legend_handles_labels()
+    for ax in panels[1:]:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    return fig
+
+
+#: the one-page comparison: panel title and its series (key of compare_models, label)
+_PAGE_PANELS = (
+    (
+        "cost [EUR]",
+        (("expected_cost_eur", "expected cost"), ("cvar_eur", "CVaR")),
+    ),
+    (
+        "DER flexibility [MWh]",
+        (
+            ("der_offered_mwh", "offered"),
+            ("der_accepted_mwh", "accepted"),
+            ("der_dispatched_mwh", "dispatched"),
+        ),
+    ),
+    (
+        "energy not used or not served [MWh]",
+        (("curtailment_mwh", "curtailment"), ("load_shed_mwh", "load shed")),
+    ),
+    (
+        "AC violations [bus- / branch-steps]",
+        (
+            ("ac_violations_transmission", "transmission voltage"),
+            ("ac_violations_distribution", "distribution voltage"),
+            ("ac_not_converged", "AC flow not converged"),
+        ),
+    ),
+    (
+        "solve time [s]",
+        (("solver_s", "HiGHS"), ("wall_s", "wall")),
+    ),
+)
+
+
+def _grouped_bars(ax, models: list[str], rows: dict, series) -> None:
+    """Bars of several series side by side per model; a series no model has is left out
+    and a value a model lacks is written ``n/a``."""
+    series = [(k, lab) for k, lab in series if any(rows[m].get(k) is not None for m in models)]
+    x = np.arange(len(models))
+    if not series:
+        ax.text(0.5, 0.5, "not in the results", transform=ax.transAxes, ha="center")
+        ax.set_xticks(x, models)
+        return
+    width = 0.8 / len(series)
+    for i, (key, label) in enumerate(series):
+        vals = np.array([np.nan if rows[m].get(key) is None else rows[m][key] for m in models])
+        pos = x - 0.4 + width * (i + 0.5)
+        bars = ax.bar(pos, np.nan_to_num(vals), width, label=label, color=f"C{i}", gid=f"bar:{key}")
+        ax.bar_label(
+            bars,
+            labels=["" if not np.isfinite(v) else _table_cell(float(v)) for v in vals],
+            fontsize=6,
+            padding=1,
+        )
+        for px in pos[~np.isfinite(vals)]:
+            ax.text(px, 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
+    values = [rows[m].get(k) for m in models for k, _ in series]
+    values = [float(v) for v in values if v is not None]
+    if min(values, default=0.0) >= 0.0:  # zero bars sit on the axis, not mid-panel
+        ax.set_ylim(0.0, max(max(values, default=0.0) * 1.15, 1.0))
+    ax.set_xticks(x, models, rotation=20, ha="right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+
+
+def _table_cell(v) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        v = 0.0 if abs(v) < 1e-6 else v
+        return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
+    return f"{v:,}"
+
+
+def plot_model_comparison(ds: xr.Dataset, summary: dict | None = None) -> Figure:
+    """The coordination models of a results file on one page.
+
+    Costs (expected, CVaR), DER volumes (offered, accepted, dispatched), curtailment and
+    shedding, AC violations (transmission, distribution, non-converged flows) and solve
+    times as grouped bars, one group per model, and a table of the key numbers; sums over
+    the days of the file (:func:`workbench.compare.compare_models`). For 1 to 6 models.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of ``workbench run``.
+    summary : dict, optional
+        ``compare_models(ds)`` (computed here when not given).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A4 landscape; bars have gid ``bar:<key>`` (keys of ``compare_models``).
+    """
+    from workbench.compare import compare_models
+
+    ds = _plot_layout(ds)
+    summary = summary or compare_models(ds)
+    rows = summary["models"]
+    models = list(rows)
+    if not 1 <= len(models) <= 6:
+        raise PlotError(
+            f"a one-page comparison holds 1 to 6 models, the results have {len(models)}; "
+            "choose some with `workbench run --models`"
+        )
+    fig = plt.figure(figsize=(11.69, 8.27), layout="constrained")
+    gs = fig.add_gridspec(3, 2, height_ratios=[1.0, 1.0, 1.0])
+    for i, (title, series) in enumerate(_PAGE_PANELS):
+        ax = fig.add_subplot(gs[i // 2, i % 2])
+        _grouped_bars(ax, models, rows, series)
+        ax.set_ylabel(title)
+    table_ax = fig.add_subplot(gs[2, 1])
+    table_ax.set_axis_off()
+    keys = (
+        ("days", "days with a schedule"),
+        ("objective_gap_to_centralised_eur", "objective gap to TSO-managed [EUR]"),
+        ("feeder_limit_violations", "feeder limit violations [scenario-steps]"),
+        ("worst_vm_pu", "worst AC voltage [pu]"),
+        ("worst_loading_percent", "worst AC loading [%]"),
+        ("problems_solved", "problems solved"),
+        ("data_exchanged_bytes", "data exchanged [byte]"),
+    )
+    cells = [[_table_cell(rows[m].get(k)) for m in models] for k, _ in keys]
+    table = table_ax.table(
+        cellText=cells,
+        rowLabels=[label for _, label in keys],
+        colLabels=models,
+        loc="center",
+        cellLoc="right",
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    table.set_gid("summary_table")
+    days = sorted({rows[m]["days"] for m in models})
+    fig.suptitle(
+        f"{_study_name(ds)}: coordination models compared "
+        f"(sums over {', '.join(map(str, days))} day(s), expected values over scenarios)"
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------
 # writing
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
+    """Write ``fig`` in the format of the file's suffix (``png``, ``svg``, ``pdf``).
+
+    Vector formats keep text as text (:data:`VECTOR_RC`); ``dpi`` [1/inch] sets the
+    resolution of PNG files and of any raster part of a vector file.
+    """
+    with matplotlib.rc_context(VECTOR_RC):
+        fig.savefig(path, dpi=dpi)
+    return Path(path)
 
 
 def _slug(text: str) -> str:
@@ -1005,12 +1797,18 @@ def write_plots(
     day=None,
     fmt: str = "png",
     per_unit: bool = False,
+    dpi: int = DPI,
+    map_at=None,
 ) -> PlotReport:
     """Write the report figures of every model and day (or the chosen ones).
 
     Files ``<out_dir>/<stem>_<model>_<day>_<figure>.<fmt>`` (``:`` in a model name
     becomes ``-``); figures ``demand``, ``dispatch``, ``uncertainty``, ``interfaces``,
-    ``voltages`` and, for the DSO-managed models, ``regions-<feeder>``.
+    ``voltages``, ``loading``, ``map-transmission``, ``map-<feeder>``,
+    ``flexibility-<feeder>`` and, for the DSO-managed models, ``regions-<feeder>``;
+    without a chosen model also the one-page comparison ``<stem>_models.<fmt>``. A
+    figure whose network cannot be rebuilt from the results' study, or whose variables
+    the results lack, is skipped with a note.
 
     Parameters
     ----------
@@ -1025,11 +1823,17 @@ def write_plots(
     fmt : {"png", "svg", "pdf"}
     per_unit : bool
         Dispatch per TER unit and per feeder's DER type.
+    dpi : int [1/inch]
+        Resolution of PNG files (300 for print); vector files keep text as text.
+    map_at : str, optional
+        Network maps at this time of day ("HH:MM", expected over the scenarios) instead
+        of the worst over the scenarios and steps.
 
     Returns
     -------
     PlotReport
-        The files written and the model-days skipped because they have no schedule.
+        The files written and what was skipped (model-days without a schedule, figures
+        that cannot be drawn from these results), and why.
     """
     if fmt not in FORMATS:
         raise PlotError(f"format '{fmt}' unknown; choose one of {', '.join(FORMATS)}")
@@ -1044,6 +1848,7 @@ def write_plots(
         ("uncertainty", plot_uncertainty),
         ("interfaces", plot_interfaces),
         ("voltages", plot_voltages),
+        *_network_figures(ds, map_at, report),
     )
     for m in models:
         for d in days:
@@ -1066,10 +1871,93 @@ def write_plots(
             for kind, func in todo:
                 fig = func(ds, m, d)
                 path = out_dir / f"{base}_{kind}.{fmt}"
-                fig.savefig(path, dpi=110)
+                save_figure(fig, path, dpi)
                 plt.close(fig)
                 report.paths.append(path)
+    missing = [n for n in _NEEDS["models"] if n not in ds]
+    if model is None and missing:
+        report.skipped.append(f"models: the results lack {', '.join(missing)}")
+    elif model is None:
+        fig = plot_model_comparison(ds.sel(day=[dd.to_datetime64() for dd in days]))
+        report.paths.append(save_figure(fig, out_dir / f"{stem}_models.{fmt}", dpi))
+        plt.close(fig)
     return report
+
+
+#: variables the figures drawn from the network data or the comparison need
+_NEEDS = {
+    "models": (
+        "weight",
+        "der_bid_up_mw",
+        "der_bid_down_mw",
+        "der_activated_up_mw",
+        "der_activated_down_mw",
+    ),
+    "loading": ("weight",),
+    "map": ("weight", "interface_bus"),
+    "flexibility": (
+        "p_mw_linear",
+        "q_mvar_linear",
+        "der_q_mvar",
+        "der_bid_schedule_mw",
+        "der_offered_down_mw",
+        "interface_q_mvar",
+        "der_bus",
+    ),
+}
+
+
+def _network_figures(ds: xr.Dataset, map_at, report: PlotReport) -> list[tuple[str, object]]:
+    """The figures of every model-day that need the networks or their flows: ``loading``,
+    the maps and the interface flexibility; the networks and the system are rebuilt once
+    here. What cannot be drawn from these results goes to ``report.skipped``."""
+    from workbench.rebuild import RebuildError, results_network, results_system
+
+    def lacking(kind: str) -> list[str]:
+        need = list(_NEEDS[kind])
+        if not any(f"loading_percent_{s}" in ds for s in ("ac", "linear")):
+            need.append("loading_percent_linear")
+        return [n for n in need if n not in ds]
+
+    todo: list[tuple[str, object]] = []
+    feeders = [str(f) for f in ds.interface.values] if "interface" in ds.dims else []
+    for kind in ("loading", "map", "flexibility"):
+        missing = lacking(kind)
+        if missing:
+            report.skipped.append(f"{kind}: the results lack {', '.join(missing)}")
+    if not lacking("loading"):
+        todo.append(("loading", plot_branch_loading))
+    if not lacking("map"):
+        for network in ["transmission", *feeders]:
+            try:
+                net = results_network(ds, network)
+            except RebuildError as exc:
+                report.skipped.append(f"map-{network}: {exc}")
+                continue
+            todo.append(
+                (
+                    f"map-{_slug(network)}",
+                    lambda a, b, c, network=network, net=net: plot_network_map(
+                        a, b, c, network, at=map_at, net=net
+                    ),
+                )
+            )
+    if feeders and not lacking("flexibility"):
+        try:
+            system = results_system(ds)
+        except RebuildError as exc:
+            report.skipped.append(f"flexibility: {exc}")
+            return todo
+        for name in feeders:
+            todo.append(
+                (
+                    f"flexibility-{_slug(name)}",
+                    lambda a, b, c, name=name: plot_interface_flexibility(
+                        a, b, c, name, system=system
+                    ),
+                )
+            )
+    return todo
 
 
 def _to_hours(offsets: xr.DataArray) -> np.ndarray:
@@ -1081,9 +1969,9 @@ def _hours(ds: xr.Dataset) -> np.ndarray:
     return _to_hours(ds.time)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: plt.Figure, path: Path, dpi: int = DPI) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi)
     plt.close(fig)
     return path
 
@@ -1156,9 +2044,13 @@ def _model_colors(models) -> dict:
     return {m: palette[i % len(palette)] for i, m in enumerate(models)}
 
 
-def plot_comparison(summary: dict, path: Path) -> Path:
-    """Bar chart of the coordination models: cost, curtailment, violations, exchange."""
-    models = list(summary["models"])
+def comparison_panels(summary: dict) -> list[tuple[str, str]]:
+    """The panels of :func:`plot_comparison` that carry a value: ``(key, label)``.
+
+    A panel whose value no model has is left out, and so are the gaps to the TSO-managed
+    model unless the summary holds it and another model to compare with it.
+    """
+    models = summary["models"]
     panels = [
         ("expected_cost_eur", "expected cost [EUR]"),
         ("cost_gap_to_centralised_eur", "expected-cost gap to TSO-managed [EUR]"),
@@ -1166,12 +2058,31 @@ def plot_comparison(summary: dict, path: Path) -> Path:
         ("curtailment_mwh", "curtailment [MWh]"),
         ("der_dispatched_mwh", "DER flexibility dispatched [MWh]"),
         ("feeder_limit_violations", "feeder limit violations [scenario-steps]"),
-        ("data_exchanged_values", "numbers exchanged per day"),
-        ("exchange_rounds", "message rounds per day"),
+        ("data_exchanged_values", "numbers exchanged per day [1]"),
+        ("exchange_rounds", "message rounds per day [1]"),
     ]
+    gaps = "tso" in models and len(models) > 1
+    return [
+        (key, label)
+        for key, label in panels
+        if (gaps or "_gap_to_centralised" not in key)
+        and any(models[m].get(key) is not None for m in models)
+    ]
+
+
+def plot_comparison(summary: dict, path: Path, dpi: int = DPI) -> Path:
+    """Bar chart of the coordination models: cost, curtailment, violations, exchange.
+
+    Only the panels of :func:`comparison_panels` are drawn (no empty panel).
+    """
+    models = list(summary["models"])
+    panels = comparison_panels(summary)
     colors = _model_colors(models)
-    fig, axes = plt.subplots(2, 4, figsize=(15, 7))
-    for ax, (key, label) in zip(axes.ravel(), panels, strict=True):
+    cols = min(len(panels), 4)
+    rows = -(-len(panels) // cols)
+    width = max(0.5 * len(models), 3.0)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols + 1, 3.5 * rows), squeeze=False)
+    for ax, (key, label) in zip(axes.ravel(), panels, strict=False):
         vals = [summary["models"][m].get(key) for m in models]
         vals = [np.nan if v is None else float(v) for v in vals]
         ax.bar(models, vals, color=[colors[m] for m in models])
@@ -1181,9 +2092,11 @@ def plot_comparison(summary: dict, path: Path) -> Path:
         ax.tick_params(axis="x", labelsize=8, labelrotation=35)
         for tick in ax.get_xticklabels():
             tick.set_horizontalalignment("right")
+    for ax in axes.ravel()[len(panels) :]:
+        ax.remove()
     days = {summary["models"][m]["days"] for m in models}
     fig.suptitle(f"Coordination models compared (sums over {', '.join(map(str, days))} day(s))")
-    return _save(fig, path)
+    return _save(fig, path, dpi)
 
 
 def _one_day(ds: xr.Dataset, day) -> tuple[xr.Dataset, pd.Timestamp]:

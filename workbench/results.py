@@ -48,6 +48,16 @@ _PACKAGES = (
 )
 
 
+def local_io():
+    """Inside: files are read and written by this process alone (Dask's synchronous
+    scheduler and plain locks), also while a ``distributed.Client`` is the default
+    scheduler: its workers may run on other machines, without the run's files, and a
+    distributed lock would hang a write that Ctrl-C interrupts."""
+    import dask
+
+    return dask.config.set(scheduler="synchronous")
+
+
 def package_versions() -> dict[str, str]:
     """Versions of the packages that shape the results."""
     out = {"python": platform.python_version()}
@@ -196,13 +206,14 @@ def write_results(ds: xr.Dataset, path: str | Path) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
     try:
         if suffix == ".nc":
-            ready.to_netcdf(tmp, engine="netcdf4")
+            with local_io():
+                ready.to_netcdf(tmp, engine="netcdf4")
             os.replace(tmp, path)
         else:
             if ready.chunks:  # zarr takes uniform chunks only: one per model and day
                 ready = ready.chunk({d: 1 if d in ("model", "day") else -1 for d in ready.dims})
-            with warnings.catch_warnings():  # zarr 3: consolidated metadata is an extension
-                warnings.filterwarnings("ignore", message="Consolidated metadata")
+            with warnings.catch_warnings(), local_io():  # zarr 3: consolidated metadata is
+                warnings.filterwarnings("ignore", message="Consolidated metadata")  # optional
                 ready.to_zarr(tmp, mode="w")
             _replace_directory(tmp, path)
     finally:
@@ -240,7 +251,20 @@ def written_by_run(path: str | Path) -> str | None:
         return None
 
 
-def read_results(path: str | Path) -> xr.Dataset:
+#: variables every results file of a run with some schedule holds (the commands that
+#: read results rely on them)
+CORE_VARIABLES = (
+    "solver_status",
+    "objective_eur",
+    "expected_cost_eur",
+    "cvar_eur",
+    "first_stage_cost_eur",
+    "scenario_cost_eur",
+    "weight",
+)
+
+
+def read_results(path: str | Path, require: tuple[str, ...] = ()) -> xr.Dataset:
     """Open a results file written by :func:`write_results` (loaded into memory).
 
     The Dataset is in the contract layout, as :func:`workbench.run` returns it: ``model``
@@ -248,10 +272,18 @@ def read_results(path: str | Path) -> xr.Dataset:
     the study's clock with their bounds (see :mod:`workbench.contract`). Files of earlier
     versions (one-entry ``model``/``day`` squeezed, no bounds) read back in this layout.
 
+    Parameters
+    ----------
+    path : path
+    require : tuple of str
+        Variables the caller needs besides :data:`CORE_VARIABLES` (which a file of a
+        study where no model-day has a schedule lacks, by design).
+
     Raises
     ------
     ValueError
-        For a missing file or one that is not a results dataset of this workbench.
+        For a missing file, one that is not a results dataset of this workbench, or one
+        that lacks a variable it should hold (one line naming them).
     """
     path = Path(path)
     if not path.exists():
@@ -259,16 +291,24 @@ def read_results(path: str | Path) -> xr.Dataset:
             f"results file '{path}' does not exist; give a file written by `workbench run`"
         )
     try:
-        if path.suffix.lower() == ".zarr":
-            ds = xr.open_zarr(path, decode_coords="all").load()
-        else:
-            with xr.open_dataset(path, decode_coords="all") as f:
-                ds = f.load()
+        with local_io():
+            if path.suffix.lower() == ".zarr":
+                ds = xr.open_zarr(path, decode_coords="all").load()
+            else:
+                with xr.open_dataset(path, decode_coords="all") as f:
+                    ds = f.load()
     except (OSError, ValueError) as exc:
         raise ValueError(f"'{path}' cannot be read as a netCDF or zarr dataset: {exc}") from None
     if "study_config_yaml" not in ds.attrs or "model" not in ds.coords:
         raise ValueError(
             f"'{path}' is not a results file of `workbench run` (no study in its attributes)"
+        )
+    needed = (*(() if ds.attrs.get("all_failed") else CORE_VARIABLES), *require)
+    missing = [name for name in dict.fromkeys(needed) if name not in ds.variables]
+    if missing:
+        raise ValueError(
+            f"'{path}' lacks the variable(s) {', '.join(missing)} of a results file; give a "
+            "complete file written by `workbench run` (run the study again if it was edited)"
         )
     return to_contract(from_file_clock(ds), **_resolution(ds.attrs))
 

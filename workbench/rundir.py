@@ -54,7 +54,7 @@ from filelock import FileLock, Timeout
 
 from cases.archive import NETWORKS_ATTR, STUDY_ATTR, restore_study, study_archive
 from cases.study import StudyConfig
-from workbench.results import OutputError, _netcdf_ready
+from workbench.results import OutputError, _netcdf_ready, local_io
 
 __all__ = [
     "RunFolder",
@@ -737,7 +737,8 @@ def _save_unit_files(units: Path, unit: Unit, ds: xr.Dataset | None, record: dic
     if ds is not None:
         tmp = units / f".{unit.key}.{os.getpid()}.tmp.nc"
         try:
-            _netcdf_ready(ds).to_netcdf(tmp, engine="netcdf4")
+            with local_io():
+                _netcdf_ready(ds).to_netcdf(tmp, engine="netcdf4")
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             record["data"] = {"bytes": tmp.stat().st_size, "sha256": _digest(tmp)}

@@ -48,7 +48,7 @@ from workbench.console import (
 )
 from workbench.coordination import DayOutcome, coordination_model
 from workbench.coordination.common import clear_slots
-from workbench.results import contract_layout
+from workbench.results import contract_layout, local_io
 from workbench.rundir import UNFINISHED, RunFolder, RunFolderError, Unit, UnitSaveError
 from workbench.scenarios import check_forecast_sources, data_description, fit_study_forecaster
 from workbench.threads import limit_threads
@@ -174,6 +174,7 @@ def resolve_scheduler(
                     dashboard_address=address,
                     scheduler_kwargs={"dashboard": dashboard},
                     silence_logs=40,
+                    preload=["workbench.worker_setup"],
                 )
             with cluster, Client(cluster) as client:
                 if not dashboard:
@@ -301,13 +302,15 @@ def _probe_scheduler(address: str, text: str) -> None:
     reply = outcome.get("reply")
     if isinstance(reply, dict) and reply.get("type") == "Scheduler":
         return
-    why = outcome.get("error") or (
-        f"it did not answer within {HANDSHAKE_SECONDS:.0f} s"
-        if thread.is_alive() or "reply" not in outcome
-        else "it is not a Dask scheduler"
-    )
-    if isinstance(why, asyncio.TimeoutError | TimeoutError):
+    error = outcome.get("error")
+    if isinstance(error, asyncio.TimeoutError | TimeoutError) or (
+        error is None and (thread.is_alive() or "reply" not in outcome)
+    ):
         why = f"it did not answer within {HANDSHAKE_SECONDS:.0f} s"
+    elif isinstance(error, OSError):
+        why = str(error)
+    else:  # an answer Dask cannot read (e.g. a length header of 2.82 EiB)
+        why = "something answers there, but not as a Dask scheduler"
     raise ConnectionError(
         f"no Dask scheduler answers at '{text}' ({why}); start one with `dask scheduler` "
         "or leave out --scheduler to run locally"
@@ -749,23 +752,25 @@ def _compute_distributed(ex: Executor, graph: _UnitGraph, chains, done, step_don
             chain.before[unit] = before
     futures = ex.client.compute(tasks)
     unit_of = {f.key: u for f, u in zip(futures, units_of_tasks, strict=True)}
+    pending = {f.key: f for f in futures}
     try:
         for future in as_completed(futures):
             unit = unit_of[future.key]
             if unit is None:  # a step: its errors reach the unit's finishing task
                 if future.status == "finished" and future.type is not type(None):
                     step_done(future.key)  # (None: the unit had no schedule to check)
-                future.release()
-                continue
-            try:
-                ds, record = future.result()
-            except Exception as exc:  # recorded; the other units go on
-                chain.failed(unit, exc)
             else:
-                chain.finished(unit, ds, record)
+                try:
+                    ds, record = future.result()
+                except Exception as exc:  # recorded; the other units go on
+                    chain.failed(unit, exc)
+                else:
+                    chain.finished(unit, ds, record)
+            pending.pop(future.key, None)
             future.release()
     finally:
-        ex.client.cancel(futures)
+        if pending:  # only what is still wanted (cancelling a released key upsets Dask)
+            ex.client.cancel(list(pending.values()))
 
 
 class _ChainErrors:
@@ -893,7 +898,8 @@ def run_study(
         for line in report.lines():
             log.info(line)
         if scratch is not None:
-            out = out.load()
+            with local_io():  # the unit files are on this machine only
+                out = out.load()
         return out
     finally:
         if folder is not run_dir:  # opened here: unlocked here (the data stay readable)
@@ -989,16 +995,12 @@ def _run_units(
                 print(f"Dask dashboard: {ex.dashboard_link}", file=sys.stderr, flush=True)
                 log.info("Dask dashboard: %s", ex.dashboard_link)
             log.info("scheduler: %s", ex.description)
-            if ex.client is not None:
-                # read-only inputs go to every worker once, not with every task
-                sys_d, study_d, fc_d = (
-                    None if x is None else ex.client.scatter(x, broadcast=True, hash=False)
-                    for x in (system, study, forecaster)
-                )
-            else:
-                sys_d, study_d, fc_d = (
-                    dask.delayed(x, traverse=False) for x in (system, study, forecaster)
-                )
+            # read-only inputs are one task each, which every unit task depends on: a
+            # worker fetches each once, and a lost worker's copy is made again (data
+            # scattered to a worker that dies cannot be recovered)
+            sys_d, study_d, fc_d = (
+                dask.delayed(x, traverse=False) for x in (system, study, forecaster)
+            )
             graph = _UnitGraph(study, seed, sample, ex.n_workers, sys_d, study_d, fc_d)
 
             def save(unit: Unit, ds, record: dict) -> None:

@@ -1,7 +1,7 @@
 """Scenario sets of a study's days: fitted forecasters or perturbed observed profiles.
 
 :func:`fit_study_forecaster` fits the study's forecasters once (on the history before
-``start_date``); the caller keeps the result and passes it on (the runner scatters it
+``start_date``); the caller keeps the result and passes it on (the runner ships it
 to the Dask workers once). :func:`study_scenarios` then issues one day's scenario set.
 """
 
