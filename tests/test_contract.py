@@ -29,12 +29,19 @@ def _internal(models=("tso_managed", "hybrid"), days=("2016-06-15", "2016-06-16"
     time = pd.to_timedelta(np.arange(nt) * 3, unit="h")
     period = pd.to_timedelta(np.arange(npd) * 6, unit="h")
     p = rng.normal(size=(nm, nd, ns, nt, 2))
+    eur = {"units": "EUR"}
+    md, mds = ("model", "day"), ("model", "day", "scenario")
     return xr.Dataset(
         {
-            "objective_eur": (("model", "day"), rng.normal(size=(nm, nd)), {"units": "EUR"}),
+            "objective_eur": (md, rng.normal(size=(nm, nd)), eur),
+            "expected_cost_eur": (md, rng.normal(size=(nm, nd)), eur),
+            "cvar_eur": (md, rng.normal(size=(nm, nd)), eur),
+            "first_stage_cost_eur": (md, rng.normal(size=(nm, nd)), eur),
+            "scenario_cost_eur": (mds, rng.normal(size=(nm, nd, ns)), eur),
+            "weight": (mds, np.full((nm, nd, ns), 1 / ns), {"units": "1"}),
             "der_p_mw": (("model", "day", "scenario", "time", "der"), p, {"units": "MW"}),
             "ter_schedule_mw": (("model", "day", "period"), rng.normal(size=(nm, nd, npd))),
-            "solver_status": (("model", "day"), np.full((nm, nd), "optimal")),
+            "solver_status": (md, np.full((nm, nd), "optimal")),
         },
         coords={
             "model": list(models),
@@ -160,38 +167,20 @@ def _old_file(path, models=("tso_managed",)):
     """A results file as the workbench wrote it before: one-entry model and day squeezed
     to scalar coordinates, instants with the local offset in the units, no bounds."""
     ds = _internal(models, ("2016-06-15",))
-    stamps = np.datetime64("2016-06-15") + ds.time.values
-    flat = xr.Dataset(
-        {
-            "objective_eur": ((), ds.objective_eur.values[0, 0], {"units": "EUR"}),
-            "der_p_mw": (("scenario", "time", "der"), ds.der_p_mw.values[0, 0], {"units": "MW"}),
-            "ter_schedule_mw": (("period",), ds.ter_schedule_mw.values[0, 0]),
-            "solver_status": ((), "optimal"),
-        },
-        coords={
-            "model": models[0],
-            "day": np.datetime64("2016-06-15", "ns"),
-            "scenario": ds.scenario.values,
-            "time": ("time", stamps - np.timedelta64(1, "h"), {"standard_name": "time"}),
-            "period": (
-                "period",
-                np.datetime64("2016-06-15") + ds.period.values - np.timedelta64(1, "h"),
-            ),
-            "der": ds.der.values,
-            "der_type": ("der", ds.der_type.values),
-        },
-        attrs={
-            "study_config_yaml": yaml.safe_dump(
-                {
-                    "name": "old",
-                    "resolution": {"second_stage_minutes": 180, "first_stage_minutes": 360},
-                }
-            ),
-            "time_zone": "UTC+01:00",
-            "Conventions": "CF-1.10",
-        },
+    flat = ds.isel(model=0, day=0)  # model and day: scalar coordinates
+    utc = np.datetime64("2016-06-15") - np.timedelta64(1, "h")  # local midnight in UTC
+    flat = flat.assign_coords(
+        time=("time", utc + ds.time.values, {"standard_name": "time", "axis": "T"}),
+        period=("period", utc + ds.period.values, {"standard_name": "time"}),
+        day=utc,
     )
-    flat["day"] = flat["day"] - np.timedelta64(1, "h")
+    flat.attrs = {
+        "study_config_yaml": yaml.safe_dump(
+            {"name": "old", "resolution": {"second_stage_minutes": 180, "first_stage_minutes": 360}}
+        ),
+        "time_zone": "UTC+01:00",
+        "Conventions": "CF-1.10",
+    }
     units = "minutes since 2016-06-15T00:00:00+01:00"  # as xarray wrote them
     enc = {n: {"units": units, "dtype": "int64"} for n in ("time", "period", "day")}
     flat.to_netcdf(path, encoding=enc)
