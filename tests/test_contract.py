@@ -127,7 +127,7 @@ def _written(tmp_path, ds=None):
 
 
 def test_file_stores_utc_instants_that_no_cf_reader_misreads(tmp_path):
-    _, path = _written(tmp_path)
+    ds, path = _written(tmp_path)
     with netCDF4.Dataset(path) as nc:  # what ncdump or any CF tool sees
         for name in ("time", "period", "day"):
             units = nc[name].units
@@ -147,6 +147,9 @@ def test_file_stores_utc_instants_that_no_cf_reader_misreads(tmp_path):
         assert raw.time_local.values[0] == "2016-06-15T00:00+01:00"
         assert raw.day_local.values.tolist() == ["2016-06-15T00:00+01:00", "2016-06-16T00:00+01:00"]
         assert raw.cf["T"].name == "time" and raw.cf.bounds["time"] == ["time_bnds"]
+        local = from_file_clock(raw)  # bounds and all, back on the study's clock
+        np.testing.assert_array_equal(local.time_bnds.values[:, 0], ds.time.values)
+        assert "time_bnds" in local.coords and "time_local" not in local.variables
 
 
 def test_file_reads_back_as_written_on_the_study_clock(tmp_path):

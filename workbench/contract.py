@@ -190,8 +190,8 @@ def to_contract(
         Length of a second-stage step [min]; by default from the bounds ``ds`` carries,
         else from the spacing of ``time`` within a day.
     period_minutes : float, optional
-        Length of a first-stage period [min]; by default as ``step_minutes``, a single
-        period a day spanning all the day's steps.
+        Length of a first-stage period [min]; by default from the bounds or the spacing
+        of ``period``, and a single period a day spans all the day's steps.
 
     Raises
     ------
@@ -389,8 +389,9 @@ def _zone_offset(zone: str) -> pd.Timedelta:
 
 
 def _stamp_names(ds: xr.Dataset) -> list[str]:
-    """The timestamp coordinates of ``ds``: time, period, day and their bounds."""
-    return [n for n in (*_TIME_COORDS, *BOUNDS.values()) if n in ds.coords and _is_datetime(ds, n)]
+    """The timestamps of ``ds``: time, period, day and their bounds (coordinates in memory,
+    data variables in a file opened without ``decode_coords="all"``)."""
+    return [n for n in (*_TIME_COORDS, *BOUNDS.values()) if _is_datetime(ds, n)]
 
 
 def to_file_clock(ds: xr.Dataset) -> xr.Dataset:
