@@ -118,7 +118,8 @@ def load_network(spec: str | Path | pp.pandapowerNet) -> pp.pandapowerNet:
     spec : str, Path or pandapowerNet
         Built-in name (see :func:`builtin_case_names`), SimBench code
         (``simbench:<code>`` or the bare code, see :func:`cases.simbench.simbench_codes`),
-        path of a pandapower JSON file, or a ``pandapowerNet`` (copied).
+        path of a pandapower JSON file, or a ``pandapowerNet`` (copied through pandapower
+        JSON, as results keep it).
 
     Returns
     -------
@@ -133,7 +134,10 @@ def load_network(spec: str | Path | pp.pandapowerNet) -> pp.pandapowerNet:
         pandapower network.
     """
     if isinstance(spec, pp.pandapowerNet):
-        return copy.deepcopy(spec)
+        # a copy through pandapower JSON (15 significant digits), the form in which results
+        # and run folders keep a net object: a run from the kept study is the same
+        # computation, also where a degenerate optimum turns on the last bit of a rating
+        return pp.from_json_string(pp.to_json(spec))
     if not isinstance(spec, str | Path):
         raise CaseError(
             f"a network must be a name, SimBench code, JSON path or pandapowerNet, got "

@@ -8,31 +8,10 @@
 * :mod:`forecasts.ev` - EV charging sessions, uncontrolled profile and flexibility envelope;
 * :mod:`forecasts.evaluate` - CRPS, energy/variogram scores, PIT against baselines;
 * :mod:`forecasts.scenarios` - the simple profile-noise generator (``method: profile_noise``).
+
+The public names (listed in ``__init__.pyi``) are imported on first use.
 """
 
-from forecasts.errors import ForecastError
-from forecasts.ev import ev_scenarios, sample_sessions
-from forecasts.evaluate import evaluate_all, evaluate_ev, evaluate_source
-from forecasts.generate import ScenarioForecaster, fit_scenario_forecaster, forecast_scenarios
-from forecasts.history import SOURCES, load_history
-from forecasts.models import QuantileForecaster
-from forecasts.scenarios import RESOURCES, ScenarioError, generate_scenarios, hourly
+import lazy_loader
 
-__all__ = [
-    "RESOURCES",
-    "SOURCES",
-    "ForecastError",
-    "QuantileForecaster",
-    "ScenarioError",
-    "ScenarioForecaster",
-    "ev_scenarios",
-    "evaluate_all",
-    "evaluate_ev",
-    "evaluate_source",
-    "fit_scenario_forecaster",
-    "forecast_scenarios",
-    "generate_scenarios",
-    "hourly",
-    "load_history",
-    "sample_sessions",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

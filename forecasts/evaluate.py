@@ -929,47 +929,60 @@ def evaluate_all(
 
 
 def scores_table(scores: dict[str, ResourceScores]) -> str:
-    """A plain-text table of the main scores, one row per key."""
-    head = (
-        f"{'':8} {'CRPS':>8} {'clim.':>8} {'pers.':>8} {'skill':>7} {'cov10-90':>8} "
-        f"{'ES':>8} {'ES ind.':>8} {'ES red.':>8} {'days':>5}  unit"
-    )
-    rows = [head]
+    """A plain-text table of the main scores, one row per key, then :func:`skills_table`."""
 
-    def num(v: float | None, fmt: str = "8.4f") -> str:
-        return f"{'-':>8}" if v is None else format(v, fmt)
+    def num(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4f}"
 
-    for key, s in scores.items():
-        unit = s.extra.get("units", "pu")
-        rows.append(
-            f"{key:8} {num(s.crps)} {num(s.crps_climatology)} {num(s.crps_persistence)} "
-            f"{s.crps_skill_vs_climatology:7.1%} {s.coverage_10_90:8.1%} "
-            f"{num(s.energy_score)} {num(s.energy_score_independent)} "
-            f"{num(s.energy_score_reduced)} {s.n_days:5d}  {unit}"
-        )
-    return "\n".join(rows) + "\n\n" + skills_table(scores)
+    rows = {
+        key: {
+            "CRPS": num(s.crps),
+            "clim.": num(s.crps_climatology),
+            "pers.": num(s.crps_persistence),
+            "skill": f"{s.crps_skill_vs_climatology:.1%}",
+            "cov10-90": f"{s.coverage_10_90:.1%}",
+            "ES": num(s.energy_score),
+            "ES ind.": num(s.energy_score_independent),
+            "ES red.": num(s.energy_score_reduced),
+            "days": s.n_days,
+            "unit": s.extra.get("units", "pu"),
+        }
+        for key, s in scores.items()
+    }
+    return _text_table(rows, col_space=8) + "\n\n" + skills_table(scores)
 
 
 def _skill_cell(scores: ResourceScores, name: str) -> str:
     value = scores.skills().get(name)
     if value is None:
-        return f"{'-':>24}"
+        return "-"
     lo, hi = scores.skill_intervals.get(name, (np.nan, np.nan))
-    return f"{value:+7.1%} [{lo:+7.1%}, {hi:+7.1%}]"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{value:+.1%}"
+    return f"{value:+.1%} [{lo:+.1%}, {hi:+.1%}]"
 
 
 def skills_table(scores: dict[str, ResourceScores]) -> str:
     """A plain-text table of every skill score with its bootstrap interval, one row per key."""
     pct = f"{SKILL_INTERVAL_LEVEL:.0%}"
-    width = max([8, *(len(k) for k in scores)])
-    rows = [
-        f"{'skill':{width}} {'CRPS vs clim. [' + pct + ']':>24} "
-        f"{'CRPS vs pers. [' + pct + ']':>24} {'ES vs clim. [' + pct + ']':>24} {'days':>5}"
-    ]
-    for key, s in scores.items():
-        cells = " ".join(_skill_cell(s, name) for name in SKILL_SCORES)
-        rows.append(f"{key:{width}} {cells} {s.n_days:5d}")
-    return "\n".join(rows)
+    heads = {
+        "crps_skill_vs_climatology": f"CRPS vs clim. [{pct}]",
+        "crps_skill_vs_persistence": f"CRPS vs pers. [{pct}]",
+        "energy_score_skill_vs_climatology": f"ES vs clim. [{pct}]",
+    }
+    rows = {
+        key: {heads[name]: _skill_cell(s, name) for name in SKILL_SCORES} | {"days": s.n_days}
+        for key, s in scores.items()
+    }
+    return _text_table(rows, "skill")
+
+
+def _text_table(rows: dict[str, dict[str, Any]], corner: str = "", col_space: int = 0) -> str:
+    """Rows (key -> column -> cell) as aligned text: keys left, cells right-aligned, with
+    ``corner`` above the keys."""
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.columns.name = corner or None
+    return frame.to_string(col_space=col_space)
 
 
 def small_sample_warning(

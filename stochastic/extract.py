@@ -294,6 +294,16 @@ def _network_arrays(tsm: TwoStageModel, data: DayData) -> tuple[np.ndarray, ...]
     )
 
 
+def _per_feeder(x: np.ndarray, tsm: TwoStageModel) -> np.ndarray:
+    """A (scenario, time, fixed) array of the fixed-profile units summed per feeder
+    (scenario, time, interface)."""
+    fixed = tsm.system.fleet.fixed
+    out = np.zeros((*x.shape[:2], len(tsm.system.feeders)))
+    if len(fixed):
+        np.add.at(out, (slice(None), slice(None), fixed.feeder.to_numpy(dtype=int)), x)
+    return out
+
+
 def _add_totals(
     ds: xr.Dataset, tsm: TwoStageModel, data: DayData, result: SolveResult
 ) -> xr.Dataset:
@@ -314,6 +324,12 @@ def _add_totals(
         (),
         "MWh",
         "expected energy curtailed or spilled: PV (inside and beyond its bid) and fixed units",
+    )
+    ds["fixed_spill_mw"] = _da(
+        _per_feeder(der["fixed_spill_mw"], tsm),
+        ("scenario", "time", "interface"),
+        "MW",
+        "spill of the feeder's fixed-profile units (wind, other)",
     )
     ds["spill_mwh"] = _da(
         float(

@@ -334,6 +334,8 @@ def day_data(
     battery_e_init_mwh : ndarray, optional
         Energy at the start of the day [MWh]; default ``soc_init * e_mwh``.
 
+    Notes
+    -----
     A feeder whose network carries its own profiles (SimBench) places its loads and own
     generators by :mod:`stochastic.own_profiles` (each element's own shape on the day,
     the resource's uncertainty from ``value_pu`` around ``expected_pu``).

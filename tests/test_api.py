@@ -250,3 +250,76 @@ def test_run_on_a_dask_client_and_by_address_gives_the_same_numbers(api_run, tin
         )
     assert on_client.attrs["scheduler"].startswith("distributed.Client(tcp://")
     assert by_address.attrs["scheduler"] == cluster.scheduler_address
+
+
+# -- networks given as objects: kept through replace, in the results, in a run folder --
+
+
+def _own_nets():
+    """A transmission net and a feeder net that no built-in name gives (changed ratings)."""
+    import pandapower.networks as pn
+
+    trans, feeder = pn.case9(), pn.case33bw()
+    trans.line["max_i_ka"] *= 1.3
+    feeder.line["max_i_ka"] = 0.9
+    return trans, feeder
+
+
+def test_nets_survive_any_number_of_replace_calls():
+    trans, feeder = _own_nets()
+    study = Study.from_yaml("default").replace(transmission={"network": trans})
+    study = study.replace(seed=1).replace(**{"risk.beta": 0.1}).replace(name="again")
+    study = study.replace(feeders=[{**TINY["feeders"][0], "network": feeder}])
+    study = study.replace(**{"feeders.0.share": 0.25}).replace(n_days=2)
+    assert study.transmission.network is trans
+    assert study.feeders[0].network is feeder and study.feeders[0].share == 0.25
+    assert "<pandapower net" in study.to_yaml()  # the text names them by their label
+
+
+def test_a_study_with_nets_reruns_from_its_results_alone(tmp_path):
+    import pandapower as pp
+
+    trans, feeder = _own_nets()
+    feeder_file = tmp_path / "feeder.json"
+    pp.to_json(feeder, str(feeder_file))
+    study = Study.from_yaml(_tiny_path(tmp_path)).replace(
+        transmission={"network": trans}, **{"feeders.0.network": str(feeder_file)}
+    )
+    first = run(study, seed=5, out=tmp_path / "first.nc")
+    feeder_file.unlink()  # the file the study named is gone; the results keep its net
+    again_study = Study.from_results(tmp_path / "first.nc")
+    assert again_study.seed == 5
+    assert isinstance(again_study.feeders[0].network, pp.pandapowerNet)
+    np.testing.assert_allclose(again_study.transmission.network.line.max_i_ka, trans.line.max_i_ka)
+    again = run(again_study)
+    np.testing.assert_allclose(
+        again.scenario_cost_eur.to_numpy(), first.scenario_cost_eur.to_numpy(), rtol=1e-9
+    )
+    np.testing.assert_allclose(again.ter_p_mw.to_numpy(), first.ter_p_mw.to_numpy(), atol=1e-6)
+
+
+def test_a_run_folder_of_a_study_with_nets_resumes_from_the_command_line(tmp_path, capsys):
+    import copy
+
+    from workbench.runner import run_study
+
+    trans, _ = _own_nets()
+    data = copy.deepcopy(TINY)
+    data["n_days"] = 2
+    study = Study.from_yaml(_tiny_path(tmp_path, data)).replace(transmission={"network": trans})
+    run_dir = tmp_path / "nets.run"
+    run_study(study, run_dir=run_dir, scheduler="sync", progress=False)
+    for f in (run_dir / "units").glob("*2016-06-16*"):  # the second day is lost
+        f.unlink()
+    out = tmp_path / "nets.nc"
+    assert main(["run", "--resume", str(run_dir), "--out", str(out), "--scheduler", "sync",
+                 "--no-progress", "--no-plots"]) == 0  # fmt: skip
+    assert "1 computed, 1 found finished" in capsys.readouterr().out
+    kept = Study.from_results(out)
+    np.testing.assert_allclose(kept.transmission.network.line.max_i_ka, trans.line.max_i_ka)
+
+
+def _tiny_path(tmp_path, data=None):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(data or TINY))
+    return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,27 @@ def test_compare_models_example(tmp_path):
     assert (tmp_path / "congested_models.nc").stat().st_size > 10_000
 
 
+@pytest.mark.slow
+def test_walkthrough_notebook(tmp_path):
+    out = _run_example("walkthrough.py", tmp_path)
+    assert "tso_managed" in out and "hybrid" in out and "E[cost]" in out  # the summary
+    assert (tmp_path / "walkthrough.nc").stat().st_size > 10_000
+    assert (tmp_path / "walkthrough_dispatch.png").stat().st_size > 5_000
+
+
+def test_walkthrough_is_a_percent_notebook():
+    """Jupytext's percent format: cells start with ``# %%``, prose cells are Markdown."""
+    text = (ROOT / "examples" / "walkthrough.py").read_text()
+    cells = re.split(r"^# %%", text, flags=re.M)[1:]
+    prose = [c for c in cells if c.startswith(" [markdown]")]
+    assert len(prose) >= 6 and len(cells) - len(prose) >= 6
+    assert "# # Walkthrough" in prose[0]
+    assert all(line.startswith("#") or not line for c in prose for line in c.splitlines()[1:])
+
+
 def test_examples_have_a_docs_page_that_includes_them():
     pages = "\n".join(p.read_text() for p in (ROOT / "docs" / "examples").glob("*.md"))
     for script in sorted((ROOT / "examples").glob("*.py")):
-        assert f'--8<-- "examples/{script.name}"' in pages, script.name
+        included = f'--8<-- "examples/{script.name}"' in pages  # the script as code
+        shown = f"<!-- notebook: examples/{script.name} -->" in pages  # a notebook's cells
+        assert included or shown, script.name

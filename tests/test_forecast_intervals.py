@@ -12,6 +12,7 @@ from forecasts.evaluate import (
     ResourceScores,
     bootstrap_skill,
     evaluate_source,
+    scores_table,
     small_sample_warning,
 )
 
@@ -124,3 +125,21 @@ def test_cli_evaluation_warns_and_writes_intervals(load_1h, tmp_path, capsys, mo
         )
         assert np.isnan(float(ds["energy_score_skill_vs_climatology_high"][0]))
     assert set(SKILL_SCORES) <= set(record) | {"energy_score_skill_vs_climatology"}
+
+
+def test_score_tables_stay_aligned_with_long_keys_and_missing_scores():
+    """The tables are pandas' text tables: the columns line up whatever the keys' length,
+    a missing score or interval is a dash, never 'nan'."""
+    sure = ResourceScores(0.5, 1.0, 2.0, 0.8, [0.1] * 10, 60, energy_score=1.2)
+    sure.skill_intervals = {"crps_skill_vs_climatology": (0.4, 0.6)}
+    other = ResourceScores(0.05, 0.1, 0.2, 0.75, [0.1] * 10, 14, extra={"units": "MW"})
+    text = scores_table({"pv": sure, "scheduler_load_residential": other})
+    assert "nan" not in text
+    for block in text.split("\n\n"):
+        lines = block.splitlines()
+        assert len(lines) == 3 and len({len(line) for line in lines}) == 1, block
+        days_end = lines[0].index("days") + len("days")  # right-aligned under their head
+        assert [line[days_end - 2 : days_end] for line in lines[1:]] == ["60", "14"], block
+    scores, skills = (b.splitlines() for b in text.split("\n\n"))
+    assert scores[2].split()[:2] == ["scheduler_load_residential", "0.0500"]
+    assert skills[0].startswith("skill") and "+50.0% [+40.0%, +60.0%]" in skills[1]

@@ -40,6 +40,7 @@ CONFIG = {
         {"name": "f2", "bus": "7", "vm_max_pu": 1.08, "vm_min_pu": 0.9},
     ],
     "resolution": {"first_stage_minutes": 60, "second_stage_minutes": 30},
+    "risk": {"alpha": 0.6},
 }
 
 
@@ -71,6 +72,10 @@ def _results(seed: int = 3) -> xr.Dataset:
     vm_ac = vm + 0.002
     vm_ac[..., 1::2, :] = np.nan  # AC check every other step
     ip = rng.normal(3.0, 1.0, (*shape, 2))
+    items = ["der/first/flexibility", "dso/second/shedding", "tso/first/reserve", "tso/second/fuel"]
+    cost = rng.uniform(10.0, 100.0, (M, D, S, len(items)))
+    cost[..., [0, 2]] = cost[..., :1, [0, 2]]  # first-stage items: equal in every scenario
+    fp = ("model", "day", "period")
     coords = {
         "model": MODELS,
         "day": DAYS.values,
@@ -83,6 +88,8 @@ def _results(seed: int = 3) -> xr.Dataset:
         "bus": buses,
         "interface": ["f1", "f2"],
         "vertex": np.arange(4),
+        "cost_item": items,
+        "cost_owner": ("cost_item", [c.split("/")[0] for c in items]),
     }
     sd = ("model", "day", "scenario", "time")
     region_p = np.broadcast_to(np.array([-1.0, 2.0, 2.0, -1.0]), (M, D, P, 2, 4)).copy()
@@ -96,6 +103,7 @@ def _results(seed: int = 3) -> xr.Dataset:
             "ter_p_mw": ((*sd, "gen"), ter, {"units": "MW"}),
             "der_p_mw": ((*sd, "der"), der, {"units": "MW"}),
             "curtailment_mw": ((*sd, "der"), curt, {"units": "MW"}),
+            "fixed_spill_mw": ((*sd, "interface"), np.zeros((*shape, 2)), {"units": "MW"}),
             "demand_mw": ((*sd, "bus"), demand, {"units": "MW"}),
             "load_shed_mw": ((*sd, "bus"), shed, {"units": "MW"}),
             "interface_p_mw": ((*sd, "interface"), ip, {"units": "MW"}),
@@ -114,6 +122,23 @@ def _results(seed: int = 3) -> xr.Dataset:
                 ("model", "day", "period", "interface", "vertex"),
                 region_q,
                 {"units": "Mvar"},
+            ),
+            "cost_item_eur": (("model", "day", "scenario", "cost_item"), cost, {"units": "EUR"}),
+            "ter_reserve_up_mw": ((*fp, "gen"), rng.uniform(0, 2, (M, D, P, 3)), {"units": "MW"}),
+            "ter_reserve_down_mw": ((*fp, "gen"), rng.uniform(0, 2, (M, D, P, 3)), {"units": "MW"}),
+            "der_bid_up_mw": ((*fp, "der"), rng.uniform(0, 1, (M, D, P, 4)), {"units": "MW"}),
+            "der_bid_down_mw": ((*fp, "der"), rng.uniform(0, 1, (M, D, P, 4)), {"units": "MW"}),
+            "ter_balancing_up_mw": ((*sd, "gen"), rng.uniform(0, 1, (*shape, 3)), {"units": "MW"}),
+            "ter_balancing_down_mw": (
+                (*sd, "gen"),
+                rng.uniform(0, 1, (*shape, 3)),
+                {"units": "MW"},
+            ),
+            "der_activated_up_mw": ((*sd, "der"), rng.uniform(0, 1, (*shape, 4)), {"units": "MW"}),
+            "der_activated_down_mw": (
+                (*sd, "der"),
+                rng.uniform(0, 1, (*shape, 4)),
+                {"units": "MW"},
             ),
             "solver_status": (("model", "day"), np.full((M, D), "optimal")),
             "solver_message": (("model", "day"), np.full((M, D), "", dtype="<U64")),
@@ -137,6 +162,8 @@ def _figures(ds, model, day):
         "interfaces": plots.plot_interfaces(ds, model, day),
         "voltages": plots.plot_voltages(ds, model, day),
         "regions": plots.plot_flexibility_regions(ds, "dso_managed", day, "f1"),
+        "reserves": plots.plot_reserves(ds, model, day),
+        "costs": plots.plot_cost_breakdown(ds, model, day),
     }
 
 
@@ -173,6 +200,7 @@ def test_one_file_per_figure_model_and_day(results, tmp_path, monkeypatch):
         "models",
     ]
     per_model_day = ["demand", "dispatch", "uncertainty", "interfaces", "voltages"]
+    per_model_day += ["reserves", "costs"]
     expected = {
         f"run_{m}_{d.date()}_{k}.svg": (m, str(d.date()))
         for m in ("tso_managed", "dso_managed")
@@ -190,16 +218,14 @@ def test_a_chosen_model_and_day_only_and_failed_days_are_reported(tmp_path, monk
     _titles_only(monkeypatch)
     ds = _results()
     report = plots.write_plots(ds, tmp_path, "run", model="tso_managed", day="2016-06-16")
-    assert [p.name for p in report.paths] == [
-        f"run_tso_managed_2016-06-16_{k}.png"
-        for k in ("demand", "dispatch", "uncertainty", "interfaces", "voltages")
-    ]
+    kinds = ("demand", "dispatch", "uncertainty", "interfaces", "voltages", "reserves", "costs")
+    assert [p.name for p in report.paths] == [f"run_tso_managed_2016-06-16_{k}.png" for k in kinds]
     ds["solver_status"].loc[{"model": "tso_managed", "day": DAYS[0]}] = "failed"
     ds["solver_message"].loc[{"model": "tso_managed", "day": DAYS[0]}] = "infeasible"
     with pytest.raises(PlotError, match=r"no schedule.*infeasible"):
         plots.write_plots(ds, tmp_path, "x", model="tso_managed", day="2016-06-15")
     report = plots.write_plots(ds, tmp_path, "y", model="tso_managed")
-    assert len(report.paths) == 5
+    assert len(report.paths) == 7
     assert [s for s in report.skipped if "no schedule" in s] == [
         "tso_managed 2016-06-15: no schedule (status failed)"
     ]
@@ -370,6 +396,16 @@ def test_weighted_quantiles_limiting_cases():
         weighted_quantiles(x, np.full(7, 0.1), [0.5])
 
 
+@pytest.mark.parametrize("n", [6, 12, 20, 40])
+def test_weighted_quantiles_at_a_sum_of_equal_weights_stay_on_its_scenario(n):
+    """With n equal weights, q = k/n is the k-th smallest value (the inverse of the CDF),
+    also where the cumulative weights round below k/n (0.05 of 20, 0.5 of 12, ...)."""
+    x = np.random.default_rng(n).normal(size=(n, 3))
+    q = np.array([0.0, 0.05, 0.5, 0.95, 1.0, *(np.arange(1, n) / n)])
+    k = np.maximum(np.ceil(q * n - 1e-9).astype(int), 1) - 1  # exact inverse of k/n
+    np.testing.assert_array_equal(weighted_quantiles(x, np.full(n, 1 / n), q), np.sort(x, 0)[k])
+
+
 def test_plot_command_writes_the_chosen_figures(results, tmp_path, capsys, monkeypatch):
     from workbench.cli import main
 
@@ -383,7 +419,7 @@ def test_plot_command_writes_the_chosen_figures(results, tmp_path, capsys, monke
     )  # fmt: skip
     assert code == 0, capsys.readouterr()
     files = sorted(out.iterdir())
-    assert len(files) == 5
+    assert len(files) == 7
     for f in files:
         assert f.name.startswith("tiny_tso_managed_2016-06-16_") and f.suffix == ".svg"
         assert "model tso_managed, day 2016-06-16" in f.read_text()
@@ -693,3 +729,47 @@ def test_weighted_quantiles_are_scenario_values_ordered_in_q(data):
         # the weight below the q-quantile is less than q, the weight up to it at least q
         for qi, v in zip([0.05, 0.5, 0.95], q[1:4, j], strict=True):
             assert w[x[:, j] < v].sum() < qi + 1e-9 <= w[x[:, j] <= v].sum() + 2e-9
+
+
+def _bar_tops(ax) -> dict[float, float]:
+    """Height of every stack of vertical bars by its x position."""
+    tops: dict[float, float] = {}
+    for patch in ax.patches:
+        x = round(patch.get_x() + patch.get_width() / 2, 6)
+        tops[x] = tops.get(x, 0.0) + patch.get_height()
+    return tops
+
+
+def test_reserve_bars_are_the_bought_and_activated_volumes(results, figures):
+    """Bought: capacity times 1 h periods; activated: energy of 30-min steps, per scenario
+    and weighted; both TER plus DER, per direction (computed here from the variables)."""
+    d = results.sel(model="dso_managed", day=DAYS[1])
+    w = d.weight.values
+    for ax, direction in zip(_data_axes(figures["reserves"]), ("up", "down"), strict=True):
+        bought = float(d[f"ter_reserve_{direction}_mw"].sum() + d[f"der_bid_{direction}_mw"].sum())
+        per_scenario = 0.5 * (
+            d[f"ter_balancing_{direction}_mw"].sum(("time", "gen")).values
+            + d[f"der_activated_{direction}_mw"].sum(("time", "der")).values
+        )
+        tops = _bar_tops(ax)
+        want = [bought, float(w @ per_scenario), *per_scenario]
+        np.testing.assert_allclose([tops[x] for x in sorted(tops)], want, rtol=1e-12)
+
+
+def test_cost_bars_sum_to_the_expected_cost_and_the_line_is_the_cvar(results, figures):
+    d = results.sel(model="dso_managed", day=DAYS[1])
+    w = d.weight.values
+    total = d.cost_item_eur.sum("cost_item").values
+    by_owner, by_item = _data_axes(figures["costs"])
+    tops = _bar_tops(by_owner)
+    np.testing.assert_allclose([tops[x] for x in sorted(tops)], [w @ total, *total], rtol=1e-12)
+    # CVaR at alpha 0.6: the costliest 40 % of probability, computed by hand
+    order = np.argsort(-total)
+    tail, left = 0.0, 0.4
+    for s in order:
+        take = min(w[s], left)
+        tail, left = tail + take * total[s], left - take
+    line = next(ln for ln in by_owner.lines if ln.get_linestyle() == "--")
+    assert line.get_ydata()[0] == pytest.approx(tail / 0.4, rel=1e-12)
+    widths = [p.get_width() for p in by_item.patches]
+    assert sum(widths) == pytest.approx(w @ total, rel=1e-12)

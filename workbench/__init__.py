@@ -1,25 +1,10 @@
-"""Coordination models, Dask runner, AC validation, results and command line."""
+"""Coordination models, Dask runner, AC validation, results and command line.
 
-from workbench.ac_check import ac_check, ac_sample
-from workbench.api import Study, run
-from workbench.coordination import MODELS, DayOutcome, coordination_model
-from workbench.results import annotate, summary_table, write_results
-from workbench.runner import resolve_scheduler, run_study
-from workbench.scenarios import fit_study_forecaster, study_scenarios
+The public names (listed in ``__init__.pyi``) are imported on first use, so that
+``workbench --help`` and ``workbench --version`` load neither pandapower, Pyomo, xarray
+nor Dask.
+"""
 
-__all__ = [
-    "MODELS",
-    "DayOutcome",
-    "Study",
-    "ac_check",
-    "ac_sample",
-    "annotate",
-    "coordination_model",
-    "fit_study_forecaster",
-    "resolve_scheduler",
-    "run",
-    "run_study",
-    "study_scenarios",
-    "summary_table",
-    "write_results",
-]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -17,22 +17,34 @@ from pathlib import Path
 
 import click
 
-from cases.errors import CaseError, StudyConfigError
-from cases.study import MODEL_SHORT_NAMES
-from forecasts.errors import ForecastError
-from stochastic.solve import SolverError
-from workbench.results import OutputError, check_output
 from workbench.threads import limit_threads
+
+# Only click and light modules at the top: `workbench --help` and `--version` must not load
+# pandapower, Pyomo, xarray or Dask. Each command imports what it uses.
 
 __all__ = ["main"]
 
-USER_ERRORS: tuple[type[Exception], ...] = (
-    CaseError,
-    StudyConfigError,
-    ForecastError,
-    ConnectionError,
-    OutputError,
-)
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The exception types that are user mistakes (one ``error:`` line, exit code 2)."""
+    from cases.errors import CaseError, StudyConfigError
+    from forecasts.errors import ForecastError
+    from workbench.results import OutputError
+
+    return (CaseError, StudyConfigError, ForecastError, ConnectionError, OutputError)
+
+
+def _solver_error() -> type[Exception]:
+    from stochastic.solve import SolverError
+
+    return SolverError
+
+
+def check_output(path: str | Path) -> Path:
+    """:func:`workbench.results.check_output`, imported when a command writes results."""
+    from workbench.results import check_output as check
+
+    return check(path)
 
 
 def _quiet_libraries() -> None:
@@ -57,10 +69,13 @@ def _load(study: str, days: bool = True):
     return cfg
 
 
-#: short names of the coordination models on the command line
-MODEL_ALIASES = {short: full for full, short in MODEL_SHORT_NAMES.items()} | {
-    full: full for full in MODEL_SHORT_NAMES
-}
+def _model_aliases() -> dict[str, str]:
+    """The coordination models' names on the command line: short name or full -> full."""
+    from cases.study import MODEL_SHORT_NAMES
+
+    return {short: full for full, short in MODEL_SHORT_NAMES.items()} | {
+        full: full for full in MODEL_SHORT_NAMES
+    }
 
 
 def _model_names(text: str) -> tuple[str, ...]:
@@ -69,14 +84,15 @@ def _model_names(text: str) -> tuple[str, ...]:
 
     if text.strip() == "all":
         return tuple(COORDINATION_MODELS)
+    aliases = _model_aliases()
     names = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [n for n in names if n not in MODEL_ALIASES]
+    bad = [n for n in names if n not in aliases]
     if bad or not names:
         raise click.BadParameter(
-            f"unknown model(s) {bad or [text]}; use {', '.join(MODEL_ALIASES)} or all",
+            f"unknown model(s) {bad or [text]}; use {', '.join(aliases)} or all",
             param_hint="--models",
         )
-    full = tuple(dict.fromkeys(MODEL_ALIASES[n] for n in names))
+    full = tuple(dict.fromkeys(aliases[n] for n in names))
     return full
 
 
@@ -104,7 +120,7 @@ def _write_or_rescue(
     (where the computation still is)."""
     import tempfile
 
-    from workbench.results import write_results
+    from workbench.results import OutputError, write_results
 
     try:
         if refused is not None:
@@ -746,12 +762,12 @@ def evaluate(
     """
     from workbench.contract import to_contract, to_internal
     from workbench.evaluation import evaluate_results, evaluation_summary
-    from workbench.results import read_results, write_results
+    from workbench.results import CORE_VARIABLES, read_results, write_results
 
     if results.suffix.lower() not in (".nc", ".zarr"):
         raise click.BadParameter(f"'{results}' must end in .nc or .zarr", param_hint="RESULTS")
     try:
-        ds = read_results(results, require=("first_stage_value",))
+        ds = read_results(results, require=(*CORE_VARIABLES, "first_stage_value"))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     _check_scheduler(scheduler)
@@ -801,10 +817,10 @@ def compare(results: Path, as_json: bool, no_plots: bool) -> None:
     """
     from workbench.compare import compare_models, compare_table
     from workbench.contract import to_internal
-    from workbench.results import read_results
+    from workbench.results import CORE_VARIABLES, read_results
 
     try:
-        ds = to_internal(read_results(results))
+        ds = to_internal(read_results(results, require=CORE_VARIABLES))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     summary = compare_models(ds)
@@ -879,7 +895,7 @@ def plot(
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     folder = out_dir if out_dir is not None else Path(results).parent
     if model is not None:
-        model = MODEL_ALIASES.get(model, model)  # short names as in --models
+        model = _model_aliases().get(model, model)  # short names as in --models
     report = write_plots(ds, folder, Path(results).stem, model, day, fmt, per_unit, dpi, map_at)
     for p in report.paths:
         click.echo(f"plot: {p}")
@@ -1027,10 +1043,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         return 2
-    except USER_ERRORS as exc:
+    except _user_errors() as exc:  # evaluated only when an exception gets here
         click.echo(f"error: {exc}", err=True)
         return 2
-    except SolverError as exc:
+    except _solver_error() as exc:
         click.echo(f"error: {exc}", err=True)
         return 1
     except SystemExit as exc:

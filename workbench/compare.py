@@ -1,50 +1,46 @@
 """One row per coordination model of a results file: the figures a planner compares.
 
-Everything is summed over the days of the file (expected values over scenarios where a
-figure is random), so models run on the same days compare directly.
+Everything is summed over the days of the file with a schedule (expected values over
+scenarios where a figure is random), so models run on the same days compare directly.
+The figures come from :class:`workbench.statistics.Statistics`; the solver's own
+records (objective, problems solved, message rounds, feeder-limit checks) and the
+extremes of the AC check are read from the file.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from tabulate import tabulate
 
 from cases.study import MODEL_SHORT_NAMES
-from workbench.contract import to_internal
+from workbench.statistics import Statistics, stage_hours
 
 __all__ = ["SHORT_NAMES", "compare_models", "compare_table", "stage_hours"]
 
-
-def _sum(d: xr.Dataset, name: str) -> float | None:
-    if name not in d:
-        return None
-    v = d[name].values.astype(float)
-    return float(np.nansum(v)) if np.isfinite(v).any() else None
-
-
-def _expected(d: xr.Dataset, da: xr.DataArray, dims: tuple[str, ...], hours: float) -> float:
-    """Expected energy of a (day, scenario, time, ...) power array, summed over days [MWh]."""
-    per_scenario = da.sum([x for x in dims if x in da.dims]) * hours
-    return float((per_scenario * d["weight"]).sum())
-
-
-def stage_hours(ds: xr.Dataset) -> tuple[float, float]:
-    """Second-stage step and first-stage period lengths of a results file [h].
-
-    The step is the spacing of ``time`` (a single step spans the one-hour horizon); a
-    period holds ``time / period`` steps, so a period spanning the whole horizon (one
-    ``period``) has its length too.
-    """
-    n_t, n_p = ds.sizes.get("time", 0), ds.sizes.get("period", 0)
-    step_h = (
-        float((ds.time.values[1] - ds.time.values[0]) / np.timedelta64(1, "h")) if n_t > 1 else 1.0
-    )
-    period_h = step_h * (n_t // n_p) if n_t and n_p else 1.0
-    return step_h, period_h
-
-
 #: keys of the comparison: the models' short names
 SHORT_NAMES = MODEL_SHORT_NAMES
+
+
+def _total(da: xr.DataArray | None) -> float | None:
+    """Sum over everything left (days, categories); None when nothing is known."""
+    if da is None or not np.isfinite(da.values).any():
+        return None
+    return float(np.nansum(da.values))
+
+
+def _count(da: xr.DataArray | None) -> int | None:
+    total = _total(da)
+    return None if total is None else round(total)
+
+
+def _ac_extremes(d: xr.Dataset) -> tuple[float | None, float | None]:
+    """The AC voltage farthest from 1 pu and the highest loading of the checked steps."""
+    if "vm_pu_ac" not in d or not np.isfinite(d["vm_pu_ac"].values).any():
+        return None, None
+    vm = d["vm_pu_ac"].values.ravel()
+    worst_vm = float(vm[np.nanargmax(np.abs(vm - 1.0))])
+    return worst_vm, float(np.nanmax(d["loading_percent_ac"].values))
 
 
 def compare_models(ds: xr.Dataset) -> dict:
@@ -66,71 +62,76 @@ def compare_models(ds: xr.Dataset) -> dict:
     TSO-managed model's) and ``objective_gap_to_centralised_eur`` (the same for the
     risk-adjusted objective ``(1 - beta) E + beta CVaR``, which the centralised model
     minimises: its gap is never negative, while the expected cost of another model can be
-    lower than the centralised one when ``beta > 0``).
+    lower than the centralised one when ``beta > 0``). A figure is None when the file
+    lacks it or the model has no day with a schedule.
 
     ``ds`` in either layout (:mod:`workbench.contract`).
     """
-    ds = to_internal(ds)
-    step_h, period_h = stage_hours(ds)
+    st = Statistics(ds)
+    ds = st.ds
+    ex = st.expectation
+    cost = st.cost(by="owner").sum("owner", skipna=False)
+    volumes = ex(st.der_volumes())
+    stats = {
+        "expected_cost_eur": ex(cost),
+        "cvar_eur": st.cvar(cost),
+        "der_accepted_mwh": volumes.sel(volume="accepted"),
+        "der_dispatched_mwh": volumes.sel(volume="dispatched"),
+        "curtailment_mwh": ex(st.curtailment()),
+        "load_shed_mwh": ex(st.load_shed()),
+    }
+    if "offered" in volumes.volume:
+        stats["der_offered_mwh"] = volumes.sel(volume="offered")
+    ac = st.ac_violations().sum("scenario", skipna=False) if st.available("ac_violations") else None
+    times = ex(st.solve_time())
+    data = {u: ex(st.data_exchanged(unit=u)) for u in ("values", "bytes")}
     out = {}
     for model in ds.model.values:
-        d = ds.sel(model=model)
-        ok = d["solver_status"] == "optimal"
-        d = d.sel(day=ok.values) if "day" in d.dims else d
+        ok = (ds["solver_status"].sel(model=model) == "optimal").values
+        d = ds.sel(model=model).isel(day=np.flatnonzero(ok))
+
+        def total(da: xr.DataArray | None, model=model, ok=ok) -> float | None:
+            return None if da is None else _total(da.sel(model=model).isel(day=np.flatnonzero(ok)))
+
+        def count(da: xr.DataArray | None, model=model, ok=ok) -> int | None:
+            return None if da is None else _count(da.sel(model=model).isel(day=np.flatnonzero(ok)))
+
+        def check(kind: str) -> int | None:
+            return None if ac is None else count(ac.sel(check=kind))
+
+        worst_vm, worst_loading = _ac_extremes(d)
         row: dict[str, float | int | None] = {
             "days": int(ok.sum()),
-            "expected_cost_eur": _sum(d, "expected_cost_eur"),
-            "cvar_eur": _sum(d, "cvar_eur"),
-            "objective_eur": _sum(d, "objective_eur"),
-            "der_offered_mwh": float(d["der_offer_mw"].sum()) * period_h
-            if "der_offer_mw" in d
-            else None,
-            "der_accepted_mwh": float((d["der_bid_up_mw"] + d["der_bid_down_mw"]).sum()) * period_h,
-            "der_dispatched_mwh": _expected(
-                d,
-                d["der_activated_up_mw"] + d["der_activated_down_mw"],
-                ("time", "der"),
-                step_h,
-            ),
-            "curtailment_mwh": _sum(d, "curtailment_mwh"),
-            "load_shed_mwh": _sum(d, "load_shed_mwh"),
-        }
-        vt = d.get("voltage_violations_transmission_ac")
-        vd = d.get("voltage_violations_distribution_ac")
-        ov = d.get("overloads_ac")
-        clip = (lambda x: int(x.clip(min=0).sum())) if vt is not None else (lambda x: None)
-        row["ac_violations_transmission"] = clip(vt) if vt is not None else None
-        row["ac_violations_distribution"] = clip(vd) if vd is not None else None
-        row["ac_violations"] = (
-            clip(vt) + clip(vd) + clip(ov) if vt is not None and ov is not None else None
-        )
-        # an AC flow that did not converge is no violation-free step: count it apart
-        row["ac_not_converged"] = (
-            int(d["ac_checked"].sum()) - int(d["ac_converged"].sum())
-            if "ac_checked" in d and "ac_converged" in d
-            else None
-        )
-        if "vm_pu_ac" in d and np.isfinite(d["vm_pu_ac"].values).any():
-            vm = d["vm_pu_ac"].values
-            dev = np.abs(vm - 1.0)
-            row["worst_vm_pu"] = float(vm.ravel()[np.nanargmax(dev.ravel())])
-            row["worst_loading_percent"] = float(np.nanmax(d["loading_percent_ac"].values))
-        else:
-            row["worst_vm_pu"] = row["worst_loading_percent"] = None
-        row["feeder_limit_violations"] = (
-            int(_sum(d, "feeder_violation_steps") or 0) if "feeder_violation_steps" in d else None
-        )
-        row["region_storage_overstatement_mwh"] = (
-            float(d["region_storage_overstatement_mwh"].sum())
+            "expected_cost_eur": total(stats["expected_cost_eur"]),
+            "cvar_eur": total(stats["cvar_eur"]),
+            "objective_eur": _total(d.get("objective_eur")),
+            "der_offered_mwh": total(stats.get("der_offered_mwh")),
+            "der_accepted_mwh": total(stats["der_accepted_mwh"]),
+            "der_dispatched_mwh": total(stats["der_dispatched_mwh"]),
+            "curtailment_mwh": total(stats["curtailment_mwh"]),
+            "load_shed_mwh": total(stats["load_shed_mwh"]),
+            "ac_violations_transmission": check("voltage_transmission"),
+            "ac_violations_distribution": check("voltage_distribution"),
+            "ac_violations": None
+            if ac is None
+            else count(ac.sel(check=["voltage_transmission", "voltage_distribution", "overloads"])),
+            "ac_not_converged": check("not_converged"),
+            "worst_vm_pu": worst_vm,
+            "worst_loading_percent": worst_loading,
+            "feeder_limit_violations": _count(d.get("feeder_violation_steps")),
+            # NaN where a model makes no regions: none overstated
+            "region_storage_overstatement_mwh": float(d["region_storage_overstatement_mwh"].sum())
             if "region_storage_overstatement_mwh" in d
-            else None
-        )
-        row["problems_solved"] = int(_sum(d, "problems_solved") or 0)
-        row["solver_s"] = _sum(d, "solver_seconds")
-        row["wall_s"] = _sum(d, "wall_seconds")
-        row["data_exchanged_values"] = int(_sum(d, "message_values") or 0)
-        row["data_exchanged_bytes"] = int(_sum(d, "message_bytes") or 0)
-        row["exchange_rounds"] = int(d["exchange_rounds"].max()) if "exchange_rounds" in d else None
+            else None,
+            "problems_solved": _count(d.get("problems_solved")),
+            "solver_s": total(times.sel(step="solver")),
+            "wall_s": total(times.sel(step="wall")),
+            "data_exchanged_values": count(data["values"]),
+            "data_exchanged_bytes": count(data["bytes"]),
+            "exchange_rounds": int(d["exchange_rounds"].max())
+            if "exchange_rounds" in d and np.isfinite(d["exchange_rounds"].values).any()
+            else None,
+        }
         out[SHORT_NAMES.get(str(model), str(model))] = row
     for key in ("cost", "objective"):
         name = "expected_cost_eur" if key == "cost" else "objective_eur"
@@ -143,23 +144,24 @@ def compare_models(ds: xr.Dataset) -> dict:
     return {"models": out}
 
 
+def _cell(v) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:,.4f}" if abs(v) < 10 else f"{v:,.1f}"
+    return f"{v:,}"
+
+
 def compare_table(summary: dict) -> str:
     """The comparison as a plain-text table (one column per model)."""
     models = summary["models"]
-    keys = list(next(iter(models.values())))
     names = list(models)
-    width = max(len(k) for k in keys)
-
-    def cell(v) -> str:
-        if v is None:
-            return "n/a"
-        if isinstance(v, float):
-            return f"{v:,.4f}" if abs(v) < 10 else f"{v:,.1f}"
-        return f"{v:,}"
-
-    cols = [max(len(n), *(len(cell(models[n][k])) for k in keys)) for n in names]
-    lines = ["  ".join([" " * width, *(n.rjust(c) for n, c in zip(names, cols, strict=True))])]
-    for k in keys:
-        cells = [cell(models[n][k]).rjust(c) for n, c in zip(names, cols, strict=True)]
-        lines.append("  ".join([k.ljust(width), *cells]))
-    return "\n".join(lines)
+    keys = list(next(iter(models.values())))
+    rows = [[k, *(_cell(models[n][k]) for n in names)] for k in keys]
+    return tabulate(
+        rows,
+        headers=["", *names],
+        tablefmt="plain",
+        disable_numparse=True,
+        colalign=("left", *("right",) * len(names)),
+    )

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from workbench.compare import stage_hours
 from workbench.contract import to_internal
 from workbench.results import OutputError
+from workbench.statistics import Statistics, StatisticsError
 
 __all__ = [
     "FORMATS",
@@ -38,6 +39,7 @@ __all__ = [
     "dispatch_categories",
     "has_flexibility_regions",
     "plot_comparison",
+    "plot_cost_breakdown",
     "plot_demand",
     "plot_der_by_model",
     "plot_dispatch",
@@ -46,6 +48,7 @@ __all__ = [
     "plot_forecast_fan",
     "plot_interfaces",
     "plot_regions",
+    "plot_reserves",
     "plot_uncertainty",
     "plot_voltage_envelopes",
     "plot_voltages",
@@ -258,7 +261,14 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, q) -> np.ndarray
     Returns
     -------
     ndarray (len(q), ...)
-        The smallest scenario value whose cumulative weight reaches each ``q``.
+        The smallest scenario value whose cumulative weight reaches each ``q``; scenarios
+        of weight 0 are not values of the distribution.
+
+    Notes
+    -----
+    NumPy's weighted ``inverted_cdf`` quantile, with ``q`` lowered by 1e-12: a probability
+    that is a sum of weights (0.05 of 20 equal scenarios) stays on its scenario, whatever
+    the rounding of the cumulative weights (NumPy alone moves it to the next scenario).
     """
     values = np.asarray(values, dtype=float)
     w = np.asarray(weights, dtype=float)
@@ -267,18 +277,8 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, q) -> np.ndarray
         raise ValueError(f"weights {w.shape} do not match {values.shape[0]} scenarios")
     if not np.isclose(w.sum(), 1.0, atol=1e-6) or (w < 0).any():
         raise ValueError(f"scenario weights must be >= 0 and sum to 1, got sum {w.sum():.6g}")
-    order = np.argsort(values, axis=0)
-    v = np.take_along_axis(values, order, axis=0)
-    cw = np.cumsum(w[order.reshape(len(w), -1)].reshape(order.shape), axis=0)
-    out = np.empty((len(q), *values.shape[1:]))
-    for i, qi in enumerate(q):
-        if qi <= 0.0:
-            out[i] = v[0]
-            continue
-        k = np.argmax(cw >= qi - 1e-12, axis=0)
-        k = np.where(cw[-1] >= qi - 1e-12, k, len(w) - 1)
-        out[i] = np.take_along_axis(v, k[None], axis=0)[0]
-    return out
+    p = np.clip(q - 1e-12, 0.0, 1.0)
+    return np.quantile(values, p, axis=0, weights=w, method="inverted_cdf")
 
 
 def _expected(da: xr.DataArray, w: xr.DataArray) -> np.ndarray:
@@ -1222,6 +1222,12 @@ def _draw_network(ax, net, prefix: str, vm: dict, loading: dict, norms) -> tuple
     return {b: tuple(coords[b]) for b in served}, sizes["bus"]
 
 
+def _mark_interface(ax, xy, bus: int, label: str | None) -> None:
+    """An open square around an interface bus of a network map (gid ``interface:<bus>``)."""
+    ax.plot(*xy, "s", ms=16, mfc="none", mec="k", mew=1.6, zorder=4, gid=f"interface:{bus}",
+            label=label)  # fmt: skip
+
+
 def plot_network_map(
     ds: xr.Dataset,
     model: str | None = None,
@@ -1297,17 +1303,9 @@ def plot_network_map(
             hosts.setdefault(int(hit[0]), []).append(str(f))
         for b, feeders in hosts.items():
             x, y = coords[b]
-            ax.plot(
-                x,
-                y,
-                "s",
-                ms=16,
-                mfc="none",
-                mec="k",
-                mew=1.6,
-                zorder=4,
-                gid=f"interface:{b}",
-                label="feeder attachment (interface bus)" if b == next(iter(hosts)) else None,
+            first = b == next(iter(hosts))
+            _mark_interface(
+                ax, coords[b], b, "feeder attachment (interface bus)" if first else None
             )
             ax.annotate(
                 ", ".join(feeders),
@@ -1319,20 +1317,8 @@ def plot_network_map(
             )
     else:
         root = int(net.ext_grid.bus[net.ext_grid.in_service].iloc[0])
-        x, y = coords[root]
         host = str(d.interface_bus.sel(interface=network).item()) if network in d.interface else ""
-        ax.plot(
-            x,
-            y,
-            "s",
-            ms=16,
-            mfc="none",
-            mec="k",
-            mew=1.6,
-            zorder=4,
-            gid=f"interface:{root}",
-            label=f"interface (root, from {host})",
-        )
+        _mark_interface(ax, coords[root], root, f"interface (root, from {host})")
     fig.colorbar(
         matplotlib.cm.ScalarMappable(vm_norm, _VM_CMAP), ax=ax, shrink=0.6, label="bus voltage [pu]"
     )
@@ -1804,11 +1790,11 @@ def write_plots(
 
     Files ``<out_dir>/<stem>_<model>_<day>_<figure>.<fmt>`` (``:`` in a model name
     becomes ``-``); figures ``demand``, ``dispatch``, ``uncertainty``, ``interfaces``,
-    ``voltages``, ``loading``, ``map-transmission``, ``map-<feeder>``,
-    ``flexibility-<feeder>`` and, for the DSO-managed models, ``regions-<feeder>``;
-    without a chosen model also the one-page comparison ``<stem>_models.<fmt>``. A
-    figure whose network cannot be rebuilt from the results' study, or whose variables
-    the results lack, is skipped with a note.
+    ``voltages``, ``reserves``, ``costs``, ``loading``, ``map-transmission``,
+    ``map-<feeder>``, ``flexibility-<feeder>`` and, for the DSO-managed models,
+    ``regions-<feeder>``; without a chosen model also the one-page comparison
+    ``<stem>_models.<fmt>``. A figure whose network cannot be rebuilt from the results'
+    study, or whose variables the results lack, is skipped with a note.
 
     Parameters
     ----------
@@ -1848,6 +1834,8 @@ def write_plots(
         ("uncertainty", plot_uncertainty),
         ("interfaces", plot_interfaces),
         ("voltages", plot_voltages),
+        ("reserves", plot_reserves),
+        ("costs", plot_cost_breakdown),
         *_network_figures(ds, map_at, report),
     )
     for m in models:
@@ -1878,9 +1866,15 @@ def write_plots(
     if model is None and missing:
         report.skipped.append(f"models: the results lack {', '.join(missing)}")
     elif model is None:
-        fig = plot_model_comparison(ds.sel(day=[dd.to_datetime64() for dd in days]))
-        report.paths.append(save_figure(fig, out_dir / f"{stem}_models.{fmt}", dpi))
-        plt.close(fig)
+        from workbench.statistics import StatisticsError
+
+        try:
+            fig = plot_model_comparison(ds.sel(day=[dd.to_datetime64() for dd in days]))
+        except StatisticsError as exc:  # a statistic these results cannot give
+            report.skipped.append(f"models: {exc}")
+        else:
+            report.paths.append(save_figure(fig, out_dir / f"{stem}_models.{fmt}", dpi))
+            plt.close(fig)
     return report
 
 
@@ -2240,3 +2234,148 @@ def write_comparison_plots(ds: xr.Dataset, summary: dict, out: Path) -> list[Pat
         if "dso_managed" in ds.model.values and "offer_region_p_mw" in ds:
             paths.append(plot_regions(ds, Path(f"{base}_regions.png"), day))
     return paths
+
+
+# --------------------------------------------------------------------------------------
+# report figures from the statistics (workbench.statistics)
+
+#: colours of the reserve providers, bought (dark) and activated (light)
+_RESERVE_COLORS = {
+    ("ter", "bought"): "#2166ac",
+    ("der", "bought"): "#1a9850",
+    ("ter", "activated"): "#92c5de",
+    ("der", "activated"): "#a6d96a",
+}
+#: colours of the cost owners
+_OWNER_COLORS = {"tso": "#4575b4", "dso": "#fdae61", "der": "#1a9850"}
+
+
+def _statistics(ds: xr.Dataset, *calls: str) -> tuple[Statistics, list[xr.DataArray]]:
+    """The statistics of the results named by ``calls`` (``"cost"``, or ``"cost:owner"``
+    for ``cost(by="owner")``); a variable missing is a PlotError."""
+    try:
+        st = Statistics(ds)
+        out = []
+        for call in calls:
+            name, _, by = call.partition(":")
+            out.append(getattr(st, name)(**({"by": by} if by else {})))
+        return st, out
+    except StatisticsError as exc:
+        raise PlotError(str(exc)) from None
+
+
+#: x axis of the bars per scenario
+_SCENARIO_AXIS = "expected, then per scenario (s<i> and its weight [1])"
+
+
+def _scenario_labels(w: np.ndarray) -> list[str]:
+    return [f"s{i}\n{x:.2g}" for i, x in enumerate(w)]
+
+
+def plot_reserves(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
+    """Reserve bought day-ahead and activated in the recourse, per direction [MWh].
+
+    One panel per direction (up: more injection, down: less). Bars: the reserve bought
+    (first-stage capacity times hours: TER reserve, DER flexibility accepted), the
+    expected reserve activated (TER balancing, DER flexibility activated) and the
+    activation in every scenario, each split by provider. From
+    :meth:`workbench.statistics.Statistics.reserve_bought` and
+    :meth:`~workbench.statistics.Statistics.reserve_activated`.
+    """
+    ds = _plot_layout(ds)
+    _, m, d = _select(ds, model, day)
+    st, (bought, activated) = _statistics(ds, "reserve_bought", "reserve_activated")
+    at = {"model": m, "day": d.to_datetime64()}
+    w = st.weight.sel(at).to_numpy()
+    caption = (
+        "Bought: day-ahead (first-stage) capacity times its hours, TER reserve and DER "
+        "flexibility accepted. Activated: energy of TER balancing and DER flexibility "
+        "activated, expected over the scenarios and per scenario (label: scenario and its "
+        "weight). Up: more injection; down: less injection (PV: curtailment). " + CAPTION_TER
+    )
+    fig, axes = _figure(1, 2, caption=caption, height=3.6)
+    labels = ["bought", "activated\nexpected", *_scenario_labels(w)]
+    x = np.arange(len(labels))
+    for ax, direction in zip(axes[0], ("up", "down"), strict=True):
+        bottom = np.zeros(len(labels))
+        for provider in ("ter", "der"):
+            key = f"{provider}/{direction}"
+            b = float(bought.sel(at).sel(reserve=key).isel(scenario=0))
+            a = activated.sel(at).sel(reserve=key)
+            exp = float(st.expectation(activated.sel(reserve=key)).sel(at))
+            vals = np.r_[b, exp, a.to_numpy()]
+            for k, sel in (("bought", slice(0, 1)), ("activated", slice(1, None))):
+                ax.bar(
+                    x[sel],
+                    vals[sel],
+                    0.7,
+                    bottom=bottom[sel],
+                    color=_RESERVE_COLORS[(provider, k)],
+                    label=f"{provider.upper()} {k}",
+                )
+            bottom += vals
+        ax.axvline(1.5, color="0.5", lw=0.8)
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_title(f"{direction}ward reserve", fontsize=10)
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("reserve [MWh]")
+        ax.set_xlabel(_SCENARIO_AXIS)
+    _legend_outside(fig, axes)
+    _title(fig, ds, "reserve bought and activated", m, d)
+    return fig
+
+
+def plot_cost_breakdown(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
+    """Cost by owner and by item [EUR].
+
+    Left: the cost by owner (tso, dso, der), expected and per scenario, with the CVaR of
+    the total; right: the expected cost of every item, coloured by its owner. First
+    stage included; the items sum to the expected cost. From
+    :meth:`workbench.statistics.Statistics.cost`.
+    """
+    ds = _plot_layout(ds)
+    _, m, d = _select(ds, model, day)
+    st, (owners, items) = _statistics(ds, "cost:owner", "cost:item")
+    at = {"model": m, "day": d.to_datetime64()}
+    w = st.weight.sel(at).to_numpy()
+    try:
+        alpha = st.alpha
+    except StatisticsError as exc:
+        raise PlotError(str(exc)) from None
+    cvar = float(st.cvar(owners.sum("owner", skipna=False), alpha).sel(at))
+    caption = (
+        "Items are <payer>/<stage>/<kind> (first: day-ahead capacity; second: recourse). "
+        "Owners: tso (TER fuel, reserve, balancing, shedding at transmission), dso "
+        "(feeder shedding, own use), der (flexibility, activation, curtailment, "
+        f"degradation). CVaR at alpha = {alpha:g} of the total cost; scenario labels "
+        "give the scenario and its weight."
+    )
+    fig, axes = _figure(1, 2, caption=caption, height=3.8)
+    ax = axes[0, 0]
+    labels = ["expected", *_scenario_labels(w)]
+    x = np.arange(len(labels))
+    bottom = np.zeros(len(labels))
+    for owner in owners["owner"].to_numpy():
+        one = owners.sel(owner=owner)
+        vals = np.r_[float(st.expectation(one).sel(at)), one.sel(at).to_numpy()]
+        ax.bar(x, vals, 0.7, bottom=bottom, color=_OWNER_COLORS.get(str(owner)), label=owner)
+        bottom += vals
+    ax.axhline(cvar, color="k", ls="--", lw=1, label=f"CVaR of the total ({cvar:,.0f})")
+    ax.axvline(0.5, color="0.5", lw=0.8)
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_title("by owner", fontsize=10)
+    ax.set_ylabel("cost [EUR]")
+    ax.set_xlabel(_SCENARIO_AXIS)
+    ax = axes[0, 1]
+    exp = st.expectation(items).sel(at)
+    exp = exp.where(exp.notnull() & (np.abs(exp) > 1e-6), drop=True)
+    owner_of = [str(c).split("/")[0] for c in exp.cost_item.to_numpy()]
+    y = np.arange(exp.sizes["cost_item"])
+    ax.barh(y, exp.to_numpy(), color=[_OWNER_COLORS.get(o, "0.5") for o in owner_of])
+    ax.set_yticks(y, exp.cost_item.to_numpy().astype(str), fontsize=7)
+    ax.invert_yaxis()
+    ax.set_title("expected, by item", fontsize=10)
+    ax.set_xlabel("cost [EUR]")
+    _legend_outside(fig, axes)
+    _title(fig, ds, "cost by owner and item", m, d)
+    return fig

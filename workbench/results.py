@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 import yaml
+from tabulate import tabulate
 
 from cases.archive import study_archive
 from cases.study import StudyConfig
@@ -21,8 +22,8 @@ from workbench.contract import (
     from_file_clock,
     to_contract,
     to_file_clock,
-    to_internal,
 )
+from workbench.statistics import Statistics
 
 __all__ = [
     "OutputError",
@@ -276,8 +277,9 @@ def read_results(path: str | Path, require: tuple[str, ...] = ()) -> xr.Dataset:
     ----------
     path : path
     require : tuple of str
-        Variables the caller needs besides :data:`CORE_VARIABLES` (which a file of a
-        study where no model-day has a schedule lacks, by design).
+        Variables the caller needs (e.g. :data:`CORE_VARIABLES`); a file of a study where
+        no model-day has a schedule (``attrs["all_failed"]``) lacks them by design and is
+        not checked.
 
     Raises
     ------
@@ -303,7 +305,7 @@ def read_results(path: str | Path, require: tuple[str, ...] = ()) -> xr.Dataset:
         raise ValueError(
             f"'{path}' is not a results file of `workbench run` (no study in its attributes)"
         )
-    needed = (*(() if ds.attrs.get("all_failed") else CORE_VARIABLES), *require)
+    needed = () if ds.attrs.get("all_failed") else require
     missing = [name for name in dict.fromkeys(needed) if name not in ds.variables]
     if missing:
         raise ValueError(
@@ -328,52 +330,49 @@ def _resolution(attrs: dict) -> dict[str, int | None]:
     }
 
 
-def _count(d: xr.Dataset, name: str) -> int:
-    """Sum of a violation count over everything checked (unchecked steps hold -1)."""
-    return int(d[name].clip(min=0).sum()) if name in d else 0
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    """Header, rule and rows; the first column left-aligned, the others right-aligned."""
+    text = tabulate(
+        rows,
+        headers=head,
+        tablefmt="simple",
+        disable_numparse=True,
+        colalign=("left", *("right",) * (len(head) - 1)),
+    )
+    return text.splitlines()
 
 
-def _ac_row(model: str, d: xr.Dataset) -> list[str]:
+def _ac_row(model: str, d: xr.Dataset, checks: xr.DataArray | None) -> list[str]:
     """One model's AC check: flows converged of run, violations, largest voltage error."""
-    checked = int(d["ac_checked"].sum()) if "ac_checked" in d else 0
-    converged = int(d["ac_converged"].sum()) if "ac_converged" in d else 0
-    if checked == 0:
+    if checks is None or float(checks.sel(check="checked").sum()) == 0:
         return [model, "off", "", "", "", ""]
+
+    def n(kind: str) -> int:
+        return round(float(checks.sel(check=kind).sum()))
+
     vm_err = "n/a"
     if "vm_pu_ac" in d:
         diff = np.abs(d["vm_pu_ac"] - d["vm_pu_linear"])
         vm_err = f"{float(diff.max()):.4f}" if np.isfinite(diff).any() else "n/a"
     return [
         model,
-        f"{converged:,} of {checked:,}",
-        f"{_count(d, 'voltage_violations_transmission_ac'):,}",
-        f"{_count(d, 'voltage_violations_distribution_ac'):,}",
-        f"{_count(d, 'overloads_ac'):,}",
+        f"{n('checked') - n('not_converged'):,} of {n('checked'):,}",
+        f"{n('voltage_transmission'):,}",
+        f"{n('voltage_distribution'):,}",
+        f"{n('overloads'):,}",
         vm_err,
     ]
-
-
-def _table(head: list[str], rows: list[list[str]]) -> list[str]:
-    """Header, rule and rows; the first column left-aligned, the others right-aligned."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-
-    def fmt(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    line = fmt(head)
-    return [line, "-" * len(line), *(fmt(r) for r in rows)]
 
 
 def summary_table(ds: xr.Dataset) -> str:
     """The main figures per coordination model, in lines under 100 characters.
 
     Costs, energies and times are sums over the study's days (the first line says how
-    many); the AC check is told in words, one line per model.
+    many); the AC check is told in words, one line per model. The figures come from
+    :class:`workbench.statistics.Statistics`.
     """
-    ds = to_internal(ds)
+    st = Statistics(ds)
+    ds = st.ds
     days = [str(d)[:10] for d in ds.day.to_numpy()]
     span = days[0] if len(days) == 1 else f"{days[0]} .. {days[-1]}"
     n_scen = ds.sizes.get("scenario", 0)
@@ -382,30 +381,47 @@ def summary_table(ds: xr.Dataset) -> str:
         f"Costs [EUR], energies [MWh] and times [s] are sums over the {len(days)} day(s).",
         "",
     ]
+    ex = st.expectation
+    by_stage = st.cost(by="stage")
+    cost = by_stage.sum("stage", skipna=False)
+    # sums over days and categories (a day without a schedule adds nothing)
+    figures = {
+        "E[cost]": ex(cost),
+        "CVaR": st.cvar(cost),
+        "day-ahead": ex(by_stage.sel(stage="first")),
+        "shed": ex(st.load_shed()).sum("bus_network", skipna=False),
+        "curtailed": ex(st.curtailment()).sum("resource", skipna=False),
+    }
+    times = ex(st.solve_time())
+    checks = st.ac_violations() if st.available("ac_violations") else None
     costs, solves, ac = [], [], []
     for model in ds.model.to_numpy():
         d = ds.sel(model=model)
+
+        def total(da: xr.DataArray, model=model) -> float:
+            return float(da.sel(model=model).sum())
+
         costs.append(
             [
                 str(model),
-                f"{float(d['expected_cost_eur'].sum()):,.0f}",
-                f"{float(d['cvar_eur'].sum()):,.0f}",
-                f"{float(d['first_stage_cost_eur'].sum()):,.0f}",
-                f"{float(d['load_shed_mwh'].sum()):.2f}",
-                f"{float(d['curtailment_mwh'].sum()):.2f}",
+                f"{total(figures['E[cost]']):,.0f}",
+                f"{total(figures['CVaR']):,.0f}",
+                f"{total(figures['day-ahead']):,.0f}",
+                f"{total(figures['shed']):.2f}",
+                f"{total(figures['curtailed']):.2f}",
             ]
         )
         solves.append(
             [
                 str(model),
-                f"{float(d['build_seconds'].sum()):.1f}",
-                f"{float(d['translate_seconds'].sum()):.1f}",
-                f"{float(d['solver_seconds'].sum()):.1f}",
+                f"{total(times.sel(step='build')):.1f}",
+                f"{total(times.sel(step='translate')):.1f}",
+                f"{total(times.sel(step='solver')):.1f}",
                 f"{int(d['n_variables'].max()):,}",
                 f"{int(d['n_constraints'].max()):,}",
             ]
         )
-        ac.append(_ac_row(str(model), d))
+        ac.append(_ac_row(str(model), d, None if checks is None else checks.sel(model=model)))
     lines += _table(["model", "E[cost]", "CVaR", "day-ahead", "shed MWh", "curtailed MWh"], costs)
     lines += ["(E[cost]: expected over scenarios; CVaR: mean of the costliest tail; day-ahead:"]
     lines += [" first-stage cost, reserve and flexibility capacity, included in both)", ""]

@@ -35,6 +35,7 @@ the system's temporary directory, named after the run id, which ``--resume`` tak
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -45,6 +46,7 @@ import socket
 import tempfile
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,7 +229,7 @@ class RunFolder:
             raise RunFolderError(f"run folder '{path}' cannot be created: {exc}") from None
         folder = cls(path, {})
         folder._acquire()
-        try:
+        with folder._unlocked_on_error():
             cls.check_new(path)  # again, now that no other process can change it
             if not fresh:
                 for name in (UNITS, NETWORKS):
@@ -256,12 +258,6 @@ class RunFolder:
                 **archive,
             }
             folder._save_manifest()
-        except OSError as exc:
-            folder.release()
-            raise RunFolderError(f"run folder '{path}' cannot be written: {exc}") from None
-        except BaseException:
-            folder.release()
-            raise
         return folder
 
     @classmethod
@@ -320,18 +316,12 @@ class RunFolder:
             )
         folder = cls(path, manifest)
         folder._acquire()
-        try:
+        with folder._unlocked_on_error():
             if "run_id" not in manifest:  # written by an earlier version
                 manifest["run_id"] = uuid.uuid4().hex
                 folder._save_manifest()
             (path / UNITS).mkdir(exist_ok=True)
             folder._take_back_rescued()
-        except OSError as exc:
-            folder.release()
-            raise RunFolderError(f"run folder '{path}' cannot be written: {exc}") from None
-        except BaseException:
-            folder.release()
-            raise
         return folder
 
     @classmethod
@@ -433,6 +423,19 @@ class RunFolder:
             _write_json(self.path / OWNER, owner)
         except OSError:  # the lock holds without its note
             pass
+
+    @contextlib.contextmanager
+    def _unlocked_on_error(self) -> Iterator[None]:
+        """Inside: anything that fails unlocks the folder again (an OS error becomes a
+        :class:`RunFolderError` naming the folder)."""
+        try:
+            yield
+        except OSError as exc:
+            self.release()
+            raise RunFolderError(f"run folder '{self.path}' cannot be written: {exc}") from None
+        except BaseException:
+            self.release()
+            raise
 
     def release(self) -> None:
         """Close the unit files and the log, and unlock the folder."""
