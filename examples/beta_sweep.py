@@ -29,14 +29,14 @@ BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 def solve(study: Study) -> dict[str, float]:
     """Run one study on a worker, in the worker's process; return its day's figures."""
     warnings.filterwarnings("ignore")  # the CVaR tail warning, once per study
-    ds = run(study, scheduler="sync")  # one model, one day: scalar coordinates
+    ds = run(study, scheduler="sync")  # one model, one day: (model, day) of shape (1, 1)
     assert str(ds.solver_status.item()) == "optimal", ds.solver_message.item()
     return {
         "beta": study.risk.beta,
-        "expected_eur": float(ds.expected_cost_eur),
-        "cvar_eur": float(ds.cvar_eur),
-        "first_stage_eur": float(ds.first_stage_cost_eur),
-        "objective_eur": float(ds.objective_eur),
+        "expected_eur": ds.expected_cost_eur.item(),
+        "cvar_eur": ds.cvar_eur.item(),
+        "first_stage_eur": ds.first_stage_cost_eur.item(),
+        "objective_eur": ds.objective_eur.item(),
     }
 
 

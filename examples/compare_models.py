@@ -52,8 +52,8 @@ def check(ds: xr.Dataset, study: Study) -> None:
     full_name = {short: full for full, short in MODEL_SHORT_NAMES.items()}
     for name, row in summary.items():
         # each model's objective: first stage + (1 - beta + eps) E[C2] + beta CVaR[C2]
-        d = ds.sel(model=full_name[name])  # one day: a scalar coordinate
-        fs = float(d.first_stage_cost_eur)
+        d = ds.sel(model=full_name[name])
+        fs = d.first_stage_cost_eur.item()  # the study's one day
         e2, c2 = row["expected_cost_eur"] - fs, row["cvar_eur"] - fs
         assert np.isclose(row["objective_eur"], fs + (1 - beta + eps) * e2 + beta * c2)
         # the centralised model minimises it over the largest feasible set (every network

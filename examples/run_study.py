@@ -36,9 +36,9 @@ def main(out_dir: Path) -> None:
 
     # 2. run it in this process; the results are returned and written to a netCDF file
     ds = run(study, out=out_dir / "congested_small.nc")
-    # one model and one day: both are scalar coordinates, not dimensions
-    assert ds.model.item() == "tso_managed" and "day" not in ds.dims
-    tso = ds
+    # one model and one day: both stay dimensions (of one entry), as for every study
+    assert ds.sizes["model"] == 1 and ds.sizes["day"] == 1
+    tso = ds.sel(model="tso_managed").isel(day=0)  # the one model-day, those dims dropped
     assert str(tso.solver_status.item()) == "optimal", tso.solver_message.item()
 
     # 3. costs [EUR]: expected cost and CVaR of the day, from the scenario costs

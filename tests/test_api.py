@@ -213,6 +213,26 @@ def test_run_with_out_writes_the_same_dataset(api_run, cli_file):
     assert written.attrs["study_config_yaml"] == cli_file.attrs["study_config_yaml"]
 
 
+def test_every_entry_point_gives_the_same_dimensions(api_run, cli_file, tiny_file):
+    """``run``, ``run_study``, the command line's file and ``read_results`` of ``run``'s
+    file: one layout, ``model`` and ``day`` kept as dimensions of one entry."""
+    from workbench.runner import run_study
+
+    ds, out = api_run
+    direct = run_study(Study.from_yaml(tiny_file), scheduler="sync", progress=False)
+    for other in (direct, cli_file, read_results(out)):
+        assert dict(other.sizes) == dict(ds.sizes)
+        assert set(other.variables) == set(ds.variables)
+        for name, var in ds.variables.items():
+            assert other[name].dims == var.dims, name
+    np.testing.assert_array_equal(direct.time.values, ds.time.values)
+    np.testing.assert_array_equal(direct.time_bnds.values, ds.time_bnds.values)
+    assert ds.sizes["model"] == 1 and ds.sizes["day"] == 1
+    assert ds.expected_cost_eur.dims == ("model", "day")
+    assert ds.der_p_mw.dims == ("model", "scenario", "time", "der")
+    assert ds.expected_cost_eur.item() == float(ds.expected_cost_eur.sum())
+
+
 @pytest.mark.slow
 def test_run_on_a_dask_client_and_by_address_gives_the_same_numbers(api_run, tiny_file):
     from distributed import Client, LocalCluster

@@ -10,6 +10,7 @@ import pytest
 from cases import build_system, parse_study
 from cases.study import COORDINATION_MODELS
 from tests.conftest import SMALL_STUDY
+from tests.results_doc import doc_mismatches
 from workbench.compare import compare_models
 from workbench.coordination import coordination_model
 from workbench.runner import run_study
@@ -151,6 +152,7 @@ def test_run_and_compare_both_models(tmp_path):
         }
     )
     ds = run_study(study, scheduler="sync", progress=False)
+    assert doc_mismatches(ds) == []  # docs/results.md describes every model's variables
     out = compare_models(ds)["models"]
     assert list(out) == ["tso", "hybrid:prevalidation", "dso"]
     assert out["tso"]["cost_gap_to_centralised_eur"] == pytest.approx(0.0)

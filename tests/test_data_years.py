@@ -394,7 +394,7 @@ def test_workbench_run_on_2019_writes_where_its_data_came_from(tmp_path):
     )
     assert "2019-06-15 -> 2016-06-18" in ds.attrs["data_sources"]
     pv = (ds.der_type == "pv").to_numpy()
-    dispatch = ds.der_p_mw.to_numpy()[..., pv].sum(axis=-1)  # (scenario, time)
+    dispatch = ds.der_p_mw.isel(model=0).to_numpy()[..., pv].sum(axis=-1)  # (scenario, time)
     hourly = _entsoe_file().loc[str(DAY), "pv_de_p_pu"].to_numpy().reshape(24, 4).mean(axis=1)
     assert np.abs(dispatch[:, hourly == 0]).max() < 1e-6 and dispatch.max() > 0
 

@@ -17,6 +17,7 @@ from stochastic.extract import extract_two_stage, first_stage_values, scenario_s
 from stochastic.solve import PersistentSolver
 from stochastic.twostage import TwoStageOptions, build_two_stage, day_data
 from tests.conftest import SMALL_STUDY, scenarios_with_ev
+from tests.results_doc import doc_mismatches
 from workbench.evaluation import fix_first_stage
 
 RESOURCES = ["load_residential", "load_commercial", "load_transmission", "pv", "wind"]
@@ -225,6 +226,7 @@ def test_evaluate_reports_out_of_sample_vss_and_evpi(evaluated, capsys):
     ds = read_results(out)  # the evaluation went into the file
     assert ds.sizes["fresh_scenario"] == 4 and "evpi_eur" in ds
     assert ds["oos_cost_eur"].attrs["units"] == "EUR"
+    assert doc_mismatches(ds) == []  # docs/results.md describes the evaluation as it is
 
 
 def test_compare_prints_one_entry_per_model(evaluated, capsys):

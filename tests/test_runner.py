@@ -11,6 +11,7 @@ import yaml
 
 from tests.conftest import SMALL_STUDY
 from workbench.cli import main
+from workbench.contract import to_internal
 from workbench.runner import resolve_scheduler, run_study
 
 
@@ -142,7 +143,7 @@ def test_cli_run_writes_netcdf_and_plots(tmp_path, capsys):
     assert yaml.safe_load(ds.attrs["study_config_yaml"])["name"] == "small"
     assert int(ds.ac_checked.sum()) == 2 * 2 * 2  # days x scenarios x steps checked
     # days are independent: both are solved and differ
-    costs = ds.expected_cost_eur.values  # one model: a scalar coordinate
+    costs = ds.expected_cost_eur.sel(model="tso_managed").values  # (day,)
     assert np.all(np.isfinite(costs)) and costs[0] != costs[1]
     # the report figures of every model and day, named by both
     for day in ("2016-06-15", "2016-06-16"):
@@ -157,7 +158,7 @@ def test_a_failed_day_keeps_its_place_and_says_why(small_run, small_study):
     from workbench.coordination import DayOutcome
     from workbench.runner import _day_dataset
 
-    template = small_run.isel(model=0, day=0).drop_vars(["model", "day"])
+    template = to_internal(small_run).isel(model=0, day=0).drop_vars(["model", "day"])
     outcome = DayOutcome(
         "tso_managed",
         small_study.start_date,

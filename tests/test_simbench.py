@@ -326,8 +326,8 @@ def test_simbench_mv_feeder_runs_in_a_study(mv_system):
     study = _mv_run_study()
     ds = run_study(study, scheduler="sync", progress=False, system=build_system(study))
     pv = ds["der_p_mw"].sel(der=[n for n in ds.der.values if "/pv/sgen" in str(n)])
-    pv = pv.isel(model=0, day=0).sum("der")  # (scenario, time)
-    hours = ds.time.to_numpy() / np.timedelta64(1, "h")  # since midnight
+    pv = pv.isel(model=0).sum("der")  # (scenario, time)
+    hours = (ds.time.dt.hour + ds.time.dt.minute / 60).to_numpy()  # local standard time
     night = pv.isel(time=np.flatnonzero(hours < 3.0))
     noon = pv.isel(time=np.flatnonzero((hours >= 11.0) & (hours < 13.0)))
     assert float(np.abs(night).max()) < 1e-6

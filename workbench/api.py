@@ -4,6 +4,7 @@
 >>> study = Study.from_yaml("default").replace(n_days=1, risk={"beta": 0.5})
 >>> ds = run(study, out="results/mine.nc")  # doctest: +SKIP
 >>> float(ds.expected_cost_eur.sum())  # doctest: +SKIP
+>>> ds.objective_eur.sel(model="tso_managed").item()  # one day  # doctest: +SKIP
 
 :func:`run` does what ``workbench run`` does around :func:`workbench.runner.run_study`:
 it checks the study's forecast sources, the scheduler and the output path before any
@@ -96,10 +97,13 @@ def run(
     Returns
     -------
     xarray.Dataset
-        In memory, in the layout of the results file (``docs/results.md``,
+        In memory, in the layout of :func:`workbench.runner.run_study` and of the results
+        file as :func:`workbench.results.read_results` gives it (``docs/results.md``,
         :mod:`workbench.contract`): dimensions ``model``, ``day``, ``scenario``, ``time``
-        and ``period`` (timestamps on the study's clock), ``gen``, ``der``, ...; a
-        ``model`` or ``day`` of one entry is a scalar coordinate. ``attrs`` hold the study
+        and ``period`` (timestamps on the study's clock, bounds ``time_bnds`` and
+        ``period_bnds``), ``gen``, ``der``, ...; ``model`` and ``day`` stay dimensions
+        with one entry too (``ds.objective_eur.item()`` for a one-model, one-day
+        study). ``attrs`` hold the study
         (YAML), seed, scheduler and package versions. A model-day without an optimal
         schedule keeps its place with its ``solver_status`` and ``solver_message`` (and a
         :class:`RunWarning`).

@@ -1,25 +1,50 @@
-"""The results file's layout: CF conventions, timestamps, squeezed one-entry dimensions.
+"""The results' layout: dimensions, timestamps, time bounds and CF metadata.
 
 Units compute and store their data per model and day, with ``time`` and ``period`` as
 offsets from the start of the day (the *internal layout*: every variable on ``model`` and
-``day``). Users get the *contract layout* (:func:`to_contract`):
+``day``). Every entry point gives the *contract layout* (:func:`to_contract`):
+:func:`workbench.run`, :func:`workbench.runner.run_study`,
+:func:`workbench.results.read_results` and the file.
 
-- ``time`` (second stage) and ``period`` (first stage) are timestamps on the study's clock,
-  local standard time without daylight saving (``UTC+01:00``, the clock of every embedded
-  series), so ``ds.sel(time="2016-06-15 18:00")`` selects that quarter-hour; the days of a
-  study follow each other along them, and ``day`` remains only on per-day figures
-  (costs, solve times, statuses);
-- a ``model`` or ``day`` dimension of one entry is dropped and kept as a scalar
-  coordinate, so ``float(ds.objective_eur)`` is the objective of a one-model, one-day study;
-- CF-1.10 metadata: ``Conventions``, ``standard_name``/``axis`` on the time coordinates,
-  ``long_name`` on every coordinate. In a file the timestamps are stored as minutes since
-  local midnight of the first day with the offset in the units
-  (``minutes since 2016-06-15 00:00:00+01:00``), so every CF reader finds the right
-  instant; :func:`workbench.results.read_results` gives them back on the study's clock,
-  while a bare ``xarray.open_dataset`` gives them in UTC (CF's decoding).
+Dimensions
+    ``model`` and ``day`` are always dimensions, of one entry too (xarray's convention:
+    selecting or reducing is the caller's choice, never the layout's). A figure of a
+    one-model, one-day study is ``ds.objective_eur.item()`` or
+    ``float(ds.objective_eur.sum())``; with several, select first
+    (``ds.objective_eur.sel(model="hybrid")``).
 
-:func:`to_internal` turns either layout back into the internal one, for the commands that
-read results (summary, compare, evaluate, plots).
+Time in memory
+    ``time`` (start of a second-stage step) and ``period`` (start of a first-stage
+    period) are timestamps on the study's clock, local standard time without daylight
+    saving (``UTC+01:00``, the clock of every embedded series), so
+    ``ds.sel(time="2016-06-15 18:00")`` selects that quarter-hour. The days of a study
+    follow each other along them; ``day`` (local midnight) remains only on per-day figures
+    (costs, solve times, statuses). CF cell bounds give each interval:
+    ``time_bnds`` (time, nv) and ``period_bnds`` (period, nv) hold start and end, named by
+    ``time.attrs["bounds"]`` and ``period.attrs["bounds"]``. Only ``time`` carries
+    ``standard_name = "time"`` and ``axis = "T"``, so ``ds.cf["T"]`` is one coordinate.
+
+Time in the file (:func:`to_file_clock`)
+    A CF reader knows no local clock: a time coordinate is an instant, and units without
+    an offset mean UTC. A file whose values were local times but whose reader shows UTC
+    (or the other way round) is misread without a warning. So the file stores the
+    instants in UTC and says so everywhere a reader looks: the values are minutes since
+    the first study day's local midnight *written in UTC*
+    (``minutes since 2016-06-14 23:00:00+00:00``), the ``long_name`` says UTC, and a
+    string coordinate beside each (``time_local``, ``period_local``, ``day_local``)
+    labels the same instant on the study's clock with its offset
+    (``2016-06-15T10:00+01:00``). A bare ``xarray.open_dataset``, ``ncdump -t`` or any
+    other CF tool thus shows ``2016-06-15T09:00`` next to "UTC" and
+    ``2016-06-15T10:00+01:00``: nothing to misread. :func:`from_file_clock` (inside
+    :func:`workbench.results.read_results`) turns them back to the study's clock and
+    drops the labels, so a file reads back equal to the Dataset that was written.
+    Keeping local times in memory and UTC in the file was chosen over tz-aware
+    coordinates, which xarray stores as objects (no ``.sel`` by string, no netCDF).
+
+Older files (model and day squeezed to scalars when of one entry, units
+``minutes since <day> 00:00:00+01:00``, no bounds) read back in the current layout.
+:func:`to_internal` turns either layout back into the internal one, for the commands
+that read results (summary, compare, evaluate, plots).
 """
 
 from __future__ import annotations
@@ -31,9 +56,11 @@ import pandas as pd
 import xarray as xr
 
 __all__ = [
+    "BOUNDS",
     "CONVENTIONS",
     "TIME_ZONE",
     "UTC_OFFSET",
+    "LayoutError",
     "from_file_clock",
     "to_contract",
     "to_file_clock",
@@ -41,19 +68,25 @@ __all__ = [
 ]
 
 CONVENTIONS = "CF-1.10"
-#: the clock of every series the workbench ships and of every timestamp it writes
+#: the clock of every series the workbench ships and of every timestamp it gives
 TIME_ZONE = "UTC+01:00"
 UTC_OFFSET = pd.Timedelta(hours=1)
+_OFFSET_TEXT = TIME_ZONE.removeprefix("UTC")  # "+01:00"
 _TIME_COORDS = ("time", "period", "day")
 _FLAT = ("time", "period")
+#: the CF bounds variable of each interval coordinate
+BOUNDS = {"time": "time_bnds", "period": "period_bnds"}
+_NV = "nv"
+
+
+class LayoutError(ValueError):
+    """A Dataset that is not in a results layout this module can read or complete."""
+
 
 #: attributes of the coordinates (long_name, and units/standard_name where they exist)
 COORD_ATTRS: dict[str, dict[str, str]] = {
     "model": {"long_name": "TSO-DSO coordination model (and variant)"},
-    "day": {
-        "long_name": f"study day (local midnight, {TIME_ZONE})",
-        "standard_name": "time",
-    },
+    "day": {"long_name": f"study day (its local midnight, {TIME_ZONE})"},
     "time": {
         "long_name": f"start of the second-stage (recourse) step, local standard time "
         f"({TIME_ZONE}, no daylight saving)",
@@ -63,7 +96,12 @@ COORD_ATTRS: dict[str, dict[str, str]] = {
     "period": {
         "long_name": f"start of the first-stage (day-ahead) period, local standard time "
         f"({TIME_ZONE}, no daylight saving)",
-        "standard_name": "time",
+    },
+    "time_bnds": {
+        "long_name": f"start and end of the second-stage step, local standard time ({TIME_ZONE})"
+    },
+    "period_bnds": {
+        "long_name": f"start and end of the first-stage period, local standard time ({TIME_ZONE})"
     },
     "scenario": {"long_name": "scenario of the day (its weight is `weight`)"},
     "gen": {"long_name": "transmission energy resource (TER: bulk generator), <table>/<index>"},
@@ -88,6 +126,24 @@ COORD_ATTRS: dict[str, dict[str, str]] = {
     "fresh_scenario": {"long_name": "fresh (out-of-sample) scenario"},
 }
 
+#: the time coordinates' long_name in a file, where they hold instants in UTC
+FILE_LONG_NAMES: dict[str, str] = {
+    "time": "start of the second-stage (recourse) step, UTC (time_local: on the study's clock)",
+    "period": "start of the first-stage (day-ahead) period, UTC (period_local: on the "
+    "study's clock)",
+    "day": f"study day: its local midnight ({TIME_ZONE}) as an instant in UTC (day_local: "
+    "on the study's clock)",
+    "time_bnds": "start and end of the second-stage step, UTC",
+    "period_bnds": "start and end of the first-stage period, UTC",
+}
+
+_CLOCK = f"on the study's clock: local standard time ({TIME_ZONE}, no daylight saving), ISO 8601"
+#: the string labels beside the time coordinates in a file
+LABEL_LONG_NAMES: dict[str, str] = {
+    "time_local": f"start of the second-stage (recourse) step {_CLOCK}",
+    "period_local": f"start of the first-stage (day-ahead) period {_CLOCK}",
+    "day_local": f"study day (its local midnight) {_CLOCK}",
+}
 
 #: attributes of variables that no extraction step labels itself
 VARIABLE_ATTRS: dict[str, dict[str, str]] = {
@@ -98,23 +154,76 @@ VARIABLE_ATTRS: dict[str, dict[str, str]] = {
 FLAGS = ("ac_converged", "ac_checked", "vm_setpoint_from_acopf")
 
 
-def to_contract(ds: xr.Dataset) -> xr.Dataset:
-    """The contract layout of a Dataset in the internal layout (see the module).
+def _is_datetime(ds: xr.Dataset, name: str) -> bool:
+    return name in ds.variables and np.issubdtype(ds[name].dtype, np.datetime64)
+
+
+def _is_offset(ds: xr.Dataset, name: str) -> bool:
+    return name in ds.variables and np.issubdtype(ds[name].dtype, np.timedelta64)
+
+
+def _minutes(value: float | None) -> np.timedelta64 | None:
+    if value is None:
+        return None
+    if not value > 0:
+        raise LayoutError(f"an interval length must be positive [min], got {value!r}")
+    return np.timedelta64(round(float(value) * 60_000), "ms")
+
+
+def to_contract(
+    ds: xr.Dataset,
+    *,
+    step_minutes: float | None = None,
+    period_minutes: float | None = None,
+) -> xr.Dataset:
+    """The contract layout (see the module) of a Dataset in either layout.
 
     Idempotent: a Dataset already in the contract layout is returned with its metadata
-    refreshed.
+    refreshed. One in an older layout (squeezed ``model``/``day``, no bounds) is
+    completed.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results in the internal or a contract layout.
+    step_minutes : float, optional
+        Length of a second-stage step [min]; by default from the bounds ``ds`` carries,
+        else from the spacing of ``time`` within a day.
+    period_minutes : float, optional
+        Length of a first-stage period [min]; by default from the bounds or the spacing
+        of ``period``, and a single period a day spans all the day's steps.
+
+    Raises
+    ------
+    LayoutError
+        For a Dataset without ``model`` and ``day``, or whose interval lengths cannot be
+        told (a single step a day and no ``step_minutes``).
     """
     out = ds
-    for dim in _FLAT:
-        if dim in out.dims and "day" in out.dims and np.issubdtype(out[dim].dtype, np.timedelta64):
-            out = _flatten(out, dim)
-    for dim in ("model", "day"):
-        if dim in out.dims and out.sizes[dim] == 1:
-            out = out.squeeze(dim)
+    stale = [d for d in _FLAT if _is_datetime(out, d) and not _is_datetime(out, BOUNDS[d])]
+    squeezed = [d for d in ("model", "day") if d in out.coords and d not in out.dims]
+    if stale or squeezed:  # an older file: rebuilt from the internal layout
+        out = to_internal(out)
+    lengths = {"time": _minutes(step_minutes), "period": _minutes(period_minutes)}
+    if "day" in out.dims and any(_is_offset(out, d) for d in _FLAT if d in out.dims):
+        offset_bounds = _offset_bounds(out, lengths)
+        out = out.drop_vars([b for b in BOUNDS.values() if b in out.variables])
+        for dim in _FLAT:
+            if dim in out.dims and _is_offset(out, dim):
+                out = _flatten(out, dim, offset_bounds[dim])
+    for dim, length in lengths.items():  # explicit lengths replace carried bounds
+        if length is not None and _is_datetime(out, dim):
+            starts = out[dim].to_numpy()
+            out = out.assign_coords(
+                {BOUNDS[dim]: ((dim, _NV), np.stack([starts, starts + length], axis=1))}
+            )
     out = out.copy()
     for name, attrs in COORD_ATTRS.items():
         if name in out.coords:
             out[name].attrs = {**out[name].attrs, **attrs}
+    for dim, bounds in BOUNDS.items():
+        if dim in out.coords and bounds in out.coords:
+            out[dim].attrs["bounds"] = bounds
     for name, attrs in VARIABLE_ATTRS.items():
         if name in out.data_vars:
             out[name].attrs = {**attrs, **out[name].attrs}
@@ -130,11 +239,43 @@ def to_contract(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def _flatten(ds: xr.Dataset, dim: str) -> xr.Dataset:
-    """Variables on (day, ``dim`` offsets) onto one timestamp dimension ``dim``."""
+def _offset_bounds(
+    ds: xr.Dataset, lengths: dict[str, np.timedelta64 | None]
+) -> dict[str, np.ndarray]:
+    """Start and end offsets (n, 2) of each step and period of a day, internal layout."""
+    out: dict[str, np.ndarray] = {}
+    for dim in _FLAT:
+        if dim not in ds.dims:
+            continue
+        starts = ds[dim].to_numpy()
+        length = lengths[dim]
+        if length is None and _is_offset(ds, BOUNDS[dim]):
+            out[dim] = ds[BOUNDS[dim]].transpose(dim, ...).to_numpy()
+            continue
+        if length is None and len(starts) > 1:
+            gaps = np.unique(np.diff(starts))
+            if len(gaps) != 1:
+                raise LayoutError(f"'{dim}' is not evenly spaced within a day: {starts}")
+            length = gaps[0]
+        if length is None and dim == "period" and "time" in out:  # one period: the whole day
+            length = out["time"][-1, 1] - out["time"][0, 0]
+        if length is None:
+            raise LayoutError(
+                f"one '{dim}' a day: its length cannot be told from the data; pass "
+                f"{'step' if dim == 'time' else 'period'}_minutes (the study's resolution)"
+            )
+        out[dim] = np.stack([starts, starts + length], axis=1)
+    return out
+
+
+def _flatten(ds: xr.Dataset, dim: str, offset_bounds: np.ndarray) -> xr.Dataset:
+    """Variables on (day, ``dim`` offsets) onto one timestamp dimension ``dim``, with its
+    bounds from the offsets' ``offset_bounds`` (n, 2)."""
     names = [n for n, v in ds.variables.items() if "day" in v.dims and dim in v.dims]
     names = [n for n in names if n not in ds.indexes]
-    stamps = (ds["day"].to_numpy()[:, None] + ds[dim].to_numpy()[None, :]).ravel()
+    days = ds["day"].to_numpy()
+    stamps = (days[:, None] + ds[dim].to_numpy()[None, :]).ravel()
+    bounds = (days[:, None, None] + offset_bounds[None, :, :]).reshape(-1, 2)
     flat = {}
     for name in names:
         v = ds[name].variable
@@ -144,7 +285,7 @@ def _flatten(ds: xr.Dataset, dim: str) -> xr.Dataset:
         order = [d for d in ds[name].dims if d != "day"]
         flat[name] = xr.Variable((*other, dim), data, v.attrs).transpose(*order)
     out = ds.drop_vars([*names, dim])
-    out = out.assign_coords({dim: stamps})
+    out = out.assign_coords({dim: stamps, BOUNDS[dim]: ((dim, _NV), bounds)})
     for name, v in flat.items():
         if name in ds.coords:
             out = out.assign_coords({name: v})
@@ -155,14 +296,27 @@ def _flatten(ds: xr.Dataset, dim: str) -> xr.Dataset:
 
 def to_internal(ds: xr.Dataset) -> xr.Dataset:
     """The internal layout (every variable on ``model`` and ``day``; ``time`` and
-    ``period`` as offsets from the day's start) of a Dataset in either layout."""
+    ``period`` as offsets from the day's start, their bounds too) of a Dataset in either
+    layout, older files' included.
+
+    Raises
+    ------
+    LayoutError
+        For a Dataset without ``model`` or ``day`` coordinates.
+    """
     out = ds
     for dim in _FLAT:
-        if dim in out.dims and np.issubdtype(out[dim].dtype, np.datetime64):
-            out = _unflatten(out, dim)
+        if dim in out.dims and _is_datetime(out, dim):
+            name = BOUNDS[dim]
+            bounds = out[name].transpose(dim, ...).to_numpy() if _is_datetime(out, name) else None
+            out = _unflatten(out.drop_vars(name) if name in out.variables else out, dim)
+            if bounds is not None:
+                first_day = out["day"].to_numpy()[0]
+                offsets = bounds[: out.sizes[dim]] - first_day
+                out = out.assign_coords({name: ((dim, _NV), offsets)})
     for dim in ("model", "day"):
         if dim not in out.coords:
-            raise ValueError(f"the results have no '{dim}' coordinate")
+            raise LayoutError(f"the results have no '{dim}' coordinate")
         values = np.atleast_1d(out[dim].to_numpy())
         attrs = out[dim].attrs
         if dim not in out.dims:
@@ -187,7 +341,7 @@ def _unflatten(ds: xr.Dataset, dim: str) -> xr.Dataset:
         day_values = pd.DatetimeIndex(days.unique())
     n_day = len(day_values)
     if len(stamps) % n_day:
-        raise ValueError(f"'{dim}' has {len(stamps)} steps, not a whole number per day")
+        raise LayoutError(f"'{dim}' has {len(stamps)} steps, not a whole number per day")
     offsets = (stamps - days)[: len(stamps) // n_day]
     names = [n for n, v in ds.variables.items() if dim in v.dims and n not in ds.indexes]
     split = {}
@@ -213,6 +367,7 @@ def _unflatten(ds: xr.Dataset, dim: str) -> xr.Dataset:
 _OFFSET_UNITS = re.compile(
     r"since\s+\S+[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d*)?)?\s*([+-])(\d{1,2}):?(\d{2})?\s*$"
 )
+_ZONE = re.compile(r"^UTC([+-])(\d{2}):(\d{2})$")
 
 
 def _units_offset(units: str) -> pd.Timedelta | None:
@@ -224,35 +379,73 @@ def _units_offset(units: str) -> pd.Timedelta | None:
     return sign * pd.Timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
 
 
+def _zone_offset(zone: str) -> pd.Timedelta:
+    """The offset of a ``time_zone`` attribute (``UTC+01:00``)."""
+    m = _ZONE.match(zone)
+    if m is None:
+        raise LayoutError(f"time_zone '{zone}' is not of the form UTC+hh:mm")
+    sign = 1 if m.group(1) == "+" else -1
+    return sign * pd.Timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
+
+
+def _stamp_names(ds: xr.Dataset) -> list[str]:
+    """The timestamps of ``ds``: time, period, day and their bounds (coordinates in memory,
+    data variables in a file opened without ``decode_coords="all"``)."""
+    return [n for n in (*_TIME_COORDS, *BOUNDS.values()) if _is_datetime(ds, n)]
+
+
 def to_file_clock(ds: xr.Dataset) -> xr.Dataset:
-    """Timestamps as CF stores them: the instants in UTC, with units naming the local
-    offset (``minutes since <first day> 00:00:00+01:00``)."""
+    """Timestamps as the file stores them: instants in UTC, with units
+    ``minutes since <first day's local midnight in UTC>+00:00``, a ``long_name`` that
+    says UTC and a string label on the study's clock beside each (``time_local``,
+    ``period_local``, ``day_local``; see the module)."""
     out = ds.copy()
-    for name in _TIME_COORDS:
-        if name in out.coords and np.issubdtype(out[name].dtype, np.datetime64):
-            local = pd.DatetimeIndex(np.atleast_1d(out[name].to_numpy()))
-            first = local.min().normalize()
-            values = out[name].to_numpy() - UTC_OFFSET.to_timedelta64()
-            attrs = dict(out[name].attrs)
-            out = out.assign_coords({name: (out[name].dims, values, attrs)})
-            out[name].encoding = {
-                "units": f"minutes since {first:%Y-%m-%d} 00:00:00+01:00",
-                "calendar": "proleptic_gregorian",
-                "dtype": "int64",
-            }
+    names = _stamp_names(out)
+    if not names:
+        return out
+    first = min(np.min(out[n].to_numpy()) for n in names)
+    reference = pd.Timestamp(first).normalize() - UTC_OFFSET
+    encoding = {
+        "units": f"minutes since {reference:%Y-%m-%d %H:%M:%S}+00:00",
+        "calendar": "proleptic_gregorian",
+        "dtype": "int64",
+    }
+    labels = {}
+    for name in names:
+        local = out[name].to_numpy()
+        attrs = dict(out[name].attrs)
+        attrs["long_name"] = FILE_LONG_NAMES.get(name, attrs.get("long_name", name))
+        if name in _TIME_COORDS:
+            text = pd.DatetimeIndex(local.ravel()).strftime("%Y-%m-%dT%H:%M") + _OFFSET_TEXT
+            label = f"{name}_local"
+            shaped = np.asarray(text, dtype=str).reshape(local.shape)
+            labels[label] = (out[name].dims, shaped, {"long_name": LABEL_LONG_NAMES[label]})
+        utc = local - UTC_OFFSET.to_timedelta64()
+        out = out.assign_coords({name: (out[name].dims, utc, attrs)})
+        out[name].encoding = dict(encoding)
+    out = out.assign_coords(labels)
+    # bounds are data variables in a file (CF does not count them as coordinates), with
+    # no coordinates of their own
+    bounds = [b for b in BOUNDS.values() if b in out.coords]
+    out = out.reset_coords(bounds)
+    for name in bounds:
+        out[name].encoding["coordinates"] = None
     return out
 
 
 def from_file_clock(ds: xr.Dataset) -> xr.Dataset:
     """The inverse of :func:`to_file_clock` on a decoded file: timestamps back on the
-    study's clock (only those whose stored units carry the offset)."""
+    study's clock, the string labels dropped. Files of any version: timestamps whose
+    units name an offset are instants (UTC once decoded); those without one were
+    written on the study's clock and stay."""
     out = ds
-    for name in _TIME_COORDS:
-        if name not in out.coords or not np.issubdtype(out[name].dtype, np.datetime64):
+    clock = _zone_offset(str(out.attrs.get("time_zone", TIME_ZONE))).to_timedelta64()
+    for name in _stamp_names(out):
+        parent = next((d for d, b in BOUNDS.items() if b == name), name)
+        units = out[name].encoding.get("units") or out[parent].encoding.get("units", "")
+        if _units_offset(str(units)) is None:
             continue
-        offset = _units_offset(str(out[name].encoding.get("units", "")))
-        if offset is not None:
-            attrs = dict(out[name].attrs)
-            values = out[name].to_numpy() + offset.to_timedelta64()
-            out = out.assign_coords({name: (out[name].dims, values, attrs)})
-    return out
+        attrs = dict(out[name].attrs)
+        out = out.assign_coords({name: (out[name].dims, out[name].to_numpy() + clock, attrs)})
+    labels = [f"{n}_local" for n in _TIME_COORDS if f"{n}_local" in out.variables]
+    return out.drop_vars(labels)

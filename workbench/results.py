@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+import yaml
 from tabulate import tabulate
 
 from cases.archive import study_archive
@@ -28,6 +29,7 @@ __all__ = [
     "OutputError",
     "annotate",
     "check_output",
+    "contract_layout",
     "read_results",
     "summary_table",
     "write_results",
@@ -77,7 +79,8 @@ def annotate(
 ) -> xr.Dataset:
     """Record the study (with the networks its YAML cannot name), seed, versions, solver
     status and the run's id in ``attrs``, in the contract layout
-    (:func:`workbench.contract.to_contract`: timestamps, CF metadata)."""
+    (:func:`workbench.contract.to_contract`: ``model`` and ``day`` kept as dimensions,
+    timestamps with bounds of the study's resolution, CF metadata)."""
     ds = ds.copy()
     status = ds["solver_status"].to_numpy().astype(str).ravel().tolist()
     kept = {k: v for k, v in ds.attrs.items() if k in ("all_failed", "data_sources")}
@@ -87,8 +90,10 @@ def annotate(
         "title": f"stochastic day-ahead schedule: {study.name}",
         "source": f"tsodso-workbench {versions['tsodso-workbench']}, HiGHS {versions['highspy']}",
         "history": f"{created} workbench run of study '{study.name}' (seed {int(seed)})",
-        "comment": "power in MW/Mvar, energy in MWh, cost in EUR, voltage in pu; time and "
-        f"period are local standard time ({TIME_ZONE}); per-day figures are on `day`",
+        "comment": "power in MW/Mvar, energy in MWh, cost in EUR, voltage in pu; time, "
+        "period and day are instants in UTC in the file (time_local, period_local, "
+        f"day_local: on the study's clock, {TIME_ZONE}) and on the study's clock once read "
+        "with workbench.results.read_results; per-day figures are on `day`",
         "study_name": study.name,
         **study_archive(study),
         "seed": int(seed),
@@ -99,7 +104,16 @@ def annotate(
         **({} if run_id is None else {"run_id": run_id}),
         **{f"version_{k}": v for k, v in versions.items()},
     }
-    return to_contract(ds)
+    return contract_layout(ds, study)
+
+
+def contract_layout(ds: xr.Dataset, study: StudyConfig) -> xr.Dataset:
+    """``ds`` (either layout) in the contract layout, its time bounds of the study's
+    resolution (:func:`workbench.contract.to_contract`)."""
+    res = study.resolution
+    return to_contract(
+        ds, step_minutes=res.second_stage_minutes, period_minutes=res.first_stage_minutes
+    )
 
 
 def _netcdf_ready(ds: xr.Dataset) -> xr.Dataset:
@@ -254,7 +268,10 @@ CORE_VARIABLES = (
 def read_results(path: str | Path, require: tuple[str, ...] = ()) -> xr.Dataset:
     """Open a results file written by :func:`write_results` (loaded into memory).
 
-    The timestamps are on the study's clock (see :mod:`workbench.contract`).
+    The Dataset is in the contract layout, as :func:`workbench.run` returns it: ``model``
+    and ``day`` are dimensions (of one entry too), ``time`` and ``period`` timestamps on
+    the study's clock with their bounds (see :mod:`workbench.contract`). Files of earlier
+    versions (one-entry ``model``/``day`` squeezed, no bounds) read back in this layout.
 
     Parameters
     ----------
@@ -278,9 +295,9 @@ def read_results(path: str | Path, require: tuple[str, ...] = ()) -> xr.Dataset:
     try:
         with local_io():
             if path.suffix.lower() == ".zarr":
-                ds = xr.open_zarr(path).load()
+                ds = xr.open_zarr(path, decode_coords="all").load()
             else:
-                with xr.open_dataset(path) as f:
+                with xr.open_dataset(path, decode_coords="all") as f:
                     ds = f.load()
     except (OSError, ValueError) as exc:
         raise ValueError(f"'{path}' cannot be read as a netCDF or zarr dataset: {exc}") from None
@@ -295,7 +312,22 @@ def read_results(path: str | Path, require: tuple[str, ...] = ()) -> xr.Dataset:
             f"'{path}' lacks the variable(s) {', '.join(missing)} of a results file; give a "
             "complete file written by `workbench run` (run the study again if it was edited)"
         )
-    return from_file_clock(ds)
+    return to_contract(from_file_clock(ds), **_resolution(ds.attrs))
+
+
+def _resolution(attrs: dict) -> dict[str, int | None]:
+    """The step and period lengths [min] of the study a file records (None if it does
+    not: test files, or a study without a ``resolution``)."""
+    try:
+        study = yaml.safe_load(str(attrs.get("study_config_yaml", "")))
+    except yaml.YAMLError:
+        study = None
+    res = study.get("resolution") if isinstance(study, dict) else None
+    res = res if isinstance(res, dict) else {}
+    return {
+        "step_minutes": res.get("second_stage_minutes"),
+        "period_minutes": res.get("first_stage_minutes"),
+    }
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:

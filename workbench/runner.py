@@ -48,7 +48,7 @@ from workbench.console import (
 )
 from workbench.coordination import DayOutcome, coordination_model
 from workbench.coordination.common import clear_slots
-from workbench.results import local_io
+from workbench.results import contract_layout, local_io
 from workbench.rundir import UNFINISHED, RunFolder, RunFolderError, Unit, UnitSaveError
 from workbench.scenarios import check_forecast_sources, data_description, fit_study_forecaster
 from workbench.threads import limit_threads
@@ -862,7 +862,8 @@ def run_study(
     -------
     xarray.Dataset
         Dimensions ``model``, ``day``, ``scenario``, ``time``, ``period``, ``gen``, ``der``,
-        ``interface``, ``bus``, ``branch``; see ``docs/results.md``. Lazy (dask arrays)
+        ``interface``, ``bus``, ``branch``, in the layout of :func:`workbench.run` and the
+        results file (:mod:`workbench.contract`, ``docs/results.md``). Lazy (dask arrays)
         when ``run_dir`` is given, in memory otherwise. When no model-day has a schedule,
         only ``solver_status`` and ``solver_message`` on (model, day), with the attribute
         ``all_failed``.
@@ -1048,7 +1049,7 @@ def _run_units(
         if rec.get("status") != "optimal":
             report.failed[key] = (rec.get("status"), rec.get("message", ""))
     _mark(folder, "failed" if folder.failed_units() else "computed")
-    out = folder.assemble(study)
+    out = contract_layout(folder.assemble(study), study)
     if not out.attrs.get("all_failed"):
         out.attrs["scenario_method"] = study.scenarios.method
         out.attrs["data_sources"] = data_description(study)
