@@ -25,7 +25,6 @@ from cases import parse_study
 from tests.conftest import SMALL_STUDY
 from tests.test_units import _count_solves
 from workbench.cli import main
-from workbench.contract import to_internal
 from workbench.results import read_results
 from workbench.rundir import RunFolder, RunFolderError, RunFolderWarning
 from workbench.runner import RunReport, run_study
@@ -82,8 +81,8 @@ def clean():
 
 
 def _file(path: Path) -> xr.Dataset:
-    """A results file in the layout :func:`run_study` returns."""
-    return to_internal(read_results(path))
+    """A results file, in the layout :func:`run_study` returns."""
+    return read_results(path)
 
 
 # ---------------------------------------------------------------------------- the lock
