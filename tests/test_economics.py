@@ -227,6 +227,9 @@ def test_evaluate_reports_out_of_sample_vss_and_evpi(evaluated, capsys):
     assert ds.sizes["fresh_scenario"] == 4 and "evpi_eur" in ds
     assert ds["oos_cost_eur"].attrs["units"] == "EUR"
     assert doc_mismatches(ds) == []  # docs/results.md describes the evaluation as it is
+    # the per-scenario feasibility survives beside its count per model-day
+    assert ds["oos_feasible"].dims[-1] == "fresh_scenario"
+    assert int(ds["oos_feasible"].sum()) == int(ds["oos_feasible_count"].sum())
 
 
 def test_compare_prints_one_entry_per_model(evaluated, capsys):

@@ -281,9 +281,9 @@ def _evaluation_dataset(results, rows, n_scenarios, alpha, beta, wall_s) -> xr.D
             "oos_expected_cost_eur",
             "oos_cvar_eur",
             "oos_objective_eur",
-            "oos_feasible",
-            "oos_load_shed_mwh",
-            "oos_curtailment_mwh",
+            "oos_feasible_count",
+            "oos_expected_load_shed_mwh",
+            "oos_expected_curtailment_mwh",
             "eev_eur",
             "ws_eur",
             "vss_eur",
@@ -305,16 +305,16 @@ def _evaluation_dataset(results, rows, n_scenarios, alpha, beta, wall_s) -> xr.D
                 continue
             oos = per["oos"]["cost_eur"][mi, di]
             ok = np.isfinite(oos)
-            day_vars["oos_feasible"][mi, di] = ok.sum()
+            day_vars["oos_feasible_count"][mi, di] = ok.sum()
             if ok.any():
                 m = _measure(oos[ok], alpha, beta)
                 day_vars["oos_expected_cost_eur"][mi, di] = m["expected_cost_eur"]
                 day_vars["oos_cvar_eur"][mi, di] = m["cvar_eur"]
                 day_vars["oos_objective_eur"][mi, di] = m["objective_eur"]
-                day_vars["oos_load_shed_mwh"][mi, di] = np.mean(
+                day_vars["oos_expected_load_shed_mwh"][mi, di] = np.mean(
                     per["oos"]["load_shed_mwh"][mi, di][ok]
                 )
-                day_vars["oos_curtailment_mwh"][mi, di] = np.mean(
+                day_vars["oos_expected_curtailment_mwh"][mi, di] = np.mean(
                     per["oos"]["curtailment_mwh"][mi, di][ok]
                 )
             eev = per["eev"]["cost_eur"][mi, di]
@@ -379,7 +379,7 @@ def _with_evaluation(results, per, day_vars, n_scenarios, wall_s) -> xr.Dataset:
                     "long_name": f"{f.rsplit('_', 1)[0]} on fresh scenarios, {labels[kind]}",
                 },
             )
-    units = {"oos_feasible": "1", "oos_load_shed_mwh": "MWh", "oos_curtailment_mwh": "MWh"}
+    units = {"oos_feasible_count": "1", "oos_expected_load_shed_mwh": "MWh", "oos_expected_curtailment_mwh": "MWh"}
     for name, values in day_vars.items():
         out[name] = (
             ("model", "day"),
@@ -415,11 +415,11 @@ def evaluation_summary(ds: xr.Dataset) -> dict:
             "days": solved,
             "out_of_sample": {
                 "scenarios": n * solved,
-                "feasible": int(np.nansum(ds["oos_feasible"].sel(sel).values)),
+                "feasible": int(np.nansum(ds["oos_feasible_count"].sel(sel).values)),
                 "expected_cost_eur": total("oos_expected_cost_eur", sel),
                 "cvar_eur": total("oos_cvar_eur", sel),
-                "load_shed_mwh": total("oos_load_shed_mwh", sel),
-                "curtailment_mwh": total("oos_curtailment_mwh", sel),
+                "load_shed_mwh": total("oos_expected_load_shed_mwh", sel),
+                "curtailment_mwh": total("oos_expected_curtailment_mwh", sel),
             },
             "in_sample": {
                 "expected_cost_eur": total("expected_cost_eur", sel),
