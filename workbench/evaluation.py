@@ -379,7 +379,11 @@ def _with_evaluation(results, per, day_vars, n_scenarios, wall_s) -> xr.Dataset:
                     "long_name": f"{f.rsplit('_', 1)[0]} on fresh scenarios, {labels[kind]}",
                 },
             )
-    units = {"oos_feasible_count": "1", "oos_expected_load_shed_mwh": "MWh", "oos_expected_curtailment_mwh": "MWh"}
+    units = {
+        "oos_feasible_count": "1",
+        "oos_expected_load_shed_mwh": "MWh",
+        "oos_expected_curtailment_mwh": "MWh",
+    }
     for name, values in day_vars.items():
         out[name] = (
             ("model", "day"),
