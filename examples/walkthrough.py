@@ -83,8 +83,10 @@ print(summary_table(ds))
 # %%
 costs = ds[["expected_cost_eur", "cvar_eur"]].to_dataframe()[["expected_cost_eur", "cvar_eur"]]
 print(costs.round(0))
-objective = 0.5 * ds.expected_cost_eur + 0.5 * ds.cvar_eur
-assert float(objective.sel(model="tso_managed")) <= float(objective.sel(model="hybrid")) * 1.001
+# `model` and `day` are dimensions also with one entry each: select the study's one day
+day = ds.isel(day=0)
+objective = 0.5 * day.expected_cost_eur + 0.5 * day.cvar_eur
+assert objective.sel(model="tso_managed").item() <= objective.sel(model="hybrid").item() * 1.001
 
 # %% [markdown]
 # The expected cost is the scenario costs weighted by the scenario probabilities, and
@@ -92,7 +94,7 @@ assert float(objective.sel(model="tso_managed")) <= float(objective.sel(model="h
 # model's expected cost by who pays it [EUR]:
 
 # %%
-hybrid = ds.sel(model="hybrid")
+hybrid = day.sel(model="hybrid")
 weight = hybrid.weight  # scenario probabilities, summing to 1
 assert np.isclose(float(weight.sum()), 1.0)
 assert np.isclose(float(hybrid.scenario_cost_eur @ weight), float(hybrid.expected_cost_eur))
