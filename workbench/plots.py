@@ -290,6 +290,18 @@ def _by_scenario(da: xr.DataArray) -> np.ndarray:
     return da.transpose("scenario", "time").to_numpy()
 
 
+def _chosen_interface(d: xr.Dataset, interface: str | None) -> str:
+    """``interface`` checked against the model-day ``d`` (the only one when None)."""
+    names = _interface_names(d)
+    if interface is None:
+        if len(names) != 1:
+            raise PlotError(f"choose an interface: {', '.join(names)}")
+        interface = names[0]
+    if interface not in names:
+        raise PlotError(f"interface '{interface}' unknown; available: {', '.join(names)}")
+    return interface
+
+
 def _interface_names(d: xr.Dataset) -> list[str]:
     return [str(i) for i in d.interface.values]
 
@@ -894,14 +906,7 @@ def _region_interface(ds: xr.Dataset, d: xr.Dataset, model: str, day, interface)
             f"model '{model}' has no flexibility regions; they come from the DSO-managed "
             "models (dso_managed, dso_managed:local_market, dso_managed:target)"
         )
-    names = _interface_names(d)
-    if interface is None:
-        if len(names) != 1:
-            raise PlotError(f"choose an interface: {', '.join(names)}")
-        interface = names[0]
-    if interface not in names:
-        raise PlotError(f"interface '{interface}' unknown; available: {', '.join(names)}")
-    return interface
+    return _chosen_interface(d, interface)
 
 
 def _period_grid(n_periods: int):
@@ -1446,13 +1451,7 @@ def interface_flexibility_of(
 
     ds = _plot_layout(ds)
     d, model, day = _select(ds, model, day)
-    names = _interface_names(d)
-    if interface is None:
-        if len(names) != 1:
-            raise PlotError(f"choose an interface: {', '.join(names)}")
-        interface = names[0]
-    if interface not in names:
-        raise PlotError(f"interface '{interface}' unknown; available: {', '.join(names)}")
+    interface = _chosen_interface(d, interface)
     options = TwoStageOptions.from_study(results_study(ds))
     return interface_flexibility(d, system or results_system(ds), options, interface)
 
