@@ -479,8 +479,9 @@ class PricesConfig(_Frozen):
 class ModelConfig(_Frozen):
     """Formulation options.
 
-    ``schedule_following``: TER follow their hourly schedule as a ramp between hour
-    boundaries (``ramp``) or as a step (``step``). ``lp_method``: HiGHS's interior-point
+    ``schedule_following``: TER follow a trajectory linear between knots at the period
+    boundaries (``ramp``; the published schedule is its mean over each period) or
+    constant within each period (``step``). ``lp_method``: HiGHS's interior-point
     method (``ipm``; measured several times faster than the simplex on the default study's
     multi-scenario LP), dual ``simplex``, or HiGHS's choice. ``ac_correction_iterations``:
     rounds in which the AC power flow's voltage errors and feeder losses are fed back into

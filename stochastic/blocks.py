@@ -140,7 +140,8 @@ class TerPrices:
     cost_segments : int
         Tangent cuts of a quadratic fuel cost: ``cost_segments + 1`` points.
     follow : {"step", "ramp"}
-        How the first-stage schedule becomes the reference trajectory of the steps
+        The trajectory a unit follows: linear between knots at the period boundaries
+        (``ramp``) or constant within each period (``step``)
         (:meth:`StageGrid.reference_weights`).
     """
 
@@ -161,9 +162,13 @@ def define_ter(
 ) -> tuple[Part, list[Terms]]:
     """Transmission energy resources: day-ahead schedules and reserve; realised output.
 
-    First stage (period, gen): ``schedule_mw`` in [pmin, pmax] within the ramp limits
-    between periods, ``reserve_up_mw`` / ``reserve_down_mw`` within head- and footroom,
-    paid per MW and hour. Second stage (scenario, time, gen): the realised output
+    First stage: the followed trajectory, linear inside each period, whose knots
+    ``knot_mw`` (boundary, gen) (values at the period boundaries, under ``ramp``) or
+    values ``schedule_mw`` (period, gen) (under ``step``) are in [pmin, pmax] within the
+    ramp limits; the published schedule ``schedule_mw`` is the energy of the trajectory
+    in each period (its mean [MW]); ``reserve_up_mw`` / ``reserve_down_mw`` (period, gen)
+    within the head- and footroom of the trajectory over the whole period, paid per MW
+    and hour. Second stage (scenario, time, gen): the realised output
     ``p_mw`` = reference + ``balancing_up_mw`` - ``balancing_down_mw`` - ``spill_mw`` +
     ``emergency_up_mw``, balancing within the reserve of the step's period, ``spill_mw``
     and ``emergency_up_mw`` (beyond the reserve, down and up, within [0, pmax]) at
@@ -180,8 +185,9 @@ def define_ter(
     """
     part = Part(name, _new_block(model, name))
     _ter_schedule(part, grid, tarr, prices)
-    _ter_schedule_ramp(part, grid, tarr)
-    part = _replace_first(part, ("schedule_mw", "reserve_up_mw", "reserve_down_mw"))
+    _ter_schedule_ramp(part, grid, tarr, prices.follow)
+    trajectory = ("knot_mw",) if prices.follow == "ramp" else ()
+    part = _replace_first(part, (*trajectory, "schedule_mw", "reserve_up_mw", "reserve_down_mw"))
     _ter_output(part, grid, tarr, prices)
     _ter_output_ramp(part, grid, tarr)
     _ter_fuel(part, grid, tarr, prices)
@@ -190,50 +196,116 @@ def define_ter(
     return part, [terms(part.vars["p_mw"], bus_rows, grid.rows(tarr.n_gen))]
 
 
+def _weighted_terms(var: VarArray, rows: np.ndarray, weights: np.ndarray, coef=1.0) -> Terms:
+    """Terms of ``weights @ var`` in ``rows``.
+
+    Parameters
+    ----------
+    var : VarArray (n_traj, n)
+    rows : ndarray (*lead, n) of int
+    weights : ndarray (*lead, n_traj)
+    coef : float or ndarray broadcasting to (n,)
+    """
+    n = var.shape[1]
+    pos = np.nonzero(weights)
+    row = rows[pos[:-1]]  # (nnz, n)
+    col = var.index()[pos[-1]]  # (nnz, n)
+    coefs = weights[pos][:, None] * np.broadcast_to(np.asarray(coef, float), (n,))[None]
+    return terms(var, row, col, coefs)
+
+
 def _ter_schedule(part: Part, grid: StageGrid, tarr: TransmissionArrays, prices: TerPrices) -> None:
-    """First-stage schedule [MW] and reserve within head- and footroom [MW], reserve cost."""
+    """First-stage trajectory, published schedule and reserve [MW]; reserve cost.
+
+    The unit follows a trajectory linear inside each period: under ``ramp`` its knots
+    ``knot_mw`` (boundary, gen) are the decisions and the published ``schedule_mw`` is
+    the energy of each period (``(K_p + K_{p+1}) / 2``); under ``step`` the trajectory is
+    ``schedule_mw`` itself. Reserve fits in the head- and footroom of the trajectory at
+    both edges of its period, so at every step of it.
+    """
     blk, v = part.block, part.vars
+    follow = prices.follow
     P, G = grid.n_periods, tarr.n_gen
     pmin, pmax = tarr.gen_pmin_mw, tarr.gen_pmax_mw
     span = np.maximum(pmax - pmin, 0.0)
     pd_ = ("period", "gen")
     sched = v["schedule_mw"] = add_var(blk, "schedule_mw", (P, G), pd_, pmin, pmax)
+    pg = grid.period_rows(G)
+    if follow == "ramp":
+        knot = v["knot_mw"] = add_var(blk, "knot_mw", (P + 1, G), ("boundary", "gen"), pmin, pmax)
+        part.rows["schedule_energy"] = add_rows(
+            blk,
+            "schedule_energy",
+            (P, G),
+            pd_,
+            [terms(sched, pg, pg), _weighted_terms(knot, pg, grid.energy_weights(follow), -1.0)],
+            0.0,
+            0.0,
+        )
     up = v["reserve_up_mw"] = add_var(blk, "reserve_up_mw", (P, G), pd_, 0.0, span)
     dn = v["reserve_down_mw"] = add_var(blk, "reserve_down_mw", (P, G), pd_, 0.0, span)
-    pg = grid.period_rows(G)
+    traj = _trajectory(part, follow)
+    edges = grid.edge_weights(follow)
+    if np.array_equal(edges[:, 0], edges[:, 1]):
+        edges = edges[:, :1]
+    E = edges.shape[1]
+    er = np.arange(P * E * G).reshape(P, E, G)
+    per = np.broadcast_to(pg[:, None, :], (P, E, G))
+    ped = ("period", "edge", "gen")
     part.rows["headroom"] = add_rows(
-        blk, "headroom", (P, G), pd_, [terms(sched, pg, pg), terms(up, pg, pg)], None, pmax
+        blk,
+        "headroom",
+        (P, E, G),
+        ped,
+        [_weighted_terms(traj, er, edges), terms(up, er, per)],
+        None,
+        np.broadcast_to(pmax, (P, E, G)),
     )
     part.rows["footroom"] = add_rows(
-        blk, "footroom", (P, G), pd_, [terms(sched, pg, pg), terms(dn, pg, pg, -1.0)], pmin, None
+        blk,
+        "footroom",
+        (P, E, G),
+        ped,
+        [_weighted_terms(traj, er, edges), terms(dn, er, per, -1.0)],
+        np.broadcast_to(pmin, (P, E, G)),
+        None,
     )
     price = prices.reserve_eur_per_mw_h * grid.period_h
     for var in (up, dn):
         part.cost("tso", FIRST, "reserve", terms(var, 0, pg, price))
 
 
-def _ter_schedule_ramp(part: Part, grid: StageGrid, tarr: TransmissionArrays) -> None:
-    """Schedule change between periods within the ramp limits [MW]."""
-    P, G = grid.n_periods, tarr.n_gen
+def _trajectory(part: Part, follow: str) -> VarArray:
+    """The variable whose values define the followed trajectory (see ``reference_weights``)."""
+    return part.vars["knot_mw"] if follow == "ramp" else part.vars["schedule_mw"]
+
+
+def _ter_schedule_ramp(part: Part, grid: StageGrid, tarr: TransmissionArrays, follow: str) -> None:
+    """Trajectory change between its consecutive values within the ramp limits [MW].
+
+    Under ``ramp``: knot to knot, one period apart; under ``step``: period to period.
+    """
+    G = tarr.n_gen
     ramp = tarr.gen_ramp_mw_per_h
     limited = np.flatnonzero(np.isfinite(ramp))
-    if P <= 1 or not len(limited):
+    traj = _trajectory(part, follow)
+    n = traj.shape[0]
+    if n <= 1 or not len(limited):
         return
-    sched = part.vars["schedule_mw"]
-    pg = grid.period_rows(G)
+    idx = np.arange(n * G).reshape(n, G)
     nl, ph = len(limited), grid.period_h
-    rr = np.arange((P - 1) * nl).reshape(P - 1, nl)
+    rr = np.arange((n - 1) * nl).reshape(n - 1, nl)
     part.rows["schedule_ramp"] = add_rows(
         part.block,
         "schedule_ramp",
-        (P - 1, nl),
-        ("period_change", "gen_ramp_limited"),
+        (n - 1, nl),
+        ("trajectory_change", "gen_ramp_limited"),
         [
-            terms(sched, rr, pg[1:, limited]),
-            terms(sched, rr, pg[:-1, limited], -1.0),
+            terms(traj, rr, idx[1:, limited]),
+            terms(traj, rr, idx[:-1, limited], -1.0),
         ],
-        np.broadcast_to(-ramp[limited] * ph, (P - 1, nl)),
-        np.broadcast_to(ramp[limited] * ph, (P - 1, nl)),
+        np.broadcast_to(-ramp[limited] * ph, (n - 1, nl)),
+        np.broadcast_to(ramp[limited] * ph, (n - 1, nl)),
     )
 
 
@@ -251,7 +323,7 @@ def _ter_output(part: Part, grid: StageGrid, tarr: TransmissionArrays, prices: T
     emergency = v["emergency_up_mw"] = add_var(blk, "emergency_up_mw", shape, gd, 0.0)
     r = grid.rows(G)
     weights = grid.reference_weights(prices.follow)
-    reference = grid.reference_terms(v["schedule_mw"], r, weights, -1.0)
+    reference = grid.reference_terms(_trajectory(part, prices.follow), r, weights, -1.0)
     part.rows["output"] = add_rows(
         blk,
         "output",

@@ -395,6 +395,7 @@ def extract_two_stage(tsm: TwoStageModel, data: DayData, result: SolveResult) ->
             "scenario": np.arange(tsm.shape[0]),
             "time": data.time,
             "period": data.period,
+            "edge": ["start", "end"],
             "gen": gen_names(sysm),
             "der": der_names(sysm),
             "der_type": ("der", ["pv"] * npv + ["battery"] * nbat + ["ev"] * nev),
@@ -438,12 +439,16 @@ def _cost_variables(tsm: TwoStageModel, data: DayData, result: SolveResult, alph
 def _ter_variables(tsm: TwoStageModel) -> dict:
     """TER schedule, reserves, balancing, redispatch and fuel cost."""
     ter = {k: x.values() for k, x in tsm.parts["ter"].vars.items()}
-    o = tsm.options
+    follow = tsm.options.schedule_following
+    traj = ter["knot_mw"] if follow == "ramp" else ter["schedule_mw"]
     ter_p = ter["p_mw"]
     sd = ("scenario", "time")
     return {
         "ter_schedule_mw": _da(
-            ter["schedule_mw"], ("period", "gen"), "MW", "TER day-ahead schedule"
+            ter["schedule_mw"],
+            ("period", "gen"),
+            "MW",
+            "TER day-ahead schedule: mean of the followed trajectory in the period",
         ),
         "ter_reserve_up_mw": _da(
             ter["reserve_up_mw"], ("period", "gen"), "MW", "TER upward reserve"
@@ -458,11 +463,17 @@ def _ter_variables(tsm: TwoStageModel) -> dict:
         "ter_balancing_down_mw": _da(
             ter["balancing_down_mw"], (*sd, "gen"), "MW", "TER downward balancing"
         ),
+        "ter_knot_mw": _da(
+            np.einsum("pek,kg->peg", tsm.grid.edge_weights(follow), traj),
+            ("period", "edge", "gen"),
+            "MW",
+            f"TER trajectory at the start and end of each period ({follow})",
+        ),
         "ter_reference_mw": _da(
-            tsm.grid.reference_weights(o.schedule_following) @ ter["schedule_mw"],
+            tsm.grid.reference_weights(follow) @ traj,
             ("time", "gen"),
             "MW",
-            f"TER schedule as followed within its period ({o.schedule_following})",
+            f"TER trajectory as followed at each step ({follow})",
         ),
         "ter_spill_mw": _da(
             ter["spill_mw"], (*sd, "gen"), "MW", "TER downward redispatch beyond the reserve"

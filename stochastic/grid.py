@@ -94,32 +94,58 @@ class StageGrid:
         """Terms of a first-stage (period, n) variable in (scenario, time, n) rows."""
         return terms(var, rows, self.first_cols(var), coef)
 
+    def trajectory_size(self, follow: str) -> int:
+        """Number of values that define the followed trajectory of one unit.
+
+        ``ramp``: the knots, the values at the ``n_periods + 1`` period boundaries;
+        ``step``: one value per period.
+        """
+        _check_follow(follow)
+        return self.n_periods + 1 if follow == "ramp" else self.n_periods
+
     def reference_weights(self, follow: str) -> np.ndarray:
-        """How a first-stage schedule becomes a reference trajectory, (time, period).
+        """How the trajectory values become the reference of every step, (time, n_traj).
 
         Parameters
         ----------
         follow : {"step", "ramp"}
-            ``step``: every step takes its period's value. ``ramp``: the schedule is
-            followed as a linear ramp between the period boundaries, where it passes the
-            mean of the two neighbouring periods (the first and last boundaries take the
-            first and last period's value); each step takes the ramp at its midpoint.
+            ``step``: every step takes its period's value (``n_traj = n_periods``).
+            ``ramp``: the trajectory is the linear interpolation of the knots, its values
+            at the period boundaries (``n_traj = n_periods + 1``); each step takes it at
+            its midpoint, which is also the step's mean.
         """
         T, P, k = self.n_steps, self.n_periods, self.steps_per_period
-        w = np.zeros((T, P))
+        w = np.zeros((T, self.trajectory_size(follow)))
         if follow == "step":
             w[np.arange(T), self.step_period] = 1.0
             return w
-        if follow != "ramp":
-            raise ValueError(f"follow must be 'step' or 'ramp', got {follow!r}")
-        # boundary b (0..P) as weights over periods
-        bnd = np.zeros((P + 1, P))
-        bnd[0, 0] = bnd[P, P - 1] = 1.0
-        for b in range(1, P):
-            bnd[b, b - 1] = bnd[b, b] = 0.5
         tau = (np.arange(k) + 0.5) / k
         for p in range(P):
-            w[p * k : (p + 1) * k] = (1 - tau)[:, None] * bnd[p] + tau[:, None] * bnd[p + 1]
+            w[p * k : (p + 1) * k, p] = 1.0 - tau
+            w[p * k : (p + 1) * k, p + 1] = tau
+        return w
+
+    def energy_weights(self, follow: str) -> np.ndarray:
+        """Mean of the reference over each period, (period, n_traj).
+
+        The published schedule of a period is the energy the trajectory delivers in it
+        divided by the period's length: ``(K_p + K_{p+1}) / 2`` for ``ramp`` (midpoints
+        of equal steps average to the period's midpoint), the value itself for ``step``.
+        """
+        w = self.reference_weights(follow)
+        return w.reshape(self.n_periods, self.steps_per_period, -1).mean(axis=1)
+
+    def edge_weights(self, follow: str) -> np.ndarray:
+        """Trajectory at the start and the end of each period, (period, edge, n_traj).
+
+        ``edge`` is (start, end). The trajectory is linear inside a period, so its
+        extremes over the period are at these two edges.
+        """
+        P = self.n_periods
+        w = np.zeros((P, 2, self.trajectory_size(follow)))
+        p = np.arange(P)
+        w[p, 0, p] = 1.0
+        w[p, 1, p + 1 if follow == "ramp" else p] = 1.0
         return w
 
     def reference_terms(
@@ -129,10 +155,10 @@ class StageGrid:
 
         Parameters
         ----------
-        var : VarArray (period, n)
+        var : VarArray (n_traj, n)
         rows : ndarray (scenario, time, n)
         weights : ndarray (time, period)
-            From :meth:`reference_weights`.
+            From :meth:`reference_weights` (or any (time, n_traj) map).
         coef : float or ndarray broadcasting to (n,)
         """
         t, p = np.nonzero(weights)
@@ -149,3 +175,8 @@ class StageGrid:
     def period_rows(self, n: int) -> np.ndarray:
         """Flat positions of a (period, n) array."""
         return np.arange(self.n_periods * n).reshape(self.n_periods, n)
+
+
+def _check_follow(follow: str) -> None:
+    if follow not in ("step", "ramp"):
+        raise ValueError(f"follow must be 'step' or 'ramp', got {follow!r}")

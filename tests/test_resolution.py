@@ -128,13 +128,14 @@ def test_two_stage_options_name_the_valid_first_stages():
 
 
 def test_schedule_is_followed_as_a_ramp_between_2_h_period_boundaries():
-    """Two 120-min periods at 0 and 8 MW over 30-min steps: the reference passes 0 MW at
-    the start, their mean 4 MW at the boundary (2 h) and 8 MW at the end, a straight line
-    2 MW/h * t evaluated at each step's midpoint."""
+    """Knots 0, 4 and 8 MW at 0, 2 and 4 h over 30-min steps: the reference is the straight
+    line 2 MW/h * t at each step's midpoint, and each period publishes its mean (2 and
+    6 MW); a step trajectory takes its period's value."""
     grid = StageGrid(n_scenarios=1, n_steps=8, n_periods=2, step_h=0.5, period_h=2.0)
-    ref = grid.reference_weights("ramp") @ np.array([0.0, 8.0])
+    ref = grid.reference_weights("ramp") @ np.array([0.0, 4.0, 8.0])
     mid_h = (np.arange(8) + 0.5) * 0.5
     np.testing.assert_allclose(ref, 2.0 * mid_h)
+    np.testing.assert_allclose(grid.energy_weights("ramp") @ np.array([0.0, 4.0, 8.0]), [2, 6])
     step = grid.reference_weights("step") @ np.array([0.0, 8.0])
     np.testing.assert_allclose(step, [0.0] * 4 + [8.0] * 4)
     np.testing.assert_array_equal(grid.step_period, [0, 0, 0, 0, 1, 1, 1, 1])
@@ -308,17 +309,21 @@ def test_every_model_runs_with_its_first_stage_periods(model_run):
         d = ds.sel(model=m).isel(day=0)
         up = np.repeat(d.ter_reserve_up_mw.values, k, axis=0)  # (time, gen)
         assert (d.ter_balancing_up_mw.values <= up[None] + 1e-6).all(), m
-    # TER follow their schedule as a ramp through the period boundaries, where it passes
-    # the mean of the neighbouring periods (an independent piecewise-linear interpolation)
+    # TER follow a ramp through their knots at the period boundaries (an independent
+    # piecewise-linear interpolation) and publish its mean over each period
     mid_min = (np.arange(8) + 0.5) * 30.0
     edge_min = np.arange(n_periods + 1) * float(first)
     for m in ds.model.values:
         d = ds.sel(model=m).isel(day=0)
-        s = d.ter_schedule_mw.values  # (period, gen)
-        edge = np.vstack([s[:1], 0.5 * (s[1:] + s[:-1]), s[-1:]])
-        for g in range(s.shape[1]):
+        knots = d.ter_knot_mw.values  # (period, edge, gen)
+        np.testing.assert_allclose(knots[1:, 0], knots[:-1, 1], atol=1e-9)
+        edge = np.vstack([knots[:, 0], knots[-1:, 1]])
+        for g in range(knots.shape[-1]):
             ref = np.interp(mid_min, edge_min, edge[:, g])
             np.testing.assert_allclose(d.ter_reference_mw.values[:, g], ref, atol=1e-6)
+        np.testing.assert_allclose(
+            d.ter_schedule_mw.values, 0.5 * (knots[:, 0] + knots[:, 1]), atol=1e-6
+        )
     # the comparison counts accepted volumes over the period's length
     row = compare_models(ds)["models"]["tso"]
     tso = ds.sel(model="tso_managed")
