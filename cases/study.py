@@ -492,7 +492,12 @@ class ModelConfig(_Frozen):
     before midnight; days are independent). ``oltc``: the on-load tap changers of the
     coupling transformers become a decision: each feeder's root voltage may move within
     ``oltc_range_pu`` of its set-point in every step (continuous relaxation; the AC check
-    applies it rounded to the 1 % tap steps).
+    applies it rounded to the 1 % tap steps). ``commitment``: on/off of each TER per
+    first-stage period: ``none`` (units run anywhere between the case's minimum and their
+    capacity), ``binary`` (a first-stage on/off decision with the technologies' minimum
+    stable output, minimum up and down times and start-up costs, solved as a HiGHS MIP
+    within ``solver.mip_gap`` and ``solver.time_limit_s``) or ``relaxed`` (its LP
+    relaxation: on/off in [0, 1], a lower bound on the binary cost).
     """
 
     polygon_sides: Literal[4, 8, 12, 16, 24, 32] = 8
@@ -504,6 +509,20 @@ class ModelConfig(_Frozen):
     storage_state: Literal["carried", "cyclic"] = "carried"
     oltc: bool = False
     oltc_range_pu: Annotated[float, Field(gt=0.0, le=0.2)] = 0.05
+    commitment: Literal["none", "relaxed", "binary"] = "none"
+
+
+class SolverConfig(_Frozen):
+    """HiGHS limits of a mixed-integer solve (``model.commitment: binary``).
+
+    ``mip_gap``: relative gap between the best solution and the bound at which HiGHS stops
+    (its ``mip_rel_gap``). ``time_limit_s``: wall-clock limit of one solve [s]; a MIP
+    stopped there with a feasible solution reports it with its gap, without one the day
+    fails.
+    """
+
+    mip_gap: Annotated[float, Field(ge=0.0, le=0.5)] = 0.005
+    time_limit_s: Annotated[float, Field(gt=0.0, le=86400.0)] = 600.0
 
 
 class HybridConfig(_Frozen):
@@ -562,6 +581,7 @@ class StudyConfig(_Frozen):
     risk: RiskConfig = RiskConfig()
     prices: PricesConfig = PricesConfig()
     model: ModelConfig = ModelConfig()
+    solver: SolverConfig = SolverConfig()
     coordination: CoordinationConfig = CoordinationConfig()
     ac_check: AcCheckConfig = AcCheckConfig()
 

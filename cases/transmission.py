@@ -60,6 +60,13 @@ class TransmissionArrays:
         Ramp limit of each unit (``inf``: none).
     gen_technology : ndarray of str
         Technology of each unit (``case`` where the case's own cost is used).
+    gen_min_stable_mw : ndarray [MW]
+        Minimum stable output while committed (used with unit commitment; default: the
+        case's ``gen_pmin_mw``).
+    gen_min_up_h, gen_min_down_h : ndarray [h]
+        Minimum up and down times (default 0: none).
+    gen_startup_eur_per_mw : ndarray [EUR/MW]
+        Cost of one start-up per MW of capacity (default 0).
     """
 
     base_mva: float
@@ -84,8 +91,17 @@ class TransmissionArrays:
     gen_cost_c2_eur_per_mw2h: np.ndarray
     gen_ramp_mw_per_h: np.ndarray | None = None
     gen_technology: np.ndarray | None = None
+    gen_min_stable_mw: np.ndarray | None = None
+    gen_min_up_h: np.ndarray | None = None
+    gen_min_down_h: np.ndarray | None = None
+    gen_startup_eur_per_mw: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.gen_min_stable_mw is None:
+            object.__setattr__(self, "gen_min_stable_mw", np.asarray(self.gen_pmin_mw, float))
+        for name in ("gen_min_up_h", "gen_min_down_h", "gen_startup_eur_per_mw"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(self.n_gen))
         if self.gen_ramp_mw_per_h is None:
             object.__setattr__(self, "gen_ramp_mw_per_h", np.full(self.n_gen, np.inf))
         if self.gen_technology is None:

@@ -143,6 +143,8 @@ class TerPrices:
         The trajectory a unit follows: linear between knots at the period boundaries
         (``ramp``) or constant within each period (``step``)
         (:meth:`StageGrid.reference_weights`).
+    commitment : {"none", "relaxed", "binary"}
+        On/off of each unit per period: none, its LP relaxation, or binary.
     """
 
     reserve_eur_per_mw_h: float
@@ -151,6 +153,7 @@ class TerPrices:
     emergency_up_eur_per_mwh: float
     cost_segments: int
     follow: str = "ramp"
+    commitment: str = "none"
 
 
 def define_ter(
@@ -177,6 +180,21 @@ def define_ter(
     exact for linear costs), balancing at a symmetric deviation cost and spill at the
     spill price. Reference plus balancing respects the ramp limits step to step.
 
+    With ``prices.commitment`` other than ``none``, each unit is on or off in each period
+    (first stage ``commitment``, ``startup``, ``shutdown`` (period, gen); binary or in
+    [0, 1]): while on, the trajectory stays within [minimum stable output, pmax]; off, at
+    0 MW and without reserve or emergency output. A start-up in period p synchronises at
+    its opening boundary (knot 0 MW under ``ramp``) and loads along the ramp to at least
+    the minimum stable output at the closing boundary, within its ramp limit; a shut-down
+    mirrors it (the knot closing the unit's last period on is 0 MW); under ``step`` the
+    schedule jumps, within the ramp limit. No down reserve is held in a start-up or
+    shut-down period. A unit whose ramp limit over one period is below its minimum stable
+    output cannot start or stop inside the horizon (at 60-min periods every technology of
+    ``cases/data/ter_technical_limits.csv`` can). The
+    state before the horizon is that of the first period (no start-up is charged there);
+    minimum up and down times hold inside the horizon (turn-on/turn-off inequalities);
+    each start-up costs ``gen_startup_eur_per_mw`` x pmax (first stage, ``startup``).
+
     Returns
     -------
     Part
@@ -184,10 +202,17 @@ def define_ter(
         Power injected at transmission buses, rows of the (scenario, time, bus) balance.
     """
     part = Part(name, _new_block(model, name))
+    committed: tuple[str, ...] = ()
+    if prices.commitment != "none":
+        _ter_commitment(part, grid, tarr, prices)
+        committed = ("commitment", "startup", "shutdown")
     _ter_schedule(part, grid, tarr, prices)
     _ter_schedule_ramp(part, grid, tarr, prices.follow)
     trajectory = ("knot_mw",) if prices.follow == "ramp" else ()
-    part = _replace_first(part, (*trajectory, "schedule_mw", "reserve_up_mw", "reserve_down_mw"))
+    part = _replace_first(
+        part,
+        (*committed, *trajectory, "schedule_mw", "reserve_up_mw", "reserve_down_mw"),
+    )
     _ter_output(part, grid, tarr, prices)
     _ter_output_ramp(part, grid, tarr)
     _ter_fuel(part, grid, tarr, prices)
@@ -227,12 +252,16 @@ def _ter_schedule(part: Part, grid: StageGrid, tarr: TransmissionArrays, prices:
     follow = prices.follow
     P, G = grid.n_periods, tarr.n_gen
     pmin, pmax = tarr.gen_pmin_mw, tarr.gen_pmax_mw
-    span = np.maximum(pmax - pmin, 0.0)
+    on = v.get("commitment")
+    if on is not None:  # the trajectory goes to 0 when off; its minimum is the stable one
+        pmin = tarr.gen_min_stable_mw
+    lo = np.minimum(pmin, 0.0) if on is not None else pmin
+    span = np.maximum(pmax - lo, 0.0)
     pd_ = ("period", "gen")
-    sched = v["schedule_mw"] = add_var(blk, "schedule_mw", (P, G), pd_, pmin, pmax)
+    sched = v["schedule_mw"] = add_var(blk, "schedule_mw", (P, G), pd_, lo, pmax)
     pg = grid.period_rows(G)
     if follow == "ramp":
-        knot = v["knot_mw"] = add_var(blk, "knot_mw", (P + 1, G), ("boundary", "gen"), pmin, pmax)
+        knot = v["knot_mw"] = add_var(blk, "knot_mw", (P + 1, G), ("boundary", "gen"), lo, pmax)
         part.rows["schedule_energy"] = add_rows(
             blk,
             "schedule_energy",
@@ -252,27 +281,90 @@ def _ter_schedule(part: Part, grid: StageGrid, tarr: TransmissionArrays, prices:
     er = np.arange(P * E * G).reshape(P, E, G)
     per = np.broadcast_to(pg[:, None, :], (P, E, G))
     ped = ("period", "edge", "gen")
-    part.rows["headroom"] = add_rows(
-        blk,
-        "headroom",
-        (P, E, G),
-        ped,
-        [_weighted_terms(traj, er, edges), terms(up, er, per)],
-        None,
-        np.broadcast_to(pmax, (P, E, G)),
-    )
-    part.rows["footroom"] = add_rows(
-        blk,
-        "footroom",
-        (P, E, G),
-        ped,
-        [_weighted_terms(traj, er, edges), terms(dn, er, per, -1.0)],
-        np.broadcast_to(pmin, (P, E, G)),
-        None,
-    )
+    head = [_weighted_terms(traj, er, edges), terms(up, er, per)]
+    foot = [_weighted_terms(traj, er, edges), terms(dn, er, per, -1.0)]
+    head_ub, foot_lb = np.broadcast_to(pmax, (P, E, G)), np.broadcast_to(pmin, (P, E, G))
+    if on is not None:  # within [pmin u, pmax u]; 0 at a start-up's or shut-down's boundary
+        head.append(terms(on, er, per, -pmax))
+        foot.append(terms(on, er, per, -pmin))
+        head_ub, foot_lb = 0.0, 0.0
+        if follow == "ramp":
+            foot.append(terms(v["startup"], er[:, 0], pg, pmin))
+            foot.append(terms(v["shutdown"], er[:-1, 1], pg[1:], pmin))
+    part.rows["headroom"] = add_rows(blk, "headroom", (P, E, G), ped, head, None, head_ub)
+    part.rows["footroom"] = add_rows(blk, "footroom", (P, E, G), ped, foot, foot_lb, None)
     price = prices.reserve_eur_per_mw_h * grid.period_h
     for var in (up, dn):
         part.cost("tso", FIRST, "reserve", terms(var, 0, pg, price))
+
+
+def _ter_commitment(
+    part: Part, grid: StageGrid, tarr: TransmissionArrays, prices: TerPrices
+) -> None:
+    """On/off, start-up and shut-down per period [-]; minimum up/down times; start-up cost.
+
+    ``commitment`` u, ``startup`` v and ``shutdown`` w (period, gen) in [0, 1] (binary
+    under ``binary``): ``u_p - u_{p-1} = v_p - w_p`` from the second period on (the state
+    before the horizon is that of the first period: v_0 = w_0 = 0); minimum up time
+    ``sum_{q=p-U+1..p} v_q <= u_p`` and down time ``sum_{q=p-D+1..p} w_q <= 1 - u_p``
+    with U, D the times in periods (rounded up, at least one: ``v_p <= u_p``,
+    ``w_p <= 1 - u_p``). Start-up cost: ``gen_startup_eur_per_mw``
+    x pmax per start [EUR].
+    """
+    blk, v = part.block, part.vars
+    P, G = grid.n_periods, tarr.n_gen
+    pd_ = ("period", "gen")
+    first_off = np.ones((P, G))
+    first_off[0] = 0.0  # no transition into the first period
+    u = v["commitment"] = add_var(blk, "commitment", (P, G), pd_, 0.0, 1.0)
+    start = v["startup"] = add_var(blk, "startup", (P, G), pd_, 0.0, first_off)
+    stop = v["shutdown"] = add_var(blk, "shutdown", (P, G), pd_, 0.0, first_off)
+    if prices.commitment == "binary":
+        for var in (u, start, stop):
+            for item in var.data:
+                item.domain = pyo.Binary
+    pg = grid.period_rows(G)
+    if P > 1:
+        rr = np.arange((P - 1) * G).reshape(P - 1, G)
+        part.rows["commitment_logic"] = add_rows(
+            blk,
+            "commitment_logic",
+            (P - 1, G),
+            ("period_change", "gen"),
+            [
+                terms(u, rr, pg[1:]),
+                terms(u, rr, pg[:-1], -1.0),
+                terms(start, rr, pg[1:], -1.0),
+                terms(stop, rr, pg[1:]),
+            ],
+            0.0,
+            0.0,
+        )
+    for label, hours, var, sign in (
+        ("min_up", tarr.gen_min_up_h, start, -1.0),
+        ("min_down", tarr.gen_min_down_h, stop, 1.0),
+    ):
+        # at least one period: a start-up needs the unit on, a shut-down off
+        n = np.maximum(np.ceil(np.asarray(hours, float) / grid.period_h - 1e-9), 1).astype(int)
+        units = np.arange(G)
+        rr = np.arange(P * len(units)).reshape(P, len(units))
+        row_terms = [terms(u, rr, pg[:, units], sign)]
+        for j, g in enumerate(units):
+            for lag in range(min(n[g], P)):
+                p = np.arange(lag, P)
+                row_terms.append(terms(var, rr[p, j], pg[p - lag, g]))
+        # up: sum v - u <= 0; down: sum w + u <= 1
+        part.rows[label] = add_rows(
+            blk,
+            label,
+            (P, len(units)),
+            ("period", "gen"),
+            row_terms,
+            None,
+            0.0 if sign < 0 else 1.0,
+        )
+    cost = tarr.gen_startup_eur_per_mw * tarr.gen_pmax_mw
+    part.cost("tso", FIRST, "startup", terms(start, 0, pg, np.broadcast_to(cost, (P, G))))
 
 
 def _trajectory(part: Part, follow: str) -> VarArray:
@@ -350,6 +442,17 @@ def _ter_output(part: Part, grid: StageGrid, tarr: TransmissionArrays, prices: T
             shape,
             gd,
             [terms(var, r, r), grid.first_terms(res, r, -1.0)],
+            None,
+            0.0,
+        )
+    on = v.get("commitment")
+    if on is not None:  # an off unit has no emergency output either
+        part.rows["emergency_commitment"] = add_rows(
+            blk,
+            "emergency_commitment",
+            shape,
+            gd,
+            [terms(emergency, r, r), grid.first_terms(on, r, -hi)],
             None,
             0.0,
         )

@@ -362,6 +362,9 @@ def _add_totals(
         result.translate_seconds, (), "s", "time handing the model to HiGHS"
     )
     ds["solver_seconds"] = _da(result.solver_seconds, (), "s", "time inside HiGHS")
+    ds["solver_mip_gap"] = _da(
+        result.mip_gap, (), "1", "relative MIP gap of the solve (0: an LP, or proven optimal)"
+    )
     ds["n_variables"] = _da(result.n_variables, (), "1", "LP columns")
     ds["n_constraints"] = _da(result.n_constraints, (), "1", "LP rows")
     ds["solver_status"] = xr.DataArray(result.status.value, attrs={"long_name": "solver status"})
@@ -486,6 +489,21 @@ def _ter_variables(tsm: TwoStageModel) -> dict:
         ),
         "ter_fuel_cost_eur_per_h": _da(
             ter["fuel_eur_per_h"], (*sd, "gen"), "EUR/h", "TER fuel cost of the realised output"
+        ),
+        **_commitment_variables(ter),
+    }
+
+
+def _commitment_variables(ter: dict) -> dict:
+    """On/off and start-ups of the TER (none without unit commitment)."""
+    if "commitment" not in ter:
+        return {}
+    return {
+        "ter_commitment": _da(
+            ter["commitment"], ("period", "gen"), "1", "TER on (1) or off (0) in the period"
+        ),
+        "ter_startup": _da(
+            ter["startup"], ("period", "gen"), "1", "TER start-up at the start of the period"
         ),
     }
 

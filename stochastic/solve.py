@@ -20,6 +20,7 @@ from pyomo.contrib.solver.solvers import highs as _highs
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 from pyomo.core.expr.numvalue import is_constant, value
 
+from cases.study import StudyConfig
 from stochastic.linear import RowArray, VarArray
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "SolveResult",
     "SolveStatus",
     "SolverError",
+    "highs_settings",
 ]
 
 
@@ -67,6 +69,9 @@ class SolveResult:
         Time inside HiGHS.
     n_variables, n_constraints, n_nonzeros : int
         Size of the problem HiGHS received.
+    mip_gap : float [-]
+        Relative gap between the solution and HiGHS's bound when the model has integer
+        variables (0 for an LP solved to optimality).
     """
 
     status: SolveStatus
@@ -77,6 +82,7 @@ class SolveResult:
     n_variables: int
     n_constraints: int
     n_nonzeros: int
+    mip_gap: float = 0.0
 
 
 _STATUS = {
@@ -324,10 +330,17 @@ class PersistentSolver:
     def solve(self, raise_on_failure: bool = True) -> SolveResult:
         """Solve and load the solution into the Pyomo variables.
 
+        A model with integer variables is solved as a MIP (give the HiGHS option
+        ``solver: choose``; ``ipm`` or ``simplex`` make HiGHS drop the integrality): its
+        solution is optimal within ``mip_rel_gap``, or, at the time limit, the best one
+        found (status ``limit``, loaded, gap in :attr:`SolveResult.mip_gap`). Duals exist
+        for LPs only.
+
         Parameters
         ----------
         raise_on_failure : bool
-            Raise :class:`InfeasibleError` / :class:`SolverError` unless optimal.
+            Raise :class:`InfeasibleError` / :class:`SolverError` unless optimal (or a
+            MIP's solution at the time limit).
         """
         tick = time.perf_counter()
         res = self._solver.solve(self.model)
@@ -345,6 +358,13 @@ class PersistentSolver:
             solver_s = wall
         highs = self._solver._solver_model
         lp = highs.getLp()
+        integer = bool(np.any(np.asarray(lp.integrality_, dtype=int)))
+        usable = status is SolveStatus.OPTIMAL or (
+            status is SolveStatus.LIMIT
+            and integer
+            and res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
+        )
+        gap = float(highs.getInfo().mip_gap) if integer and usable else 0.0
         result = SolveResult(
             status=status,
             termination=str(res.termination_condition.name),
@@ -356,10 +376,11 @@ class PersistentSolver:
             n_variables=int(lp.num_col_),
             n_constraints=int(lp.num_row_),
             n_nonzeros=len(lp.a_matrix_.value_),
+            mip_gap=gap if np.isfinite(gap) else float("nan"),
         )
         self._pending_translate = 0.0
-        self._last = res if status is SolveStatus.OPTIMAL else None
-        if status is SolveStatus.OPTIMAL:
+        self._last = res if status is SolveStatus.OPTIMAL and not integer else None
+        if usable:  # a MIP stopped at its time limit keeps its best solution
             res.solution_loader.load_vars()
         elif raise_on_failure:
             kind = InfeasibleError if status is SolveStatus.INFEASIBLE else SolverError
@@ -368,3 +389,18 @@ class PersistentSolver:
                 "optimal solution to report"
             )
         return result
+
+
+def highs_settings(study: StudyConfig, lp_method: str | None = None) -> tuple[dict, float | None]:
+    """HiGHS options and time limit [s] of a study's two-stage solves.
+
+    With ``model.commitment: binary`` the model is a MIP: HiGHS chooses the method (an
+    ``ipm`` or ``simplex`` choice would drop the integrality) and stops at
+    ``solver.mip_gap`` or ``solver.time_limit_s``. Otherwise the LP method of the study
+    (or ``lp_method``) and no time limit.
+    """
+    if study.model.commitment == "binary":
+        return {"solver": "choose", "mip_rel_gap": study.solver.mip_gap}, (
+            study.solver.time_limit_s
+        )
+    return {"solver": lp_method or study.model.lp_method}, None

@@ -86,6 +86,8 @@ class TwoStageOptions:
     schedule_following : {"ramp", "step"}
         How TER follow their schedule within each first-stage period (see
         :meth:`stochastic.grid.StageGrid.reference_weights`).
+    commitment : {"none", "relaxed", "binary"}
+        TER on/off per first-stage period (:func:`stochastic.blocks.define_ter`).
     recourse_efficiency_weight : float [-]
         Weight of the expected second-stage cost added to the objective, so every
         scenario's recourse stays cost-efficient also where the CVaR ignores it (beta = 1).
@@ -111,6 +113,7 @@ class TwoStageOptions:
     voltage_margin_pu: float = 0.0
     cost_segments: int = 8
     schedule_following: str = "ramp"
+    commitment: str = "none"
     recourse_efficiency_weight: float = 1e-3
     ac_correction_iterations: int = 0
     oltc_range_pu: float = 0.0
@@ -142,6 +145,10 @@ class TwoStageOptions:
             raise ValueError(
                 f"schedule_following must be 'ramp' or 'step', got {self.schedule_following!r}"
             )
+        if self.commitment not in ("none", "relaxed", "binary"):
+            raise ValueError(
+                f"commitment must be 'none', 'relaxed' or 'binary', got {self.commitment!r}"
+            )
         if not 0.0 <= self.recourse_efficiency_weight <= 1.0:
             raise ValueError(
                 "recourse_efficiency_weight must be in [0, 1], got "
@@ -161,6 +168,7 @@ class TwoStageOptions:
             voltage_margin_pu=study.model.voltage_margin_pu,
             cost_segments=study.model.cost_segments,
             schedule_following=study.model.schedule_following,
+            commitment=study.model.commitment,
             recourse_efficiency_weight=study.risk.recourse_efficiency_weight,
             ac_correction_iterations=study.model.ac_correction_iterations,
             oltc_range_pu=study.model.oltc_range_pu if study.model.oltc else 0.0,
@@ -553,6 +561,7 @@ def build_two_stage(
             emergency_up_eur_per_mwh=o.ter_emergency_eur_per_mwh,
             cost_segments=o.cost_segments,
             follow=o.schedule_following,
+            commitment=o.commitment,
         ),
     )
     parts["ter"] = ter

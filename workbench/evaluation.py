@@ -33,7 +33,7 @@ from forecasts.generate import ScenarioForecaster
 from stochastic.bids import apply_bids, der_bids
 from stochastic.extract import first_stage_values, first_stage_vars, scenario_summary
 from stochastic.risk import cvar
-from stochastic.solve import PersistentSolver, SolverError
+from stochastic.solve import PersistentSolver, SolverError, highs_settings
 from stochastic.twostage import TwoStageModel, TwoStageOptions, build_two_stage, day_data
 from workbench.runner import resolve_scheduler
 from workbench.scenarios import fit_study_forecaster
@@ -120,7 +120,8 @@ def _solve_batch(
         data = day_data(system, _one(scenarios, i), options, state.battery_e_mwh)
         if tsm is None:
             tsm = build_two_stage(system, data, options)
-            solver = PersistentSolver(tsm.model)
+            highs, limit = highs_settings(study)
+            solver = PersistentSolver(tsm.model, time_limit_s=limit, options=highs)
             if first_stage is not None:
                 fix_first_stage(tsm, solver, first_stage)
             else:
@@ -150,7 +151,8 @@ def _ev_first_stage(
     options = _options(study)
     data = day_data(system, mean_scenario(scenarios), options, state.battery_e_mwh)
     tsm = build_two_stage(system, data, options)
-    solver = PersistentSolver(tsm.model)
+    highs, limit = highs_settings(study)
+    solver = PersistentSolver(tsm.model, time_limit_s=limit, options=highs)
     apply_bids(solver, tsm, bids)
     solver.solve()
     return first_stage_values(tsm)

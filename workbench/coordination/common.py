@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from stochastic.risk import cvar
-from stochastic.solve import PersistentSolver, SolverError
+from stochastic.solve import PersistentSolver, SolverError, highs_settings
 from stochastic.twostage import DayData, TwoStageOptions
 from stochastic.validation import limit_violations
 from workbench.coordination.messages import Message, ledger_variables
@@ -75,10 +75,22 @@ class ModelSlot:
         HiGHS threads.
     lp_method : str
         HiGHS ``solver`` option (``ipm``, ``simplex``, ``choose``).
+    options : dict, optional
+        HiGHS options replacing ``{"solver": lp_method}`` (see :func:`highs_settings`).
+    time_limit_s : float, optional [s]
     """
 
-    def __init__(self, build: Callable, threads: int, lp_method: str) -> None:
+    def __init__(
+        self,
+        build: Callable,
+        threads: int,
+        lp_method: str,
+        options: dict | None = None,
+        time_limit_s: float | None = None,
+    ) -> None:
         self._build, self._threads, self._method = build, threads, lp_method
+        self._options = options if options is not None else {"solver": lp_method}
+        self._time_limit_s = time_limit_s
         self.tsm = None
         self.solver: PersistentSolver | None = None
 
@@ -94,7 +106,10 @@ class ModelSlot:
             if prepare is not None:
                 prepare(self.tsm)
             self.solver = PersistentSolver(
-                self.tsm.model, threads=self._threads, options={"solver": self._method}
+                self.tsm.model,
+                threads=self._threads,
+                time_limit_s=self._time_limit_s,
+                options=self._options,
             )
             return self.tsm.build_seconds
         self.tsm.set_data(data)
@@ -130,12 +145,13 @@ def shared_slot(
         As for :class:`ModelSlot`.
     """
     full = (*key, id(system), id(study), threads, lp_method, threading.get_ident())
+    options, limit = highs_settings(study, lp_method)
     if MODEL_CACHE_SIZE <= 0:
-        return ModelSlot(build, threads, lp_method)
+        return ModelSlot(build, threads, lp_method, options, limit)
     if full in _SLOTS:
         _SLOTS.move_to_end(full)
         return _SLOTS[full][2]
-    slot = ModelSlot(build, threads, lp_method)
+    slot = ModelSlot(build, threads, lp_method, options, limit)
     _SLOTS[full] = (system, study, slot)
     while len(_SLOTS) > MODEL_CACHE_SIZE:
         _SLOTS.popitem(last=False)
