@@ -8,6 +8,7 @@ demand not served is shed at 3000 EUR/MWh, so every first stage has a recourse.
 from __future__ import annotations
 
 import copy
+import itertools
 
 import numpy as np
 import pyomo.environ as pyo
@@ -174,3 +175,115 @@ def test_bad_commitment_settings_are_one_line_errors(section, key, value, needle
     with pytest.raises(StudyConfigError) as err:
         parse_study(spec, "bad")
     assert needle in str(err.value) and "\n" not in str(err.value).strip()
+
+
+# ----------------------------------------------------------------------------- two-stage
+
+
+def _uc_spec(mode: str) -> dict:
+    spec = copy.deepcopy(SMALL_STUDY)
+    spec.update(start_hour=4, horizon_hours=16)
+    spec["feeders"] = spec["feeders"][:1]
+    spec["transmission"] = {
+        "network": "case9",
+        "technologies": {"ext_grid/0": "lignite", "gen/0": "ccgt", "gen/1": "ocgt"},
+    }
+    spec["resolution"] = {"first_stage_minutes": 60, "second_stage_minutes": 30}
+    spec["scenarios"] = {"n_scenarios": 2, "method": "profile_noise", "pv_sigma": 0.3}
+    spec["risk"] = {"alpha": 0.5, "beta": 0.0}
+    spec["ac_check"] = {"enabled": False}
+    spec["model"] = {"commitment": mode}
+    spec["solver"] = {"mip_gap": 0.0001}
+    return spec
+
+
+@pytest.fixture(scope="module")
+def uc_runs():
+    from workbench.results import annotate
+    from workbench.runner import run_study
+
+    out = {}
+    for mode in ("none", "relaxed", "binary"):
+        study = parse_study(_uc_spec(mode), f"uc {mode}")
+        ds = run_study(study, scheduler="sync", progress=False)
+        out[mode] = (study, annotate(ds, study, study.seed, "sync"))
+    return out
+
+
+@pytest.mark.slow
+def test_costs_are_ordered_none_relaxed_binary(uc_runs):
+    """The relaxation bounds the binary commitment from below. ``none`` is no bound of
+    either here: it keeps case9's 10 MW minimum of every unit at all hours, which a
+    committed unit may leave by switching off."""
+    obj = {m: float(ds.objective_eur.sum()) for m, (_, ds) in uc_runs.items()}
+    assert obj["relaxed"] <= obj["binary"] * (1 + 1e-7)
+    assert float(uc_runs["binary"][1].ter_startup.sum()) >= 0.0
+    assert "ter_commitment" not in uc_runs["none"][1]
+
+
+@pytest.mark.slow
+def test_binary_commitment_respects_the_unit_limits(uc_runs):
+    from cases import build_system
+    from workbench.contract import to_internal
+
+    study, run = uc_runs["binary"]
+    ds = to_internal(run).isel(model=0, day=0)
+    tarr = build_system(study).transmission
+    u = ds.ter_commitment.values  # (period, gen)
+    start = ds.ter_startup.values
+    assert np.all(np.abs(u - np.round(u)) < 1e-6)  # integral
+    assert np.all(np.abs(start - np.round(start)) < 1e-6)
+    u, start = np.round(u), np.round(start)
+    assert float(ds.solver_mip_gap) <= study.solver.mip_gap + 1e-12
+    stable, pmax = tarr.gen_min_stable_mw, tarr.gen_pmax_mw
+    assert np.all(stable > 0)
+    k = ds.sizes["time"] // ds.sizes["period"]
+    ref = ds.ter_reference_mw.values.reshape(-1, k, len(pmax)).transpose(0, 2, 1)
+    # ref: (period, gen, step within the period)
+    knots = ds.ter_knot_mw.values  # (period, edge, gen)
+    on_before = np.vstack([u[:1], u[:-1]])
+    on_after = np.vstack([u[1:], u[-1:]])
+    steady = (u == 1) & (on_before == 1) & (on_after == 1)
+    # on and neither starting nor stopping: the trajectory within [min stable, pmax]
+    assert np.all(ref[steady] >= stable[np.nonzero(steady)[1]][:, None] - 1e-6)
+    assert np.all(ref <= pmax[:, None] + 1e-6)
+    # a start-up opens at 0 MW and reaches the minimum at the period's end
+    assert np.all(np.abs(knots[:, 0][start == 1]) < 1e-6)
+    starting = (start == 1) & (on_after == 1)
+    assert np.all(knots[:, 1][starting] >= stable[np.nonzero(starting)[1]] - 1e-6)
+    # off: no output, no reserve
+    off = u == 0
+    assert np.all(np.abs(ref[off]) < 1e-6)
+    assert np.all(ds.ter_reserve_up_mw.values[off] < 1e-6)
+    assert np.all(ds.ter_reserve_down_mw.values[off] < 1e-6)
+    # minimum up and down times: every run of on (off) periods that starts (ends) inside
+    # the horizon and is closed by a change is at least as long as the unit's time
+    for g in range(len(pmax)):
+        changes = np.flatnonzero(np.diff(u[:, g])) + 1
+        bounds = [0, *changes.tolist(), len(u)]
+        for a, b in itertools.pairwise(bounds):
+            if a == 0 or b == len(u):
+                continue  # runs cut by the horizon
+            need = tarr.gen_min_up_h[g] if u[a, g] == 1 else tarr.gen_min_down_h[g]
+            assert b - a >= need - 1e-9, (g, a, b)
+    # start-up cost: per start, per MW of capacity
+    items = ds.cost_item_eur.sel(scenario=0)
+    paid = float(items.sel(cost_item="tso/first/startup"))
+    assert paid == pytest.approx(float((start * tarr.gen_startup_eur_per_mw * pmax).sum()))
+
+
+@pytest.mark.slow
+def test_dispatch_figure_shows_the_commitment(uc_runs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from workbench.plots import plot_dispatch
+
+    fig = plot_dispatch(uc_runs["binary"][1])
+    gids = {a.get_gid() for ax in fig.axes for a in ax.get_children()}
+    assert {"commitment:on", "commitment:off"} <= gids
+    if float(uc_runs["binary"][1].ter_startup.sum()) > 0.5:
+        assert "startup" in gids
+    fig = plot_dispatch(uc_runs["none"][1])
+    gids = {a.get_gid() for ax in fig.axes for a in ax.get_children()}
+    assert "commitment:on" not in gids

@@ -334,10 +334,11 @@ def _fan(ax, x, values: np.ndarray, w: np.ndarray, color, label: str) -> None:
 
 def _figure(n_rows: int = 1, n_cols: int = 1, caption: str | None = None, height=3.2, **kw):
     """A constrained-layout figure with ``n_rows`` x ``n_cols`` axes and, with a caption,
-    a text row below them."""
+    a text row below them; ``height`` [in] of every row, or one per row."""
     width = 11.0 if n_cols == 1 else 5.2 * n_cols + 2.5
     rows = n_rows + (1 if caption else 0)
-    ratios = [height] * n_rows + ([0.8] if caption else [])
+    heights = list(height) if np.iterable(height) else [height] * n_rows
+    ratios = heights + ([0.8] if caption else [])
     fig = plt.figure(figsize=(width, sum(ratios) + 0.9), layout="constrained")
     gs = fig.add_gridspec(rows, n_cols, height_ratios=ratios)
     axes = np.empty((n_rows, n_cols), dtype=object)
@@ -548,13 +549,22 @@ def plot_dispatch(
     cats = dispatch_categories(ds, model, day, per_unit=per_unit)
     w = d["weight"].to_numpy()
     x = _edges(d, ds, day)
+    committed = "ter_commitment" in d and bool(np.isfinite(d["ter_commitment"]).all())
+    caption = (
+        f"{CAPTION_TER} {CAPTION_SIGNS} Expected values over the {_scenario_note(w)}. "
+        "Other feeder units: fixed-profile generators of the feeders (wind, CHP), "
+        "from the power balance."
+    )
+    if committed:
+        caption += (
+            " Lower panel: unit commitment, filled where a unit is on (shade: the on/off "
+            "value of a relaxed commitment), hatched where off; > marks a start-up."
+        )
     fig, axes = _figure(
-        caption=(
-            f"{CAPTION_TER} {CAPTION_SIGNS} Expected values over the {_scenario_note(w)}. "
-            "Other feeder units: fixed-profile generators of the feeders (wind, CHP), "
-            "from the power balance."
-        ),
-        height=4.2,
+        n_rows=2 if committed else 1,
+        caption=caption,
+        height=[4.2, 0.25 * d.sizes["gen"] + 0.6] if committed else 4.2,
+        sharex=committed,
     )
     ax = axes[0, 0]
     up = np.zeros(len(x) - 1)
@@ -593,7 +603,10 @@ def plot_dispatch(
             label="TER day-ahead schedule as followed (all units)",
         )
     ax.set_ylabel("active power [MW]\n(+ injection, - consumption)")
-    _time_axis(ax, day)
+    _time_axis(ax, day, bottom=not committed)
+    if committed:
+        _draw_commitment(axes[1, 0], x, d)
+        _time_axis(axes[1, 0], day)
     _title(
         fig,
         ds,
@@ -603,6 +616,38 @@ def plot_dispatch(
     )
     _legend_outside(fig, axes)
     return fig
+
+
+def _draw_commitment(ax, x: np.ndarray, d: xr.Dataset) -> None:
+    """On/off of every TER per period (rows: units), start-ups marked."""
+    u = d["ter_commitment"].transpose("period", "gen").to_numpy()
+    n_periods, n_gen = u.shape
+    xp = x[:: (len(x) - 1) // n_periods]
+    ax.fill_between(
+        [xp[0], xp[-1]],
+        -0.5,
+        n_gen - 0.5,
+        facecolor="none",
+        hatch="///",
+        edgecolor="0.75",
+        lw=0,
+        gid="commitment:off",
+    )
+    on = np.ma.masked_less(u.T, 1e-6)
+    ax.pcolormesh(
+        xp, np.arange(n_gen + 1) - 0.5, on, cmap="Greens", vmin=0.0, vmax=1.0, gid="commitment:on"
+    )
+    if "ter_startup" in d:
+        p, g = np.nonzero(d["ter_startup"].transpose("period", "gen").to_numpy() > 0.5)
+        if len(p):
+            ax.scatter(xp[p], g, marker=">", color="k", s=18, zorder=3, gid="startup")
+    names = [str(n) for n in d["gen"].to_numpy()]
+    if "gen_technology" in d.coords:
+        tech = [str(t) for t in d["gen_technology"].to_numpy()]
+        names = [n if t == "case" else f"{n} ({t})" for n, t in zip(names, tech, strict=True)]
+    ax.set_yticks(np.arange(n_gen), names, fontsize=7)
+    ax.set_ylim(n_gen - 0.5, -0.5)
+    ax.set_ylabel("TER on/off")
 
 
 def plot_uncertainty(ds: xr.Dataset, model: str | None = None, day=None) -> Figure:
