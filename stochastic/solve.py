@@ -22,8 +22,10 @@ from pyomo.core.expr.numvalue import is_constant, value
 
 from cases.study import StudyConfig
 from stochastic.linear import RowArray, VarArray
+from stochastic.status import SOLVED_STATUSES
 
 __all__ = [
+    "SOLVED_STATUSES",
     "BatchedHighs",
     "InfeasibleError",
     "PersistentSolver",

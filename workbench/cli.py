@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from stochastic.status import SOLVED_STATUSES
 from workbench.threads import limit_threads
 
 # Only click and light modules at the top: `workbench --help` and `--version` must not load
@@ -576,7 +577,9 @@ def _finish_run(ds, cfg, seed, scheduler, folder, out, report, keep_units, no_pl
         click.echo(line)
     click.echo(f"wall time {time.perf_counter() - tick:.1f} s")
     folder.close_log()
-    failed = [str(x) for x in ds["solver_status"].to_numpy().ravel() if str(x) != "optimal"]
+    failed = [
+        str(x) for x in ds["solver_status"].to_numpy().ravel() if str(x) not in SOLVED_STATUSES
+    ]
     if rescued:
         sys.exit(1)
     if failed:

@@ -14,6 +14,7 @@ import xarray as xr
 from tabulate import tabulate
 
 from cases.study import MODEL_SHORT_NAMES
+from stochastic.status import SOLVED_STATUSES
 from workbench.statistics import Statistics, stage_hours
 
 __all__ = ["SHORT_NAMES", "compare_models", "compare_table", "stage_hours"]
@@ -87,7 +88,7 @@ def compare_models(ds: xr.Dataset) -> dict:
     data = {u: ex(st.data_exchanged(unit=u)) for u in ("values", "bytes")}
     out = {}
     for model in ds.model.values:
-        ok = (ds["solver_status"].sel(model=model) == "optimal").values
+        ok = ds["solver_status"].sel(model=model).isin(SOLVED_STATUSES).values
         d = ds.sel(model=model).isel(day=np.flatnonzero(ok))
 
         def total(da: xr.DataArray | None, model=model, ok=ok) -> float | None:

@@ -34,6 +34,7 @@ from stochastic.bids import apply_bids, der_bids
 from stochastic.extract import first_stage_values, first_stage_vars, scenario_summary
 from stochastic.risk import cvar
 from stochastic.solve import PersistentSolver, SolverError, highs_settings
+from stochastic.status import SOLVED_STATUSES
 from stochastic.twostage import TwoStageModel, TwoStageOptions, build_two_stage, day_data
 from workbench.runner import resolve_scheduler
 from workbench.scenarios import fit_study_forecaster
@@ -234,7 +235,7 @@ def evaluate_results(
         for model in results.model.values:
             for day in results.day.values:
                 status = str(results["solver_status"].sel(model=model, day=day).values)
-                if status != "optimal":
+                if status not in SOLVED_STATUSES:
                     continue
                 date = pd.Timestamp(day).date()
                 state = state_from_results(results.sel(model=model, day=day), system.fleet)
@@ -415,7 +416,7 @@ def evaluation_summary(ds: xr.Dataset) -> dict:
     models = {}
     for model in ds.model.values:
         sel = {"model": model}
-        solved = int((ds["solver_status"].sel(sel) == "optimal").sum())
+        solved = int(ds["solver_status"].sel(sel).isin(SOLVED_STATUSES).sum())
         n = int(ds.attrs.get("evaluation_scenarios", ds.sizes.get("fresh_scenario", 0)))
         models[str(model)] = {
             "days": solved,

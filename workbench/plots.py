@@ -27,6 +27,7 @@ import xarray as xr
 import yaml
 from matplotlib.figure import Figure
 
+from stochastic.status import SOLVED_STATUSES
 from workbench.compare import stage_hours
 from workbench.contract import to_internal
 from workbench.results import OutputError
@@ -185,7 +186,7 @@ def _select(ds: xr.Dataset, model: str | None, day) -> tuple[xr.Dataset, str, pd
     m, d = models[0], days[0]
     one = ds.sel(model=m, day=d.to_datetime64())
     status = str(one["solver_status"].values) if "solver_status" in one else "missing"
-    if status != "optimal":
+    if status not in SOLVED_STATUSES:
         msg = str(one["solver_message"].values) if "solver_message" in one else ""
         raise PlotError(
             f"model '{m}' on {_day_label(d)} has no schedule (status {status}"
@@ -1885,7 +1886,7 @@ def write_plots(
     for m in models:
         for d in days:
             status = str(ds["solver_status"].sel(model=m, day=d.to_datetime64()).values)
-            if status != "optimal":
+            if status not in SOLVED_STATUSES:
                 if model is not None and day is not None:
                     _select(ds, m, d)  # raises with the reason
                 report.skipped.append(f"{m} {_day_label(d)}: no schedule (status {status})")
@@ -2160,7 +2161,7 @@ def plot_der_by_model(ds: xr.Dataset, path: Path, day=None) -> Path:
         sel = d0["der_type"] == kind
         for m in models:
             d = d0.sel(model=m)
-            if d["solver_status"].item() != "optimal" or not int(sel.sum()):
+            if d["solver_status"].item() not in SOLVED_STATUSES or not int(sel.sum()):
                 continue
             inj = (d["der_p_mw"].where(sel).sum("der") * d["weight"]).sum("scenario")
             ax.plot(h, inj, color=colors[m], label=m)
@@ -2197,7 +2198,7 @@ def plot_voltage_envelopes(ds: xr.Dataset, path: Path, day=None) -> Path:
             ax.axhline(lo, color="k", ls=":", lw=1, label=f"feeder limits {lo:g} / {hi:g} pu")
             ax.axhline(hi, color="k", ls=":", lw=1)
         ax.set_title(m, fontsize=9)
-        if d["solver_status"].item() != "optimal":
+        if d["solver_status"].item() not in SOLVED_STATUSES:
             ax.text(0.5, 0.5, "no schedule", transform=ax.transAxes, ha="center")
             continue
         vm = d[source].values[..., feeder]

@@ -37,6 +37,7 @@ from cases.study import StudyConfig
 from cases.system import IntegratedSystem, build_system
 from forecasts.generate import ScenarioForecaster
 from stochastic.risk import CvarTailWarning, cvar_tail_message
+from stochastic.status import SOLVED_STATUSES
 from workbench.ac_check import ac_check, ac_sample, voltage_setpoints
 from workbench.console import (
     Phase,
@@ -696,7 +697,7 @@ def _compute_units(ex: Executor, graph: _UnitGraph, chains, save, progress: bool
 
         def done(unit: Unit, ds, record: dict) -> None:
             save(unit, ds, record)
-            schedule.update(failed=int(record["status"] != "optimal"))
+            schedule.update(failed=int(record["status"] not in SOLVED_STATUSES))
 
         def step_done(key) -> None:
             if ac is not None and key in graph.flows:
@@ -1046,7 +1047,7 @@ def _run_units(
         raise UnitSaveError(report.save_line(folder))
     records = folder.records()
     for key, rec in records.items():
-        if rec.get("status") != "optimal":
+        if rec.get("status") not in SOLVED_STATUSES:
             report.failed[key] = (rec.get("status"), rec.get("message", ""))
     _mark(folder, "failed" if folder.failed_units() else "computed")
     out = contract_layout(folder.assemble(study), study)
