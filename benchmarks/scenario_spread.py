@@ -65,7 +65,7 @@ def main() -> None:
         except ImportError:
             continue
         held = forecaster_calibration(fc, minutes) if fc is not None else {}
-        for resource, s in scenario_calibration(scenarios, minutes).items():
+        for resource, s in scenario_calibration(scenarios).items():
             h = held.get(resource, {})
             print(
                 f"  {resource:18s} scenarios: spread {s['spread']:.2%} lag-1 {s['lag1']:.2f}"

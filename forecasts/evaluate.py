@@ -532,9 +532,9 @@ def _copula_scenario_scores(
     for i in range(len(held.test)):
         rows = act[i]
         obs = held.y[i, rows]
-        u_cop = sample_uniform(n_samples, STEPS_PER_DAY, [fc.correlation_steps_], rng)[:, 0]
+        u_cop = sample_uniform(n_samples, STEPS_PER_DAY, fc.autocorrelation_, rng)[:, 0]
         u_ind = sample_uniform(
-            n_samples, STEPS_PER_DAY, [fc.correlation_steps_], rng, independent=True
+            n_samples, STEPS_PER_DAY, fc.autocorrelation_, rng, independent=True
         )[:, 0]
         cop = fc.quantiles_at(q[i], u_cop.T).T[:, rows]
         ind = fc.quantiles_at(q[i], u_ind.T).T[:, rows]
