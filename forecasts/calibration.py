@@ -87,18 +87,22 @@ def error_calibration(
     -------
     dict
         ``spread`` (mean |error| / mean observation) [-], ``lag1`` (Pearson correlation
-        of adjacent steps' errors within days) [-], ``n_days``.
+        of adjacent steps' errors within days) [-], ``n_days``, and ``level``: the mean
+        observation [unit of ``observed``].
     """
     y = block_means(observed, minutes)
     e = y - block_means(predicted, minutes)
     ok = np.isfinite(e)
     pair = ok[:, :-1] & ok[:, 1:]
-    spread = float(np.abs(e[ok]).mean() / np.abs(y[ok]).mean()) if ok.any() else float("nan")
+    level = float(np.abs(y[ok]).mean()) if ok.any() else float("nan")
+    spread = float(np.abs(e[ok]).mean() / level) if ok.any() else float("nan")
     lag1 = _lag1(e[:, :-1][pair], e[:, 1:][pair], None, centred=True)
-    return {"spread": spread, "lag1": lag1, "n_days": len(e)}
+    return {"spread": spread, "lag1": lag1, "n_days": len(e), "level": level}
 
 
-def scenario_deviation_calibration(values: np.ndarray, weight: np.ndarray) -> dict[str, float]:
+def scenario_deviation_calibration(
+    values: np.ndarray, weight: np.ndarray, level: float | None = None
+) -> dict[str, float]:
     """Spread and lag-1 autocorrelation of a scenario set's deviations from its mean.
 
     Parameters
@@ -107,13 +111,17 @@ def scenario_deviation_calibration(values: np.ndarray, weight: np.ndarray) -> di
         (scenario, time) at the resolution to judge [any unit].
     weight : numpy.ndarray
         (scenario,) probabilities summing to 1 [-].
+    level : float, optional
+        The level the spread is relative to [unit of ``values``]; default the mean of
+        the scenario mean over the active steps. Against held-out errors, give the
+        observed mean level, so that both spreads share one denominator.
 
     Returns
     -------
     dict
-        ``spread``: weighted mean |value - mean| over the active steps / their mean
-        level [-]; ``lag1``: weighted correlation of adjacent steps' deviations pooled
-        over scenarios [-] (the deviations have mean zero at every step).
+        ``spread``: weighted mean |value - mean| over the active steps / ``level`` [-];
+        ``lag1``: weighted correlation of adjacent steps' deviations pooled over
+        scenarios [-] (the deviations have mean zero at every step).
     """
     v = np.asarray(values, dtype=float)
     w = np.asarray(weight, dtype=float)
@@ -123,7 +131,8 @@ def scenario_deviation_calibration(values: np.ndarray, weight: np.ndarray) -> di
     active = np.abs(mean) > _ACTIVE_SHARE * scale
     if not active.any():
         return {"spread": float("nan"), "lag1": float("nan")}
-    spread = float((w @ np.abs(dev[:, active])).mean() / np.abs(mean[active]).mean())
+    level = float(np.abs(mean[active]).mean()) if level is None else float(level)
+    spread = float((w @ np.abs(dev[:, active])).mean() / level)
     pair = active[:-1] & active[1:]
     a, b = dev[:, :-1][:, pair], dev[:, 1:][:, pair]
     weights = np.broadcast_to(w[:, None], a.shape)
