@@ -52,6 +52,10 @@ MIN_HISTORY_DAYS = 7
 #: autocorrelation is matched to the errors' (:meth:`QuantileForecaster._match_autocorrelation`)
 _MATCH_SAMPLES = 32
 _MATCH_ITERATIONS = 2
+#: lags whose fit decides which correction is kept [quarter-hours], and the largest
+#: correlation a correction may set [-]
+_MATCH_LAGS = 4
+_RHO_MAX = 0.999
 #: probabilities of the midpoint rule for predictive means [-]
 _MEAN_LEVELS = (np.arange(200) + 0.5) / 200
 #: PV steps with the sun further below the horizon than this are night (value 0) [deg]
@@ -341,7 +345,10 @@ class QuantileForecaster(BaseEstimator):
         30 min on the aggregate load). As in NORTA (Cario and Nelson, 1997), the
         Gaussian autocorrelation is corrected lag by lag by the gap between ``target``
         and the autocorrelation of trajectories simulated on the calibration days
-        (:data:`_MATCH_SAMPLES` per day, :data:`_MATCH_ITERATIONS` corrections).
+        (:data:`_MATCH_SAMPLES` per day, :data:`_MATCH_ITERATIONS` corrections); the
+        candidate whose simulated lags 1 to :data:`_MATCH_LAGS` come closest to
+        ``target`` is kept (PV's quantile functions change shape from step to step, so
+        its deviations stay below ``target`` whatever the Gaussian correlation).
 
         Parameters
         ----------
@@ -350,18 +357,22 @@ class QuantileForecaster(BaseEstimator):
         target : numpy.ndarray
             (96,) the held-out errors' autocorrelation [-].
         """
-        rho = target.copy()
         mask = np.isfinite(self.calibration_observed_pu_)  # (days, 96)
-        for _ in range(_MATCH_ITERATIONS):
+        lags = slice(1, _MATCH_LAGS + 1)
+        rho, best, best_gap = target.copy(), target, np.inf
+        for _ in range(_MATCH_ITERATIONS + 1):
             u = sample_uniform(_MATCH_SAMPLES * len(q), STEPS_PER_DAY, rho[None], rng)[:, 0]
             u = u.reshape(len(q), _MATCH_SAMPLES, STEPS_PER_DAY).transpose(0, 2, 1)
             x = self.quantiles_at(q, u)  # (days, 96, samples)
             dev = x - x.mean(axis=-1, keepdims=True)
             dev = np.where(mask[..., None], dev, np.nan).transpose(0, 2, 1)
             simulated = fit_autocorrelation(dev.reshape(-1, STEPS_PER_DAY))
-            rho = np.clip(rho + (target - simulated), -0.999, 0.999)
+            gap = float(np.abs(target[lags] - simulated[lags]).mean())
+            if gap < best_gap:  # a correction that overshoots (saturated lags) is not kept
+                best, best_gap = rho, gap
+            rho = np.clip(rho + (target - simulated), -_RHO_MAX, _RHO_MAX)
             rho[0] = 1.0
-        return rho
+        return best
 
     def predictive_mean(self, q: np.ndarray) -> np.ndarray:
         """Mean of the calibrated predictive distributions of model quantiles ``q``.
