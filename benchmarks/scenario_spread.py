@@ -9,8 +9,9 @@ For each day of the study: the scenario set the scheduling runs use
 * lag-1 correlation: the correlation of the deviations from the scenario mean between
   adjacent steps of the study's second-stage resolution [-];
 
-and the same figures per resource (:func:`forecasts.calibration.scenario_calibration`)
-beside the held-out forecast errors of the fitted forecasters.
+and the same figures per resource beside the held-out forecast errors of the fitted
+forecasters (:func:`workbench.scenarios.scenario_set_calibration`, the figures a run's
+``calibration_*`` attributes hold).
 
 Run::
 
@@ -26,7 +27,7 @@ import numpy as np
 from cases.study import load_study
 from cases.system import build_system
 from stochastic.twostage import TwoStageOptions
-from workbench.scenarios import fit_study_forecaster
+from workbench.scenarios import fit_study_forecaster, scenario_set_calibration
 from workbench.state import day_inputs, initial_state
 
 
@@ -60,21 +61,18 @@ def main() -> None:
             f"{day}: total demand {total.mean():.0f} MW, relative spread {spread:.2%}, "
             f"lag-1 ({minutes} min) correlation of deviations {lag1:.2f}"
         )
-        try:
-            from forecasts.calibration import forecaster_calibration, scenario_calibration
-        except ImportError:
-            continue
-        held = forecaster_calibration(fc, minutes) if fc is not None else {}
-        for resource, s in scenario_calibration(scenarios).items():
-            h = held.get(resource, {})
-            print(
-                f"  {resource:18s} scenarios: spread {s['spread']:.2%} lag-1 {s['lag1']:.2f}"
-                + (
-                    f" | held-out errors: spread {h['spread']:.2%} lag-1 {h['lag1']:.2f}"
-                    if h
-                    else ""
-                )
+        figures = scenario_set_calibration(scenarios, data, fc, options)
+        for resource, f in figures.items():
+            line = (
+                f"  {resource:18s} scenarios: spread {f['scenario_spread']:.2%} "
+                f"lag-1 {f['scenario_lag1']:.2f}"
             )
+            if "error_spread" in f:
+                line += (
+                    f" | held-out errors: spread {f['error_spread']:.2%} "
+                    f"lag-1 {f['error_lag1']:.2f}"
+                )
+            print(line)
 
 
 if __name__ == "__main__":

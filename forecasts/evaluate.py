@@ -991,7 +991,8 @@ def evaluate_all(
 
 
 def scores_table(scores: dict[str, ResourceScores]) -> str:
-    """A plain-text table of the main scores, one row per key, then :func:`skills_table`."""
+    """A plain-text table of the main scores, one row per key, then :func:`skills_table`
+    and :func:`calibration_table`."""
 
     def num(v: float | None) -> str:
         return "-" if v is None else f"{v:.4f}"
@@ -1011,13 +1012,8 @@ def scores_table(scores: dict[str, ResourceScores]) -> str:
         }
         for key, s in scores.items()
     }
-    return (
-        _text_table(rows, col_space=8)
-        + "\n\n"
-        + skills_table(scores)
-        + "\n\n"
-        + calibration_table(scores)
-    )
+    blocks = [_text_table(rows, col_space=8), skills_table(scores), calibration_table(scores)]
+    return "\n\n".join(b for b in blocks if b)
 
 
 def calibration_table(scores: dict[str, ResourceScores]) -> str:
