@@ -78,7 +78,12 @@ def test_the_aggregate_load_is_a_transmission_level_history():
 
 
 @pytest.mark.parametrize(
-    "source", ["simbench_load_aggregate", "simbench_load_transmission", "simbench_pv"]
+    "source",
+    [
+        "simbench_load_aggregate",
+        pytest.param("simbench_load_transmission", marks=pytest.mark.slow),
+        pytest.param("simbench_pv", marks=pytest.mark.slow),
+    ],
 )
 def test_scenarios_are_as_wide_and_smooth_as_held_out_errors(source):
     scores, _ = evaluate_source(
