@@ -31,6 +31,7 @@ PROFILE_COLUMNS = (
     "load_transmission_p_pu",
     "pv_p_pu",
     "wind_p_pu",
+    "load_aggregate_p_pu",
 )
 
 

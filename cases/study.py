@@ -365,7 +365,7 @@ class ForecastSourcesConfig(_Frozen):
     wind: SourceSpec = "simbench_wind"
     load_residential: SourceSpec = "simbench_load_residential"
     load_commercial: SourceSpec = "simbench_load_commercial"
-    load_transmission: SourceSpec = "simbench_load_transmission"
+    load_transmission: SourceSpec = "simbench_load_aggregate"
 
 
 class EvEvaluationConfig(_Frozen):
@@ -390,7 +390,7 @@ class EvaluationConfig(_Frozen):
     """
 
     pv: str = "entsoe_de"
-    load: str = "simbench_load_transmission"
+    load: str = "simbench_load_aggregate"
     ev: EvEvaluationConfig = EvEvaluationConfig()
     test_day_step: Annotated[int, Field(ge=1, le=28)] = 1
     n_samples: Annotated[int, Field(ge=10, le=5000)] = 500

@@ -7,6 +7,8 @@
 * :mod:`forecasts.generate` - fitted forecasters of several resources to weighted scenarios;
 * :mod:`forecasts.ev` - EV charging sessions, uncontrolled profile and flexibility envelope;
 * :mod:`forecasts.evaluate` - CRPS, energy/variogram scores, PIT against baselines;
+* :mod:`forecasts.calibration` - spread and lag-1 autocorrelation of held-out errors and
+  of scenario sets;
 * :mod:`forecasts.scenarios` - the simple profile-noise generator (``method: profile_noise``).
 
 The public names (listed in ``__init__.pyi``) are imported on first use.

@@ -31,6 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecasts.calibration import (
+    block_means,
+    error_calibration,
+    scenario_deviation_calibration,
+)
 from forecasts.errors import ForecastError
 from forecasts.ev import ev_scenarios, load_ev_observations, load_ev_statistics, sample_sessions
 from forecasts.features import (
@@ -57,6 +62,7 @@ __all__ = [
     "SKILL_SCORES",
     "ResourceScores",
     "bootstrap_skill",
+    "calibration_table",
     "climatology_members",
     "ev_history",
     "evaluate_all",
@@ -378,6 +384,7 @@ class _ScenarioScores:
     es_red: list[tuple[float, float, float]] = field(default_factory=list)
     vs: list[float] = field(default_factory=list)
     vs_ind: list[float] = field(default_factory=list)
+    calibration: list[dict[str, float]] = field(default_factory=list)
 
     def add(
         self,
@@ -411,6 +418,10 @@ class _ScenarioScores:
         scores.variogram_score = float(np.mean(self.vs))
         scores.variogram_score_independent = float(np.mean(self.vs_ind))
         _record_reduction(scores, self.es_red, n_samples, n_keep)
+        if self.calibration:
+            for name in ("spread", "lag1"):
+                values = [c[name] for c in self.calibration if np.isfinite(c[name])]
+                scores.extra[f"scenario_{name}"] = float(np.mean(values)) if values else None
         daily.update(
             energy_score=np.array(self.es), energy_score_climatology=np.array(self.es_clim)
         )
@@ -521,22 +532,31 @@ def _copula_scenario_scores(
     n_samples: int,
     n_keep: int,
     rng: np.random.Generator,
+    calibration: tuple[int, float] = (30, float("nan")),
 ) -> _ScenarioScores:
     """Score ``n_samples`` copula and independent trajectories of each held-out day.
 
-    Only the active steps of each day count; ``q`` is (days, 96, levels) [pu].
+    Only the active steps of each day count; ``q`` is (days, 96, levels) [pu]. The
+    calibration figures of each day's trajectories are taken at ``calibration[0]``
+    minutes, the spread relative to the level ``calibration[1]`` [pu].
     """
+    calibration_minutes, level = calibration
     from forecasts.copula import sample_uniform
 
     scen = _ScenarioScores()
+    weight = np.full(n_samples, 1.0 / n_samples)
     for i in range(len(held.test)):
         rows = act[i]
         obs = held.y[i, rows]
-        u_cop = sample_uniform(n_samples, STEPS_PER_DAY, [fc.correlation_steps_], rng)[:, 0]
+        u_cop = sample_uniform(n_samples, STEPS_PER_DAY, fc.autocorrelation_, rng)[:, 0]
         u_ind = sample_uniform(
-            n_samples, STEPS_PER_DAY, [fc.correlation_steps_], rng, independent=True
+            n_samples, STEPS_PER_DAY, fc.autocorrelation_, rng, independent=True
         )[:, 0]
-        cop = fc.quantiles_at(q[i], u_cop.T).T[:, rows]
+        day = fc.quantiles_at(q[i], u_cop.T).T
+        scen.calibration.append(
+            scenario_deviation_calibration(block_means(day, calibration_minutes), weight, level)
+        )
+        cop = day[:, rows]
         ind = fc.quantiles_at(q[i], u_ind.T).T[:, rows]
         scen.add(obs, cop, ind, clim_members[i][:, rows], n_samples, n_keep)
     return scen
@@ -555,6 +575,7 @@ def evaluate_source(
     covariates: pd.DataFrame | None = None,
     seed: int = 0,
     keep_forecasts: bool = False,
+    calibration_minutes: int = 30,
 ) -> tuple[ResourceScores, dict[str, Any]]:
     """Fit on the training days of ``source`` and score the held-out days.
 
@@ -577,6 +598,12 @@ def evaluate_source(
     seed : int
     keep_forecasts : bool
         Also return the quantile forecasts, observations and PIT values (for plots).
+    calibration_minutes : int
+        Resolution of the calibration figures (15, 30, 60) [min]: day-ahead, ``extra``
+        holds ``error_spread`` and ``error_lag1`` of the held-out errors (observed minus
+        predictive mean) and ``scenario_spread`` and ``scenario_lag1`` of the copula
+        trajectories (:mod:`forecasts.calibration`); both spreads are relative to the
+        held-out days' mean observed level.
 
     Returns
     -------
@@ -602,11 +629,27 @@ def evaluate_source(
     persist = _persistence(history, held, src, horizon, issue_hour)
     scores, daily = _source_scores(held, act, marginal, crps_clim, persist)
     if horizon == "day_ahead":
+        errors = error_calibration(
+            np.where(act, held.y, np.nan),
+            np.where(act, fc.predictive_mean(q), np.nan),
+            calibration_minutes,
+        )
         scen = _copula_scenario_scores(
-            fc, q, held, act, clim_members, n_samples, reduced_scenarios, rng
+            fc,
+            q,
+            held,
+            act,
+            clim_members,
+            n_samples,
+            reduced_scenarios,
+            rng,
+            (calibration_minutes, errors["level"]),
         )
         scen.record(scores, daily, n_samples, reduced_scenarios)
         scores.extra["copula_correlation_steps"] = float(fc.correlation_steps_)
+        scores.extra["error_spread"] = errors["spread"]
+        scores.extra["error_lag1"] = errors["lag1"]
+        scores.extra["calibration_minutes"] = calibration_minutes
     _attach_intervals(scores, daily, seed)
     scores.extra["source"] = src.name
     scores.extra["horizon"] = horizon
@@ -763,6 +806,7 @@ def evaluate_ev(
     issue_hour: int = 12,
     seed: int = 0,
     keep_forecasts: bool = False,
+    calibration_minutes: int = 30,
 ) -> tuple[ResourceScores, dict[str, Any]]:
     """Score day-ahead EV charging scenarios on the held-out SimBench weeks.
 
@@ -785,6 +829,9 @@ def evaluate_ev(
     seed : int
     keep_forecasts : bool
         Also return observations and the 10/50/90 % quantiles (for plots).
+    calibration_minutes : int
+        Resolution of the calibration figures [min] (see :func:`evaluate_source`; the
+        point forecast is the scenarios' mean).
 
     Returns
     -------
@@ -811,9 +858,18 @@ def evaluate_ev(
     scen = _shuffled_scenario_scores(ens, held, clim_members, n_samples, reduced_scenarios, rng)
     persist = persistence_day_ahead(held.values, held.pos, issue_hour)
     scores, daily = _ev_marginal_scores(held, crps, crps_clim, persist, pit)
+    errors = error_calibration(held.y, ens.mean(axis=1), calibration_minutes)
+    weight = np.full(n_samples, 1.0 / n_samples)
+    scen.calibration = [
+        scenario_deviation_calibration(block_means(e, calibration_minutes), weight, errors["level"])
+        for e in ens
+    ]
     scen.record(scores, daily, n_samples, reduced_scenarios)
     _attach_intervals(scores, daily, seed)
     scores.extra.update(
+        error_spread=errors["spread"],
+        error_lag1=errors["lag1"],
+        calibration_minutes=calibration_minutes,
         source=f"simbench_ev_{charger_type}",
         horizon="day_ahead",
         units="kW per charger",
@@ -851,6 +907,7 @@ def evaluate_all(
     keep_forecasts: bool = False,
     progress: Any = None,
     scheduler_sources: dict[str, str | Source] | None = None,
+    calibration_minutes: int = 30,
 ) -> tuple[dict[str, ResourceScores], dict[str, dict[str, Any]]]:
     """Evaluate PV and load (day-ahead and one hour ahead) and EV charging (day-ahead).
 
@@ -868,6 +925,8 @@ def evaluate_all(
         The sources the scheduler forecasts (resource -> source, ``forecast.sources``):
         each source not already scored as ``pv`` or ``load`` is scored day-ahead too,
         under the key ``scheduler_<resource>``.
+    calibration_minutes : int
+        Resolution of the calibration figures (the study's second-stage resolution) [min].
 
     Returns
     -------
@@ -892,6 +951,7 @@ def evaluate_all(
                 issue_hour=issue_hour,
                 seed=seed,
                 keep_forecasts=keep_forecasts,
+                calibration_minutes=calibration_minutes,
             )
             continue
         resource, _, suffix = key.partition("_")
@@ -906,6 +966,7 @@ def evaluate_all(
             covariates=covariates.get(resource),
             seed=seed,
             keep_forecasts=keep_forecasts,
+            calibration_minutes=calibration_minutes,
         )
     for resource, source in (scheduler_sources or {}).items():
         scored = source_info(source)
@@ -924,12 +985,14 @@ def evaluate_all(
             issue_hour=issue_hour,
             seed=seed,
             keep_forecasts=keep_forecasts,
+            calibration_minutes=calibration_minutes,
         )
     return scores, details
 
 
 def scores_table(scores: dict[str, ResourceScores]) -> str:
-    """A plain-text table of the main scores, one row per key, then :func:`skills_table`."""
+    """A plain-text table of the main scores, one row per key, then :func:`skills_table`
+    and :func:`calibration_table`."""
 
     def num(v: float | None) -> str:
         return "-" if v is None else f"{v:.4f}"
@@ -949,7 +1012,35 @@ def scores_table(scores: dict[str, ResourceScores]) -> str:
         }
         for key, s in scores.items()
     }
-    return _text_table(rows, col_space=8) + "\n\n" + skills_table(scores)
+    blocks = [_text_table(rows, col_space=8), skills_table(scores), calibration_table(scores)]
+    return "\n\n".join(b for b in blocks if b)
+
+
+def calibration_table(scores: dict[str, ResourceScores]) -> str:
+    """Held-out error spread and lag-1 autocorrelation beside the scenarios', per key.
+
+    Rows without scenario figures (one hour ahead) are left out.
+    """
+
+    def cell(v: Any, pct: bool) -> str:
+        if v is None or not np.isfinite(v):
+            return "-"
+        return f"{v:.2%}" if pct else f"{v:.3f}"
+
+    rows = {
+        key: {
+            "error spread": cell(s.extra.get("error_spread"), True),
+            "scen. spread": cell(s.extra.get("scenario_spread"), True),
+            "error lag-1": cell(s.extra.get("error_lag1"), False),
+            "scen. lag-1": cell(s.extra.get("scenario_lag1"), False),
+            "step [min]": s.extra.get("calibration_minutes", "-"),
+        }
+        for key, s in scores.items()
+        if "scenario_spread" in s.extra
+    }
+    if not rows:
+        return ""
+    return _text_table(rows, "calibration")
 
 
 def _skill_cell(scores: ResourceScores, name: str) -> str:

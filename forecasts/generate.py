@@ -183,9 +183,9 @@ def scenario_samples(
     for resource, f, h in zip(fc.resources, fc.forecasters, fc.histories, strict=True):
         cov = None if covariates is None else covariates.get(resource)
         qs.append(f.predict_quantiles(h, [day], cov)[0])
-    nu = np.array([f.correlation_steps_ for f in fc.forecasters])
+    rho = np.stack([f.autocorrelation_ for f in fc.forecasters])
     u = sample_uniform(
-        n_samples, STEPS_PER_DAY, nu, rng, fc.cross_correlation, independent=independent
+        n_samples, STEPS_PER_DAY, rho, rng, fc.cross_correlation, independent=independent
     )
     out = np.empty((n_samples, len(qs), STEPS_PER_DAY))
     for i, (f, q) in enumerate(zip(fc.forecasters, qs, strict=True)):
@@ -268,16 +268,26 @@ def forecast_scenarios(
     samples = samples[:, :, window]
     if reduction in ("energy", "fast_forward"):
         select = energy_selection if reduction == "energy" else fast_forward_selection
-        idx, weight = select(samples.reshape(n_samples, -1), n_scenarios)
+        # each resource in units of its own spread, so that the selection keeps the
+        # spread of every resource, not only of the widest (wind and PV in pu of capacity
+        # against load in pu of peak): without it the energy selection of 10 of 500
+        # samples kept 77 % of the aggregate load's spread
+        scale = samples.std(axis=0).mean(axis=-1, keepdims=True)
+        scaled = samples / np.where(scale > 0, scale, 1.0)
+        idx, weight = select(scaled.reshape(n_samples, -1), n_scenarios)
     else:
         idx, weight = np.arange(n_scenarios), np.full(n_scenarios, 1.0 / n_scenarios)
-    kept = samples[idx].transpose(0, 2, 1)  # (scenario, time15, resource)
+    upper = [f.upper_pu for f in fc.forecasters]
+    if reduction in ("energy", "fast_forward"):
+        kept = _keep_spread(samples, samples[idx], weight, upper)
+    else:
+        kept = samples[idx]
+    kept = kept.transpose(0, 2, 1)  # (scenario, time15, resource)
     levels = np.broadcast_to(np.asarray(FAN_LEVELS), (horizon_hours * 4, len(FAN_LEVELS)))
     fan = np.stack(
         [f.quantiles_at(q[window], levels) for f, q in zip(fc.forecasters, qs, strict=True)],
         axis=-1,
     ).transpose(1, 0, 2)  # (quantile, time15, resource)
-    upper = [f.upper_pu for f in fc.forecasters]
     start = pd.Timestamp(day) + pd.Timedelta(hours=start_hour)
 
     finest = minutes[0]
@@ -330,6 +340,39 @@ def forecast_scenarios(
         "sources": ", ".join(f"{r}={s}" for r, s in zip(fc.resources, fc.sources, strict=True)),
     }
     return ds
+
+
+def _keep_spread(
+    samples: np.ndarray, kept: np.ndarray, weight: np.ndarray, upper: Sequence[float | None]
+) -> np.ndarray:
+    """The reduced set with each resource's deviations scaled to the samples' spread.
+
+    A reduction to few scenarios shrinks the spread (measured: energy selection of 10 of
+    500 samples kept 80 % of the aggregate load's mean absolute deviation, fast forward
+    47 %). Per resource, the deviations of ``kept`` from its weighted mean are scaled by
+    the ratio of the samples' mean absolute deviation to the reduced set's (the same
+    factor at every step, so the shape of each trajectory and the mean are kept), then
+    clipped to the resource's bounds.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        (n_samples, resource, time) equally likely samples [pu].
+    kept : numpy.ndarray
+        (n_scenarios, resource, time) the reduced set [pu].
+    weight : numpy.ndarray
+        (n_scenarios,) probabilities of ``kept`` [-].
+    upper : sequence of float or None
+        Upper bound of each resource [pu] (lower bound 0).
+    """
+    mean = np.einsum("s,srt->rt", weight, kept)
+    dev = kept - mean
+    target = np.abs(samples - samples.mean(axis=0)).mean(axis=(0, 2))
+    held = np.einsum("s,srt->r", weight, np.abs(dev)) / kept.shape[2]
+    factor = np.where(held > 0, target / np.where(held > 0, held, 1.0), 1.0)
+    out = mean + dev * factor[None, :, None]
+    hi = np.array([np.inf if u is None else u for u in upper])[None, :, None]
+    return np.clip(out, 0.0, hi)
 
 
 def _at_axis(values: np.ndarray, minutes: int, upper: Sequence[float | None]) -> np.ndarray:

@@ -13,8 +13,16 @@ source                           kind   span         origin (see the provenance 
 ``simbench_wind``                wind   2016         SimBench wind profile ``WP4`` [pu]
 ``simbench_load_residential``    load   2016         SimBench ``lv_semiurb4`` [pu of peak]
 ``simbench_load_commercial``     load   2016         SimBench ``mv_comm`` [pu of peak]
-``simbench_load_transmission``   load   2016         SimBench ``hv_mixed1`` [pu of peak]
+``simbench_load_transmission``   load   2016         SimBench ``hv_mixed1``, one HV substation
+                                                     [pu of peak]
+``simbench_load_aggregate``      load   2016         sum of every load of SimBench's complete
+                                                     dataset (EHV..LV) [pu of peak]
 ===============================  =====  ===========  ==========================================
+
+A transmission system's load is the sum of many substations: its day-ahead forecast error
+is a few per cent and moves slowly. ``simbench_load_aggregate`` is that level of
+aggregation (the default history of the transmission load); ``simbench_load_transmission``
+is one HV substation, whose errors are about twice as large and jagged.
 
 Years a source covers (:func:`source_span`): the ENTSO-E sources their measured
 2017-2020. The SimBench sources are measured in 2016 and serve 2017-2020 as a *typical
@@ -116,6 +124,7 @@ SOURCES: dict[str, Source] = {
         Source("simbench_load_residential", "load", "load_residential_p_pu", typical_year=True),
         Source("simbench_load_commercial", "load", "load_commercial_p_pu", typical_year=True),
         Source("simbench_load_transmission", "load", "load_transmission_p_pu", typical_year=True),
+        Source("simbench_load_aggregate", "load", "load_aggregate_p_pu", typical_year=True),
     )
 }
 

@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from forecasts.copula import fit_time_correlation
+from forecasts.copula import correlation_length_steps, fit_autocorrelation, sample_uniform
 from forecasts.errors import ForecastError
 from forecasts.features import (
     CLEAR_SKY_FLOOR_PU,
@@ -48,6 +48,16 @@ STEPS_PER_DAY = 96
 DEFAULT_LEVELS = (0.01, 0.025, *np.round(np.arange(0.05, 0.951, 0.05), 3), 0.975, 0.99)
 #: days of history needed before a target day (lags reach one week back)
 MIN_HISTORY_DAYS = 7
+#: copula trajectories per calibration day, and corrections, when the copula's
+#: autocorrelation is matched to the errors' (:meth:`QuantileForecaster._match_autocorrelation`)
+_MATCH_SAMPLES = 32
+_MATCH_ITERATIONS = 2
+#: lags whose fit decides which correction is kept [quarter-hours], and the largest
+#: correlation a correction may set [-]
+_MATCH_LAGS = 4
+_RHO_MAX = 0.999
+#: probabilities of the midpoint rule for predictive means [-]
+_MEAN_LEVELS = (np.arange(200) + 0.5) / 200
 #: PV steps with the sun further below the horizon than this are night (value 0) [deg]
 NIGHT_ELEVATION_DEG = -3.0
 
@@ -85,10 +95,17 @@ class QuantileForecaster(BaseEstimator):
         One per level.
     recalibration_ : tuple of numpy.ndarray
         (nominal, model level) grids.
+    autocorrelation_ : numpy.ndarray
+        Temporal correlation of the copula at lags 0..95 [-]: the empirical
+        autocorrelation of the calibration days' errors (observed minus predictive
+        mean; :func:`forecasts.copula.fit_autocorrelation`).
     correlation_steps_ : float
-        e-folding length of the copula's temporal correlation [quarter-hours].
+        Lag at which ``autocorrelation_`` falls to 1/e [quarter-hours].
     calibration_z_ : numpy.ndarray
         Gaussianised calibrated PIT of the calibration days, (days, 96), NaN at night.
+    calibration_observed_pu_, calibration_mean_pu_ : numpy.ndarray
+        Observed values and calibrated predictive means of the calibration days, (days,
+        96) [pu], NaN at night: the held-out forecast errors (:mod:`forecasts.calibration`).
     calibration_days_ : pandas.DatetimeIndex
     feature_names_ : list of str
     """
@@ -304,8 +321,74 @@ class QuantileForecaster(BaseEstimator):
         z = _norm_ppf(np.clip(calibrated, 1e-4, 1 - 1e-4))
         self.calibration_z_ = z.reshape(len(cal_pos), STEPS_PER_DAY)
         self.calibration_days_ = pd.DatetimeIndex(history.index[cal_pos * STEPS_PER_DAY])
-        self.correlation_steps_ = fit_time_correlation(self.calibration_z_)
+        shape = (len(cal_pos), STEPS_PER_DAY)
+        self.calibration_observed_pu_ = np.where(act, y, np.nan).reshape(shape)
+        self.calibration_mean_pu_ = np.where(
+            act.reshape(shape), self.predictive_mean(q), np.nan
+        ).reshape(shape)
+        # the copula's temporal correlation is fitted to that of the held-out errors
+        # themselves: the Gaussianised PIT decorrelates adjacent steps (measured 0.968
+        # against 0.991 at 15 min on the aggregate load), which made the scenarios more
+        # jagged than the errors
+        target = fit_autocorrelation(self.calibration_observed_pu_ - self.calibration_mean_pu_)
+        self.autocorrelation_ = self._match_autocorrelation(q, target, rng)
+        self.correlation_steps_ = correlation_length_steps(self.autocorrelation_)
         return self
+
+    def _match_autocorrelation(
+        self, q: np.ndarray, target: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Copula autocorrelation whose trajectories' deviations have ``target``'s.
+
+        The quantile functions bend the Gaussian ``z``, which lowers the correlation of
+        the trajectories' deviations below that of ``z`` (measured 0.94 against 0.96 at
+        30 min on the aggregate load). As in NORTA (Cario and Nelson, 1997), the
+        Gaussian autocorrelation is corrected lag by lag by the gap between ``target``
+        and the autocorrelation of trajectories simulated on the calibration days
+        (:data:`_MATCH_SAMPLES` per day, :data:`_MATCH_ITERATIONS` corrections); the
+        candidate whose simulated lags 1 to :data:`_MATCH_LAGS` come closest to
+        ``target`` is kept (PV's quantile functions change shape from step to step, so
+        its deviations stay below ``target`` whatever the Gaussian correlation).
+
+        Parameters
+        ----------
+        q : numpy.ndarray
+            Model quantiles of the calibration days, (days, 96, levels) [pu].
+        target : numpy.ndarray
+            (96,) the held-out errors' autocorrelation [-].
+        """
+        mask = np.isfinite(self.calibration_observed_pu_)  # (days, 96)
+        lags = slice(1, _MATCH_LAGS + 1)
+        rho, best, best_gap = target.copy(), target, np.inf
+        for _ in range(_MATCH_ITERATIONS + 1):
+            u = sample_uniform(_MATCH_SAMPLES * len(q), STEPS_PER_DAY, rho[None], rng)[:, 0]
+            u = u.reshape(len(q), _MATCH_SAMPLES, STEPS_PER_DAY).transpose(0, 2, 1)
+            x = self.quantiles_at(q, u)  # (days, 96, samples)
+            dev = x - x.mean(axis=-1, keepdims=True)
+            dev = np.where(mask[..., None], dev, np.nan).transpose(0, 2, 1)
+            simulated = fit_autocorrelation(dev.reshape(-1, STEPS_PER_DAY))
+            gap = float(np.abs(target[lags] - simulated[lags]).mean())
+            if gap < best_gap:  # a correction that overshoots (saturated lags) is not kept
+                best, best_gap = rho, gap
+            rho = np.clip(rho + (target - simulated), -_RHO_MAX, _RHO_MAX)
+            rho[0] = 1.0
+        return best
+
+    def predictive_mean(self, q: np.ndarray) -> np.ndarray:
+        """Mean of the calibrated predictive distributions of model quantiles ``q``.
+
+        Parameters
+        ----------
+        q : numpy.ndarray
+            Output of :meth:`predict_quantiles`, shape (..., n_levels) [pu].
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``q.shape[:-1]`` [pu] (midpoint rule over 200 probabilities).
+        """
+        u = np.broadcast_to(_MEAN_LEVELS, (*q.shape[:-1], len(_MEAN_LEVELS)))
+        return self.quantiles_at(q, u).mean(axis=-1)
 
     def _raw_quantiles(
         self, history: pd.Series, pos: np.ndarray, covariates: pd.DataFrame | None

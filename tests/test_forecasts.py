@@ -12,7 +12,12 @@ import xarray as xr
 
 from cases.errors import StudyConfigError
 from cases.study import parse_study
-from forecasts.copula import fit_time_correlation, sample_uniform
+from forecasts.copula import (
+    correlation_length_steps,
+    exponential_autocorrelation,
+    fit_autocorrelation,
+    sample_uniform,
+)
 from forecasts.errors import ForecastError
 from forecasts.evaluate import (
     climatology_members,
@@ -136,12 +141,22 @@ def test_randomized_pit_is_uniform_for_a_calibrated_forecast():
 
 def test_copula_correlation_is_recovered():
     rng = np.random.default_rng(1)
-    u = sample_uniform(400, 96, np.array([10.0]), rng)
+    u = sample_uniform(400, 96, exponential_autocorrelation(10.0, 96)[None], rng)
     from scipy.stats import norm
 
-    nu = fit_time_correlation(norm.ppf(u[:, 0]))
-    assert nu == pytest.approx(10.0, rel=0.15)
+    rho = fit_autocorrelation(norm.ppf(u[:, 0]))
+    assert correlation_length_steps(rho) == pytest.approx(10.0, rel=0.15)
     assert abs(u.mean() - 0.5) < 0.03  # effective sample ~2000 (correlated steps)
+
+
+def test_copula_keeps_a_non_exponential_autocorrelation():
+    # a slowly moving part (lag-1 0.99) plus a jagged one: no AR(1) has these lags
+    rho = 0.7 * exponential_autocorrelation(40.0, 96) + 0.3 * (np.arange(96) == 0)
+    u = sample_uniform(600, 96, rho[None], np.random.default_rng(3))
+    from scipy.stats import norm
+
+    fitted = fit_autocorrelation(norm.ppf(u[:, 0]))
+    np.testing.assert_allclose(fitted[[1, 2, 4, 8]], rho[[1, 2, 4, 8]], atol=0.04)
 
 
 def test_fast_forward_selection_properties():

@@ -116,6 +116,7 @@ def study_evaluation(
         keep_forecasts=keep_forecasts,
         progress=progress,
         scheduler_sources=dict(study_sources(study)),
+        calibration_minutes=study.resolution.second_stage_minutes,
     )
 
 
@@ -133,6 +134,10 @@ _SCORE_UNITS = {
     "energy_score_reduced": "unit of the series",
     "variogram_score": "(unit of the series)",
     "variogram_score_independent": "(unit of the series)",
+    "error_spread": "1",
+    "scenario_spread": "1",
+    "error_lag1": "1",
+    "scenario_lag1": "1",
 }
 
 
@@ -184,5 +189,14 @@ def scores_dataset(scores: dict[str, ResourceScores], attrs: dict[str, Any]) -> 
         attrs=attrs,
     )
     ds["variogram_score"].attrs["long_name"] = "variogram score, p = 0.5"
+    calibration_names = {
+        "error_spread": "held-out day-ahead errors: mean |observed - predictive mean| / "
+        "mean observed",
+        "scenario_spread": "scenarios: mean |scenario - scenario mean| / mean level",
+        "error_lag1": "held-out errors: correlation of adjacent steps",
+        "scenario_lag1": "scenarios: correlation of adjacent steps' deviations",
+    }
+    for name, long_name in calibration_names.items():
+        ds[name].attrs["long_name"] = f"{long_name} (at the study's second-stage resolution)"
     ds["pit_bin"].attrs = {"units": "1", "long_name": "centre of the PIT decile"}
     return ds

@@ -455,6 +455,7 @@ def _finish_unit(outcome: DayOutcome, *ac_parts) -> tuple[xr.Dataset | None, dic
         "peak_memory_mb": round(max(peaks), 1),
         "worker": f"{socket.gethostname()}:{os.getpid()}",
         "library_log": sorted(set(notes)),
+        "calibration": outcome.calibration,
         "end_state": None
         if state is None
         else {
@@ -1055,4 +1056,28 @@ def _run_units(
         out.attrs["scenario_method"] = study.scenarios.method
         out.attrs["data_sources"] = data_description(study)
         out.attrs["forecast_fit_seconds"] = round(fit_seconds, 2)
+        out.attrs.update(calibration_attrs(records, study.resolution.second_stage_minutes))
+    return out
+
+
+def calibration_attrs(records: dict[str, dict], minutes: int) -> dict[str, float]:
+    """``calibration_<resource>_<figure>`` attributes: the mean over the study's days.
+
+    Each unit's record holds its day's figures
+    (:func:`workbench.scenarios.scenario_set_calibration`); the models of one day share
+    its scenarios, so each day counts once.
+    """
+    by_day = {}
+    for rec in records.values():
+        if rec.get("calibration"):
+            by_day.setdefault(rec.get("day"), rec["calibration"])
+    values: dict[str, list[float]] = {}
+    for day_figures in by_day.values():
+        for resource, figures in day_figures.items():
+            for name, value in figures.items():
+                if value is not None and np.isfinite(value):
+                    values.setdefault(f"calibration_{resource}_{name}", []).append(float(value))
+    out = {key: round(float(np.mean(v)), 4) for key, v in sorted(values.items())}
+    if out:
+        out["calibration_minutes"] = minutes
     return out

@@ -16,6 +16,11 @@ import xarray as xr
 
 from cases.der import DerFleet
 from cases.study import StudyConfig
+from forecasts.calibration import (
+    forecaster_calibration,
+    scenario_calibration,
+    scenario_deviation_calibration,
+)
 from forecasts.covariates import read_covariates
 from forecasts.ev import ev_scenarios
 from forecasts.generate import ScenarioForecaster, fit_scenario_forecaster, forecast_scenarios
@@ -37,6 +42,7 @@ __all__ = [
     "fitted_forecaster",
     "forecast_day",
     "observed_day",
+    "scenario_set_calibration",
     "study_covariates",
     "study_scenarios",
     "study_sources",
@@ -337,3 +343,45 @@ def add_ev_sessions(
         ev_p_uncontrolled_mw=(dims, out["p_uncontrolled_kw"] / 1000.0, {"units": "MW"}),
         ev_e_continuing_mwh=(("scenario", "ev"), continuing / 1000.0, {"units": "MWh"}),
     )
+
+
+def scenario_set_calibration(
+    scenarios: xr.Dataset, data, forecaster: ScenarioForecaster | None, options
+) -> dict[str, dict[str, float]]:
+    """How wide and smooth a day's scenarios are, beside the forecasters' held-out errors.
+
+    Parameters
+    ----------
+    scenarios : xarray.Dataset
+        The day's scenario set with EV sessions (:func:`add_ev_sessions`).
+    data : stochastic.twostage.DayData
+        The model data of the day (for the total demand).
+    forecaster : ScenarioForecaster or None
+        The fitted forecasters (``scenarios.method: forecast``); None: no error figures.
+    options : stochastic.twostage.TwoStageOptions
+        For the second-stage resolution.
+
+    Returns
+    -------
+    dict
+        Per resource of the scenario set, ``ev`` (total uncontrolled EV charging) and
+        ``demand_total`` (transmission load plus every feeder's load, MW): the scenario
+        figures ``scenario_spread`` and ``scenario_lag1`` (:mod:`forecasts.calibration`,
+        at the second-stage resolution), and for each forecast resource the figures of
+        its held-out errors ``error_spread`` and ``error_lag1`` at the same resolution.
+    """
+    minutes = options.second_stage_minutes
+    figures = scenario_calibration(scenarios)
+    total = data.transmission_load_mw.sum(axis=-1) + sum(
+        x.sum(axis=-1) for x in data.feeder_load_p_mw
+    )
+    figures["demand_total"] = scenario_deviation_calibration(total, data.weight)
+    out = {
+        key: {f"scenario_{name}": float(v) for name, v in f.items()} for key, f in figures.items()
+    }
+    if forecaster is not None:
+        for key, f in forecaster_calibration(forecaster, minutes).items():
+            out.setdefault(key, {}).update(
+                error_spread=float(f["spread"]), error_lag1=float(f["lag1"])
+            )
+    return out

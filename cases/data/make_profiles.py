@@ -6,14 +6,17 @@ Run once with the ``data`` extra installed (``pip install -e ".[data]"``)::
 
 The script reads the 2016 quarter-hourly profiles that ship inside the ``simbench``
 package (folder ``simbench/networks/1-complete_data-mixed-all-0-sw``), keeps a few
-normalised columns and writes them, rounded to 4 decimals, next to this file.
-See ``PROVENANCE.md`` for the source and licence (ODbL 1.0 / DbCL 1.0).
+normalised columns, adds the aggregate load of the whole SimBench dataset
+(``load_aggregate_p_pu``, see :func:`aggregate_load_mw`) and writes them, rounded to 4
+decimals, next to this file. See ``PROVENANCE.md`` for the source and licence
+(ODbL 1.0 / DbCL 1.0).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 #: output column -> (SimBench file, SimBench column)
@@ -24,6 +27,31 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "pv_p_pu": ("RESProfile.csv", "PV3"),
     "wind_p_pu": ("RESProfile.csv", "WP4"),
 }
+#: load profiles left out of the aggregate: the EHV ``HSexp*`` profiles are near zero most
+#: of the time with spikes to their rated power (HSexp0: mean 7 % of its peak), a pattern
+#: of exchanges rather than of consumption
+AGGREGATE_EXCLUDED_PREFIX = "HSexp"
+
+
+def aggregate_load_mw(loads: pd.DataFrame, profiles: pd.DataFrame) -> np.ndarray:
+    """Total active load of every SimBench load [MW]: sum of ``pLoad`` x its profile.
+
+    Parameters
+    ----------
+    loads : pandas.DataFrame
+        SimBench ``Load.csv`` (columns ``profile`` and ``pLoad`` [MW]).
+    profiles : pandas.DataFrame
+        SimBench ``LoadProfile.csv`` (``<profile>_pload`` columns [pu of pLoad]).
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per row of ``profiles`` [MW].
+    """
+    kept = loads[~loads["profile"].str.startswith(AGGREGATE_EXCLUDED_PREFIX)]
+    rated_mw = kept.groupby("profile")["pLoad"].sum()
+    columns = [f"{name}_pload" for name in rated_mw.index]
+    return profiles[columns].to_numpy(dtype=float) @ rated_mw.to_numpy(dtype=float)
 
 
 def main() -> None:
@@ -38,6 +66,9 @@ def main() -> None:
     out = pd.DataFrame({"time": time})
     for name, (fname, col) in COLUMNS.items():
         out[name] = frames[fname][col].to_numpy().clip(min=0.0)
+    loads = pd.read_csv(src / "Load.csv", sep=";")
+    profiles = pd.read_csv(src / "LoadProfile.csv", sep=";")
+    out["load_aggregate_p_pu"] = aggregate_load_mw(loads, profiles).clip(min=0.0)
     # the SimBench year holds 2016 plus one day of 2017; keep 2016
     out = out[out["time"].dt.year == 2016]
     # loads are normalised to their own annual peak (1.0 = peak); PV and wind to capacity

@@ -51,6 +51,9 @@ class DayOutcome:
         with, or its start state when it failed; ``cyclic``: the initial state).
     peak_memory_mb : float [MB]
         Peak resident memory of the process that scheduled the day (0: not measured).
+    calibration : dict or None
+        Spread and lag-1 autocorrelation of the day's scenarios beside the forecasters'
+        held-out errors, per resource (:func:`workbench.scenarios.scenario_set_calibration`).
     """
 
     model: str
@@ -62,6 +65,7 @@ class DayOutcome:
     wall_seconds: float
     end_state: object = None
     peak_memory_mb: float = 0.0
+    calibration: dict | None = None
 
 
 class ModelSlot:
@@ -270,7 +274,7 @@ def run_days(
     ledger written into the schedule, and the next day's state (``carried``). A day
     whose solve fails is recorded with its message and passes its start state on.
     """
-    from workbench.scenarios import fit_study_forecaster
+    from workbench.scenarios import fit_study_forecaster, scenario_set_calibration
     from workbench.state import day_inputs, initial_state, next_state
 
     limit_threads()
@@ -283,11 +287,24 @@ def run_days(
     for day in days:
         tick = time.perf_counter()
         scenarios, data = day_inputs(system, study, day, seed, forecaster, state, options)
+        calibration = scenario_set_calibration(scenarios, data, forecaster, options)
         try:
             solved = solve_day(day, scenarios, data)
         except SolverError as exc:
             elapsed = time.perf_counter() - tick
-            out.append(DayOutcome(model, day, None, data, "failed", str(exc), elapsed, state))
+            out.append(
+                DayOutcome(
+                    model,
+                    day,
+                    None,
+                    data,
+                    "failed",
+                    str(exc),
+                    elapsed,
+                    state,
+                    calibration=calibration,
+                )
+            )
             continue
         ds = solved.schedule.merge(state.dataset(system.fleet))
         if carried:
@@ -308,6 +325,7 @@ def run_days(
                 "",
                 time.perf_counter() - tick,
                 state,
+                calibration=calibration,
             )
         )
     return out
