@@ -178,7 +178,7 @@ def test_evaluate_json_names_and_resume_after_an_interrupt(three, tmp_path, monk
     args = ["evaluate", str(results), "--scenarios", "3", "--scheduler", "sync", "--no-progress"]
     assert main([*args, "--batch-scenarios", "2", "--reserve-rule", "fixed:0"]) == 130
     err = capsys.readouterr().err
-    assert f"2 of " in err and f"resume with: workbench evaluate --resume {run_dir}" in err
+    assert "2 of " in err and f"resume with: workbench evaluate --resume {run_dir}" in err
     assert RunFolder.read_manifest(run_dir)["state"] == "interrupted"
     monkeypatch.setattr(RunFolder, "save_unit", original)
     code = main(["evaluate", "--resume", str(run_dir), "--scheduler", "sync", "--json"])
