@@ -760,6 +760,14 @@ def _compute(
         forecaster = fit_study_forecaster(study, study.seed)
     options = _options(study)
     finished = folder.finished(quiet=True)
+    log = folder.logger()
+    log.info(
+        "evaluation of %s: %d units, %d to compute, reserve rule %s",
+        folder.manifest.get("settings", {}).get("results") or "results in memory",
+        len(parts),
+        len(todo),
+        rule,
+    )
     plans: dict[tuple, xr.Dataset | None] = {}
     for key, part in parts.items():
         if part.kind in PLANS and key in finished:
@@ -787,6 +795,13 @@ def _compute(
         except UnitSaveError as exc:
             report.save_errors.append(str(exc))
         report.computed += 1
+        log.info(
+            "unit %s: %s %s(%.1f s)",
+            key,
+            record["status"],
+            f"{record['message']} " if record.get("message") else "",
+            wall_s,
+        )
 
     with resolve_scheduler(scheduler, workers) as ex:
         sys_d, study_d = (dask.delayed(x, traverse=False) for x in (system, study))
