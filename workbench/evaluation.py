@@ -311,6 +311,7 @@ def _solve_batch(
         :func:`stochastic.extract.scenario_summary`; ``cost_item_eur`` on (row, item)
         [EUR] (NaN where infeasible).
     """
+    tick = time.perf_counter()
     limit_threads()
     options = _options(study)
     rows, items, tsm, solver = [], {}, None, None
@@ -351,6 +352,7 @@ def _solve_batch(
         },
         coords={"item": np.array(names, dtype=str)},
     )
+    ds.attrs["wall_seconds"] = time.perf_counter() - tick
     return ds
 
 
@@ -372,6 +374,7 @@ def _plan_task(
         (``reserve_*_required_mw``, ``reserve_*_mw``) [MW]; attribute ``status``
         (``optimal`` or the solver's message when the rule cannot be met).
     """
+    tick = time.perf_counter()
     limit_threads()
     options = _options(study)
     inside_data = day_data(system, inside, options, state.battery_e_mwh)
@@ -394,12 +397,14 @@ def _plan_task(
         solver.solve()
     except SolverError as exc:
         ds.attrs["status"] = f"the plan cannot meet reserve rule '{rule}': {exc}"
+        ds.attrs["wall_seconds"] = time.perf_counter() - tick
         return ds
     ter = tsm.parts["ter"].vars
     ds["reserve_up_mw"] = ("period", ter["reserve_up_mw"].values().sum(axis=1))
     ds["reserve_down_mw"] = ("period", ter["reserve_down_mw"].values().sum(axis=1))
     ds["first_stage_value"] = first_stage_values(tsm)
     ds.attrs["status"] = "optimal"
+    ds.attrs["wall_seconds"] = time.perf_counter() - tick
     return ds
 
 
@@ -775,6 +780,8 @@ def _compute(
 
     def save(key: str, ds, error, wall_s: float) -> None:
         part = parts[key]
+        if ds is not None:  # the task's own time (wall_s: since its phase started)
+            wall_s = float(ds.attrs.pop("wall_seconds", wall_s))
         if error is not None:
             text = str(error).strip().splitlines()
             record = _record(part, "error", f"{type(error).__name__}: {text[0] if text else ''}")
