@@ -219,7 +219,7 @@ def zero_rule_value(path, name: str) -> float:
     return _at(_UNINTERRUPTED[path], name)
 
 
-def test_a_resumed_folder_of_other_settings_is_refused(three, tmp_path):
+def test_a_resumed_folder_of_other_settings_is_refused(three, tmp_path, capsys):
     from workbench.rundir import RunFolderError
 
     ds = to_internal(read_results(three))
@@ -238,6 +238,9 @@ def test_a_resumed_folder_of_other_settings_is_refused(three, tmp_path):
             evaluate_results(ds, n_scenarios=3, scheduler="sync", progress=False, run_dir=run_dir)
     with pytest.raises(RunFolderError, match="--resume"):
         evaluate_results(ds, n_scenarios=4, scheduler="sync", progress=False, run_dir=run_dir)
+    # `run --resume` leaves an evaluation's folder to `evaluate --resume`
+    assert main(["run", "--resume", str(run_dir)]) == 2
+    assert f"workbench evaluate --resume {run_dir}" in capsys.readouterr().err
 
 
 @pytest.mark.slow
