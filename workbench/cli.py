@@ -439,6 +439,11 @@ def _run_folder(study, out, seed, models, run_dir, resume, force):
         )
     folder = RunFolder.open(resume)
     try:
+        if folder.manifest.get("command", "run") != "run":
+            raise click.UsageError(
+                f"'{resume}' holds a `workbench {folder.manifest['command']}` run; resume it "
+                f"with `workbench {folder.manifest['command']} --resume {resume}`"
+            )
         if folder.manifest.get("state") == "complete":
             raise click.UsageError(
                 f"the run in '{resume}' finished (results: {folder.out}); start a new run "
@@ -736,14 +741,21 @@ def _warn_small_sample(scores) -> None:
 
 
 @cli.command()
-@click.argument("results", type=click.Path(path_type=Path))
+@click.argument("results", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--scenarios",
     "n_scenarios",
     type=click.IntRange(min=2, max=10000),
-    default=30,
-    show_default=True,
-    help="Fresh scenarios per day.",
+    default=None,
+    help="Fresh scenarios per day.  [default: 30]",
+)
+@click.option(
+    "--reserve-rule",
+    default=None,
+    metavar="RULE",
+    help="Reserve of the operators' baseline plan (a mean-scenario schedule): "
+    "quantile:Q (the Q quantile of the in-sample net-load deviation), largest_unit, or "
+    "fixed:MW.  [default: quantile:0.95]",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Local Dask workers.")
@@ -753,26 +765,106 @@ def _warn_small_sample(scores) -> None:
     metavar="ADDRESS",
     help="Address of an existing Dask scheduler (tcp://host:8786), or sync/threads.",
 )
+@click.option(
+    "--run-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the finished units; default: the results' name with .evaluate.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="RUN_DIR",
+    help="Continue an interrupted evaluation from its run folder: only missing units are computed.",
+)
+@click.option(
+    "--batch-scenarios",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Scenarios per unit (default: the fresh scenarios over the workers).",
+)
 @click.option("--no-wait-and-see", is_flag=True, help="Skip the wait-and-see solves (no EVPI).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def evaluate(
-    results: Path,
-    n_scenarios: int,
+    results: Path | None,
+    n_scenarios: int | None,
+    reserve_rule: str | None,
     as_json: bool,
     workers: int | None,
     scheduler: str | None,
+    run_dir: Path | None,
+    resume: Path | None,
+    batch_scenarios: int | None,
     no_wait_and_see: bool,
     no_progress: bool,
 ) -> None:
     """Out-of-sample evaluation of a results file: fresh scenarios, VSS, EVPI.
 
     The day-ahead decisions of RESULTS are fixed and the recourse is solved on fresh
-    scenarios from the same forecaster; the evaluation is added to RESULTS.
+    scenarios from the same forecaster; beside them the expected-value plan (VSS) and a
+    mean-scenario plan with reserve sized by a rule (VSS against the rule), and the
+    wait-and-see solutions (EVPI in sample, the gap out of sample). The evaluation is
+    added to RESULTS. Each finished unit (a plan or a batch of scenarios of a model-day)
+    is kept in the run folder; after Ctrl-C, `workbench evaluate --resume RUN_DIR`
+    computes only the missing ones.
     """
     from workbench.contract import to_contract, to_internal
-    from workbench.evaluation import evaluate_results, evaluation_summary
+    from workbench.evaluation import (
+        DEFAULT_RESERVE_RULE,
+        EvaluationReport,
+        default_evaluation_dir,
+        evaluate_results,
+        evaluation_summary,
+        parse_reserve_rule,
+    )
     from workbench.results import CORE_VARIABLES, read_results, write_results
+    from workbench.rundir import RunFolder
 
+    wait_and_see = not no_wait_and_see
+    if resume is not None:
+        given = [
+            n
+            for n, v in (
+                ("RESULTS", results),
+                ("--scenarios", n_scenarios),
+                ("--reserve-rule", reserve_rule),
+                ("--run-dir", run_dir),
+                ("--batch-scenarios", batch_scenarios),
+            )
+            if v is not None
+        ] + (["--no-wait-and-see"] if no_wait_and_see else [])
+        if given:
+            raise click.UsageError(
+                f"--resume continues the evaluation's own settings; leave out {', '.join(given)}"
+            )
+        manifest = RunFolder.read_manifest(resume)
+        if manifest is None or manifest.get("command") != "evaluate":
+            raise click.BadParameter(
+                f"'{resume}' is no run folder of `workbench evaluate`", param_hint="--resume"
+            )
+        if manifest.get("state") == "complete":
+            raise click.UsageError(
+                f"the evaluation in '{resume}' finished; start a new one instead of --resume"
+            )
+        kept = manifest.get("settings", {})
+        if not kept.get("results"):
+            raise click.UsageError(
+                f"the evaluation in '{resume}' was started from Python without a results "
+                "file; resume it from Python"
+            )
+        results = Path(kept["results"])
+        n_scenarios, reserve_rule = kept["n_scenarios"], kept["reserve_rule"]
+        wait_and_see, batch_scenarios = kept["wait_and_see"], kept["batch_scenarios"]
+        run_dir = resume
+    if results is None:
+        raise click.UsageError("give RESULTS (a results file) or --resume RUN_DIR")
+    n_scenarios = 30 if n_scenarios is None else n_scenarios
+    reserve_rule = DEFAULT_RESERVE_RULE if reserve_rule is None else reserve_rule
+    try:
+        parse_reserve_rule(reserve_rule)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--reserve-rule") from None
     if results.suffix.lower() not in (".nc", ".zarr"):
         raise click.BadParameter(f"'{results}' must end in .nc or .zarr", param_hint="RESULTS")
     try:
@@ -780,23 +872,76 @@ def evaluate(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="RESULTS") from None
     _check_scheduler(scheduler)
-    out = evaluate_results(
-        to_internal(ds),
-        n_scenarios=n_scenarios,
-        scheduler=scheduler,
-        workers=workers,
-        progress=not no_progress,
-        wait_and_see=not no_wait_and_see,
-    )
-    write_results(to_contract(out), results)
+    run_dir = run_dir or default_evaluation_dir(results)
+    report = EvaluationReport()
+    try:
+        with _terminate_as_interrupt():
+            out = evaluate_results(
+                to_internal(ds),
+                n_scenarios=n_scenarios,
+                scheduler=scheduler,
+                workers=workers,
+                progress=not no_progress,
+                wait_and_see=wait_and_see,
+                reserve_rule=reserve_rule,
+                run_dir=run_dir,
+                results_path=results,
+                batch_scenarios=batch_scenarios,
+                report=report,
+            )
+            out = out.load()
+            ds.close()
+            write_results(to_contract(out), results)
+    except KeyboardInterrupt:
+        manifest = RunFolder.read_manifest(run_dir) or {}
+        folder = RunFolder(Path(run_dir), manifest) if manifest else None
+        kept = len(folder.finished(quiet=True)) if folder is not None else 0
+        click.echo(
+            f"interrupted: {kept} of {report.units or len(manifest.get('units', []))} units "
+            f"are kept in {run_dir}; resume with: workbench evaluate --resume {run_dir}",
+            err=True,
+        )
+        sys.exit(130)
+    if not report.errors:
+        folder = RunFolder.open(run_dir)
+        try:
+            folder.mark("complete")
+            folder.remove_units()
+        finally:
+            folder.release()
     summary = evaluation_summary(out)
+    summary["units"] = {
+        "total": report.units,
+        "computed": report.computed,
+        "resumed": report.resumed,
+        "errors": len(report.errors),
+    }
     if as_json:
         click.echo(json.dumps(summary))
-        return
+    else:
+        _print_evaluation(summary, results)
+    if report.errors:
+        click.echo(
+            f"error: {len(report.errors)} unit(s) failed with an error "
+            f"({', '.join(sorted(report.errors))}); the others are kept in {run_dir}; "
+            f"compute the failed ones again with: workbench evaluate --resume {run_dir}",
+            err=True,
+        )
+        sys.exit(1)
+
+
+def _print_evaluation(summary: dict, results: Path) -> None:
+    """The evaluation summary as lines for the terminal."""
     oos, ins = summary["out_of_sample"], summary["in_sample"]
 
     def eur(x):
         return "n/a" if x is None else f"{x:,.0f} EUR"
+
+    def items(split):
+        if not split:
+            return ""
+        top = sorted(split.items(), key=lambda kv: -abs(kv[1]))[:4]
+        return " (" + ", ".join(f"{k} {v:+,.0f}" for k, v in top if abs(v) >= 0.5) + ")"
 
     click.echo(
         f"out of sample: {oos['feasible']} of {oos['scenarios']} fresh scenarios feasible; "
@@ -807,8 +952,17 @@ def evaluate(
         f"in sample:     E[cost] {eur(ins['expected_cost_eur'])}, CVaR {eur(ins['cvar_eur'])}"
     )
     click.echo(
-        f"VSS {eur(summary['vss_eur'])} (in sample {eur(summary['vss_in_sample_eur'])}), "
-        f"EVPI {eur(summary['evpi_eur'])}"
+        f"VSS {eur(summary['vss_eur'])}{items(summary['vss_by_item_eur'])}, in sample "
+        f"{eur(summary['vss_in_sample_eur'])}"
+    )
+    click.echo(
+        f"VSS against reserve rule {summary['reserve_rule']}: "
+        f"{eur(summary['vss_vs_rule_eur'])}{items(summary['vss_vs_rule_by_item_eur'])}, in "
+        f"sample {eur(summary['vss_vs_rule_in_sample_eur'])}"
+    )
+    click.echo(
+        f"EVPI (in sample) {eur(summary['evpi_eur'])}; out-of-sample gap to wait-and-see "
+        f"{eur(summary['oos_gap_eur'])}"
     )
     click.echo(f"results: {results}")
 

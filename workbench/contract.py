@@ -124,6 +124,7 @@ COORD_ATTRS: dict[str, dict[str, str]] = {
     "message_receiver": {"long_name": "receiver of the message"},
     "message_kind": {"long_name": "kind of the message"},
     "fresh_scenario": {"long_name": "fresh (out-of-sample) scenario"},
+    "item": {"long_name": "cost item of the evaluation, <payer>/<stage>/<item>"},
 }
 
 #: the time coordinates' long_name in a file, where they hold instants in UTC

@@ -59,6 +59,7 @@ from cases.study import StudyConfig
 from workbench.results import OutputError, _netcdf_ready, local_io
 
 __all__ = [
+    "NamedUnit",
     "RunFolder",
     "RunFolderError",
     "RunFolderWarning",
@@ -109,6 +110,20 @@ class Unit:
     def key(self) -> str:
         """File name stem of the unit (``tso_managed_2016-06-15``)."""
         return f"{self.model.replace(':', '+')}_{self.day.isoformat()}"
+
+
+@dataclass(frozen=True, order=True)
+class NamedUnit:
+    """A unit of another command than ``run`` (``workbench evaluate``: a plan or a batch of
+    scenarios of one model-day), known by its key alone.
+
+    Attributes
+    ----------
+    key : str
+        File name stem of the unit.
+    """
+
+    key: str
 
 
 def default_run_dir(out: Path) -> Path:
@@ -195,6 +210,9 @@ class RunFolder:
         *,
         study_file: str | Path | None = None,
         replace_out: bool = False,
+        units: list[str] | None = None,
+        command: str = "run",
+        settings: dict | None = None,
     ) -> RunFolder:
         """Start a run folder for ``study`` and lock it.
 
@@ -215,6 +233,12 @@ class RunFolder:
         replace_out : bool
             Whether the run may replace an existing ``out`` it did not write (the user
             gave ``--out`` or ``--force``).
+        units : list of str, optional
+            Keys of the units (default: one per model and day of ``study``).
+        command : str
+            The ``workbench`` command whose run this is (its ``--resume`` continues it).
+        settings : dict, optional
+            The command's settings a resume continues with (JSON-ready).
 
         Raises
         ------
@@ -251,7 +275,9 @@ class RunFolder:
                 "seed": int(seed),
                 "out": None if out is None else str(Path(out).resolve()),
                 "replace_out": bool(replace_out),
-                "units": [u.key for u in study_units(study)],
+                "command": command,
+                "settings": dict(settings or {}),
+                "units": [u.key for u in study_units(study)] if units is None else list(units),
                 "networks": sorted(nets),
                 "study_file": None if study_file is None else str(Path(study_file).resolve()),
                 "study_file_sha256": None if study_file is None else _file_digest(study_file),
@@ -284,8 +310,8 @@ class RunFolder:
             if old.get("state") != "complete" and done:
                 raise RunFolderError(
                     f"run folder '{path}' holds an unfinished run ({done} of "
-                    f"{len(old['units'])} units done); resume it with `workbench run "
-                    f"--resume {path}`, or give another --run-dir"
+                    f"{len(old['units'])} units done); resume it with `workbench "
+                    f"{old.get('command', 'run')} --resume {path}`, or give another --run-dir"
                 )
         parent = path if path.exists() else path.parent
         while not parent.exists():
@@ -527,7 +553,7 @@ class RunFolder:
         """Units whose record says ``error`` (computed again by a resume)."""
         return sorted(k for k, r in self.records().items() if r.get("status") == "error")
 
-    def save_unit(self, unit: Unit, ds: xr.Dataset | None, record: dict) -> None:
+    def save_unit(self, unit: Unit | NamedUnit, ds: xr.Dataset | None, record: dict) -> None:
         """Write a unit: its results (if any), then its record (which marks it done).
 
         Raises
@@ -543,7 +569,7 @@ class RunFolder:
                 f"could not save unit {unit.key} in run folder '{self.path}': {_cause(exc)}"
             ) from None
 
-    def rescue_unit(self, unit: Unit, ds: xr.Dataset | None, record: dict) -> Path:
+    def rescue_unit(self, unit: Unit | NamedUnit, ds: xr.Dataset | None, record: dict) -> Path:
         """Save a unit the run folder could not take to :func:`rescue_dir`, where
         :meth:`open` takes it back. Returns the rescue folder.
 
@@ -732,7 +758,9 @@ def _cause(exc: BaseException) -> str:
     return text
 
 
-def _save_unit_files(units: Path, unit: Unit, ds: xr.Dataset | None, record: dict) -> None:
+def _save_unit_files(
+    units: Path, unit: Unit | NamedUnit, ds: xr.Dataset | None, record: dict
+) -> None:
     """The unit's ``.nc`` (to a temporary name, flushed, renamed), then its record with the
     data's size and checksum."""
     target = units / f"{unit.key}.nc"
