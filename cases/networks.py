@@ -185,6 +185,9 @@ _TRAFO_TYPE = (
     "tap_pos",
     "tap_neutral",
     "tap_step_percent",
+    "tap_step_degree",
+    "tap_side",
+    "tap_changer_type",
     "df",
     "max_loading_percent",
 )
