@@ -31,11 +31,13 @@ __all__ = [
     "SIMBENCH_PREFIX",
     "FeederProfiles",
     "NetworkProfiles",
+    "check_simbench_feeder",
     "feeder_profiles",
     "is_simbench_spec",
     "load_simbench",
     "network_profiles",
     "simbench_codes",
+    "simbench_feeder_codes",
 ]
 
 SIMBENCH_PREFIX = "simbench:"
@@ -53,6 +55,41 @@ def simbench_codes() -> tuple[str, ...]:
     import simbench
 
     return tuple(sorted(simbench.collect_all_simbench_codes()))
+
+
+#: SimBench voltage levels whose grids are radial feeders, one substation each; the HV
+#: and EHV levels (and the coupled grids that include them) are meshed with several
+#: in-feeds, and SimBench grids cannot be the transmission network
+FEEDER_LEVELS = ("LV", "MV", "MVLV")
+
+
+def _level(code: str) -> str:
+    parts = code.split("-")
+    return parts[1] if len(parts) > 2 else ""
+
+
+@cache
+def simbench_feeder_codes() -> tuple[str, ...]:
+    """The SimBench codes usable as feeders (levels :data:`FEEDER_LEVELS`), sorted."""
+    return tuple(c for c in simbench_codes() if _level(c) in FEEDER_LEVELS)
+
+
+def check_simbench_feeder(spec: str, label: str) -> None:
+    """Raise :class:`CaseError` if SimBench ``spec`` is not a feeder grid (without loading it).
+
+    Raises
+    ------
+    CaseError
+        An HV or EHV grid (or a coupled grid including one): meshed, with several
+        in-feeds.
+    """
+    code = _code_of(spec)
+    if _level(code) not in FEEDER_LEVELS:
+        raise CaseError(
+            f"{label}: SimBench grid '{code}' ({_level(code)} level) is meshed with several "
+            f"in-feeds and cannot be a radial feeder; use an {', '.join(FEEDER_LEVELS)} code "
+            "such as 1-MV-rural--0-sw (see `workbench cases`)"
+        )
 
 
 def is_simbench_spec(spec: str) -> bool:

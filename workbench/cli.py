@@ -913,15 +913,18 @@ def plot(
 def cases() -> None:
     """List built-in networks and studies."""
     from cases.networks import FEEDER_ALIASES, builtin_case_names
-    from cases.simbench import simbench_codes
+    from cases.simbench import FEEDER_LEVELS, simbench_feeder_codes
     from cases.study import builtin_studies, load_study
 
     names = [n for n in builtin_case_names() if n not in FEEDER_ALIASES]
     click.echo("transmission / any cases (pandapower built-in; or give a pandapower JSON file):")
     click.echo("  " + ", ".join(names))
     click.echo("distribution feeders: " + ", ".join(["case33bw", *FEEDER_ALIASES]))
-    click.echo("SimBench feeders (simbench:<code> or the bare code; with their own 2016 profiles):")
-    click.echo("  " + ", ".join(simbench_codes()))
+    click.echo(
+        f"SimBench feeders ({'/'.join(FEEDER_LEVELS)} levels; simbench:<code> or the bare "
+        "code; with their own 2016 profiles):"
+    )
+    click.echo("  " + ", ".join(simbench_feeder_codes()))
     click.echo("studies:")
     for name, path in sorted(builtin_studies().items()):
         click.echo(f"  {name:<12} {load_study(path).description}  ({path})")
