@@ -15,11 +15,13 @@ series), so every day of 2016 has 96 quarter-hours.
 from __future__ import annotations
 
 import copy
+import csv
 import datetime as dt
 import re
 import warnings
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 
 import numpy as np
 import pandapower as pp
@@ -57,7 +59,7 @@ def simbench_codes() -> tuple[str, ...]:
     return tuple(sorted(simbench.collect_all_simbench_codes()))
 
 
-#: SimBench voltage levels whose grids are radial feeders, one substation each; the HV
+#: SimBench voltage levels whose grids can be radial feeders, one substation each; the HV
 #: and EHV levels (and the coupled grids that include them) are meshed with several
 #: in-feeds, and SimBench grids cannot be the transmission network
 FEEDER_LEVELS = ("LV", "MV", "MVLV")
@@ -69,9 +71,23 @@ def _level(code: str) -> str:
 
 
 @cache
+def _feeder_table() -> dict[str, tuple[bool, str]]:
+    """code -> (usable as a feeder, reason if not), from ``data/simbench_feeders.csv``
+    (derived by ``data/make_simbench_feeders.py``)."""
+    path = resources.files("cases") / "data" / "simbench_feeders.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        return {r["code"]: (r["feeder"] == "True", r["reason"]) for r in csv.DictReader(fh)}
+
+
+@cache
 def simbench_feeder_codes() -> tuple[str, ...]:
-    """The SimBench codes usable as feeders (levels :data:`FEEDER_LEVELS`), sorted."""
-    return tuple(c for c in simbench_codes() if _level(c) in FEEDER_LEVELS)
+    """The SimBench codes usable as feeders, sorted: levels :data:`FEEDER_LEVELS` and,
+    where ``data/simbench_feeders.csv`` knows the code, radial (some ``no_sw`` grids
+    close their rings)."""
+    table = _feeder_table()
+    return tuple(
+        c for c in simbench_codes() if _level(c) in FEEDER_LEVELS and table.get(c, (True, ""))[0]
+    )
 
 
 def check_simbench_feeder(spec: str, label: str) -> None:
@@ -81,15 +97,18 @@ def check_simbench_feeder(spec: str, label: str) -> None:
     ------
     CaseError
         An HV or EHV grid (or a coupled grid including one): meshed, with several
-        in-feeds.
+        in-feeds; or a grid known to be meshed (``data/simbench_feeders.csv``).
     """
     code = _code_of(spec)
+    usable, reason = _feeder_table().get(code, (True, ""))
     if _level(code) not in FEEDER_LEVELS:
-        raise CaseError(
-            f"{label}: SimBench grid '{code}' ({_level(code)} level) is meshed with several "
-            f"in-feeds and cannot be a radial feeder; use an {', '.join(FEEDER_LEVELS)} code "
-            "such as 1-MV-rural--0-sw (see `workbench cases`)"
-        )
+        reason = f"{_level(code)} level: meshed with several in-feeds"
+    elif usable:
+        return
+    raise CaseError(
+        f"{label}: SimBench grid '{code}' cannot be a radial feeder ({reason}); use an "
+        f"{', '.join(FEEDER_LEVELS)} code such as 1-MV-rural--0-sw (see `workbench cases`)"
+    )
 
 
 def is_simbench_spec(spec: str) -> bool:

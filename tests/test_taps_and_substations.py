@@ -334,18 +334,27 @@ def test_cases_lists_only_simbench_grids_usable_as_feeders():
     assert "1-MV-rural--0-sw" in listed and "1-LV-rural1--0-sw" in listed
     assert all(c.split("-")[1] in FEEDER_LEVELS for c in listed)
     refused = [c for c in simbench_codes() if c not in listed]
-    assert refused and all(
-        ("HV" in c.split("-")[1]) or c.split("-")[1] == "complete_data" for c in refused
-    )
+    assert "1-HV-mixed--0-sw" in refused and "1-MV-urban--0-no_sw" in refused  # closed rings
     assert not any(c in out for c in refused)
     assert "mv_oberrhein" in out.split("distribution feeders:")[1].splitlines()[0]
+
+
+def test_a_meshed_simbench_grid_as_a_feeder_is_refused_before_loading():
+    spec = copy.deepcopy(SMALL_STUDY)
+    spec["feeders"][0]["network"] = "1-MV-urban--0-no_sw"
+    with pytest.raises(
+        CaseError, match=r"'1-MV-urban--0-no_sw' cannot be a radial feeder \(meshed\)"
+    ):
+        build_system(parse_study(spec, "meshed"))
 
 
 def test_an_hv_simbench_grid_as_a_feeder_is_one_clear_error():
     spec = copy.deepcopy(SMALL_STUDY)
     spec["feeders"][0]["network"] = "1-HVMV-mixed-1.105-0-sw"
     with pytest.raises(
-        CaseError, match=r"cannot be a radial feeder; use an LV, MV, MVLV code"
+        CaseError,
+        match=r"cannot be a radial feeder \(HVMV level: meshed with several in-feeds\); "
+        r"use an LV, MV, MVLV code",
     ) as err:
         build_system(parse_study(spec, "hv"))
     assert "\n" not in str(err.value)
@@ -354,7 +363,13 @@ def test_an_hv_simbench_grid_as_a_feeder_is_one_clear_error():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "code",
-    ["1-EHV-mixed--0-sw", "1-HV-urban--0-sw", "1-HVMV-mixed-1.105-0-sw", "1-EHVHV-mixed-1-0-sw"],
+    [
+        "1-EHV-mixed--0-sw",
+        "1-HV-urban--0-sw",
+        "1-HVMV-mixed-1.105-0-sw",
+        "1-EHVHV-mixed-1-0-sw",
+        "1-MV-urban--0-no_sw",
+    ],
 )
 def test_the_unlisted_simbench_grids_are_indeed_not_feeders(code):
     from cases.networks import load_network, merge_parallel_branches
@@ -367,7 +382,7 @@ def test_the_unlisted_simbench_grids_are_indeed_not_feeders(code):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "code", ["1-LV-semiurb4--0-sw", "1-MVLV-rural-1.108-0-sw", "1-MV-urban--0-no_sw"]
+    "code", ["1-LV-semiurb4--0-sw", "1-MVLV-rural-1.108-0-sw", "1-MV-urban--0-sw"]
 )
 def test_listed_simbench_grids_are_feeders(code):
     from cases.networks import load_network, merge_parallel_branches

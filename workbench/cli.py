@@ -939,17 +939,29 @@ def cases() -> None:
     show_default=True,
     help="Network model.",
 )
+@click.option(
+    "--substation",
+    type=click.IntRange(min=0),
+    default=None,
+    help="LinDistFlow of a network with several ext_grids: only the part this ext_grid "
+    "feeds (default: every part).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def opf(case: str, model: str, as_json: bool) -> None:
+def opf(case: str, model: str, substation: int | None, as_json: bool) -> None:
     """Single-period deterministic OPF of a pandapower case (name or JSON file)."""
+    from cases.errors import CaseError
     from cases.networks import NoCostWarning, load_network
     from stochastic.single_period import solve_dc_opf, solve_lindistflow_opf
 
+    if substation is not None and model != "lindistflow":
+        raise CaseError("--substation picks a feeder part; use it with --model lindistflow")
     net = load_network(case)
-    solve = solve_dc_opf if model == "dc" else solve_lindistflow_opf
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NoCostWarning)
-        res = solve(net, case)
+        if model == "dc":
+            res = solve_dc_opf(net, case)
+        else:
+            res = solve_lindistflow_opf(net, case, substation=substation)
     for w in caught:
         if issubclass(w.category, NoCostWarning):
             click.echo(f"warning: {w.message}", err=True)
