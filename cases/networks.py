@@ -74,6 +74,8 @@ def with_generation_costs(net: pp.pandapowerNet, label: str = "network") -> pp.p
 FEEDER_ALIASES: dict[str, Callable[[], pp.pandapowerNet]] = {
     "cigre_mv": lambda: pn.create_cigre_network_mv(with_der="pv_wind"),
     "cigre_mv_no_der": lambda: pn.create_cigre_network_mv(with_der=False),
+    # two HV/MV substations (a forest of two feeders), transformers at taps -2 and -3
+    "mv_oberrhein": pn.mv_oberrhein,
 }
 
 
@@ -185,6 +187,9 @@ _TRAFO_TYPE = (
     "tap_pos",
     "tap_neutral",
     "tap_step_percent",
+    "tap_step_degree",
+    "tap_side",
+    "tap_changer_type",
     "df",
     "max_loading_percent",
 )

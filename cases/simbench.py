@@ -15,11 +15,13 @@ series), so every day of 2016 has 96 quarter-hours.
 from __future__ import annotations
 
 import copy
+import csv
 import datetime as dt
 import re
 import warnings
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 
 import numpy as np
 import pandapower as pp
@@ -31,11 +33,13 @@ __all__ = [
     "SIMBENCH_PREFIX",
     "FeederProfiles",
     "NetworkProfiles",
+    "check_simbench_feeder",
     "feeder_profiles",
     "is_simbench_spec",
     "load_simbench",
     "network_profiles",
     "simbench_codes",
+    "simbench_feeder_codes",
 ]
 
 SIMBENCH_PREFIX = "simbench:"
@@ -53,6 +57,58 @@ def simbench_codes() -> tuple[str, ...]:
     import simbench
 
     return tuple(sorted(simbench.collect_all_simbench_codes()))
+
+
+#: SimBench voltage levels whose grids can be radial feeders, one substation each; the HV
+#: and EHV levels (and the coupled grids that include them) are meshed with several
+#: in-feeds, and SimBench grids cannot be the transmission network
+FEEDER_LEVELS = ("LV", "MV", "MVLV")
+
+
+def _level(code: str) -> str:
+    parts = code.split("-")
+    return parts[1] if len(parts) > 2 else ""
+
+
+@cache
+def _feeder_table() -> dict[str, tuple[bool, str]]:
+    """code -> (usable as a feeder, reason if not), from ``data/simbench_feeders.csv``
+    (derived by ``data/make_simbench_feeders.py``)."""
+    path = resources.files("cases") / "data" / "simbench_feeders.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        return {r["code"]: (r["feeder"] == "True", r["reason"]) for r in csv.DictReader(fh)}
+
+
+@cache
+def simbench_feeder_codes() -> tuple[str, ...]:
+    """The SimBench codes usable as feeders, sorted: levels :data:`FEEDER_LEVELS` and,
+    where ``data/simbench_feeders.csv`` knows the code, radial (some ``no_sw`` grids
+    close their rings)."""
+    table = _feeder_table()
+    return tuple(
+        c for c in simbench_codes() if _level(c) in FEEDER_LEVELS and table.get(c, (True, ""))[0]
+    )
+
+
+def check_simbench_feeder(spec: str, label: str) -> None:
+    """Raise :class:`CaseError` if SimBench ``spec`` is not a feeder grid (without loading it).
+
+    Raises
+    ------
+    CaseError
+        An HV or EHV grid (or a coupled grid including one): meshed, with several
+        in-feeds; or a grid known to be meshed (``data/simbench_feeders.csv``).
+    """
+    code = _code_of(spec)
+    usable, reason = _feeder_table().get(code, (True, ""))
+    if _level(code) not in FEEDER_LEVELS:
+        reason = f"{_level(code)} level: meshed with several in-feeds"
+    elif usable:
+        return
+    raise CaseError(
+        f"{label}: SimBench grid '{code}' cannot be a radial feeder ({reason}); use an "
+        f"{', '.join(FEEDER_LEVELS)} code such as 1-MV-rural--0-sw (see `workbench cases`)"
+    )
 
 
 def is_simbench_spec(spec: str) -> bool:

@@ -206,11 +206,18 @@ class FeederConfig(_Frozen):
     (``simbench:1-MV-rural--0-sw``), a pandapower JSON file or, from Python, a
     pandapowerNet. ``line_max_i_ka`` sets the rating of lines of the network
     (pandapower line index -> kA, per copy), e.g. a thin line the DSO must manage.
+
+    A network with several substations (in-service ``ext_grid``, e.g. ``mv_oberrhein``)
+    is by default a forest: each substation's part becomes a feeder ``<name>.<ext_grid
+    index>`` with the same settings, attached to ``bus`` or, with a list, each to its own
+    bus (one per substation, in ``ext_grid`` order); together the parts replace ``share``
+    of the load. ``substation: K`` keeps only the part fed by ``ext_grid`` K.
     """
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     network: NetworkSpec = "cigre_mv"
-    bus: str
+    bus: str | Annotated[list[str], Field(min_length=1)]
+    substation: Annotated[int, Field(ge=0)] | None = None
     share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
     vm_min_pu: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     vm_max_pu: Annotated[float, Field(gt=1.0, lt=1.5)] = 1.05
@@ -220,7 +227,18 @@ class FeederConfig(_Frozen):
     @field_validator("bus", mode="before")
     @classmethod
     def _bus_to_str(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) else v for v in value]
         return str(value) if isinstance(value, int) else value
+
+    @model_validator(mode="after")
+    def _one_bus_for_one_substation(self) -> FeederConfig:
+        if self.substation is not None and isinstance(self.bus, list) and len(self.bus) > 1:
+            raise ValueError(
+                f"feeder '{self.name}': substation {self.substation} keeps one part of the "
+                f"network, so give one bus, not {len(self.bus)}"
+            )
+        return self
 
 
 #: second-stage resolutions the scenario data come at [min] (quarter-hourly history,

@@ -22,10 +22,17 @@ import pandapower as pp
 
 from cases.der import DerFleet, build_fleet
 from cases.errors import CaseError
-from cases.feeders import FeederArrays, feeder_arrays, scale_feeder
+from cases.feeders import FeederArrays, feeder_arrays, scale_feeder, trafo_rated_voltages_kv
 from cases.networks import check_ratings, load_network, merge_parallel_branches, network_label
-from cases.simbench import FeederProfiles, feeder_profiles, is_simbench_spec, network_profiles
-from cases.study import StudyConfig
+from cases.simbench import (
+    FeederProfiles,
+    check_simbench_feeder,
+    feeder_profiles,
+    is_simbench_spec,
+    network_profiles,
+)
+from cases.study import FeederConfig, StudyConfig
+from cases.substations import substation_nets
 from cases.technologies import apply_technologies
 from cases.transmission import TransmissionArrays, transmission_arrays
 
@@ -187,47 +194,23 @@ def build_system(study: StudyConfig) -> IntegratedSystem:
     base_mva = float(tnet.sn_mva)
     shares: dict[int, float] = {}
     feeders_raw = []
+    names = {cfg.name for cfg in study.feeders}
     for cfg in study.feeders:
-        label = f"feeder '{cfg.name}'"
-        bus = _find_bus(tnet, cfg.bus, label)
-        loads = tnet.load[(tnet.load.bus == bus) & tnet.load.in_service]
-        bus_load = float((loads.p_mw * loads.scaling).sum())
-        if bus_load <= 0:
-            with_load = tnet.load[tnet.load.p_mw > 0].bus.unique()[:8]
-            raise CaseError(
-                f"{label}: transmission bus '{cfg.bus}' has no load to replace; attach the "
-                f"feeder to a load bus (e.g. {', '.join(tnet.bus.name.astype(str)[with_load])})"
-            )
-        shares[bus] = shares.get(bus, 0.0) + cfg.share
-        if shares[bus] > 1.0 + 1e-9:
-            raise CaseError(
-                f"{label}: feeders at transmission bus '{cfg.bus}' replace "
-                f"{shares[bus]:.0%} of its load; shares at one bus must sum to <= 1"
-            )
-        f_label = network_label(cfg.network)
-        fnet = merge_parallel_branches(load_network(cfg.network))
-        own = network_profiles(fnet, label)
-        nominal = float((fnet.load.p_mw * fnet.load.scaling)[fnet.load.in_service].sum())
-        if nominal <= 0:
-            raise CaseError(
-                f"{label}: network '{f_label}' has no load; a feeder must "
-                "carry demand to replace transmission load"
-            )
-        missing = sorted(set(cfg.line_max_i_ka) - set(fnet.line.index))
-        if missing:
-            raise CaseError(
-                f"{label}: line_max_i_ka names lines {missing} that network "
-                f"'{f_label}' does not have; use line indices 0..{len(fnet.line) - 1}"
-            )
-        for line, rating_ka in cfg.line_max_i_ka.items():
-            fnet.line.loc[line, "max_i_ka"] = rating_ka
-        copies = cfg.share * bus_load / nominal
-        scaled = scale_feeder(fnet, copies)
-        arrays = feeder_arrays(scaled, cfg.name, base_mva, cfg.vm_min_pu, cfg.vm_max_pu)
-        # the study's limits apply to every feeder bus except the regulated root
-        arrays = _with_limits(arrays, cfg.vm_min_pu, cfg.vm_max_pu)
-        profiles = None if own is None else feeder_profiles(scaled, arrays.bus_index, own)
-        feeders_raw.append((cfg, bus, copies, scaled, arrays, profiles))
+        for part in _feeder_parts(cfg, tnet, base_mva):
+            name, bus, part_share, copies, scaled, arrays, profiles = part
+            if name != cfg.name and name in names:
+                raise CaseError(
+                    f"feeder '{cfg.name}': its substation part '{name}' has the name of "
+                    "another feeder; rename that feeder"
+                )
+            shares[bus] = shares.get(bus, 0.0) + part_share
+            if shares[bus] > 1.0 + 1e-9:
+                raise CaseError(
+                    f"feeder '{name}': feeders at transmission bus "
+                    f"'{tnet.bus.name.astype(str)[bus]}' replace {shares[bus]:.0%} of its "
+                    "load; shares at one bus must sum to <= 1"
+                )
+            feeders_raw.append((cfg, name, bus, copies, scaled, arrays, profiles))
     for bus, share in shares.items():
         sel = tnet.load.bus == bus
         tnet.load.loc[sel, "p_mw"] *= 1.0 - share
@@ -242,7 +225,7 @@ def build_system(study: StudyConfig) -> IntegratedSystem:
     t_load = np.array([load_p.get(b, 0.0) for b in tarr.bus_index])
     feeders = tuple(
         Feeder(
-            cfg.name,
+            name,
             network_label(cfg.network),
             tarr.bus_position(bus),
             copies,
@@ -251,12 +234,90 @@ def build_system(study: StudyConfig) -> IntegratedSystem:
             _commercial_share(scaled, arrays),
             profiles,
         )
-        for cfg, bus, copies, scaled, arrays, profiles in feeders_raw
+        for cfg, name, bus, copies, scaled, arrays, profiles in feeders_raw
     )
     fleet = build_fleet(
         [(f.arrays, f.net, cfg.der) for f, (cfg, *_) in zip(feeders, feeders_raw, strict=True)]
     )
     return IntegratedSystem(study.name, tnet, tarr, feeders, fleet, t_load)
+
+
+def _feeder_parts(cfg: FeederConfig, tnet: pp.pandapowerNet, base_mva: float) -> list[tuple]:
+    """The feeders one study entry makes: one, or one per substation of its network.
+
+    A network with several in-service ``ext_grid`` is a forest (:mod:`cases.substations`):
+    each substation's part becomes a feeder named ``<name>.<ext_grid index>``, attached to
+    the entry's bus (or to its own bus of the entry's list, in ``ext_grid`` order), unless
+    ``substation`` picks one part, which keeps the entry's name. Every part is scaled by
+    the same factor, so that the parts together replace ``share`` of the load at the
+    bus(es), each in proportion to its own demand.
+
+    Returns
+    -------
+    list of tuple
+        ``(name, transmission bus, share of that bus's load it replaces, copies, scaled
+        net, arrays, profiles)`` per feeder.
+    """
+    label = f"feeder '{cfg.name}'"
+    f_label = network_label(cfg.network)
+    if is_simbench_spec(f_label):
+        check_simbench_feeder(f_label, label)
+    fnet = merge_parallel_branches(load_network(cfg.network))
+    nominal = float((fnet.load.p_mw * fnet.load.scaling)[fnet.load.in_service].sum())
+    if nominal <= 0:
+        raise CaseError(
+            f"{label}: network '{f_label}' has no load; a feeder must "
+            "carry demand to replace transmission load"
+        )
+    missing = sorted(set(cfg.line_max_i_ka) - set(fnet.line.index))
+    if missing:
+        raise CaseError(
+            f"{label}: line_max_i_ka names lines {missing} that network "
+            f"'{f_label}' does not have; use line indices 0..{len(fnet.line) - 1}"
+        )
+    for line, rating_ka in cfg.line_max_i_ka.items():
+        fnet.line.loc[line, "max_i_ka"] = rating_ka
+    parts = substation_nets(fnet, f"{label} (network '{f_label}')", cfg.substation)
+    bus_names = [cfg.bus] if isinstance(cfg.bus, str) else list(cfg.bus)
+    if len(bus_names) == 1:
+        bus_names = bus_names * len(parts)
+    elif len(bus_names) != len(parts):
+        raise CaseError(
+            f"{label}: bus lists {len(bus_names)} transmission buses but network "
+            f"'{f_label}' has {len(parts)} substations (ext_grids "
+            f"{', '.join(str(k) for k, _ in parts)}); give one bus, or one per substation"
+        )
+    out = []
+    for (k, part), bus_name in zip(parts, bus_names, strict=True):
+        name = cfg.name if len(parts) == 1 else f"{cfg.name}.{k}"
+        bus = _find_bus(tnet, bus_name, label)
+        loads = tnet.load[(tnet.load.bus == bus) & tnet.load.in_service]
+        bus_load = float((loads.p_mw * loads.scaling).sum())
+        if bus_load <= 0:
+            with_load = tnet.load[tnet.load.p_mw > 0].bus.unique()[:8]
+            raise CaseError(
+                f"{label}: transmission bus '{bus_name}' has no load to replace; attach the "
+                f"feeder to a load bus (e.g. {', '.join(tnet.bus.name.astype(str)[with_load])})"
+            )
+        own = network_profiles(part, label)
+        live = part.load[part.load.in_service]
+        part_nominal = float((live.p_mw * live.scaling).sum())
+        if part_nominal <= 0:
+            raise CaseError(
+                f"{label}: substation {k} of network '{f_label}' feeds no load; set its "
+                "ext_grid out of service or pick another one with substation: K"
+            )
+        # parts replace share x (their part of the demand) of their bus's load
+        whole = nominal if cfg.substation is None else part_nominal
+        part_share = cfg.share * part_nominal / whole
+        copies = part_share * bus_load / part_nominal
+        scaled = scale_feeder(part, copies)
+        arrays = feeder_arrays(scaled, name, base_mva, cfg.vm_min_pu, cfg.vm_max_pu)
+        # the study's limits apply to every feeder bus except the regulated root
+        arrays = _with_limits(arrays, cfg.vm_min_pu, cfg.vm_max_pu)
+        profiles = None if own is None else feeder_profiles(scaled, arrays.bus_index, own)
+        out.append((name, bus, part_share, copies, scaled, arrays, profiles))
+    return out
 
 
 def _with_limits(arrays: FeederArrays, vmin: float, vmax: float) -> FeederArrays:
@@ -359,13 +420,16 @@ def _copy_feeder(net, feeder, bus_names: list, line_names: list, trafo_names: li
         ].iterrows():
             pp.create_switch(net, bmap[sw.bus], new, et="l", closed=False)
     for idx, row in fnet.trafo[fnet.trafo.in_service].iterrows():
+        # the fixed taps as rated voltages: the same ratio and impedance, see
+        # cases.feeders.trafo_rated_voltages_kv
+        vn_hv_kv, vn_lv_kv = trafo_rated_voltages_kv(row, f"feeder '{feeder.name}': trafo {idx}")
         pp.create_transformer_from_parameters(
             net,
             bmap[row.hv_bus],
             bmap[row.lv_bus],
             sn_mva=row.sn_mva,
-            vn_hv_kv=row.vn_hv_kv,
-            vn_lv_kv=row.vn_lv_kv,
+            vn_hv_kv=vn_hv_kv,
+            vn_lv_kv=vn_lv_kv,
             vkr_percent=row.vkr_percent,
             vk_percent=row.vk_percent,
             pfe_kw=row.pfe_kw,

@@ -267,7 +267,8 @@ def add_lindistflow(
     """LinDistFlow (linearised branch flow, losses neglected) for one radial feeder.
 
     ``P_k = sum(P_children) + demand_j - injection_j``, same for Q, and
-    ``w_j = w_parent - 2 (r_k P_k + x_k Q_k) / base`` with
+    ``w_j = w_parent / m_k^2 - 2 (r_k P_k + x_k Q_k) / base`` (``m_k``: the branch's
+    off-nominal ratio, 1 but for transformers with a tap or off-nominal rated voltages) with
     ``(vmin + margin)^2 <= w_j <= (vmax - margin)^2`` and ``w_root = v_root^2``.
     Branch apparent power is limited by an inscribed polygon with ``polygon_sides``
     sides: ``|cos(t) P + sin(t) Q| <= S cos(pi / sides)``.
@@ -336,7 +337,7 @@ def add_lindistflow(
     # voltage drop along branch k (child j = k + 1)
     drop = [
         terms(w, rows, w_idx[:, child], 1.0),
-        terms(w, rows, w_idx[:, par], -1.0),
+        terms(w, rows, w_idx[:, par], -1.0 / f.branch_ratio**2),
         terms(p, rows, p_idx, W_SCALE * 2.0 * f.branch_r_pu / base),
         terms(q, rows, q_idx, W_SCALE * 2.0 * f.branch_x_pu / base),
     ]

@@ -22,6 +22,7 @@ import pyomo.environ as pyo
 from cases.errors import CaseError
 from cases.feeders import FeederArrays, feeder_arrays
 from cases.networks import with_generation_costs
+from cases.substations import substation_nets
 from cases.transmission import transmission_arrays
 from stochastic.linear import add_var, terms
 from stochastic.network import add_dc_network, add_lindistflow, dc_shift_injection_mw, root_branches
@@ -292,26 +293,84 @@ def solve_lindistflow_opf(
     net: pp.pandapowerNet,
     label: str = "case",
     polygon_sides: int = 16,
+    substation: int | None = None,
 ) -> OpfResult:
     """Single-period LinDistFlow OPF of a radial network, checked with AC power flow.
+
+    A network with several in-service ``ext_grid`` (substations) is a forest: each
+    substation's part is a feeder of its own (:mod:`cases.substations`), its import
+    priced with its ``ext_grid`` cost. The parts share nothing, so each is solved on its
+    own and the objectives add up; the AC power flow runs on the whole network.
 
     Parameters
     ----------
     net : pandapowerNet
-        Radial network with one ``ext_grid`` (with a ``poly_cost``) at its root.
+        Radial network (or forest) with an ``ext_grid`` (with a ``poly_cost``) at each
+        root.
     label : str
     polygon_sides : int
         Sides of the apparent-power polygon of branches.
+    substation : int, optional
+        Keep only the part fed by this ``ext_grid`` (default: every part).
 
     Returns
     -------
     OpfResult
-        With ``max_vm_error_pu`` from a pandapower AC power flow at the optimum.
+        With ``max_vm_error_pu`` from a pandapower AC power flow at the optimum;
+        statuses, times and sizes over all parts (the worst status, sums of the rest),
+        voltages in part order.
     """
     tick = time.perf_counter()
     net = with_generation_costs(net, label)
+    parts = substation_nets(net, label, substation)
+    ac = copy.deepcopy(parts[0][1] if substation is not None else net)
+    build_s, dispatch, results = time.perf_counter() - tick, {}, []
+    vm_lin, bus_index = [], []
+    for k, part in parts:
+        part_label = label if len(parts) == 1 else f"{label} (substation {k})"
+        start = time.perf_counter()
+        lp, objective = _priced_feeder_lp(part, part_label, polygon_sides, k)
+        lp.model.objective = pyo.Objective(expr=objective)
+        build_s += time.perf_counter() - start
+        results.append(PersistentSolver(lp.model).solve())
+        vm_lin.append(lp.network.vm_pu()[0])
+        bus_index.append(lp.feeder.bus_index)
+        pv, qv = lp.p_mw.values()[0], lp.q_mvar.values()[0]
+        for u, (t, idx) in enumerate(lp.units):
+            ac[t].at[idx, "p_mw"] = pv[u]
+            ac[t].at[idx, "q_mvar"] = qv[u]
+            dispatch[f"{t}/{idx}"] = float(pv[u])
+        dispatch[f"ext_grid/{k}"] = float(pyo.value(lp.p_import_mw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pp.runpp(ac, calculate_voltage_angles=True, init="dc")  # DC start: phase-shifting trafos
+    buses = np.concatenate(bus_index)
+    vm_lin_all = np.concatenate(vm_lin)
+    vm_ac = ac.res_bus.vm_pu.reindex(buses).to_numpy()
+    worst = next((r for r in results if r.status.value != "optimal"), results[0])
+    return OpfResult(
+        model="lindistflow",
+        status=worst.status.value,
+        objective_eur_per_h=float(sum(r.objective for r in results)),
+        max_vm_error_pu=float(np.max(np.abs(vm_lin_all - vm_ac))),
+        build_seconds=build_s,
+        translate_seconds=sum(r.translate_seconds for r in results),
+        solver_seconds=sum(r.solver_seconds for r in results),
+        n_variables=sum(r.n_variables for r in results),
+        n_constraints=sum(r.n_constraints for r in results),
+        p_mw=dispatch,
+        vm_pu_linear=vm_lin_all,
+        vm_pu_ac=vm_ac,
+        bus_index=buses,
+    )
+
+
+def _priced_feeder_lp(
+    net: pp.pandapowerNet, label: str, polygon_sides: int, ext: int
+) -> tuple[FeederLp, object]:
+    """The feeder LP of one part and its cost expression [EUR/h] (import at ``ext`` and
+    controllable units at their ``poly_cost``)."""
     lp = feeder_lp(net, label, polygon_sides)
-    ext = int(net.ext_grid.index[net.ext_grid.in_service][0])
     ext_cost = _cost_of(net, "ext_grid", ext)
     if ext_cost is None:
         raise CaseError(
@@ -327,35 +386,9 @@ def solve_lindistflow_opf(
                 f"pandapower.create_poly_cost(net, {idx}, '{t}', cp1_eur_per_mw=...)"
             )
         costs.append(c)
-    m, pu, qu, ldf, f = lp.model, lp.p_mw, lp.q_mvar, lp.network, lp.feeder
     p_import = lp.p_import_mw
     c0, c1, c2 = ext_cost
     obj = c0 + c1 * p_import + c2 * p_import**2
     for u, (k0, k1, k2) in enumerate(costs):
-        obj += k0 + k1 * pu.data[u] + k2 * pu.data[u] ** 2
-    m.objective = pyo.Objective(expr=obj)
-    build_s = time.perf_counter() - tick
-    res = PersistentSolver(m).solve()
-    vm_lin = ldf.vm_pu()[0]
-    # AC check at the optimum
-    ac = copy.deepcopy(net)
-    pv, qv = pu.values()[0], qu.values()[0]
-    for u, (t, idx) in enumerate(lp.units):
-        ac[t].at[idx, "p_mw"] = pv[u]
-        ac[t].at[idx, "q_mvar"] = qv[u]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pp.runpp(ac, calculate_voltage_angles=True, init="dc")  # DC start: phase-shifting trafos
-    vm_ac = ac.res_bus.vm_pu.reindex(f.bus_index).to_numpy()
-    dispatch = {f"{t}/{idx}": float(pv[u]) for u, (t, idx) in enumerate(lp.units)}
-    dispatch[f"ext_grid/{ext}"] = float(pyo.value(p_import))
-    return _result(
-        "lindistflow",
-        res,
-        build_s,
-        max_vm_error_pu=float(np.max(np.abs(vm_lin - vm_ac))),
-        p_mw=dispatch,
-        vm_pu_linear=vm_lin,
-        vm_pu_ac=vm_ac,
-        bus_index=f.bus_index,
-    )
+        obj += k0 + k1 * lp.p_mw.data[u] + k2 * lp.p_mw.data[u] ** 2
+    return lp, obj

@@ -57,6 +57,8 @@ class FeederRows:
     y0, upper : ndarray (row,)
     kind : ndarray of str (row,)  ``vm_max``, ``vm_min`` or ``flow``
     element : ndarray of int (row,)  bus (voltage rows) or branch (flow rows) position
+    root_gain : ndarray (row,), optional
+        ``d w_j / d w_root`` of each row's bus (1 for flow rows; default all 1).
     """
 
     h_p: np.ndarray
@@ -65,6 +67,7 @@ class FeederRows:
     upper: np.ndarray
     kind: np.ndarray
     element: np.ndarray
+    root_gain: np.ndarray | None = None
 
     def slack(self, d_p: np.ndarray, d_q: np.ndarray) -> np.ndarray:
         """``y - upper`` (..., row) for net demands (..., bus): > 0 is a violation."""
@@ -73,9 +76,11 @@ class FeederRows:
     @property
     def root_coef(self) -> np.ndarray:
         """(row,): change of each row per unit of the root's squared voltage [pu^2]
-        (+1 upper voltage rows, -1 lower ones, 0 flows): an on-load tap changer moves the
-        whole feeder's voltages with its root."""
-        return np.where(self.kind == "vm_max", 1.0, np.where(self.kind == "vm_min", -1.0, 0.0))
+        (+1 upper voltage rows, -1 lower ones, 0 flows; times ``root_gain`` behind
+        off-nominal transformers): an on-load tap changer moves the whole feeder's
+        voltages with its root."""
+        sign = np.where(self.kind == "vm_max", 1.0, np.where(self.kind == "vm_min", -1.0, 0.0))
+        return sign if self.root_gain is None else sign * self.root_gain
 
 
 def root_w_range(f: FeederArrays, range_pu: float, margin_pu: float = 0.0) -> tuple[float, float]:
@@ -107,13 +112,18 @@ def feeder_rows(
     """The feeder's LinDistFlow limits in closed form (same model as ``add_lindistflow``).
 
     ``P = A^T d_p`` (flow of each branch: the net demand below it) and
-    ``w_j = v_root^2 - 2 / base sum_k A[j, k] (r_k P_k + x_k Q_k)``.
+    ``w_j = g_j v_root^2 - 2 / base sum_k A[j, k] g_j / g_(k+1) (r_k P_k + x_k Q_k)``
+    with ``g`` the feeder's :attr:`~cases.feeders.FeederArrays.w_gain` (1 without
+    off-nominal transformers).
     """
     a = path_matrix(f)
     base = f.base_mva
-    wp = -(2.0 / base) * (a * f.branch_r_pu) @ a.T  # (bus, bus)
-    wq = -(2.0 / base) * (a * f.branch_x_pu) @ a.T
-    w0 = np.full(f.n_bus, f.v_root_pu**2)
+    gain = f.w_gain  # d w_j / d w_root
+    # a drop on branch k reaches bus j scaled by the ratios between them: gain_j / gain_(k+1)
+    a_w = a * gain[:, None] / gain[None, 1:]
+    wp = -(2.0 / base) * (a_w * f.branch_r_pu) @ a.T  # (bus, bus)
+    wq = -(2.0 / base) * (a_w * f.branch_x_pu) @ a.T
+    w0 = f.v_root_pu**2 * gain
     vmin = np.minimum(f.vm_min_pu + voltage_margin_pu, f.vm_max_pu - voltage_margin_pu)
     vmax = f.vm_max_pu - voltage_margin_pu
     bus = np.arange(1, f.n_bus)
@@ -129,6 +139,7 @@ def feeder_rows(
     upper += [vmax[bus] ** 2, -(np.maximum(vmin[bus], 0.0) ** 2)]
     kind += [np.full(len(bus), "vm_max"), np.full(len(bus), "vm_min")]
     element += [bus, bus]
+    root_gain = [gain[bus], gain[bus]]
     rated = np.flatnonzero(np.isfinite(f.branch_rating_mva))
     if len(rated):
         side = np.cos(np.pi / polygon_sides)
@@ -140,6 +151,7 @@ def feeder_rows(
                 upper.append(f.branch_rating_mva[rated] * side)
                 kind.append(np.full(len(rated), "flow"))
                 element.append(rated)
+                root_gain.append(np.ones(len(rated)))
     return FeederRows(
         h_p=np.concatenate(parts_p),
         h_q=np.concatenate(parts_q),
@@ -147,6 +159,7 @@ def feeder_rows(
         upper=np.concatenate(upper),
         kind=np.concatenate(kind),
         element=np.concatenate(element),
+        root_gain=np.concatenate(root_gain),
     )
 
 

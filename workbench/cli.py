@@ -1070,15 +1070,18 @@ def plot(
 def cases() -> None:
     """List built-in networks and studies."""
     from cases.networks import FEEDER_ALIASES, builtin_case_names
-    from cases.simbench import simbench_codes
+    from cases.simbench import FEEDER_LEVELS, simbench_feeder_codes
     from cases.study import builtin_studies, load_study
 
     names = [n for n in builtin_case_names() if n not in FEEDER_ALIASES]
     click.echo("transmission / any cases (pandapower built-in; or give a pandapower JSON file):")
     click.echo("  " + ", ".join(names))
     click.echo("distribution feeders: " + ", ".join(["case33bw", *FEEDER_ALIASES]))
-    click.echo("SimBench feeders (simbench:<code> or the bare code; with their own 2016 profiles):")
-    click.echo("  " + ", ".join(simbench_codes()))
+    click.echo(
+        f"SimBench feeders ({'/'.join(FEEDER_LEVELS)} levels; simbench:<code> or the bare "
+        "code; with their own 2016 profiles):"
+    )
+    click.echo("  " + ", ".join(simbench_feeder_codes()))
     click.echo("studies:")
     for name, path in sorted(builtin_studies().items()):
         click.echo(f"  {name:<12} {load_study(path).description}  ({path})")
@@ -1093,17 +1096,29 @@ def cases() -> None:
     show_default=True,
     help="Network model.",
 )
+@click.option(
+    "--substation",
+    type=click.IntRange(min=0),
+    default=None,
+    help="LinDistFlow of a network with several ext_grids: only the part this ext_grid "
+    "feeds (default: every part).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def opf(case: str, model: str, as_json: bool) -> None:
+def opf(case: str, model: str, substation: int | None, as_json: bool) -> None:
     """Single-period deterministic OPF of a pandapower case (name or JSON file)."""
+    from cases.errors import CaseError
     from cases.networks import NoCostWarning, load_network
     from stochastic.single_period import solve_dc_opf, solve_lindistflow_opf
 
+    if substation is not None and model != "lindistflow":
+        raise CaseError("--substation picks a feeder part; use it with --model lindistflow")
     net = load_network(case)
-    solve = solve_dc_opf if model == "dc" else solve_lindistflow_opf
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NoCostWarning)
-        res = solve(net, case)
+        if model == "dc":
+            res = solve_dc_opf(net, case)
+        else:
+            res = solve_lindistflow_opf(net, case, substation=substation)
     for w in caught:
         if issubclass(w.category, NoCostWarning):
             click.echo(f"warning: {w.message}", err=True)

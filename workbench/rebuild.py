@@ -19,6 +19,7 @@ import xarray as xr
 from cases.errors import CaseError, StudyConfigError
 from cases.networks import load_network, merge_parallel_branches, network_label
 from cases.study import StudyConfig
+from cases.substations import substation_nets
 from cases.system import IntegratedSystem, build_system
 from workbench.results import OutputError
 
@@ -94,12 +95,28 @@ def results_network(ds: xr.Dataset, network: str) -> pp.pandapowerNet:
     if network == "transmission":
         return _load(study.transmission.network, "transmission")
     feeders = {f.name: f for f in study.feeders}
+    # a network with several substations makes one feeder <name>.<ext_grid> per part
+    entry, _, part = network.rpartition(".")
+    if network not in feeders and entry in feeders and part.isdigit():
+        net = merge_parallel_branches(_load(feeders[entry].network, f"feeder '{entry}'"))
+        try:
+            ((_, sub),) = substation_nets(net, f"feeder '{entry}'", int(part))
+        except CaseError as exc:
+            raise RebuildError(f"feeder '{network}' cannot be rebuilt: {exc}") from None
+        return sub
     if network not in feeders:
         raise RebuildError(
             f"network '{network}' is not in the results' study; choose transmission or "
             f"a feeder: {', '.join(feeders)}"
         )
-    return merge_parallel_branches(_load(feeders[network].network, f"feeder '{network}'"))
+    net = merge_parallel_branches(_load(feeders[network].network, f"feeder '{network}'"))
+    if feeders[network].substation is None:
+        return net
+    try:
+        ((_, sub),) = substation_nets(net, f"feeder '{network}'", feeders[network].substation)
+    except CaseError as exc:
+        raise RebuildError(f"feeder '{network}' cannot be rebuilt: {exc}") from None
+    return sub
 
 
 def results_system(ds: xr.Dataset) -> IntegratedSystem:
