@@ -987,14 +987,25 @@ def opf(case: str, model: str, as_json: bool) -> None:
     show_default=True,
     help="Tightening of the voltage band in the linear model [pu].",
 )
+@click.option(
+    "--ac-rounds",
+    type=click.IntRange(min=0, max=10),
+    default=2,
+    show_default=True,
+    help="Linearisations of the losses (and voltage errors) per direction at the AC "
+    "power flow of the dispatch found; 0: lossless LinDistFlow.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def flexibility(network: str, directions: int, voltage_margin: float, as_json: bool) -> None:
+def flexibility(
+    network: str, directions: int, voltage_margin: float, ac_rounds: int, as_json: bool
+) -> None:
     """P-Q flexibility region at the root of a radial network (name or JSON file).
 
     The region of interface powers (res_ext_grid sign: positive = drawn from the
     transmission grid) reachable by dispatching the network's controllable sgen, storage
     and load elements within their min/max p and q, inside the voltage limits (min_vm_pu /
-    max_vm_pu, else 0.95 / 1.05) and branch ratings (max_loading_percent), by LinDistFlow;
+    max_vm_pu, else 0.95 / 1.05) and branch ratings (max_loading_percent), by LinDistFlow
+    with the interface losses linearised at the AC power flow of each direction's dispatch;
     inner and outer polygons from a direction sweep, inner vertices checked by AC power flow.
     """
     from cases.networks import load_network
@@ -1002,7 +1013,11 @@ def flexibility(network: str, directions: int, voltage_margin: float, as_json: b
 
     net = load_network(network)
     region = network_flexibility(
-        net, network, n_directions=directions, voltage_margin_pu=voltage_margin
+        net,
+        network,
+        n_directions=directions,
+        voltage_margin_pu=voltage_margin,
+        ac_rounds=ac_rounds,
     )
     record = {"network": network, **region.summary()}
     if as_json:
