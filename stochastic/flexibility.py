@@ -30,6 +30,7 @@ __all__ = [
     "SweepResult",
     "convex_hull",
     "outer_polygon",
+    "p_range_excess_mw",
     "polygon_area",
     "sweep_directions",
 ]
@@ -57,6 +58,30 @@ class Polygon:
         length = np.linalg.norm(edge, axis=1)
         real = length > 1e-12  # repeated vertices (e.g. of an outer polygon) have no side
         return bool(np.all(cross[real] >= -tol * np.maximum(length[real], 1.0)))
+
+
+def p_range_excess_mw(region_p_mw: np.ndarray, dp_mw: np.ndarray) -> np.ndarray:
+    """How far active powers lie beyond the P range of a region's vertices [MW].
+
+    Parameters
+    ----------
+    region_p_mw : ndarray (vertex,) [MW]
+        P of the vertices (``nan``: padding; all ``nan``: an empty region).
+    dp_mw : ndarray [MW]
+        The powers (``nan``: none).
+
+    Returns
+    -------
+    ndarray, shaped like ``dp_mw`` [MW]
+        0 within the range, the distance to it outside; ``|dp|`` for an empty region;
+        ``nan`` where ``dp_mw`` is.
+    """
+    dp = np.asarray(dp_mw, dtype=float)
+    v = np.asarray(region_p_mw, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return np.abs(dp)
+    return np.maximum(np.maximum(v.min() - dp, dp - v.max()), 0.0)
 
 
 def polygon_area(vertices: np.ndarray) -> float:

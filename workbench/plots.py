@@ -27,6 +27,7 @@ import xarray as xr
 import yaml
 from matplotlib.figure import Figure
 
+from stochastic.flexibility import p_range_excess_mw
 from workbench.compare import stage_hours
 from workbench.contract import to_internal
 from workbench.results import OutputError
@@ -981,12 +982,8 @@ def setpoints_outside_region(
     ndarray of bool, shaped like ``dp_mw``
         ``True`` for a set-point outside the region (every set-point of an empty region).
     """
-    dp = np.asarray(dp_mw, dtype=float)
-    v = np.asarray(region_p_mw, dtype=float)
-    v = v[np.isfinite(v)]
-    if not len(v):
-        return np.isfinite(dp)
-    return np.isfinite(dp) & ((dp < v.min() - tol_mw) | (dp > v.max() + tol_mw))
+    excess = p_range_excess_mw(region_p_mw, dp_mw)
+    return np.isfinite(excess) & (excess > tol_mw)
 
 
 def _draw_setpoints(ax, seg: np.ndarray, w: np.ndarray, region_p_mw: np.ndarray) -> None:
