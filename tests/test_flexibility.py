@@ -133,6 +133,12 @@ def test_flexibility_cli_json(tmp_path, capsys):
     assert out["vertices"] == len(out["inner_vertices_mw_mvar"])
     assert 0 <= out["vertices_ac_feasible"] <= out["vertices"]
     assert main(["flexibility", str(path), "--directions", "2"]) == 2
+    args = ["flexibility", str(path), "--directions", "8", "--samples", "6", "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ac_samples"] == 6 and 0 <= out["ac_samples_feasible"] <= 6
+    assert out["ac_rounds"] == 2
+    assert out["ac_samples_feasible"] == 0 or 0.0 <= out["ac_sample_coverage"] <= 1.0
 
 
 # --- the region against AC physics -------------------------------------------------------

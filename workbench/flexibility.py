@@ -54,6 +54,9 @@ VM_TOL_PU = 1e-4
 LOADING_TOL_PERCENT = 1e-2
 #: set-point step of the finite-difference interface Jacobian [MW], [Mvar]
 JACOBIAN_STEP_MW = 1e-3
+#: distance an AC-sampled interface point may lie outside a region and count as inside
+#: [MVA]
+COVERAGE_TOL_MVA = 0.01
 
 
 @dataclass(frozen=True)
