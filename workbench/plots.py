@@ -2264,7 +2264,6 @@ def regions_figure(ds: xr.Dataset, day=None) -> Figure:
             dp = change.values[:, p * k : (p + 1) * k, f]
             out = setpoints_outside_region(pv, dp)
             if out.any():  # set-points outside the drawn region: flagged markers
-                flagged = True
                 ax.plot(
                     dp[out],
                     np.zeros(int(out.sum())),
@@ -2272,7 +2271,9 @@ def regions_figure(ds: xr.Dataset, day=None) -> Figure:
                     color="black",
                     ms=6,
                     gid="setpoints_outside",
+                    label=None if flagged else "set-point outside its region",
                 )
+                flagged = True
             if ok.sum() < 1:
                 continue
             color = cmap(p / max(n_p - 1, 1))
