@@ -224,3 +224,21 @@ def test_ac_samples_respect_the_unit_limits_and_the_seed():
     p_net = net.load.p_mw.sum() - a.p_mw.sum(axis=1)
     assert np.all(a.interface_mw_mvar[:, 0] > p_net)
     assert np.all(a.interface_mw_mvar[:, 0] < p_net + 0.2 * net.load.p_mw.sum())
+
+
+@pytest.mark.parametrize("make", [_cigre_4x_der, _case33bw_der])
+def test_adjoint_interface_jacobian_matches_finite_differences(make):
+    """The interface's derivatives in the set-points from the power-flow Jacobian agree
+    with forward differences of pandapower's power flow."""
+    from workbench.flexibility import AcInterface
+
+    net = make()
+    lp = feeder_lp(net, "t", 16, 0.95, 1.05)
+    samples = sample_ac_interface(net, 1, seed=5)
+    ac = AcInterface(net, lp)
+    _, adjoint = ac.jacobian(samples.p_mw[0], samples.q_mvar[0])
+    _, forward = ac.jacobian(samples.p_mw[0], samples.q_mvar[0], step=1e-4)
+    np.testing.assert_allclose(adjoint, forward, atol=2e-4)
+    # lossless LinDistFlow would give -1 on each unit's own power; the losses move it
+    n = len(lp.units)
+    assert np.all(adjoint[0, :n] < -1.0 + 0.2) and np.all(adjoint[1, n:] < -1.0 + 0.2)

@@ -13,7 +13,8 @@ reports is therefore the loss-corrected one,
     ``(P, Q)(x) = (P, Q)_AC(x0) + J_AC(x0) (x - x0)``,
 
 the AC interface power linearised in the units' set-points ``x`` around an AC operating
-point ``x0`` (``J_AC`` by finite differences of pandapower's power flow). It equals the
+point ``x0`` (``J_AC`` from the adjoint of the power-flow Jacobian at ``x0``, or by finite
+differences of pandapower's power flow where the network has voltage-dependent loads). It equals the
 LinDistFlow interface plus an affine loss term, since the lossless interface moves one
 for one with each injection. Each direction of the sweep is solved, re-linearised at the
 dispatch it found and solved again (``ac_rounds`` times), so every support value is the
@@ -37,6 +38,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandapower as pp
 import pyomo.environ as pyo
+import scipy.sparse as sp
+from pandapower.pypower.dSbus_dV import dSbus_dV
+from scipy.sparse.linalg import spsolve
 
 from stochastic.flexibility import Polygon, SweepResult, sweep_directions
 from stochastic.network import polygon_directions, w_limits
@@ -219,9 +223,14 @@ class AcInterface:
         return AcPoint(True, ok, pq, vm, vm_out, overload)
 
     def jacobian(
-        self, p_mw: np.ndarray, q_mvar: np.ndarray, step: float = JACOBIAN_STEP_MW
+        self, p_mw: np.ndarray, q_mvar: np.ndarray, step: float | None = None
     ) -> tuple[AcPoint, np.ndarray] | None:
-        """AC interface power and its derivatives by forward differences.
+        """AC interface power and its derivatives in the units' set-points.
+
+        Analytic (the adjoint of the power-flow Jacobian at the converged point) where
+        the network allows it: one reference bus, constant-power loads, every bus in
+        service; forward differences of ``step`` [MW], [Mvar] otherwise or when
+        ``step`` is given.
 
         Returns
         -------
@@ -232,6 +241,11 @@ class AcInterface:
         base = self.run(p_mw, q_mvar)
         if not base.converged:
             return None
+        if step is None:
+            jac = self._adjoint_jacobian()
+            if jac is not None:
+                return base, jac
+            step = JACOBIAN_STEP_MW
         n = len(p_mw)
         jac = np.empty((2, 2 * n))
         for k in range(2 * n):
@@ -243,6 +257,58 @@ class AcInterface:
             jac[:, k] = (pt.interface_mw_mvar - base.interface_mw_mvar) / step
         self.run(p_mw, q_mvar)  # leave the network at the point
         return base, jac
+
+    def _adjoint_jacobian(self) -> np.ndarray | None:
+        """``d(P, Q)_ext_grid / d(p, q)`` of the units at the last converged power flow, from
+        ``J^T lambda = d S_ref / d x`` (``x``: angles of the non-reference buses,
+        magnitudes of the PQ buses); ``None`` where the network does not allow it."""
+        net = self.net
+        ppc = getattr(net, "_ppc", None)
+        if ppc is None or "internal" not in ppc:
+            return None
+        internal = ppc["internal"]
+        ref, pv, pq = (np.asarray(internal[k], dtype=int) for k in ("ref", "pv", "pq"))
+        loads = net.load[net.load.in_service]
+        voltage_dependent = any(
+            c in loads and bool((loads[c].fillna(0.0) != 0.0).any())
+            for c in ("const_z_percent", "const_i_percent", "const_z_p_percent")
+        )
+        if (
+            len(ref) != 1
+            or len(internal["V"]) != ppc["bus"].shape[0]
+            or voltage_dependent
+            or not net.bus.in_service.all()
+        ):
+            return None
+        y_bus, v = internal["Ybus"], internal["V"]
+        ds_dvm, ds_dva = dSbus_dV(y_bus, v)
+        pvpq = np.r_[pv, pq]
+        jac = sp.vstack(
+            [
+                sp.hstack([ds_dva[pvpq][:, pvpq].real, ds_dvm[pvpq][:, pq].real]),
+                sp.hstack([ds_dva[pq][:, pvpq].imag, ds_dvm[pq][:, pq].imag]),
+            ]
+        ).tocsc()
+        r = int(ref[0])
+        row_va, row_vm = ds_dva[r][:, pvpq].toarray().ravel(), ds_dvm[r][:, pq].toarray().ravel()
+        rhs = np.c_[np.r_[row_va.real, row_vm.real], np.r_[row_va.imag, row_vm.imag]]
+        lam = np.column_stack([spsolve(jac.T.tocsc(), rhs[:, c]) for c in range(2)]).T
+        row_p = {int(b): i for i, b in enumerate(pvpq)}
+        row_q = {int(b): len(pvpq) + i for i, b in enumerate(pq)}
+        lookup = net._pd2ppc_lookups["bus"]
+        n = len(self.lp.units)
+        out = np.zeros((2, 2 * n))
+        for u, (table, idx) in enumerate(self.lp.units):
+            sign = CONTROLLABLE_TABLES[table]  # injection per unit of set-point
+            b = int(lookup[int(net[table].at[idx, "bus"])])
+            if b == r:  # at the reference bus: straight into the interface
+                out[0, u] = out[1, n + u] = -sign
+                continue
+            if b not in row_q:
+                return None
+            out[:, u] = sign * lam[:, row_p[b]]
+            out[:, n + u] = sign * lam[:, row_q[b]]
+        return out
 
 
 @dataclass(frozen=True)
