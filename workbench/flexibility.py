@@ -228,8 +228,8 @@ class AcInterface:
         """AC interface power and its derivatives in the units' set-points.
 
         Analytic (the adjoint of the power-flow Jacobian at the converged point) where
-        the network allows it: one reference bus, constant-power loads, every bus in
-        service; forward differences of ``step`` [MW], [Mvar] otherwise or when
+        the network allows it: one reference bus, constant-power loads; forward
+        differences of ``step`` [MW], [Mvar] otherwise or when
         ``step`` is given.
 
         Returns
@@ -273,12 +273,7 @@ class AcInterface:
             c in loads and bool((loads[c].fillna(0.0) != 0.0).any())
             for c in ("const_z_percent", "const_i_percent", "const_z_p_percent")
         )
-        if (
-            len(ref) != 1
-            or len(internal["V"]) != ppc["bus"].shape[0]
-            or voltage_dependent
-            or not net.bus.in_service.all()
-        ):
+        if len(ref) != 1 or voltage_dependent:
             return None
         y_bus, v = internal["Ybus"], internal["V"]
         ds_dvm, ds_dva = dSbus_dV(y_bus, v)
@@ -295,7 +290,7 @@ class AcInterface:
         lam = np.column_stack([spsolve(jac.T.tocsc(), rhs[:, c]) for c in range(2)]).T
         row_p = {int(b): i for i, b in enumerate(pvpq)}
         row_q = {int(b): len(pvpq) + i for i, b in enumerate(pq)}
-        lookup = net._pd2ppc_lookups["bus"]
+        lookup = net._pd2ppc_lookups["bus"]  # pandapower bus -> internal (ppci) bus
         n = len(self.lp.units)
         out = np.zeros((2, 2 * n))
         for u, (table, idx) in enumerate(self.lp.units):
