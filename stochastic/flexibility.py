@@ -10,7 +10,10 @@ For a linear feeder model (LinDistFlow with DER limits) the set of interface pow
   ``cos(phi_k) P + sin(phi_k) Q <= h_k`` (no reachable point lies outside it).
 
 The true region lies between the two; both converge to it as ``N`` grows. The sweep
-re-solves one built model with the direction as a mutable objective coefficient.
+re-solves one built model with the direction as a mutable objective coefficient; a
+``refine`` step may update the model's mutable parameters after a solve (e.g. the
+interface losses linearised at the dispatch just found) and have the direction solved
+again.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "SweepResult",
     "convex_hull",
     "outer_polygon",
+    "p_range_excess_mw",
     "polygon_area",
     "sweep_directions",
 ]
@@ -51,7 +55,33 @@ class Polygon:
         edge = np.roll(v, -1, axis=0) - v
         rel = point - v
         cross = edge[:, 0] * rel[:, 1] - edge[:, 1] * rel[:, 0]
-        return bool(np.all(cross >= -tol * np.maximum(np.linalg.norm(edge, axis=1), 1.0)))
+        length = np.linalg.norm(edge, axis=1)
+        real = length > 1e-12  # repeated vertices (e.g. of an outer polygon) have no side
+        return bool(np.all(cross[real] >= -tol * np.maximum(length[real], 1.0)))
+
+
+def p_range_excess_mw(region_p_mw: np.ndarray, dp_mw: np.ndarray) -> np.ndarray:
+    """How far active powers lie beyond the P range of a region's vertices [MW].
+
+    Parameters
+    ----------
+    region_p_mw : ndarray (vertex,) [MW]
+        P of the vertices (``nan``: padding; all ``nan``: an empty region).
+    dp_mw : ndarray [MW]
+        The powers (``nan``: none).
+
+    Returns
+    -------
+    ndarray, shaped like ``dp_mw`` [MW]
+        0 within the range, the distance to it outside; ``|dp|`` for an empty region;
+        ``nan`` where ``dp_mw`` is.
+    """
+    dp = np.asarray(dp_mw, dtype=float)
+    v = np.asarray(region_p_mw, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return np.abs(dp)
+    return np.maximum(np.maximum(v.min() - dp, dp - v.max()), 0.0)
 
 
 def polygon_area(vertices: np.ndarray) -> float:
@@ -140,6 +170,8 @@ def sweep_directions(
     n_directions: int,
     record=None,
     solver: PersistentSolver | None = None,
+    refine=None,
+    max_refinements: int = 0,
 ) -> SweepResult:
     """Sweep ``max cos(phi) P + sin(phi) Q`` over ``n_directions`` evenly spaced angles.
 
@@ -156,6 +188,13 @@ def sweep_directions(
         Called after each solve; its return values are kept in ``solutions``.
     solver : PersistentSolver, optional
         Built on ``model`` after the sweep objective was added (made here if missing).
+    refine : callable, optional
+        ``refine(solver)`` is called after each solve (before ``record``); returns
+        ``True`` when it changed mutable parameters or variable bounds of the model
+        (through ``solver``), so that the direction is solved again (at most
+        ``max_refinements`` times per direction).
+    max_refinements : int
+        Re-solves per direction that ``refine`` may ask for.
 
     Raises
     ------
@@ -178,17 +217,24 @@ def sweep_directions(
     for angle in phi:
         model.flex_cos.set_value(float(np.cos(angle)))
         model.flex_sin.set_value(float(np.sin(angle)))
-        solver.update_parameters(warm_start=True)
-        res: SolveResult = solver.solve()
-        seconds += res.solver_seconds
+        for r in range(max_refinements + 1):
+            solver.update_parameters(warm_start=True)
+            res: SolveResult = solver.solve()
+            seconds += res.solver_seconds
+            if refine is None or r == max_refinements or not refine(solver):
+                break
         p, q = float(pyo.value(p_expr)), float(pyo.value(q_expr))
         points.append((p, q))
         support.append(np.cos(angle) * p + np.sin(angle) * q)
         solutions.append(record() if record is not None else None)
     pts = np.array(points)
+    # with refinements each direction solves its own linearisation: a supporting line
+    # must still hold every point found (for one fixed model this changes nothing)
+    normals = np.c_[np.cos(phi), np.sin(phi)]
+    support = np.maximum(np.array(support), (normals @ pts.T).max(axis=1))
     return SweepResult(
         directions_rad=phi,
-        support_mw_mvar=np.array(support),
+        support_mw_mvar=support,
         points_mw_mvar=pts,
         inner=Polygon(convex_hull(pts)),
         outer=Polygon(outer_polygon(phi, np.array(support))),

@@ -67,3 +67,24 @@ def test_corrected_schedule_keeps_the_ac_voltages_within_limits(corrected):
 def test_losses_are_paid_by_the_corrected_schedule(corrected):
     # supplying the feeder losses costs more than the lossless schedule
     assert corrected["result"].objective > corrected["first"].objective
+
+
+def test_dso_managed_offers_carry_the_feeder_losses():
+    """With AC rounds the DSO-managed model adds the AC feeder losses to the roots'
+    demand: baselines, offers and set-points carry them, and the linear feeder import
+    comes closer to the AC power flow's."""
+    from workbench.coordination import coordination_model
+
+    spec = copy.deepcopy(SMALL_STUDY)
+    spec["scenarios"] = {"n_scenarios": 2, "method": "profile_noise", "pv_sigma": 0.2}
+    spec["start_hour"], spec["horizon_hours"] = 17, 2
+    spec["feeders"][0]["share"] = 0.6
+    spec["models"] = ["dso_managed"]
+    spec["model"] = {"ac_correction_iterations": 1}
+    study = parse_study(spec, "dso_losses")
+    system = build_system(study)
+    out = coordination_model("dso_managed").schedule_days(system, study, study.days, study.seed)
+    ds = out[0].schedule
+    gap = ds["ac_correction_interface_error_mwh"].values
+    assert len(gap) == 2 and gap[0] > 0
+    assert gap[1] < 0.5 * gap[0]

@@ -183,3 +183,30 @@ def test_a_rating_for_a_line_the_feeder_lacks_is_one_clear_error():
     spec["feeders"][0]["line_max_i_ka"] = {999: 0.1}
     with pytest.raises(CaseError, match=r"line_max_i_ka names lines \[999\].*0\.\.36"):
         build_system(parse_study(spec, "thin"))
+
+
+def test_region_excess_is_what_the_set_points_leave_of_the_drawn_regions(binding):
+    """``offer_region_exceeded_mwh`` recomputed from the result variables the regions
+    figure draws: regions, set-points and baselines share one reference."""
+    from workbench.plots import setpoints_outside_region
+
+    ds = binding["dso_managed"].schedule
+    k = ds.sizes["time"] // ds.sizes["period"]
+    change = (ds.interface_setpoint_mw - ds.interface_baseline_mw).transpose(
+        "scenario", "time", "interface"
+    )
+    region = ds.offer_region_p_mw.transpose("period", "interface", "vertex").values
+    step_h = float((ds.time.values[1] - ds.time.values[0]) / np.timedelta64(1, "h"))
+    w = ds.weight.values
+    total = 0.0
+    for f in range(ds.sizes["interface"]):
+        for p in range(ds.sizes["period"]):
+            v = region[p, f]
+            dp = change.values[:, p * k : (p + 1) * k, f]
+            if not np.isfinite(v).any():
+                continue
+            lo, hi = np.nanmin(v), np.nanmax(v)
+            excess = np.maximum(np.maximum(lo - dp, dp - hi), 0.0)
+            total += float(w @ excess.sum(axis=1)) * step_h
+            assert np.array_equal(setpoints_outside_region(v, dp), excess > 1e-4)
+    assert float(ds.offer_region_exceeded_mwh) == pytest.approx(total, abs=1e-9)

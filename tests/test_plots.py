@@ -773,3 +773,62 @@ def test_cost_bars_sum_to_the_expected_cost_and_the_line_is_the_cvar(results, fi
     assert line.get_ydata()[0] == pytest.approx(tail / 0.4, rel=1e-12)
     widths = [p.get_width() for p in by_item.patches]
     assert sum(widths) == pytest.approx(w @ total, rel=1e-12)
+
+
+def _setpoint_artists(fig) -> tuple[list, list]:
+    """Drawn set-points: x extents of the in-region bars and bands, and x positions of the
+    flagged markers, over every axis."""
+    bars, flagged = [], []
+    for ax in fig.axes:
+        for artist in [*ax.lines, *ax.patches]:
+            gid = artist.get_gid()
+            if gid == "setpoints":
+                if hasattr(artist, "get_xdata"):  # a line
+                    x = np.asarray(artist.get_xdata(), dtype=float)
+                elif hasattr(artist, "get_width"):  # a span drawn as a rectangle
+                    x = np.array([artist.get_x(), artist.get_x() + artist.get_width()])
+                else:  # a span drawn as a polygon
+                    x = np.asarray(artist.get_xy(), dtype=float)[:, 0]
+                bars.append((ax, x.min(), x.max()))
+            elif gid == "setpoints_outside":
+                flagged.extend(np.asarray(artist.get_xdata(), dtype=float))
+    return bars, flagged
+
+
+def test_drawn_setpoints_lie_in_their_region_or_are_flagged(results):
+    """Set-points pushed beyond the region's P range [-1, 2] in some scenario-steps: every
+    bar stays within the region, every set-point outside it is a flagged marker."""
+    ds = results.copy(deep=True)
+    sp = ds["interface_setpoint_mw"]
+    base = ds["interface_baseline_mw"]
+    dso = {"model": "dso_managed", "day": DAYS[1]}
+    sp.loc[{**dso, "scenario": 0, "interface": "f1"}] = base.sel(**dso, scenario=0).sel(
+        interface="f1"
+    ) + np.linspace(-3.0, 3.0, T)
+    dp = (sp - base).sel(**dso).transpose("scenario", "time", "interface").values
+    region = ds["offer_region_p_mw"].sel(**dso).transpose("period", "interface", "vertex").values
+    k = T // P
+    outside = sum(
+        int(plots.setpoints_outside_region(region[p, f], dp[:, p * k : (p + 1) * k, f]).sum())
+        for p in range(P)
+        for f in range(2)
+    )
+    assert outside == 5  # -3, -2.14, -1.29, 2.14 and 3 of the linspace
+    # the per-model figure of f1, every period
+    fig = plots.plot_flexibility_regions(ds, "dso_managed", DAYS[1], "f1")
+    bars, flagged = _setpoint_artists(fig)
+    assert bars and len(flagged) == 5
+    for _, lo, hi in bars:
+        assert -1.0 - 1e-9 <= lo and hi <= 2.0 + 1e-9
+    plt.close(fig)
+    # the comparison figure: a region every 4 hours (here the first period only)
+    fig = plots.regions_figure(ds, DAYS[1])
+    bars, flagged = _setpoint_artists(fig)
+    in_first = dp[:, :k]
+    want = int(plots.setpoints_outside_region(region[0, 0], in_first[..., 0]).sum()) + int(
+        plots.setpoints_outside_region(region[0, 1], in_first[..., 1]).sum()
+    )
+    assert len(flagged) == want
+    for _, lo, hi in bars:
+        assert -1.0 - 1e-9 <= lo and hi <= 2.0 + 1e-9
+    plt.close(fig)

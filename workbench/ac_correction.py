@@ -25,13 +25,15 @@ from stochastic.solve import PersistentSolver, SolveResult
 from stochastic.twostage import DayData, TwoStageModel
 from workbench.ac_check import ac_check
 
-__all__ = ["correct_against_ac"]
+__all__ = ["correct_against_ac", "feeder_errors"]
 
 
-def _errors(system: IntegratedSystem, ds: xr.Dataset, ac: xr.Dataset, added: list) -> tuple:
+def feeder_errors(system: IntegratedSystem, ds: xr.Dataset, ac: xr.Dataset, added: list) -> tuple:
     """Per feeder: voltage error (S, T, bus) [pu] and loss (S, T) [MW]; the largest |error|.
 
-    ``added``: losses already added to the linear model's root demand (S, T) [MW].
+    The loss is the AC interface power minus the linear one plus ``added``, the losses
+    already added to the linear model's root demand (S, T) [MW] (where the AC power flow
+    did not run: ``added``).
     """
     errors, losses, worst = [], [], 0.0
     for fi, feeder in enumerate(system.feeders):
@@ -81,7 +83,7 @@ def correct_against_ac(
     added = [np.zeros(tsm.shape) for _ in system.feeders]
     for r in range(rounds + 1):
         ac = ac_check(system, data, ds, scenarios, steps, inet=inet, base_case=False)
-        errors, losses, worst = _errors(system, ds, ac, added)
+        errors, losses, worst = feeder_errors(system, ds, ac, added)
         history.append(worst)
         loss_history.append(float(sum(data.weight @ loss.sum(axis=1) * dt for loss in losses)))
         if r == rounds:

@@ -1159,24 +1159,57 @@ def opf(case: str, model: str, substation: int | None, as_json: bool) -> None:
     show_default=True,
     help="Tightening of the voltage band in the linear model [pu].",
 )
+@click.option(
+    "--ac-rounds",
+    type=click.IntRange(min=0, max=10),
+    default=2,
+    show_default=True,
+    help="Linearisations of the losses (and voltage errors) per direction at the AC "
+    "power flow of the dispatch found; 0: lossless LinDistFlow.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Check the region against AC power flows of this many random set-points inside "
+    "the units' limits (share of the AC-feasible ones inside the outer polygon).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def flexibility(network: str, directions: int, voltage_margin: float, as_json: bool) -> None:
+def flexibility(
+    network: str,
+    directions: int,
+    voltage_margin: float,
+    ac_rounds: int,
+    samples: int,
+    as_json: bool,
+) -> None:
     """P-Q flexibility region at the root of a radial network (name or JSON file).
 
     The region of interface powers (res_ext_grid sign: positive = drawn from the
     transmission grid) reachable by dispatching the network's controllable sgen, storage
     and load elements within their min/max p and q, inside the voltage limits (min_vm_pu /
-    max_vm_pu, else 0.95 / 1.05) and branch ratings (max_loading_percent), by LinDistFlow;
+    max_vm_pu, else 0.95 / 1.05) and branch ratings (max_loading_percent), by LinDistFlow
+    with the interface losses linearised at the AC power flow of each direction's dispatch;
     inner and outer polygons from a direction sweep, inner vertices checked by AC power flow.
     """
     from cases.networks import load_network
-    from workbench.flexibility import network_flexibility
+    from workbench.flexibility import COVERAGE_TOL_MVA, network_flexibility, sample_ac_interface
 
     net = load_network(network)
     region = network_flexibility(
-        net, network, n_directions=directions, voltage_margin_pu=voltage_margin
+        net,
+        network,
+        n_directions=directions,
+        voltage_margin_pu=voltage_margin,
+        ac_rounds=ac_rounds,
     )
     record = {"network": network, **region.summary()}
+    if samples:
+        drawn = sample_ac_interface(net, samples, seed=0, label=network)
+        record["ac_samples"] = samples
+        record["ac_samples_feasible"] = int(drawn.feasible.sum())
+        record["ac_sample_coverage"] = drawn.coverage(region.sweep.outer, COVERAGE_TOL_MVA)
     if as_json:
         click.echo(json.dumps(record))
         return
@@ -1195,6 +1228,12 @@ def flexibility(network: str, directions: int, voltage_margin: float, as_json: b
         f"  AC-feasible vertices {record['vertices_ac_feasible']}/{record['vertices']}, "
         f"max |V_lin - V_ac| {record['max_vm_error_pu']:.4f} pu"
     )
+    if samples:
+        click.echo(
+            f"  AC check: {record['ac_samples_feasible']} of {samples} random set-points "
+            f"AC-feasible, {100 * record['ac_sample_coverage']:.1f} % of them inside the "
+            f"outer polygon (within {COVERAGE_TOL_MVA} MVA)"
+        )
     if not record["base_ac_feasible"]:
         click.echo(
             "  note: the network at its own set-points already violates a voltage or "

@@ -27,6 +27,7 @@ import xarray as xr
 import yaml
 from matplotlib.figure import Figure
 
+from stochastic.flexibility import p_range_excess_mw
 from stochastic.status import SOLVED_STATUSES
 from workbench.compare import stage_hours
 from workbench.contract import to_internal
@@ -53,6 +54,7 @@ __all__ = [
     "plot_uncertainty",
     "plot_voltage_envelopes",
     "plot_voltages",
+    "setpoints_outside_region",
     "voltage_limits",
     "weighted_quantiles",
     "write_comparison_plots",
@@ -999,18 +1001,64 @@ def _draw_region(ax, pv: np.ndarray, qv: np.ndarray) -> None:
         )
 
 
-def _draw_setpoints(ax, seg: np.ndarray, w: np.ndarray) -> None:
+#: how far [MW] a set-point's import change may lie beyond its region's P range and
+#: still count as inside (the regions' vertices come from LP solves)
+SETPOINT_TOL_MW = 1e-4
+
+
+def setpoints_outside_region(
+    region_p_mw: np.ndarray, dp_mw: np.ndarray, tol_mw: float = SETPOINT_TOL_MW
+) -> np.ndarray:
+    """Which TSO set-points lie outside a period's region.
+
+    The TSO sets the active import only; a set-point is inside when some reactive
+    import of the region goes with it, i.e. when its import change lies within the P
+    range of the region's vertices.
+
+    Parameters
+    ----------
+    region_p_mw : ndarray (vertex,) [MW]
+        Import changes of the region's vertices (``nan``: padding; all ``nan``: empty).
+    dp_mw : ndarray [MW]
+        Import changes of the set-points from the baseline (``nan``: none).
+    tol_mw : float [MW]
+
+    Returns
+    -------
+    ndarray of bool, shaped like ``dp_mw``
+        ``True`` for a set-point outside the region (every set-point of an empty region).
+    """
+    excess = p_range_excess_mw(region_p_mw, dp_mw)
+    return np.isfinite(excess) & (excess > tol_mw)
+
+
+def _draw_setpoints(ax, seg: np.ndarray, w: np.ndarray, region_p_mw: np.ndarray) -> None:
     """The TSO set-points of one period: range of dP [MW] over the period's (scenario,
-    step) values ``seg`` (band) and their expectation under the weights ``w`` [1] (line)."""
+    step) values ``seg`` inside the region (band), those outside it as flagged markers
+    (gid ``setpoints_outside``), and their expectation under the weights ``w`` [1] (line)."""
     if not np.isfinite(seg).any():
         return
-    ax.axvspan(
-        np.nanmin(seg),
-        np.nanmax(seg),
-        color="tab:red",
-        alpha=0.2,
-        label="TSO set-points dP: range over steps and scenarios",
-    )
+    out = setpoints_outside_region(region_p_mw, seg)
+    inside = np.where(out, np.nan, seg)
+    if np.isfinite(inside).any():
+        ax.axvspan(
+            np.nanmin(inside),
+            np.nanmax(inside),
+            color="tab:red",
+            alpha=0.2,
+            gid="setpoints",
+            label="TSO set-points dP in the region: range over steps and scenarios",
+        )
+    if out.any():
+        ax.plot(
+            seg[out],
+            np.zeros(int(out.sum())),
+            "x",
+            color="black",
+            ms=6,
+            gid="setpoints_outside",
+            label="TSO set-point dP outside the region (flagged)",
+        )
     ax.axvline(
         float(np.nansum(w @ np.nan_to_num(seg)) / seg.shape[1]),
         color="tab:red",
@@ -1057,9 +1105,10 @@ def plot_flexibility_regions(
         if p >= n_p:
             ax.set_axis_off()
             continue
-        _draw_region(ax, f["offer_region_p_mw"].values[p], f["offer_region_q_mvar"].values[p])
+        region_p = f["offer_region_p_mw"].transpose("period", "vertex").values[p]
+        _draw_region(ax, region_p, f["offer_region_q_mvar"].transpose("period", "vertex").values[p])
         if dp is not None:
-            _draw_setpoints(ax, dp[:, p * k : (p + 1) * k], d["weight"].to_numpy())
+            _draw_setpoints(ax, dp[:, p * k : (p + 1) * k], d["weight"].to_numpy(), region_p)
         ax.set_title(f"{starts[p]:%H:%M}", fontsize=9)
     _grid_labels(axes, "import change dP [MW]", "reactive import\nchange dQ [Mvar]")
     what = f"DSO flexibility region of feeder {interface} per period (start time)"
@@ -2223,7 +2272,21 @@ def plot_voltage_envelopes(ds: xr.Dataset, path: Path, day=None) -> Path:
 
 def plot_regions(ds: xr.Dataset, path: Path, day=None) -> Path:
     """DSO-managed offers: each feeder's P-Q region every 4 hours, with the range of the
-    TSO's set-points (change of import from the baseline over the scenarios), one day."""
+    TSO's set-points (change of import from the baseline over the scenarios), one day;
+    saved to ``path`` (see :func:`regions_figure`)."""
+    return _save(regions_figure(ds, day), path)
+
+
+def regions_figure(ds: xr.Dataset, day=None) -> Figure:
+    """The figure of :func:`plot_regions`.
+
+    Each region is the set of import changes deliverable in every scenario of its
+    period. The TSO's view bounds a feeder's import by the region's P range only where
+    the network cuts into what the aggregated devices can do; elsewhere the devices
+    bound it in each scenario, so in a scenario with more PV available than the least
+    one the TSO may curtail beyond the region. Set-points inside the region's P range
+    are drawn as bars (gid ``setpoints``), those outside it as flagged markers (gid
+    ``setpoints_outside``)."""
     ds = _plot_layout(ds)
     d, day = _one_day(ds, day)
     d = d.sel(model="dso_managed")
@@ -2234,11 +2297,29 @@ def plot_regions(ds: xr.Dataset, path: Path, day=None) -> Path:
     k = d.sizes["time"] // n_p
     _, period_h = stage_hours(d)
     stride = max(1, round(4.0 / period_h))  # a region every 4 hours
+    region_p = d.offer_region_p_mw.transpose("period", "interface", "vertex").values
+    region_q = d.offer_region_q_mvar.transpose("period", "interface", "vertex").values
+    change = (d.interface_setpoint_mw - d.interface_baseline_mw).transpose(
+        "scenario", "time", "interface"
+    )
     for ax, (f, name) in zip(axes[0], enumerate(names), strict=True):
+        flagged = False
         for p in range(0, n_p, stride):
-            pv = d.offer_region_p_mw.values[p, f]
-            qv = d.offer_region_q_mvar.values[p, f]
+            pv, qv = region_p[p, f], region_q[p, f]
             ok = np.isfinite(pv)
+            dp = change.values[:, p * k : (p + 1) * k, f]
+            out = setpoints_outside_region(pv, dp)
+            if out.any():  # set-points outside the drawn region: flagged markers
+                ax.plot(
+                    dp[out],
+                    np.zeros(int(out.sum())),
+                    "x",
+                    color="black",
+                    ms=6,
+                    gid="setpoints_outside",
+                    label=None if flagged else "set-point outside its region",
+                )
+                flagged = True
             if ok.sum() < 1:
                 continue
             color = cmap(p / max(n_p - 1, 1))
@@ -2249,20 +2330,27 @@ def plot_regions(ds: xr.Dataset, path: Path, day=None) -> Path:
                 else round(p * period_h * 60)
             )
             ax.plot(x, y, color=color, label=f"{minute // 60:02d}:{minute % 60:02d}")
-            dp = (d.interface_setpoint_mw - d.interface_baseline_mw).values[
-                :, p * k : (p + 1) * k, f
-            ]
-            ax.plot([dp.min(), dp.max()], [0, 0], color=color, lw=4, alpha=0.6)
+            inside = dp[~out & np.isfinite(dp)]
+            if len(inside):
+                ax.plot(
+                    [inside.min(), inside.max()],
+                    [0, 0],
+                    color=color,
+                    lw=4,
+                    alpha=0.6,
+                    gid="setpoints",
+                )
         ax.set_xlabel("import change dP [MW]")
         ax.set_ylabel("reactive import change dQ [Mvar]")
         ax.set_title(
             f"{name}: region deliverable in every scenario (lines),\n"
-            "TSO set-points over the scenarios (bars)",
+            "TSO set-points in it over the scenarios (bars)"
+            + (", outside it (x)" if flagged else ""),
             fontsize=9,
         )
         ax.legend(fontsize=7)
     fig.suptitle(f"{_study_name(ds)}: DSO-managed flexibility offers, {_day_label(day)}")
-    return _save(fig, path)
+    return fig
 
 
 def write_comparison_plots(ds: xr.Dataset, summary: dict, out: Path) -> list[Path]:

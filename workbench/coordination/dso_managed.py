@@ -19,6 +19,7 @@ energy per-period regions alone would promise beyond what the batteries hold.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pyomo.environ as pyo
@@ -30,9 +31,12 @@ from forecasts.generate import ScenarioForecaster
 from stochastic.aggregation import aggregate_fleet, regions
 from stochastic.bids import apply_bids, bid_variables, der_bids
 from stochastic.extract import extract_two_stage
+from stochastic.flexibility import p_range_excess_mw
 from stochastic.linear import add_param, add_rows, add_var, terms
 from stochastic.twostage import DayData, TwoStageOptions, build_two_stage
 from stochastic.validation import feeder_rows, root_w_range
+from workbench.ac_check import ac_check
+from workbench.ac_correction import feeder_errors
 from workbench.coordination.common import (
     DayOutcome,
     DaySolve,
@@ -253,6 +257,24 @@ def _range_excess_mwh(tsm, F: int, S: int, T: int, weight: np.ndarray, dt_h: flo
     return total
 
 
+def _region_excess_mwh(
+    ranges: dict, setpoint: np.ndarray, options: TwoStageOptions, weight: np.ndarray
+) -> float:
+    """Expected energy by which the set-points' import changes (scenario, time, feeder)
+    left the P range of their period's region [MWh] (feeders without a region: 0)."""
+    k = options.steps_per_period
+    change = setpoint - ranges["base"]
+    total = 0.0
+    for f, reg in enumerate(ranges["regions"]):
+        if reg is None:
+            continue
+        for p, sweep in enumerate(reg.sweeps):
+            region_p = sweep.inner.vertices[:, 0] if sweep is not None else np.array([np.nan])
+            excess = p_range_excess_mw(region_p, change[:, p * k : (p + 1) * k, f])
+            total += float(weight @ np.nan_to_num(excess).sum(axis=1)) * options.dt_h
+    return total
+
+
 def _set(component, values: np.ndarray) -> None:
     for i, v in enumerate(np.asarray(values, dtype=float).ravel().tolist()):
         component[i].set_value(v)
@@ -368,6 +390,55 @@ def schedule_days(
     dso_slot = shared_slot((name, "dso"), system, study, dso_model, threads, method)
 
     def solve_day(day: dt.date, scenarios, data: DayData) -> DaySolve:
+        """The day, then ``ac_correction_iterations`` rounds with the feeder losses of the
+        AC power flow of the last disaggregation added to the roots' demand: offers,
+        baselines and set-points carry the losses."""
+        rounds = study.model.ac_correction_iterations
+        if not rounds:
+            return solve_once(data)
+        added = [np.zeros((data.n_scenarios, data.n_steps)) for _ in system.feeders]
+        inet = system.integrated_net()
+        everyone, steps = list(range(data.n_scenarios)), list(range(data.n_steps))
+        history, n_solves = [], 0
+        for _ in range(rounds + 1):
+            lossy = replace(
+                data,
+                feeder_root_p_mw=[x + a for x, a in zip(data.feeder_root_p_mw, added, strict=True)],
+            )
+            out = solve_once(lossy)
+            n_solves += out.problems_solved
+            ac = ac_check(system, lossy, out.schedule, everyone, steps, inet=inet, base_case=False)
+            _, losses, _ = feeder_errors(system, out.schedule, ac, added)
+            gap = sum(
+                float(
+                    data.weight
+                    @ np.abs(
+                        np.nan_to_num(
+                            (ac["interface_p_mw_ac"] - out.schedule["interface_p_mw"])
+                            .isel(interface=f)
+                            .transpose("scenario", "time")
+                            .to_numpy()
+                        )
+                    ).sum(axis=1)
+                )
+                * options.dt_h
+                for f in range(len(system.feeders))
+            )
+            history.append(gap)
+            added = losses
+        ds = out.schedule
+        ds["ac_correction_interface_error_mwh"] = xr.DataArray(
+            history,
+            dims="correction_round",
+            attrs={
+                "units": "MWh",
+                "long_name": "expected |AC - linear| feeder import energy after each solve "
+                "(first: without losses)",
+            },
+        )
+        return replace(out, problems_solved=n_solves)
+
+    def solve_once(data: DayData) -> DaySolve:
         own = None
         if variant == "local_market":  # the DSO's own needs first, at its own cost
             own = _local_market(system, data, options, study.coordination.hybrid)
@@ -569,6 +640,16 @@ def _day_results(
             (),
             float(w @ short_mwh),
             {"units": "MWh", "long_name": "expected energy by which set-points were missed"},
+        ),
+        offer_region_exceeded_mwh=(
+            (),
+            _region_excess_mwh(ranges, _setpoints(tso, F), options, w),
+            {
+                "units": "MWh",
+                "long_name": "expected energy by which the TSO's set-points left the P range "
+                "of their period's region (deliverable in every scenario; beyond it only "
+                "where a scenario's devices allow more, e.g. more PV to curtail)",
+            },
         ),
         offer_range_excess_mwh=(
             (),
