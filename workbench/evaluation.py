@@ -669,7 +669,8 @@ def evaluate_results(
     model_days = []
     for model in results.model.values:
         for day in results.day.values:
-            if str(results["solver_status"].sel(model=model, day=day).values) not in SOLVED_STATUSES:
+            status = str(results["solver_status"].sel(model=model, day=day).values)
+            if status not in SOLVED_STATUSES:
                 continue
             n_in = int(results["weight"].sel(model=model, day=day).notnull().sum())
             model_days.append((str(model), pd.Timestamp(day).date(), n_in))
