@@ -125,6 +125,7 @@ COORD_ATTRS: dict[str, dict[str, str]] = {
     "message_kind": {"long_name": "kind of the message"},
     "fresh_scenario": {"long_name": "fresh (out-of-sample) scenario"},
     "item": {"long_name": "cost item of the evaluation, <payer>/<stage>/<item>"},
+    "edge": {"long_name": "edge of the first-stage period (start, end) where a knot is read"},
 }
 
 #: the time coordinates' long_name in a file, where they hold instants in UTC
