@@ -465,6 +465,9 @@ class PricesConfig(_Frozen):
     their headroom; emergency redispatch). ``ter_reserve`` / ``der_flexibility``: capacity,
     per MW and hour. ``der_activation``: activated battery/EV flexibility.
     ``pv_curtailment``: compensation of curtailment inside the accepted PV flexibility.
+    ``der_reactive``: reactive power of the PV inverters, per Mvarh either direction (a
+    utilisation payment of the order of the reactive-power services TSOs buy; unpriced,
+    the LP leaves reactive power anywhere in its range wherever no voltage binds).
     """
 
     voll_eur_per_mwh: Annotated[float, Field(gt=0.0, le=1e5, allow_inf_nan=False)] = 3000.0
@@ -476,6 +479,7 @@ class PricesConfig(_Frozen):
     der_activation_eur_per_mwh: Price = 5.0
     pv_curtailment_eur_per_mwh: Price = 60.0
     battery_degradation_eur_per_mwh: Price = 2.0
+    der_reactive_eur_per_mvarh: Price = 1.0
 
     @model_validator(mode="after")
     def _ordered(self) -> PricesConfig:

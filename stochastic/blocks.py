@@ -935,6 +935,10 @@ class DerPrices:
         fixed units): the emergency price that keeps every scenario feasible.
     ev_unserved_eur_per_mwh : float
         EV energy not delivered by departure.
+    reactive_eur_per_mvarh : float
+        Reactive power of the PV inverters, per Mvarh absorbed or injected: a utilisation
+        payment, so that reactive power is used where a voltage needs it and not wherever
+        the LP happens to leave it (unpriced, it is free in every scenario and step).
     """
 
     flexibility_eur_per_mw_h: float
@@ -943,6 +947,7 @@ class DerPrices:
     battery_degradation_eur_per_mwh: float
     spill_eur_per_mwh: float
     ev_unserved_eur_per_mwh: float
+    reactive_eur_per_mvarh: float = 0.0
 
 
 def define_der(
@@ -1152,8 +1157,17 @@ def _der_pv(
         )
     curt = v["pv_curtailment_mw"] = add_var(blk, "pv_curtailment_mw", shape, dims, 0.0, pv_avail)
     qmax = np.sqrt(np.maximum(pv_s**2 - pv_p**2, 0.0))
-    v["pv_q_mvar"] = add_var(blk, "pv_q_mvar", shape, dims, -qmax, qmax)
+    q = v["pv_q_mvar"] = add_var(blk, "pv_q_mvar", shape, dims, -qmax, qmax)
     rp = grid.rows(npv)
+    if prices.reactive_eur_per_mvarh > 0.0:
+        # |q| <= q_abs, priced: reactive power where a voltage needs it, none elsewhere
+        q_abs = v["pv_q_abs_mvar"] = add_var(blk, "pv_q_abs_mvar", shape, dims, 0.0, qmax)
+        for sign, name in ((1.0, "pv_q_abs_above"), (-1.0, "pv_q_abs_below")):
+            part.rows[name] = add_rows(
+                blk, name, shape, dims, [terms(q_abs, rp, rp), terms(q, rp, rp, -sign)], 0.0, None
+            )
+        price = prices.reactive_eur_per_mvarh * dt
+        part.cost("der", SECOND, "reactive", terms(q_abs, grid.cost_rows(npv), rp, price))
     part.rows["pv_curtailment_within_bid"] = add_rows(
         blk,
         "pv_curtailment_within_bid",

@@ -102,6 +102,8 @@ class TwoStageOptions:
     der_flexibility_eur_per_mw_h, der_activation_eur_per_mwh, pv_curtailment_eur_per_mwh,
     battery_degradation_eur_per_mwh : float
         Prices [EUR/MWh] or capacity prices [EUR/MW per hour].
+    der_reactive_eur_per_mvarh : float
+        Reactive power of the PV inverters, either direction [EUR/Mvarh].
     """
 
     alpha: float = 0.9
@@ -126,6 +128,7 @@ class TwoStageOptions:
     der_activation_eur_per_mwh: float = 5.0
     pv_curtailment_eur_per_mwh: float = 60.0
     battery_degradation_eur_per_mwh: float = 2.0
+    der_reactive_eur_per_mvarh: float = 1.0
 
     def __post_init__(self) -> None:
         check_risk_parameters(self.alpha, self.beta)
@@ -584,6 +587,7 @@ def build_two_stage(
             battery_degradation_eur_per_mwh=o.battery_degradation_eur_per_mwh,
             spill_eur_per_mwh=o.spill_eur_per_mwh,
             ev_unserved_eur_per_mwh=o.voll_eur_per_mwh,
+            reactive_eur_per_mvarh=o.der_reactive_eur_per_mvarh,
         ),
     )
     parts["der"] = der

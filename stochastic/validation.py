@@ -27,7 +27,7 @@ import pyomo.environ as pyo
 from cases.feeders import FeederArrays
 from stochastic.linear import add_rows, add_var, linear_sum, terms
 from stochastic.network import polygon_directions
-from stochastic.solve import PersistentSolver
+from stochastic.solve import InfeasibleError, PersistentSolver
 
 __all__ = [
     "FAIRNESS_RULES",
@@ -303,6 +303,20 @@ def _validation_lp(prob: _Problem, stage: list[str], bounds: dict[str, float]) -
     need = [terms(sp, 0, idx, 1.0), terms(sn, 0, idx, 1.0)]
     residual = [terms(sig, 0, np.arange(len(pr)), 1.0)]
     exprs = {"residual": residual, "need": need, "volume": volume}
+    if stage[-1] == "reactive":
+        # the least reactive power that keeps the earlier stages' optima: |q| <= q_abs
+        q_abs = add_var(m, "q_abs_mvar", (n_p, n_u), ("period", "der"), 0.0, q_max)
+        for sign, name in ((1.0, "q_abs_above"), (-1.0, "q_abs_below")):
+            add_rows(
+                m,
+                name,
+                (n_p, n_u),
+                ("period", "der"),
+                [terms(q_abs, idx, idx), terms(qv, idx, idx, -sign)],
+                0.0,
+                None,
+            )
+        exprs["reactive"] = [terms(q_abs, 0, idx, 1.0)]
     m.stage_bounds = pyo.ConstraintList()
     for key, value in bounds.items():
         e = linear_sum(exprs[key])
@@ -365,7 +379,8 @@ def validate_bids(
         the accepted volumes returned are then not maximised.
     q_max_mvar : ndarray (der,), optional
         Reactive power each DER's inverter can inject or absorb, which the DSO sets per
-        period for its voltages at no cost [Mvar] (default: none).
+        period for its voltages [Mvar] (default: none). A last stage keeps the earlier
+        stages' optima with the least total reactive power.
     shift_down_max_mw : ndarray (period, der), optional
         The most the DSO's own use may lower a DER's injection in a period, the same in
         every scenario-step (default ``bid_down_mw``). For PV the least availability of the
@@ -408,10 +423,21 @@ def validate_bids(
     )
     if not volumes:
         order = ["residual", "need"]
+    if np.any(q_max > 0):
+        order.append("reactive")  # reactive power only where a voltage needs it
     bounds: dict[str, float] = {}
+    variables: list = []
     for i, key in enumerate(order):
-        m, *variables = _validation_lp(prob, order[: i + 1], bounds)
-        res = PersistentSolver(m).solve()
+        m, *stage_vars = _validation_lp(prob, order[: i + 1], bounds)
+        try:
+            res = PersistentSolver(m).solve()
+        except InfeasibleError:
+            if key != "reactive":
+                raise
+            # the earlier optima held within their tolerance leave no room HiGHS accepts:
+            # keep the previous stage's solution (its reactive power serves as well)
+            break
+        variables = stage_vars
         bounds[key] = float(res.objective)
     return _outcome(prob, tuple(variables), len(order))
 

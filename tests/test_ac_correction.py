@@ -21,7 +21,8 @@ def corrected():
     spec["scenarios"] = {"n_scenarios": 2, "method": "profile_noise", "pv_sigma": 0.2}
     spec["start_hour"], spec["horizon_hours"] = 17, 2  # evening peak: voltages sag
     spec["feeders"][0]["share"] = 0.6
-    spec["feeders"][0]["vm_min_pu"] = 0.96
+    # a band the lossless LinDistFlow meets and the AC voltages (lower by the losses) miss
+    spec["feeders"][0]["vm_min_pu"] = 0.965
     spec["model"] = {"ac_correction_iterations": 2, "voltage_margin_pu": 0.0}
     study = parse_study(spec, "correction")
     system = build_system(study)

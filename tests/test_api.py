@@ -104,7 +104,7 @@ def test_replace_dotted_names_equal_the_nested_form():
     study = Study.from_yaml("default")
     dotted = study.replace(**{"risk.beta": 0.5, "feeders.1.share": 0.2})
     assert dotted.risk.beta == 0.5 and dotted.risk.alpha == 0.7
-    assert dotted.feeders[1].share == 0.2 and dotted.feeders[0].share == 0.3
+    assert dotted.feeders[1].share == 0.2 and dotted.feeders[0].share == 1.0
     assert dotted.feeders[1].der == study.feeders[1].der
     assert study.replace(**{"risk.beta": 0.5}) == study.replace(risk={"beta": 0.5})
     # a config object replaces the whole section

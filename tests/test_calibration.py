@@ -115,3 +115,10 @@ def test_run_results_carry_the_calibration_figures(small_study):
     # the transmission load's scenarios: a few per cent, as its held-out errors
     spread = attrs["calibration_load_transmission_scenario_spread"]
     assert 0.3 < spread / attrs["calibration_load_transmission_error_spread"] < 2.0
+    # and the file `workbench run` writes keeps them, with the run's other records
+    from workbench.results import annotate
+
+    written = annotate(ds, study, study.seed, "sync").attrs
+    kept = [k for k in attrs if k.startswith("calibration_")]
+    kept += ["scenario_method", "forecast_fit_seconds", "data_sources"]
+    assert {k: written.get(k) for k in kept} == {k: attrs[k] for k in kept}

@@ -210,3 +210,18 @@ def test_region_excess_is_what_the_set_points_leave_of_the_drawn_regions(binding
             total += float(w @ excess.sum(axis=1)) * step_h
             assert np.array_equal(setpoints_outside_region(v, dp), excess > 1e-4)
     assert float(ds.offer_region_exceeded_mwh) == pytest.approx(total, abs=1e-9)
+
+
+def test_dso_export_caps_are_curtailment_per_scenario_and_in_expectation(binding):
+    """A DSO's PV export caps are curtailment: the per-step ``curtailment_mw`` holds them,
+    and with the fixed units' spill it sums to the expected ``curtailment_mwh`` (before,
+    the caps were only in the expectation)."""
+    step_h = _study(loose=False).resolution.second_stage_minutes / 60.0
+    for name in ("hybrid", "dso_managed:local_market"):
+        ds = binding[name].schedule
+        assert float(ds.dso_own_cost_eur) > 1.0, name  # the DSO caps some PV
+        per_step = ds.curtailment_mw.sum(("time", "der")) + ds.fixed_spill_mw.sum(
+            ("time", "interface")
+        )
+        expected = float((per_step * ds.weight).sum("scenario")) * step_h
+        assert expected == pytest.approx(float(ds.curtailment_mwh), rel=1e-9, abs=1e-9), name

@@ -337,3 +337,33 @@ def test_ev_pools_charge_within_their_sampled_sessions(solved):
     np.testing.assert_allclose(np.cumsum(charge * eff * dt_h, axis=1), energy, atol=1e-6)
     # the sessions are drawn per scenario: the plugged-in power differs between scenarios
     assert np.ptp(data.ev_p_max_mw.sum(axis=(1, 2))) > 0
+
+
+def test_reactive_power_only_where_a_feeder_limit_binds(solved, small_study):
+    """Priced, the PV inverters' reactive power is used only in scenario-steps where one of
+    its feeder's voltage or line limits binds (unpriced, the LP left it anywhere in its
+    range: 36 scenario-steps of this study without any binding limit), and the cost item
+    ``der/second/reactive`` is its price times the expected |Q| energy."""
+    ds, options = solved["ds"], solved["options"]
+    price = options.der_reactive_eur_per_mvarh
+    assert price > 0
+    margin = options.voltage_margin_pu
+    used_somewhere = False
+    for feeder in small_study.feeders:
+        mine = [d for d in ds.der.values if str(d).startswith(f"{feeder.name}/")]
+        buses = [b for b in ds.bus.values if str(b).startswith(f"{feeder.name}/")]
+        branches = [b for b in ds.branch.values if str(b).startswith(f"{feeder.name}/")]
+        used = (np.abs(ds.der_q_mvar.sel(der=mine)) > 1e-6).any("der")
+        vm = ds.vm_pu_linear.sel(bus=buses)
+        v_binds = (vm >= feeder.vm_max_pu - margin - 1e-5) | (
+            vm <= feeder.vm_min_pu + margin + 1e-5
+        )
+        line_binds = ds.loading_percent_linear.sel(branch=branches) >= 100.0 - 1e-3
+        binds = v_binds.any("bus") | line_binds.any("branch")
+        assert not bool((used & ~binds).any()), feeder.name
+        used_somewhere |= bool(used.any())
+    assert used_somewhere  # the voltages of this study need some reactive power
+    step_h = options.second_stage_minutes / 60.0
+    q_mvarh = (np.abs(ds.der_q_mvar).sum(("der", "time")) * step_h * ds.weight).sum()
+    item = (ds.cost_item_eur.sel(cost_item="der/second/reactive") * ds.weight).sum()
+    assert float(item) == pytest.approx(price * float(q_mvarh), rel=1e-6, abs=1e-6)

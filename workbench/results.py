@@ -74,6 +74,9 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+_RUN_ATTRS = ("all_failed", "data_sources", "scenario_method", "forecast_fit_seconds")
+
+
 def annotate(
     ds: xr.Dataset, study: StudyConfig, seed: int, scheduler: str, run_id: str | None = None
 ) -> xr.Dataset:
@@ -83,7 +86,9 @@ def annotate(
     timestamps with bounds of the study's resolution, CF metadata)."""
     ds = ds.copy()
     status = ds["solver_status"].to_numpy().astype(str).ravel().tolist()
-    kept = {k: v for k, v in ds.attrs.items() if k in ("all_failed", "data_sources")}
+    # what the run recorded of its data: sources, scenario method, forecaster fit time,
+    # the scenarios' calibration figures
+    kept = {k: v for k, v in ds.attrs.items() if k in _RUN_ATTRS or k.startswith("calibration_")}
     created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     versions = package_versions()
     ds.attrs = kept | {

@@ -46,6 +46,7 @@ from workbench.coordination.common import (
 )
 from workbench.coordination.hybrid import (
     baseline_net_demand,
+    book_caps_as_curtailment,
     cap_pv,
     dso_needs,
     dso_own_cost,
@@ -535,6 +536,7 @@ def _local_market(system: IntegratedSystem, data: DayData, options: TwoStageOpti
         "data": capped,
         "bids": rest,
         "shift": shift,
+        "cap_mw": cap,
         "cap_mwh": cap_mwh,
         "cost_eur": dso_own_cost(bids, need, cap_mwh, options),
         "solves": need["solves"],
@@ -615,9 +617,7 @@ def _day_results(
     if own is not None:
         extra["dso/second/own_use"] = own["cost_eur"]
         ds = ds.assign(_local_market_variables(own, w))
-        ds["curtailment_mwh"] = ds.curtailment_mwh.copy(
-            data=float(ds.curtailment_mwh) + float(w @ own["cap_mwh"])
-        )
+        ds = book_caps_as_curtailment(ds, own["cap_mw"], w, options.dt_h)
     ds = add_scenario_cost(ds, extra, w, options.alpha, options.beta)
     ds = ds.assign(bid_variables(bids)).assign(_offer_variables(ranges, options.n_periods, n_dir))
     ds = ds.assign(

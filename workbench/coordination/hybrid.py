@@ -49,6 +49,7 @@ from workbench.state import DayState
 
 __all__ = [
     "baseline_net_demand",
+    "book_caps_as_curtailment",
     "cap_pv",
     "data_exchange",
     "der_q_max_mvar",
@@ -92,6 +93,24 @@ def cap_pv(system: IntegratedSystem, data: DayData, cap_mw: np.ndarray) -> DayDa
     for j, (f, b) in enumerate(zip(fleet.pv.feeder, fleet.pv.bus, strict=True)):
         rhs[int(f)][..., int(b) - 1] += cap_mw[..., j]
     return replace(data, pv_available_mw=data.pv_available_mw - cap_mw, feeder_p_rhs_mw=rhs)
+
+
+def book_caps_as_curtailment(
+    ds: xr.Dataset, cap_mw: np.ndarray, weight: np.ndarray, dt_h: float
+) -> xr.Dataset:
+    """The DSO's PV export caps (``cap_mw`` (S, T, pv) [MW]) added to the curtailment of
+    the results, per scenario and step (``curtailment_mw``, the PV units come first) and in
+    expectation (``curtailment_mwh``): energy the PV could give and did not is
+    curtailment, whoever capped it."""
+    if not cap_mw.any():
+        return ds
+    per_step = ds["curtailment_mw"].to_numpy().copy()
+    per_step[..., : cap_mw.shape[-1]] += cap_mw
+    expected = float(weight @ (cap_mw.sum(axis=(1, 2)) * dt_h))
+    return ds.assign(
+        curtailment_mw=ds["curtailment_mw"].copy(data=per_step),
+        curtailment_mwh=ds["curtailment_mwh"].copy(data=float(ds["curtailment_mwh"]) + expected),
+    )
 
 
 def der_q_max_mvar(system: IntegratedSystem, bids: xr.Dataset) -> np.ndarray:
@@ -318,9 +337,7 @@ def schedule_days(
             float(w @ dso),
             attrs={"units": "EUR", "long_name": "expected cost of the DSOs' own use of DER"},
         )
-        ds["curtailment_mwh"] = ds.curtailment_mwh.copy(
-            data=float(ds.curtailment_mwh) + float(w @ cap_mwh)
-        )
+        ds = book_caps_as_curtailment(ds, cap, w, options.dt_h)
         per = ("period", "der")
         ds = ds.assign(
             der_validated_up_mw=(per, val["up"], {"units": "MW", "long_name": "validated up"}),
