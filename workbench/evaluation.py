@@ -217,9 +217,16 @@ def reserve_requirement_mw(
 
 
 def _require_reserve(tsm: TwoStageModel, up_mw: np.ndarray, down_mw: np.ndarray) -> None:
-    """Rows ``sum_g reserve[p, g] >= requirement[p]`` for the TER, up and down."""
+    """Rows ``sum_g reserve[p, g] >= requirement[p]`` for the TER, up and down.
+
+    A direction the rule asks nothing of gets no rows: reserve is non-negative, so such
+    rows cut nothing, and leaving them out keeps the problem the expected-value problem
+    itself (the same LP, hence the same vertex where the mean scenario has several optima).
+    """
     ter = tsm.parts["ter"]
     for name, req in (("reserve_up_mw", up_mw), ("reserve_down_mw", down_mw)):
+        if not np.any(np.asarray(req) > 0.0):
+            continue
         var = ter.vars[name]
         P = var.shape[0]
         rows = np.broadcast_to(np.arange(P)[:, None], var.shape)
