@@ -28,6 +28,7 @@ from stochastic.linear import (
     RowArray,
     Terms,
     VarArray,
+    add_abs_rows,
     add_param,
     add_rows,
     add_var,
@@ -1162,10 +1163,8 @@ def _der_pv(
     if prices.reactive_eur_per_mvarh > 0.0:
         # |q| <= q_abs, priced: reactive power where a voltage needs it, none elsewhere
         q_abs = v["pv_q_abs_mvar"] = add_var(blk, "pv_q_abs_mvar", shape, dims, 0.0, qmax)
-        for sign, name in ((1.0, "pv_q_abs_above"), (-1.0, "pv_q_abs_below")):
-            part.rows[name] = add_rows(
-                blk, name, shape, dims, [terms(q_abs, rp, rp), terms(q, rp, rp, -sign)], 0.0, None
-            )
+        above, below = add_abs_rows(blk, "pv_q_abs", q_abs, q, dims)
+        part.rows["pv_q_abs_above"], part.rows["pv_q_abs_below"] = above, below
         price = prices.reactive_eur_per_mvarh * dt
         part.cost("der", SECOND, "reactive", terms(q_abs, grid.cost_rows(npv), rp, price))
     part.rows["pv_curtailment_within_bid"] = add_rows(

@@ -31,6 +31,7 @@ __all__ = [
     "RowArray",
     "Terms",
     "VarArray",
+    "add_abs_rows",
     "add_param",
     "add_rows",
     "add_var",
@@ -264,6 +265,33 @@ def add_rows(
     con = pyo.Constraint(range(n_rows), rule=rule)
     block.add_component(name, con)
     return RowArray(con, shape, tuple(dims))
+
+
+def add_abs_rows(
+    block: pyo.Block,
+    name: str,
+    bound: VarArray,
+    x: VarArray,
+    dims: Sequence[str],
+) -> tuple[RowArray, RowArray]:
+    """Rows ``bound >= x`` and ``bound >= -x`` elementwise (``name_above``,
+    ``name_below``): with ``bound`` priced, ``bound = |x|`` at an optimum.
+
+    ``bound`` and ``x`` have the same shape; returns the two row arrays.
+    """
+    idx = np.arange(x.size)
+    return tuple(
+        add_rows(
+            block,
+            f"{name}_{side}",
+            x.shape,
+            dims,
+            [terms(bound, idx, idx), terms(x, idx, idx, -sign)],
+            0.0,
+            None,
+        )
+        for sign, side in ((1.0, "above"), (-1.0, "below"))
+    )
 
 
 def linear_sum(all_terms: Sequence[Terms]) -> LinearExpression:

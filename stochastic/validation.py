@@ -25,7 +25,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from cases.feeders import FeederArrays
-from stochastic.linear import add_rows, add_var, linear_sum, terms
+from stochastic.linear import add_abs_rows, add_rows, add_var, linear_sum, terms
 from stochastic.network import polygon_directions
 from stochastic.solve import InfeasibleError, PersistentSolver
 
@@ -306,16 +306,7 @@ def _validation_lp(prob: _Problem, stage: list[str], bounds: dict[str, float]) -
     if stage[-1] == "reactive":
         # the least reactive power that keeps the earlier stages' optima: |q| <= q_abs
         q_abs = add_var(m, "q_abs_mvar", (n_p, n_u), ("period", "der"), 0.0, q_max)
-        for sign, name in ((1.0, "q_abs_above"), (-1.0, "q_abs_below")):
-            add_rows(
-                m,
-                name,
-                (n_p, n_u),
-                ("period", "der"),
-                [terms(q_abs, idx, idx), terms(qv, idx, idx, -sign)],
-                0.0,
-                None,
-            )
+        add_abs_rows(m, "q_abs", q_abs, qv, ("period", "der"))
         exprs["reactive"] = [terms(q_abs, 0, idx, 1.0)]
     m.stage_bounds = pyo.ConstraintList()
     for key, value in bounds.items():
