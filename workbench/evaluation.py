@@ -659,32 +659,14 @@ def evaluate_results(
         ``oos_gap_eur`` and their in-sample counterparts; per (model, day, item) the
         splits by cost item.
     """
-    if n_scenarios < 2:
-        raise ValueError(f"--scenarios must be at least 2, got {n_scenarios}")
-    if "first_stage_value" not in results:
-        raise ValueError(
-            "the results hold no first-stage decisions (written by an older version); "
-            "re-run the study"
-        )
-    rule = (
-        reserve_rule if isinstance(reserve_rule, ReserveRule) else parse_reserve_rule(reserve_rule)
-    )
+    rule = _checked_rule(results, n_scenarios, reserve_rule)
     limit_threads()
     report = EvaluationReport() if report is None else report
     study = StudyConfig.from_results(results)  # the seed the run used, its networks
     tick = time.perf_counter()
-    model_days = []
-    for model in results.model.values:
-        for day in results.day.values:
-            status = str(results["solver_status"].sel(model=model, day=day).values)
-            if status not in SOLVED_STATUSES:
-                continue
-            n_in = int(results["weight"].sel(model=model, day=day).notnull().sum())
-            model_days.append((str(model), pd.Timestamp(day).date(), n_in))
+    model_days = _solved_model_days(results)
     if batch_scenarios is None:
-        n_workers = 1 if scheduler in ("sync", "synchronous", "single-threaded") else None
-        n_workers = n_workers or workers or min(os.cpu_count() or 1, 4)
-        batch_scenarios = math.ceil(n_scenarios / n_workers)
+        batch_scenarios = _default_batch(scheduler, workers, n_scenarios)
     settings = {
         "results": None if results_path is None else str(Path(results_path).resolve()),
         "fingerprint": _fingerprint(results),
@@ -701,53 +683,12 @@ def evaluate_results(
     try:
         batch = int(folder.manifest["settings"]["batch_scenarios"])
         parts = _parts(model_days, n_scenarios, batch, wait_and_see)
-        finished = folder.finished()
-        report.units = len(parts)
-        report.resumed = sum(1 for k in parts if k in finished)
-        todo = [k for k in parts if k not in finished]
-        try:
-            if todo:
-                _compute(
-                    results,
-                    study,
-                    folder,
-                    parts,
-                    todo,
-                    rule,
-                    n_scenarios,
-                    forecaster,
-                    scheduler,
-                    workers,
-                    progress,
-                    report,
-                )
-        except KeyboardInterrupt:
-            report.interrupted = True
-            _mark(folder, "interrupted")
-            raise
-        if report.save_errors:
-            _mark(folder, "failed")
-            raise UnitSaveError(
-                f"{report.save_errors[0]}; the units computed are kept; once the folder "
-                f"can take them, resume with: workbench evaluate --resume {folder.path}"
-            )
-        units = _read_units(folder, parts)
-        report.errors = {
-            k: r.get("message", "")
-            for k, r in folder.records().items()
-            if r.get("status") == "error"
-        }
-        _mark(folder, "failed" if report.errors else "computed")
-        report.wall_seconds = time.perf_counter() - tick
-        return _evaluation_dataset(
-            results,
-            units,
-            n_scenarios,
-            study.risk.alpha,
-            study.risk.beta,
-            rule,
-            report.wall_seconds,
-        )
+        job = _Job(results, study, rule, n_scenarios, forecaster, scheduler, workers, progress)
+        _compute_missing(job, folder, parts, report)
+        units = _collect_units(folder, parts, report)
+        report.wall_seconds = wall_s = time.perf_counter() - tick
+        risk = study.risk
+        return _evaluation_dataset(results, units, n_scenarios, risk.alpha, risk.beta, rule, wall_s)
     finally:
         if folder is not run_dir:
             folder.release()
@@ -755,42 +696,105 @@ def evaluate_results(
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _compute(
-    results,
-    study,
-    folder,
-    parts,
-    todo,
-    rule,
-    n_scenarios,
-    forecaster,
-    scheduler,
-    workers,
-    progress,
-    report,
-) -> None:
-    """Compute the ``todo`` units: the plans and every batch that does not wait for one
-    first, then the batches of the plans just computed; each saved as it ends."""
-    system = build_system(study)
-    if forecaster is None:
-        forecaster = fit_study_forecaster(study, study.seed)
-    options = _options(study)
-    finished = folder.finished(quiet=True)
-    log = folder.logger()
-    log.info(
-        "evaluation of %s: %d units, %d to compute, reserve rule %s",
-        folder.manifest.get("settings", {}).get("results") or "results in memory",
-        len(parts),
-        len(todo),
-        rule,
-    )
-    plans: dict[tuple, xr.Dataset | None] = {}
-    for key, part in parts.items():
-        if part.kind in PLANS and key in finished:
-            plans[(part.model, part.day, part.kind)] = _load(folder, key)
+def _checked_rule(
+    results: xr.Dataset, n_scenarios: int, reserve_rule: str | ReserveRule
+) -> ReserveRule:
+    """The reserve rule, once the results and the scenario count are known to serve."""
+    if n_scenarios < 2:
+        raise ValueError(f"--scenarios must be at least 2, got {n_scenarios}")
+    if "first_stage_value" not in results:
+        raise ValueError(
+            "the results hold no first-stage decisions (written by an older version); "
+            "re-run the study"
+        )
+    if isinstance(reserve_rule, ReserveRule):
+        return reserve_rule
+    return parse_reserve_rule(reserve_rule)
 
-    def save(key: str, ds, error, wall_s: float) -> None:
-        part = parts[key]
+
+def _solved_model_days(results: xr.Dataset) -> list[tuple]:
+    """(model, date, in-sample scenarios) of every model-day with a schedule."""
+    model_days = []
+    for model in results.model.values:
+        for day in results.day.values:
+            status = str(results["solver_status"].sel(model=model, day=day).values)
+            if status not in SOLVED_STATUSES:
+                continue
+            n_in = int(results["weight"].sel(model=model, day=day).notnull().sum())
+            model_days.append((str(model), pd.Timestamp(day).date(), n_in))
+    return model_days
+
+
+def _default_batch(scheduler, workers: int | None, n_scenarios: int) -> int:
+    """Scenarios per unit: the fresh scenarios spread over the workers (at most 4 by
+    default, one with the synchronous scheduler)."""
+    n_workers = 1 if scheduler in ("sync", "synchronous", "single-threaded") else None
+    n_workers = n_workers or workers or min(os.cpu_count() or 1, 4)
+    return math.ceil(n_scenarios / n_workers)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What an evaluation is asked to do (see :func:`evaluate_results`)."""
+
+    results: xr.Dataset
+    study: StudyConfig
+    rule: ReserveRule
+    n_scenarios: int
+    forecaster: ScenarioForecaster | None
+    scheduler: object
+    workers: int | None
+    progress: bool
+
+
+def _compute_missing(
+    job: _Job, folder: RunFolder, parts: dict[str, _Part], report: EvaluationReport
+) -> None:
+    """Compute the units the run folder does not hold yet; Ctrl-C marks the folder
+    interrupted, a unit that could not be written fails the evaluation (the others kept)."""
+    finished = folder.finished()
+    report.units = len(parts)
+    report.resumed = sum(1 for k in parts if k in finished)
+    todo = [k for k in parts if k not in finished]
+    try:
+        if todo:
+            _compute(job, folder, parts, todo, report)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        _mark(folder, "interrupted")
+        raise
+    if report.save_errors:
+        _mark(folder, "failed")
+        raise UnitSaveError(
+            f"{report.save_errors[0]}; the units computed are kept; once the folder "
+            f"can take them, resume with: workbench evaluate --resume {folder.path}"
+        )
+
+
+def _collect_units(folder: RunFolder, parts: dict[str, _Part], report: EvaluationReport):
+    """The finished units by model-day; the units that raised go into the report and
+    mark the folder failed."""
+    units = _read_units(folder, parts)
+    report.errors = {
+        k: r.get("message", "") for k, r in folder.records().items() if r.get("status") == "error"
+    }
+    _mark(folder, "failed" if report.errors else "computed")
+    return units
+
+
+@dataclass
+class _Saver:
+    """Saves each unit as it ends: its dataset and record into the run folder, a plan
+    also into ``plans`` (None where it has no solution), one log line."""
+
+    parts: dict
+    folder: RunFolder
+    plans: dict
+    report: EvaluationReport
+    log: object
+
+    def __call__(self, key: str, ds, error, wall_s: float) -> None:
+        part = self.parts[key]
         if ds is not None:  # the task's own time (wall_s: since its phase started)
             wall_s = float(ds.attrs.pop("wall_seconds", wall_s))
         if error is not None:
@@ -805,15 +809,15 @@ def _compute(
                 "" if status == "optimal" else status,
                 wall_s,
             )
-            plans[(part.model, part.day, part.kind)] = ds if status == "optimal" else None
+            self.plans[(part.model, part.day, part.kind)] = ds if status == "optimal" else None
         else:
             record = _record(part, "optimal", "", wall_s)
         try:
-            folder.save_unit(NamedUnit(key), ds, record)
+            self.folder.save_unit(NamedUnit(key), ds, record)
         except UnitSaveError as exc:
-            report.save_errors.append(str(exc))
-        report.computed += 1
-        log.info(
+            self.report.save_errors.append(str(exc))
+        self.report.computed += 1
+        self.log.info(
             "unit %s: %s %s(%.1f s)",
             key,
             record["status"],
@@ -821,56 +825,96 @@ def _compute(
             wall_s,
         )
 
-    with resolve_scheduler(scheduler, workers) as ex:
+
+def _compute(
+    job: _Job,
+    folder: RunFolder,
+    parts: dict[str, _Part],
+    todo: list[str],
+    report: EvaluationReport,
+) -> None:
+    """Compute the ``todo`` units: the plans and every batch that does not wait for one
+    first, then the batches of the plans just computed; each saved as it ends."""
+    study = job.study
+    system = build_system(study)
+    forecaster = job.forecaster
+    if forecaster is None:
+        forecaster = fit_study_forecaster(study, study.seed)
+    options = _options(study)
+    finished = folder.finished(quiet=True)
+    log = folder.logger()
+    log.info(
+        "evaluation of %s: %d units, %d to compute, reserve rule %s",
+        folder.manifest.get("settings", {}).get("results") or "results in memory",
+        len(parts),
+        len(todo),
+        job.rule,
+    )
+    plans: dict[tuple, xr.Dataset | None] = {}
+    for key, part in parts.items():
+        if part.kind in PLANS and key in finished:
+            plans[(part.model, part.day, part.kind)] = _load(folder, key)
+    save = _Saver(parts, folder, plans, report, log)
+    with resolve_scheduler(job.scheduler, job.workers) as ex:
         sys_d, study_d = (dask.delayed(x, traverse=False) for x in (system, study))
         inputs: dict[tuple, tuple] = {}
-        first, later = [], []
         for key in todo:
-            part = parts[key]
-            md = (part.model, part.day)
+            md = (parts[key].model, parts[key].day)
             if md not in inputs:
                 inputs[md] = _day_inputs(
-                    results, system, study, forecaster, options, md, n_scenarios
+                    job.results, system, study, forecaster, options, md, job.n_scenarios
                 )
-            state, _, inside_d, bids, x_rp = inputs[md]
-            if part.kind in PLANS:
-                task = dask.delayed(_plan_task, pure=False)(
-                    sys_d,
-                    study_d,
-                    inside_d,
-                    state,
-                    bids,
-                    rule if part.kind == "rule_plan" else None,
-                )
-                first.append((key, task))
-                continue
-            plan = _PLAN_OF[part.kind]
-            if plan in (None, "free"):
-                first.append(
-                    (
-                        key,
-                        _batch_task(
-                            sys_d, study_d, inputs[md], part, x_rp if plan is None else None
-                        ),
-                    )
-                )
-            else:
-                later.append(key)
-        _run_tasks(ex, first, save, progress, "evaluation")
-        second = []
-        for key in later:
-            part = parts[key]
-            plan_ds = plans.get((part.model, part.day, _PLAN_OF[part.kind]))
-            if plan_ds is None:  # the plan failed or could not meet the rule
-                folder.save_unit(
-                    NamedUnit(key), None, _record(part, "skipped", "its plan has no solution")
-                )
-                continue
-            md = (part.model, part.day)
-            second.append(
-                (key, _batch_task(sys_d, study_d, inputs[md], part, plan_ds["first_stage_value"]))
+        first, later = _first_tasks(parts, todo, inputs, sys_d, study_d, job.rule)
+        _run_tasks(ex, first, save, job.progress, "evaluation")
+        second = _plan_batches(parts, later, inputs, plans, folder, sys_d, study_d)
+        _run_tasks(ex, second, save, job.progress, "evaluation of the plans")
+
+
+def _first_tasks(parts, todo, inputs, sys_d, study_d, rule) -> tuple[list, list]:
+    """The tasks that wait for no plan (the plans, the stochastic plan's and the
+    wait-and-see batches) and the keys of the batches that wait for a plan."""
+    first, later = [], []
+    for key in todo:
+        part = parts[key]
+        md = (part.model, part.day)
+        state, _, inside_d, bids, x_rp = inputs[md]
+        if part.kind in PLANS:
+            task = dask.delayed(_plan_task, pure=False)(
+                sys_d,
+                study_d,
+                inside_d,
+                state,
+                bids,
+                rule if part.kind == "rule_plan" else None,
             )
-        _run_tasks(ex, second, save, progress, "evaluation of the plans")
+            first.append((key, task))
+            continue
+        plan = _PLAN_OF[part.kind]
+        if plan in (None, "free"):
+            fixed = x_rp if plan is None else None
+            first.append((key, _batch_task(sys_d, study_d, inputs[md], part, fixed)))
+        else:
+            later.append(key)
+    return first, later
+
+
+def _plan_batches(parts, later, inputs, plans, folder, sys_d, study_d) -> list:
+    """The batches of the plans computed (or found finished); a batch whose plan has no
+    solution is recorded as skipped."""
+    second = []
+    for key in later:
+        part = parts[key]
+        plan_ds = plans.get((part.model, part.day, _PLAN_OF[part.kind]))
+        if plan_ds is None:  # the plan failed or could not meet the rule
+            folder.save_unit(
+                NamedUnit(key), None, _record(part, "skipped", "its plan has no solution")
+            )
+            continue
+        md = (part.model, part.day)
+        second.append(
+            (key, _batch_task(sys_d, study_d, inputs[md], part, plan_ds["first_stage_value"]))
+        )
+    return second
 
 
 def _day_inputs(results, system, study, forecaster, options, md, n_scenarios) -> tuple:
