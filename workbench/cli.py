@@ -815,11 +815,8 @@ def evaluate(
         EvaluationReport,
         default_evaluation_dir,
         evaluate_results,
-        evaluation_summary,
-        parse_reserve_rule,
     )
-    from workbench.results import CORE_VARIABLES, read_results, write_results
-    from workbench.rundir import RunFolder
+    from workbench.results import write_results
 
     wait_and_see = not no_wait_and_see
     if resume is not None:
@@ -834,25 +831,7 @@ def evaluate(
             )
             if v is not None
         ] + (["--no-wait-and-see"] if no_wait_and_see else [])
-        if given:
-            raise click.UsageError(
-                f"--resume continues the evaluation's own settings; leave out {', '.join(given)}"
-            )
-        manifest = RunFolder.read_manifest(resume)
-        if manifest is None or manifest.get("command") != "evaluate":
-            raise click.BadParameter(
-                f"'{resume}' is no run folder of `workbench evaluate`", param_hint="--resume"
-            )
-        if manifest.get("state") == "complete":
-            raise click.UsageError(
-                f"the evaluation in '{resume}' finished; start a new one instead of --resume"
-            )
-        kept = manifest.get("settings", {})
-        if not kept.get("results"):
-            raise click.UsageError(
-                f"the evaluation in '{resume}' was started from Python without a results "
-                "file; resume it from Python"
-            )
+        kept = _resumed_evaluation(resume, given)
         results = Path(kept["results"])
         n_scenarios, reserve_rule = kept["n_scenarios"], kept["reserve_rule"]
         wait_and_see, batch_scenarios = kept["wait_and_see"], kept["batch_scenarios"]
@@ -861,16 +840,7 @@ def evaluate(
         raise click.UsageError("give RESULTS (a results file) or --resume RUN_DIR")
     n_scenarios = 30 if n_scenarios is None else n_scenarios
     reserve_rule = DEFAULT_RESERVE_RULE if reserve_rule is None else reserve_rule
-    try:
-        parse_reserve_rule(reserve_rule)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--reserve-rule") from None
-    if results.suffix.lower() not in (".nc", ".zarr"):
-        raise click.BadParameter(f"'{results}' must end in .nc or .zarr", param_hint="RESULTS")
-    try:
-        ds = read_results(results, require=(*CORE_VARIABLES, "first_stage_value"))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="RESULTS") from None
+    ds = _evaluation_input(results, reserve_rule)
     _check_scheduler(scheduler)
     run_dir = run_dir or default_evaluation_dir(results)
     report = EvaluationReport()
@@ -893,15 +863,77 @@ def evaluate(
             ds.close()
             write_results(to_contract(out), results)
     except KeyboardInterrupt:
-        manifest = RunFolder.read_manifest(run_dir) or {}
-        folder = RunFolder(Path(run_dir), manifest) if manifest else None
-        kept = len(folder.finished(quiet=True)) if folder is not None else 0
-        click.echo(
-            f"interrupted: {kept} of {report.units or len(manifest.get('units', []))} units "
-            f"are kept in {run_dir}; resume with: workbench evaluate --resume {run_dir}",
-            err=True,
+        _evaluation_interrupted(run_dir, report)
+    _evaluation_finished(out, report, results, run_dir, as_json)
+
+
+def _resumed_evaluation(resume: Path, given: list[str]) -> dict:
+    """The settings an unfinished evaluation in the run folder ``resume`` was started
+    with; one usage error for options given beside ``--resume`` or a folder that cannot
+    be resumed from the command line."""
+    from workbench.rundir import RunFolder
+
+    if given:
+        raise click.UsageError(
+            f"--resume continues the evaluation's own settings; leave out {', '.join(given)}"
         )
-        sys.exit(130)
+    manifest = RunFolder.read_manifest(resume)
+    if manifest is None or manifest.get("command") != "evaluate":
+        raise click.BadParameter(
+            f"'{resume}' is no run folder of `workbench evaluate`", param_hint="--resume"
+        )
+    if manifest.get("state") == "complete":
+        raise click.UsageError(
+            f"the evaluation in '{resume}' finished; start a new one instead of --resume"
+        )
+    kept = manifest.get("settings", {})
+    if not kept.get("results"):
+        raise click.UsageError(
+            f"the evaluation in '{resume}' was started from Python without a results "
+            "file; resume it from Python"
+        )
+    return kept
+
+
+def _evaluation_input(results: Path, reserve_rule: str):
+    """The results file to evaluate, read once the reserve rule and the file's name are
+    known to serve (one parameter error otherwise)."""
+    from workbench.evaluation import parse_reserve_rule
+    from workbench.results import CORE_VARIABLES, read_results
+
+    try:
+        parse_reserve_rule(reserve_rule)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--reserve-rule") from None
+    if results.suffix.lower() not in (".nc", ".zarr"):
+        raise click.BadParameter(f"'{results}' must end in .nc or .zarr", param_hint="RESULTS")
+    try:
+        return read_results(results, require=(*CORE_VARIABLES, "first_stage_value"))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="RESULTS") from None
+
+
+def _evaluation_interrupted(run_dir: Path, report) -> None:
+    """Say how many units Ctrl-C left in the run folder and how to resume; exit 130."""
+    from workbench.rundir import RunFolder
+
+    manifest = RunFolder.read_manifest(run_dir) or {}
+    folder = RunFolder(Path(run_dir), manifest) if manifest else None
+    kept = len(folder.finished(quiet=True)) if folder is not None else 0
+    click.echo(
+        f"interrupted: {kept} of {report.units or len(manifest.get('units', []))} units "
+        f"are kept in {run_dir}; resume with: workbench evaluate --resume {run_dir}",
+        err=True,
+    )
+    sys.exit(130)
+
+
+def _evaluation_finished(out, report, results: Path, run_dir: Path, as_json: bool) -> None:
+    """Mark a complete evaluation's folder (its units merged into the results), print the
+    summary; exit 1 naming the units that failed, which stay to be resumed."""
+    from workbench.evaluation import evaluation_summary
+    from workbench.rundir import RunFolder
+
     if not report.errors:
         folder = RunFolder.open(run_dir)
         try:
