@@ -536,22 +536,9 @@ def network_flexibility(
     ac = AcInterface(net, lp)
     build_s = time.perf_counter() - tick
     p_expr, q_expr, refine = lp.p_import_mw, lp.q_import_mvar, None
-    refine_s = [0.0]  # AC power flows of the linearisations [s]
     if ac_rounds:
-        loss = _LossCorrection(lp, ac, voltage_margin_pu, polygon_sides)
-        p_expr, q_expr = loss.p_mw, loss.q_mvar
-        last: list[np.ndarray] = []
-
-        def refine(solver: PersistentSolver) -> bool:
-            x = np.r_[lp.dispatch()]
-            if last and np.max(np.abs(x - last[0])) <= 1e-6:
-                return False  # already linearised here
-            start = time.perf_counter()
-            done = loss.linearise(*lp.dispatch(), solver)
-            refine_s[0] += time.perf_counter() - start
-            if done:
-                last[:] = [x]
-            return done
+        refine = _Refinement(lp, _LossCorrection(lp, ac, voltage_margin_pu, polygon_sides))
+        p_expr, q_expr = refine.loss.p_mw, refine.loss.q_mvar
 
     def record():
         p, q = lp.dispatch()
@@ -567,6 +554,46 @@ def network_flexibility(
         max_refinements=ac_rounds,
     )
     tick = time.perf_counter()
+    checked = _check_vertices(ac, sweep)
+    own = [(float(net[t].at[i, "p_mw"]), float(net[t].at[i, "q_mvar"])) for t, i in lp.units]
+    base = ac.run(np.array([p for p, _ in own]), np.array([q for _, q in own]))
+    return NetworkFlexibility(
+        sweep=sweep,
+        **checked,
+        base_ac_feasible=base.feasible,
+        n_controllable=len(lp.units),
+        ac_rounds=ac_rounds,
+        build_seconds=build_s,
+        solver_seconds=sweep.solver_seconds,
+        ac_seconds=time.perf_counter() - tick + (0.0 if refine is None else refine.seconds),
+    )
+
+
+class _Refinement:
+    """The sweep's refinement: linearise the interface losses at the dispatch just found
+    (not twice at the same one); ``seconds`` counts the linearisations' AC power flows."""
+
+    def __init__(self, lp: FeederLp, loss: _LossCorrection):
+        self.lp, self.loss = lp, loss
+        self.last: np.ndarray | None = None
+        self.seconds = 0.0
+
+    def __call__(self, solver: PersistentSolver) -> bool:
+        x = np.r_[self.lp.dispatch()]
+        if self.last is not None and np.max(np.abs(x - self.last)) <= 1e-6:
+            return False  # already linearised here
+        start = time.perf_counter()
+        done = self.loss.linearise(*self.lp.dispatch(), solver)
+        self.seconds += time.perf_counter() - start
+        if done:
+            self.last = x
+        return done
+
+
+def _check_vertices(ac: AcInterface, sweep: SweepResult) -> dict:
+    """AC power flow at the dispatch that reaches each inner vertex: feasibility, the
+    interface point, violations and the largest errors of the linear model, as fields of
+    :class:`NetworkFlexibility`."""
     pts = sweep.points_mw_mvar
     vertex_dir = np.array(
         [int(np.argmin(np.linalg.norm(pts - v, axis=1))) for v in sweep.inner.vertices],
@@ -582,22 +609,13 @@ def network_flexibility(
         ac_pq.append(pt.interface_mw_mvar)
         errors.append(float(np.max(np.abs(pt.vm_pu - vm_linear))))
     ac_pq = np.array(ac_pq).reshape(-1, 2)
-    own = [(float(net[t].at[i, "p_mw"]), float(net[t].at[i, "q_mvar"])) for t, i in lp.units]
-    base = ac.run(np.array([p for p, _ in own]), np.array([q for _, q in own]))
     gap = np.linalg.norm(ac_pq - sweep.inner.vertices, axis=1)
-    return NetworkFlexibility(
-        sweep=sweep,
-        vertex_direction=vertex_dir,
-        vertex_ac_feasible=np.array(feasible, dtype=bool),
-        vertex_ac_mw_mvar=ac_pq,
-        vertex_vm_violation_pu=np.array(vm_out),
-        vertex_overload_percent=np.array(overload),
-        max_vm_error_pu=float(np.nanmax(errors)) if errors else float("nan"),
-        max_interface_error_mw_mvar=float(np.nanmax(gap)) if len(gap) else float("nan"),
-        base_ac_feasible=base.feasible,
-        n_controllable=len(lp.units),
-        ac_rounds=ac_rounds,
-        build_seconds=build_s,
-        solver_seconds=sweep.solver_seconds,
-        ac_seconds=time.perf_counter() - tick + refine_s[0],
-    )
+    return {
+        "vertex_direction": vertex_dir,
+        "vertex_ac_feasible": np.array(feasible, dtype=bool),
+        "vertex_ac_mw_mvar": ac_pq,
+        "vertex_vm_violation_pu": np.array(vm_out),
+        "vertex_overload_percent": np.array(overload),
+        "max_vm_error_pu": float(np.nanmax(errors)) if errors else float("nan"),
+        "max_interface_error_mw_mvar": float(np.nanmax(gap)) if len(gap) else float("nan"),
+    }
