@@ -44,7 +44,7 @@ from stochastic.flexibility import Polygon, sweep_directions
 from stochastic.linear import add_rows, add_var, terms
 from stochastic.solve import InfeasibleError, PersistentSolver, SolveStatus
 from stochastic.twostage import TwoStageOptions
-from stochastic.validation import feeder_rows, root_w_range
+from stochastic.validation import FeederRows, feeder_rows, root_w_range
 from workbench.results import OutputError
 
 __all__ = ["FeederFlexibility", "interface_flexibility"]
@@ -186,6 +186,125 @@ def _cost_curve(
     return grid, cost
 
 
+@dataclass
+class _FeederView:
+    """One feeder of a model-day as the regions see it: per scenario, step and bus the
+    net demand (PV at q = 0), the DER's dispatch and limits, the interface flows."""
+
+    w: np.ndarray  # (scenario,) [1]
+    step_period: np.ndarray  # (time,) period of each step
+    rows: FeederRows
+    root: tuple[float, float]  # squared root voltage range [pu²]
+    der_bus: np.ndarray
+    x: np.ndarray  # (scenario, time, der) [MW]
+    q: np.ndarray  # (scenario, time, der) [Mvar]
+    lb: np.ndarray
+    ub: np.ndarray
+    q_max: np.ndarray  # (der,) [Mvar]
+    d_p: np.ndarray  # (scenario, time, bus) [MW]
+    d_q: np.ndarray  # (scenario, time, bus) [Mvar]
+    ip: np.ndarray  # (scenario, time) [MW]
+    iq: np.ndarray  # (scenario, time) [Mvar]
+    prices: np.ndarray  # (der,) [EUR/MWh]
+
+    def mean(self, v: np.ndarray, p: int) -> np.ndarray:
+        """Expected value over the scenarios, mean over the period's steps."""
+        return np.tensordot(self.w, v[:, self.step_period == p], axes=1).mean(axis=0)
+
+
+def _feeder_view(
+    ds: xr.Dataset, system: IntegratedSystem, options: TwoStageOptions, interface: str
+) -> _FeederView:
+    """The arrays of :class:`_FeederView` from the results of one model-day."""
+    fi = _feeder_index(system, interface)
+    feeder = system.feeders[fi]
+    arrays = feeder.arrays
+    w = ds["weight"].to_numpy()
+    n_p, n_t = ds.sizes["period"], ds.sizes["time"]
+    k = n_t // n_p
+    step_period = np.repeat(np.arange(n_p), k)
+    names = [b for b in branch_names(system) if b.startswith(f"{interface}/")]
+    sd = ("scenario", "time", "branch")
+    flows_p = ds["p_mw_linear"].sel(branch=names).transpose(*sd).to_numpy()
+    flows_q = ds["q_mvar_linear"].sel(branch=names).transpose(*sd).to_numpy()
+    if not np.isfinite(flows_p).all() or not np.isfinite(flows_q).all():
+        raise OutputError(
+            f"the results lack the linear flows of feeder '{interface}' (p_mw_linear, "
+            "q_mvar_linear); write them with `workbench run` of this version"
+        )
+    ders = [str(n) for n in ds.der.values if str(n).startswith(f"{interface}/")]
+    der_bus = np.array(
+        [arrays.position(int(str(n).rsplit("/", 1)[1])) for n in ds.der_bus.sel(der=ders).values]
+    )
+    sdd = ("scenario", "time", "der")
+    x = ds["der_p_mw"].sel(der=ders).transpose(*sdd).to_numpy()
+    q = ds["der_q_mvar"].sel(der=ders).transpose(*sdd).to_numpy()
+    lb, ub, q_max = _device_limits(ds, system, ders, step_period)
+    pv = q_max > 0
+    d_p = net_demand(flows_p, arrays.parent)
+    # the PV inverters' reactive power moves with the region: their base is q = 0
+    q_pv = np.zeros_like(d_p)
+    np.add.at(q_pv, (slice(None), slice(None), der_bus[pv]), q[..., pv])
+    d_q = net_demand(flows_q, arrays.parent) + q_pv
+    ip = ds["interface_p_mw"].sel(interface=interface).transpose("scenario", "time").to_numpy()
+    iq = ds["interface_q_mvar"].sel(interface=interface).transpose("scenario", "time").to_numpy()
+    kinds = ds["der_type"].sel(der=ders).values.astype(str)
+    prices = np.where(
+        kinds == "pv", options.pv_curtailment_eur_per_mwh, options.der_activation_eur_per_mwh
+    )
+    return _FeederView(
+        w=w,
+        step_period=step_period,
+        rows=feeder_rows(arrays, options.polygon_sides, options.voltage_margin_pu),
+        root=root_w_range(arrays, options.oltc_range_pu, options.voltage_margin_pu),
+        der_bus=der_bus,
+        x=x,
+        q=q,
+        lb=lb,
+        ub=ub,
+        q_max=q_max,
+        d_p=d_p,
+        d_q=d_q,
+        ip=ip,
+        iq=iq,
+        prices=prices,
+    )
+
+
+def _period_flexibility(
+    f: _FeederView, p: int, n_directions: int, n_cost_points: int
+) -> tuple[Polygon | None, float, float, np.ndarray, np.ndarray]:
+    """One period's region (None where its sweep is infeasible), expected interface
+    import [MW, Mvar] and cost curve (import change [MW], cost [EUR/h], NaN-padded to
+    ``n_cost_points + 1``)."""
+    xp = f.mean(f.x, p)
+    base = (
+        f.rows,
+        f.mean(f.d_p, p)[None, None],
+        f.mean(f.d_q, p)[None, None],
+        f.der_bus,
+        np.maximum(f.mean(f.ub, p) - xp, 0.0)[None, None],
+        np.maximum(xp - f.mean(f.lb, p), 0.0)[None, None],
+        f.q_max,
+        f.root,
+    )
+    ip = float(f.mean(f.ip[..., None], p)[0])
+    iq = float(f.mean(f.iq[..., None], p)[0])
+    pv = f.q_max > 0
+    q0 = iq + float(f.mean(f.q[..., pv], p).sum())  # import with PV at q = 0
+    m, dp, dq, _, _ = period_model(*base)
+    nan = np.full(n_cost_points + 1, np.nan)
+    try:
+        sweep = sweep_directions(m, dp, dq, n_directions)
+    except InfeasibleError:
+        return None, ip, iq, nan, nan.copy()
+    region = Polygon(sweep.inner.vertices + np.array([ip, q0]))
+    lo, hi = sweep.inner.vertices[:, 0].min(), sweep.inner.vertices[:, 0].max()
+    grid, cost = _cost_curve(base, f.prices, (lo, hi), n_cost_points)
+    pad = n_cost_points + 1 - len(grid)
+    return region, ip, iq, np.r_[grid, np.full(pad, np.nan)], np.r_[cost, np.full(pad, np.nan)]
+
+
 def interface_flexibility(
     ds: xr.Dataset,
     system: IntegratedSystem,
@@ -231,89 +350,19 @@ def interface_flexibility(
             "der_offered_down_mw",
         ),
     )
-    fi = _feeder_index(system, interface)
-    feeder = system.feeders[fi]
-    arrays = feeder.arrays
-    w = ds["weight"].to_numpy()
-    n_p, n_t = ds.sizes["period"], ds.sizes["time"]
-    k = n_t // n_p
-    step_period = np.repeat(np.arange(n_p), k)
-    names = [b for b in branch_names(system) if b.startswith(f"{interface}/")]
-    sd = ("scenario", "time", "branch")
-    flows_p = ds["p_mw_linear"].sel(branch=names).transpose(*sd).to_numpy()
-    flows_q = ds["q_mvar_linear"].sel(branch=names).transpose(*sd).to_numpy()
-    if not np.isfinite(flows_p).all() or not np.isfinite(flows_q).all():
-        raise OutputError(
-            f"the results lack the linear flows of feeder '{interface}' (p_mw_linear, "
-            "q_mvar_linear); write them with `workbench run` of this version"
-        )
-    ders = [str(n) for n in ds.der.values if str(n).startswith(f"{interface}/")]
-    der_bus = np.array(
-        [arrays.position(int(str(n).rsplit("/", 1)[1])) for n in ds.der_bus.sel(der=ders).values]
-    )
-    sdd = ("scenario", "time", "der")
-    x = ds["der_p_mw"].sel(der=ders).transpose(*sdd).to_numpy()
-    q = ds["der_q_mvar"].sel(der=ders).transpose(*sdd).to_numpy()
-    lb, ub, q_max = _device_limits(ds, system, ders, step_period)
-    pv = q_max > 0
-    d_p = net_demand(flows_p, arrays.parent)
-    # the PV inverters' reactive power moves with the region: their base is q = 0
-    q_pv = np.zeros_like(d_p)
-    np.add.at(q_pv, (slice(None), slice(None), der_bus[pv]), q[..., pv])
-    d_q = net_demand(flows_q, arrays.parent) + q_pv
-    ip = ds["interface_p_mw"].sel(interface=interface).transpose("scenario", "time").to_numpy()
-    iq = ds["interface_q_mvar"].sel(interface=interface).transpose("scenario", "time").to_numpy()
-    rows = feeder_rows(arrays, options.polygon_sides, options.voltage_margin_pu)
-    root = root_w_range(arrays, options.oltc_range_pu, options.voltage_margin_pu)
-    kinds = ds["der_type"].sel(der=ders).values.astype(str)
-    prices = np.where(
-        kinds == "pv", options.pv_curtailment_eur_per_mwh, options.der_activation_eur_per_mwh
-    )
-
-    def mean(v: np.ndarray, p: int) -> np.ndarray:
-        """Expected value over the scenarios, mean over the period's steps."""
-        return np.tensordot(w, v[:, step_period == p], axes=1).mean(axis=0)
-
-    regions, p_mw, q_mvar, grids, costs = [], [], [], [], []
-    for p in range(n_p):
-        xp = mean(x, p)
-        base = (
-            rows,
-            mean(d_p, p)[None, None],
-            mean(d_q, p)[None, None],
-            der_bus,
-            np.maximum(mean(ub, p) - xp, 0.0)[None, None],
-            np.maximum(xp - mean(lb, p), 0.0)[None, None],
-            q_max,
-            root,
-        )
-        p_mw.append(float(mean(ip[..., None], p)[0]))
-        q_mvar.append(float(mean(iq[..., None], p)[0]))
-        q0 = q_mvar[-1] + float(mean(q[..., pv], p).sum())  # import with PV at q = 0
-        m, dp, dq, _, _ = period_model(*base)
-        try:
-            sweep = sweep_directions(m, dp, dq, n_directions)
-        except InfeasibleError:
-            regions.append(None)
-            grids.append(np.full(n_cost_points + 1, np.nan))
-            costs.append(np.full(n_cost_points + 1, np.nan))
-            continue
-        inner = sweep.inner.vertices + np.array([p_mw[-1], q0])
-        regions.append(Polygon(inner))
-        lo, hi = sweep.inner.vertices[:, 0].min(), sweep.inner.vertices[:, 0].max()
-        grid, cost = _cost_curve(base, prices, (lo, hi), n_cost_points)
-        pad = n_cost_points + 1 - len(grid)
-        grids.append(np.r_[grid, np.full(pad, np.nan)])
-        costs.append(np.r_[cost, np.full(pad, np.nan)])
-    sel = [step_period == p for p in range(n_p)]
+    f = _feeder_view(ds, system, options, interface)
+    n_p = ds.sizes["period"]
+    per = [_period_flexibility(f, p, n_directions, n_cost_points) for p in range(n_p)]
+    regions, p_mw, q_mvar, grids, costs = (list(c) for c in zip(*per, strict=True))
+    sel = [f.step_period == p for p in range(n_p)]
     return FeederFlexibility(
         interface=interface,
         period_start=pd.to_timedelta(ds.period.values).to_numpy(),
         p_mw=np.array(p_mw),
         q_mvar=np.array(q_mvar),
         regions=regions,
-        points_p_mw=np.array([ip[:, s].ravel() for s in sel]),
-        points_q_mvar=np.array([iq[:, s].ravel() for s in sel]),
+        points_p_mw=np.array([f.ip[:, s].ravel() for s in sel]),
+        points_q_mvar=np.array([f.iq[:, s].ravel() for s in sel]),
         cost_dp_mw=np.array(grids),
         cost_eur_per_h=np.array(costs),
     )
