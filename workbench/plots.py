@@ -1328,6 +1328,33 @@ def _mark_interface(ax, xy, bus: int, label: str | None) -> None:
             label=label)  # fmt: skip
 
 
+def _mark_interfaces(ax, d: xr.Dataset, net, network: str, coords) -> None:
+    """On the transmission map, the buses the feeders hang from with the feeders' names;
+    on a feeder's map, its root."""
+    if network != "transmission":
+        root = int(net.ext_grid.bus[net.ext_grid.in_service].iloc[0])
+        host = str(d.interface_bus.sel(interface=network).item()) if network in d.interface else ""
+        _mark_interface(ax, coords[root], root, f"interface (root, from {host})")
+        return
+    labels = _bus_labels(net, network)
+    hosts: dict[int, list[str]] = {}
+    for f, b in zip(d.interface.values, d.interface_bus.values, strict=True):
+        hit = labels.index[labels == str(b).split("/", 1)[1]]
+        hosts.setdefault(int(hit[0]), []).append(str(f))
+    for b, feeders in hosts.items():
+        x, y = coords[b]
+        first = b == next(iter(hosts))
+        _mark_interface(ax, coords[b], b, "feeder attachment (interface bus)" if first else None)
+        ax.annotate(
+            ", ".join(feeders),
+            (x, y),
+            xytext=(8, 8),
+            textcoords="offset points",
+            fontsize=9,
+            weight="bold",
+        )
+
+
 def plot_network_map(
     ds: xr.Dataset,
     model: str | None = None,
@@ -1395,30 +1422,7 @@ def plot_network_map(
     fig = plt.figure(figsize=(9.5, 7.5), layout="constrained")
     ax = fig.add_subplot()
     coords, _ = _draw_network(ax, net, network, vm, loading, (vm_norm, loading_norm))
-    if network == "transmission":
-        labels = _bus_labels(net, network)
-        hosts: dict[int, list[str]] = {}
-        for f, b in zip(d.interface.values, d.interface_bus.values, strict=True):
-            hit = labels.index[labels == str(b).split("/", 1)[1]]
-            hosts.setdefault(int(hit[0]), []).append(str(f))
-        for b, feeders in hosts.items():
-            x, y = coords[b]
-            first = b == next(iter(hosts))
-            _mark_interface(
-                ax, coords[b], b, "feeder attachment (interface bus)" if first else None
-            )
-            ax.annotate(
-                ", ".join(feeders),
-                (x, y),
-                xytext=(8, 8),
-                textcoords="offset points",
-                fontsize=9,
-                weight="bold",
-            )
-    else:
-        root = int(net.ext_grid.bus[net.ext_grid.in_service].iloc[0])
-        host = str(d.interface_bus.sel(interface=network).item()) if network in d.interface else ""
-        _mark_interface(ax, coords[root], root, f"interface (root, from {host})")
+    _mark_interfaces(ax, d, net, network, coords)
     fig.colorbar(
         matplotlib.cm.ScalarMappable(vm_norm, _VM_CMAP), ax=ax, shrink=0.6, label="bus voltage [pu]"
     )
