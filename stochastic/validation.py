@@ -308,17 +308,24 @@ def _validation_lp(prob: _Problem, stage: list[str], bounds: dict[str, float]) -
         q_abs = add_var(m, "q_abs_mvar", (n_p, n_u), ("period", "der"), 0.0, q_max)
         add_abs_rows(m, "q_abs", q_abs, qv, ("period", "der"))
         exprs["reactive"] = [terms(q_abs, 0, idx, 1.0)]
+    _lexicographic(m, exprs, stage[-1], bounds, tol)
+    return m, up, dn, sp, sn, sig, tap, qv
+
+
+def _lexicographic(
+    m: pyo.ConcreteModel, exprs: dict, key: str, bounds: dict[str, float], tol: float
+) -> None:
+    """Objective ``exprs[key]`` (the volume maximised, the others minimised), the
+    earlier stages' optima ``bounds`` held within ``tol`` (relative)."""
     m.stage_bounds = pyo.ConstraintList()
-    for key, value in bounds.items():
-        e = linear_sum(exprs[key])
-        if key == "volume":
+    for name, value in bounds.items():
+        e = linear_sum(exprs[name])
+        if name == "volume":
             m.stage_bounds.add(e >= value - tol * (1.0 + abs(value)))
         else:
             m.stage_bounds.add(e <= value + tol * (1.0 + abs(value)))
-    key = stage[-1]
     sense = pyo.maximize if key == "volume" else pyo.minimize
     m.objective = pyo.Objective(expr=linear_sum(exprs[key]), sense=sense)
-    return m, up, dn, sp, sn, sig, tap, qv
 
 
 def validate_bids(
@@ -416,6 +423,14 @@ def validate_bids(
         order = ["residual", "need"]
     if np.any(q_max > 0):
         order.append("reactive")  # reactive power only where a voltage needs it
+    return _outcome(prob, _solve_stages(prob, order), len(order))
+
+
+def _solve_stages(prob: _Problem, order: list[str]) -> tuple:
+    """The variables of the last stage solved, each stage holding the earlier optima. A
+    last ``reactive`` stage that HiGHS finds infeasible (the earlier optima held within
+    their tolerance leave it no room) keeps the stage before it: its reactive power
+    serves as well."""
     bounds: dict[str, float] = {}
     variables: list = []
     for i, key in enumerate(order):
@@ -425,12 +440,10 @@ def validate_bids(
         except InfeasibleError:
             if key != "reactive":
                 raise
-            # the earlier optima held within their tolerance leave no room HiGHS accepts:
-            # keep the previous stage's solution (its reactive power serves as well)
             break
         variables = stage_vars
         bounds[key] = float(res.objective)
-    return _outcome(prob, tuple(variables), len(order))
+    return tuple(variables)
 
 
 def _check_arguments(fairness: str, priority: str, der_bus: np.ndarray) -> None:
